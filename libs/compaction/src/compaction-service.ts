@@ -1,0 +1,170 @@
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
+import { FrameType, decodeFrame, idFromHex, type Frame } from '@pagevault/format';
+import type { BatchControl, FrameBatch, FrameConsumer, FrameLog, FrameRecord } from '@pagevault/framelog';
+import { keys, SnapshotIngest, type Manifest, type Repository } from '@pagevault/repo';
+import { OffsetTracker } from './offset-tracker';
+
+export interface CompactionEvents {
+  committed?(m: Manifest, latencyMs: number): void;
+  failed?(snapshotId: string, code: string, reason: string): void;
+  frames?(n: number, bytes: number): void;
+}
+
+export interface CompactionOptions {
+  groupId: string;
+  /** A snapshot with no frame for this long is failed as never-ended (default 5 min). */
+  snapshotTimeoutMs?: number;
+  maxFrameBytes?: number;
+  /** Where offending frames go (the dead-letter topic); awaited before the offset moves past them. */
+  deadLetter?: (record: FrameRecord, code: string, reason: string) => Promise<void>;
+  events?: CompactionEvents;
+}
+
+interface Open {
+  ingest: SnapshotIngest;
+  partition: number;
+  firstOffset: string;
+  lastSeen: number;
+  startedAt: number;
+}
+
+/**
+ * The compactor's consumer loop. Snapshots interleave on a partition; each gets a SnapshotIngest.
+ * A partition's committed offset never passes the first frame of a snapshot that is still open, so a crash
+ * or rebalance replays every unfinished snapshot from its begin into the same content-addressed objects;
+ * a replayed snapshot whose manifest already exists is skipped. A bad snapshot is failed on its own
+ * (failed record + dead letter) and the partition keeps going.
+ */
+export class CompactionService {
+  private consumer: FrameConsumer | undefined;
+  private readonly open = new Map<string, Open>();
+  /** Snapshots known finished (committed or failed): their stray frames are dropped. Bounded. */
+  private readonly finished = new Map<string, 'committed' | 'failed'>();
+  private readonly offsets = new OffsetTracker();
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly log: FrameLog,
+    private readonly repo: Repository,
+    private readonly opts: CompactionOptions,
+  ) {
+    this.timeoutMs = opts.snapshotTimeoutMs ?? 5 * 60_000;
+  }
+
+  get openSnapshots(): number {
+    return this.open.size;
+  }
+
+  async start(): Promise<void> {
+    this.consumer = this.log.consumer(this.opts.groupId);
+    await this.consumer.start({
+      onBatch: (b, ctl) => this.onBatch(b, ctl),
+      onAssign: () => {
+        // Everything in memory may be redelivered from the committed offsets: start clean.
+        this.open.clear();
+        this.offsets.clear();
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.stop();
+  }
+
+  pause(): void {
+    this.consumer?.pause();
+  }
+
+  resume(): void {
+    this.consumer?.resume();
+  }
+
+  private async onBatch(batch: FrameBatch, ctl: BatchControl): Promise<void> {
+    let bytes = 0;
+    for (const rec of batch.records) {
+      if (ctl.isStale()) return;
+      bytes += rec.value.length;
+      await this.onRecord(rec);
+      this.offsets.seen(rec.partition, rec.offset);
+    }
+    await this.expire(batch.partition);
+    this.opts.events?.frames?.(batch.records.length, bytes);
+    const next = this.offsets.committable(batch.partition, [...this.open.values()]);
+    if (next !== undefined) await ctl.commit(batch.partition, next);
+  }
+
+  private async onRecord(rec: FrameRecord): Promise<void> {
+    const id = rec.key;
+    if (this.finished.has(id)) return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(rec.value, this.opts.maxFrameBytes);
+      if (Buffer.from(frame.snapshotId).toString('hex') !== id) {
+        throw new PvError(ErrorCodes.STREAM_ORDER, `record key ${id} carries a frame of snapshot ${Buffer.from(frame.snapshotId).toString('hex')}`);
+      }
+    } catch (e) {
+      return this.fail(id, rec, e);
+    }
+    let o = this.open.get(id);
+    if (!o) {
+      if (await this.alreadyDone(id)) return;
+      if (frame.body.type !== FrameType.SnapshotBegin && frame.body.type !== FrameType.Abort) {
+        return this.fail(id, rec, new PvError(ErrorCodes.STREAM_ORDER, `snapshot ${id}: frame ${frame.sequence} arrived without its snapshot-begin`));
+      }
+      o = { ingest: new SnapshotIngest(this.repo, idFromHex(id)), partition: rec.partition, firstOffset: rec.offset, lastSeen: Date.now(), startedAt: Date.now() };
+      this.open.set(id, o);
+    }
+    o.lastSeen = Date.now();
+    try {
+      const m = await o.ingest.accept(frame);
+      if (m) {
+        this.done(id, 'committed');
+        this.opts.events?.committed?.(m, Date.now() - o.startedAt);
+      }
+    } catch (e) {
+      if (isPvError(e) && e.retriable) throw e; // the store is down: stop here, replay later
+      if (!isPvError(e)) throw e;
+      await this.fail(id, rec, e, o.ingest.tenantName);
+    }
+  }
+
+  /** A replay after a crash may meet snapshots that were committed or failed before it. */
+  private async alreadyDone(id: string): Promise<boolean> {
+    for (const t of await this.repo.listTenants()) {
+      if (await this.repo.store.head(keys.manifest(t, id))) return this.done(id, 'committed'), true;
+      if (await this.repo.store.head(keys.failed(t, id))) return this.done(id, 'failed'), true;
+    }
+    return false;
+  }
+
+  private async fail(id: string, rec: FrameRecord, e: unknown, tenant?: string): Promise<void> {
+    const err = isPvError(e) ? e : new PvError(ErrorCodes.SNAPSHOT_FAILED, String(e), { cause: e });
+    const o = this.open.get(id);
+    await this.opts.deadLetter?.(rec, err.code, err.message);
+    if (tenant) {
+      const t = await this.repo.tenant(tenant);
+      await t.putFailed({
+        format: 'pagevault.failed.v1', snapshotId: id, tenant, code: err.code, reason: err.message,
+        failedAtMs: Date.now(), partition: rec.partition, ...(o ? { firstOffset: o.firstOffset } : {}),
+      });
+    }
+    this.done(id, 'failed');
+    this.opts.events?.failed?.(id, err.code, err.message);
+  }
+
+  private done(id: string, how: 'committed' | 'failed'): void {
+    this.open.delete(id);
+    if (this.finished.size > 100_000) this.finished.delete(this.finished.keys().next().value!);
+    this.finished.set(id, how);
+  }
+
+  /** Fails snapshots of this partition whose frames stopped coming (an agent died mid-stream). */
+  private async expire(partition: number): Promise<void> {
+    const now = Date.now();
+    for (const [id, o] of this.open) {
+      if (o.partition !== partition || now - o.lastSeen < this.timeoutMs) continue;
+      const rec: FrameRecord = { key: id, value: Buffer.alloc(0), partition, offset: o.firstOffset };
+      await this.fail(id, rec, new PvError(ErrorCodes.TIMEOUT, `snapshot ${id}: no frame for ${Math.round((now - o.lastSeen) / 1000)} s, its end never came`), o.ingest.tenantName);
+    }
+  }
+}

@@ -1,0 +1,9 @@
+export * from './constants';
+export * from './types';
+export * from './ids';
+export { decodeFrame, FrameSplitter } from './frame';
+export { SnapshotWriter, type SnapshotWriterOptions } from './snapshot-writer';
+export { StreamValidator } from './stream-validator';
+export {
+  encodeSnapshotBegin, encodeVmaBegin, encodePageChunk, encodeRuns, encodeVmaEnd, encodeSnapshotEnd, encodeAbort,
+} from './v1/encode';

@@ -1,0 +1,199 @@
+import { createHash, type Hash } from 'node:crypto';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import {
+  ABSOLUTE_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, FrameType, HEADER_BYTES, MAX_PAGE_SIZE, MIN_PAGE_SIZE, VmaFlag,
+} from './constants';
+import type { PageRun, SnapshotBegin, SnapshotEnd, VmaHeader } from './types';
+import {
+  allocPageChunk, encodeAbort, encodeRuns, encodeSnapshotBegin, encodeSnapshotEnd, encodeVmaBegin,
+  encodeVmaEnd, pageChunkBytes, writeChunkAddress,
+} from './v1/encode';
+import { sealFrame } from './v1/header';
+
+export interface SnapshotWriterOptions {
+  snapshotId: Uint8Array;
+  /** Receives each sealed frame in order; the buffer is the receiver's to keep. */
+  emit: (frame: Buffer) => void;
+  maxFrameBytes?: number;
+}
+
+type RunKind = FrameType.ZeroRuns | FrameType.FileRuns | FrameType.ParentRuns;
+const RUN_KINDS: RunKind[] = [FrameType.ZeroRuns, FrameType.FileRuns, FrameType.ParentRuns];
+
+/**
+ * Writes one snapshot as frames in the canonical order of docs/format.md: for each VMA its header, then
+ * page chunks (filled to capacity, in address order), then zero, file and parent runs, then its end.
+ * The same memory state therefore always gives the same bytes, whoever writes it (agent, dump, restorer).
+ * Memory: one chunk frame being filled plus the runs of the current VMA.
+ */
+export class SnapshotWriter {
+  private seq = 0;
+  private readonly digest: Hash = createHash('sha256');
+  private readonly maxFrameBytes: number;
+  private pageSize = 0;
+  private chunkCap = 0;
+  private vma: VmaHeader | undefined;
+  private vmaCount = 0;
+  private chunk: { frame: Buffer; dataOffset: number; n: number } | undefined;
+  private runs = new Map<RunKind, PageRun[]>();
+  private lastAddr = -1;
+  readonly counts = { dataPages: 0, zeroPages: 0, filePages: 0, parentPages: 0 };
+  private finished = false;
+
+  constructor(private readonly opts: SnapshotWriterOptions) {
+    this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  get framesWritten(): number {
+    return this.seq;
+  }
+
+  begin(b: SnapshotBegin): void {
+    const ps = b.pageSize;
+    if (!(ps >= MIN_PAGE_SIZE && ps <= MAX_PAGE_SIZE && (ps & (ps - 1)) === 0)) {
+      throw new PvError(ErrorCodes.INVALID_ARGUMENT, `page size ${ps} is not a power of two in [${MIN_PAGE_SIZE}, ${MAX_PAGE_SIZE}]`);
+    }
+    const cap = Math.floor((this.maxFrameBytes - HEADER_BYTES - 8) / (8 + ps));
+    // `!(>= 1)` also refuses a NaN maximum: addPages must never run with a capacity below one page.
+    if (!(cap >= 1) || this.maxFrameBytes > ABSOLUTE_MAX_FRAME_BYTES) {
+      throw new PvError(ErrorCodes.CONFIG_INVALID, `max frame ${this.maxFrameBytes} cannot hold a page or exceeds ${ABSOLUTE_MAX_FRAME_BYTES}`);
+    }
+    this.pageSize = ps;
+    this.chunkCap = cap;
+    this.push(encodeSnapshotBegin(this.opts.snapshotId, this.seq, b));
+  }
+
+  /** Pages per full chunk frame under the configured maximum. */
+  get pagesPerChunk(): number {
+    return this.chunkCap;
+  }
+
+  beginVma(v: Omit<VmaHeader, 'index'>): number {
+    if (this.vma) throw new Error('beginVma inside a VMA');
+    if (this.chunkCap < 1) throw new Error('beginVma before begin');
+    const vma = { ...v, index: this.vmaCount++ };
+    this.vma = vma;
+    this.lastAddr = -1;
+    for (const k of RUN_KINDS) this.runs.set(k, []);
+    this.push(encodeVmaBegin(this.opts.snapshotId, this.seq, vma));
+    return vma.index;
+  }
+
+  /**
+   * Adds n pages whose contents lie back to back in data[offset, offset + n * pageSize), at the given
+   * ascending addresses. Copies them into the chunk being filled; one copy per run of pages.
+   */
+  addPages(addrs: ArrayLike<number>, data: Buffer, offset = 0, n = addrs.length): void {
+    const vma = this.requireVma();
+    if (vma.flags & (VmaFlag.NoContents | VmaFlag.SharedElsewhere)) throw new Error(`VMA ${vma.index} carries no pages`);
+    const ps = this.pageSize;
+    if (n > addrs.length || offset < 0 || offset + n * ps > data.length) {
+      // Buffer.copy would copy less and leave the rest of the chunk uninitialised memory.
+      throw new PvError(ErrorCodes.INVALID_ARGUMENT, `addPages: ${n} pages need ${n} addresses and ${n * ps} bytes from offset ${offset}; got ${addrs.length} and ${data.length}`);
+    }
+    let i = 0;
+    while (i < n) {
+      const c = (this.chunk ??= { ...allocPageChunk(this.chunkCap, ps), n: 0 });
+      const take = Math.min(n - i, this.chunkCap - c.n);
+      for (let k = 0; k < take; k++) {
+        const a = addrs[i + k]!;
+        if (a <= this.lastAddr) throw new Error(`page 0x${a.toString(16)} is not after 0x${this.lastAddr.toString(16)}`);
+        this.lastAddr = a;
+        writeChunkAddress(c.frame, c.n + k, a);
+      }
+      data.copy(c.frame, c.dataOffset + c.n * ps, offset + i * ps, offset + (i + take) * ps);
+      c.n += take;
+      i += take;
+      this.counts.dataPages += take;
+      if (c.n === this.chunkCap) this.flushChunk();
+    }
+  }
+
+  addZero(start: number, pages: number): void {
+    this.addRun(FrameType.ZeroRuns, start, pages);
+    this.counts.zeroPages += pages;
+  }
+  addFile(start: number, pages: number): void {
+    this.addRun(FrameType.FileRuns, start, pages);
+    this.counts.filePages += pages;
+  }
+  addParent(start: number, pages: number): void {
+    this.addRun(FrameType.ParentRuns, start, pages);
+    this.counts.parentPages += pages;
+  }
+
+  endVma(): void {
+    const vma = this.requireVma();
+    this.flushChunk();
+    const perFrame = Math.floor((this.maxFrameBytes - HEADER_BYTES - 4) / 16);
+    for (const k of RUN_KINDS) {
+      const runs = this.runs.get(k)!;
+      for (let i = 0; i < runs.length; i += perFrame) {
+        this.push(encodeRuns(this.opts.snapshotId, this.seq, k, runs.slice(i, i + perFrame)));
+      }
+    }
+    this.push(encodeVmaEnd(this.opts.snapshotId, this.seq, vma.index));
+    this.vma = undefined;
+  }
+
+  /** Ends the snapshot with its counts and the digest over every earlier frame's header. */
+  end(): SnapshotEnd {
+    if (this.vma) throw new Error('end inside a VMA');
+    const end: SnapshotEnd = {
+      vmaCount: this.vmaCount,
+      ...this.counts,
+      frameCount: this.seq,
+      digest: this.digest.copy().digest(),
+    };
+    this.push(encodeSnapshotEnd(this.opts.snapshotId, this.seq, end));
+    this.finished = true;
+    return end;
+  }
+
+  /** Ends the stream as aborted; no consumer may take it as complete. Safe to call at any point. */
+  abort(code: string, message: string): void {
+    if (this.finished) return;
+    this.chunk = undefined;
+    this.push(encodeAbort(this.opts.snapshotId, this.seq, code, message));
+    this.finished = true;
+  }
+
+  private addRun(kind: RunKind, start: number, pages: number): void {
+    this.requireVma();
+    const runs = this.runs.get(kind)!;
+    const last = runs[runs.length - 1];
+    if (last && last.start + last.pages * this.pageSize === start) last.pages += pages;
+    else runs.push({ start, pages });
+  }
+
+  private flushChunk(): void {
+    const c = this.chunk;
+    if (!c || c.n === 0) return;
+    this.chunk = undefined;
+    let frame = c.frame;
+    if (c.n < this.chunkCap) {
+      // A short last chunk: re-lay it at its exact size (addresses then data).
+      frame = Buffer.allocUnsafe(pageChunkBytes(c.n, this.pageSize));
+      c.frame.copy(frame, 0, 0, HEADER_BYTES + 8 + c.n * 8);
+      frame.writeUInt32LE(c.n, HEADER_BYTES);
+      c.frame.copy(frame, HEADER_BYTES + 8 + c.n * 8, c.dataOffset, c.dataOffset + c.n * this.pageSize);
+    }
+    this.push(sealFrame(frame, FrameType.PageChunk, this.seq, this.opts.snapshotId));
+  }
+
+  private requireVma(): VmaHeader {
+    if (!this.vma) throw new Error('no VMA is open');
+    return this.vma;
+  }
+
+  private push(frame: Buffer): void {
+    if (this.finished) throw new Error('snapshot already ended');
+    if (frame.length > this.maxFrameBytes) {
+      // Only a header frame with long strings can get here, under a small configured maximum.
+      throw new PvError(ErrorCodes.INVALID_ARGUMENT, `frame type ${frame[5]} is ${frame.length} bytes, more than the maximum frame of ${this.maxFrameBytes}`);
+    }
+    this.digest.update(frame.subarray(0, HEADER_BYTES));
+    this.seq++;
+    this.opts.emit(frame);
+  }
+}

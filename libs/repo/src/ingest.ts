@@ -1,0 +1,195 @@
+import { hash as sha256 } from 'node:crypto';
+import { ErrorCodes, PvError, hex } from '@pagevault/errors';
+import {
+  Consistency, FrameType, SnapshotMode, StreamValidator, idToHex, type Frame, type SnapshotBegin, type VmaHeader,
+} from '@pagevault/format';
+import type { Manifest, ManifestVma } from './manifest';
+import { PageKind, PageList } from './page-list';
+import { buildPageMap, readPageMap, type MapNode } from './page-map';
+import type { Repository } from './repository';
+import type { TenantStore } from './tenant-store';
+
+const CONSISTENCY = { [Consistency.Frozen]: 'frozen', [Consistency.Live]: 'live', [Consistency.PreCopy]: 'precopy' } as const;
+
+/**
+ * Turns the frames of one snapshot into stored objects: verifies each frame (StreamValidator), hashes
+ * every page and deduplicates it against the tenant, resolves "same as parent" from the parent's page
+ * map, writes each VMA's page map at its end, and at snapshot end makes the packs durable and writes the
+ * manifest last. Memory: the hashes of the current VMA's pages (32 bytes a page) and the parent's map.
+ */
+export class SnapshotIngest {
+  readonly id: string;
+  private readonly validator: StreamValidator;
+  private begin: SnapshotBegin | undefined;
+  private tenant: TenantStore | undefined;
+  private vma: { header: VmaHeader; list: PageList } | undefined;
+  private readonly vmas: ManifestVma[] = [];
+  private parent: { manifest: Manifest; lists: Map<number, { list: PageList; order: Int32Array }> } | undefined;
+  private readonly counts = { newPages: 0, mapNodesWritten: 0, mapBytesWritten: 0 };
+  private packBytesBefore = 0;
+  private hashes = Buffer.allocUnsafe(256 * 32);
+
+  constructor(
+    private readonly repo: Repository,
+    snapshotId: Uint8Array,
+  ) {
+    this.id = idToHex(snapshotId);
+    this.validator = new StreamValidator(snapshotId);
+  }
+
+  get tenantName(): string | undefined {
+    return this.begin?.tenant;
+  }
+
+  /** Feeds the next frame. Resolves with the manifest once snapshot-end has been made durable. */
+  async accept(f: Frame): Promise<Manifest | undefined> {
+    this.validator.accept(f);
+    const b = f.body;
+    switch (b.type) {
+      case FrameType.SnapshotBegin:
+        this.begin = b.begin;
+        this.tenant = await this.repo.tenant(b.begin.tenant);
+        this.packBytesBefore = this.tenant.stats.packBytes;
+        if (b.begin.parentId) await this.loadParent(idToHex(b.begin.parentId));
+        return undefined;
+      case FrameType.VmaBegin:
+        this.vma = { header: b.vma, list: new PageList(this.begin!.pageSize) };
+        return undefined;
+      case FrameType.PageChunk:
+        await this.addData(b.addresses, b.data);
+        return undefined;
+      case FrameType.ZeroRuns:
+      case FrameType.FileRuns:
+        for (const r of b.runs) this.vma!.list.add(r.start, r.pages, b.type === FrameType.ZeroRuns ? PageKind.Zero : PageKind.File);
+        return undefined;
+      case FrameType.ParentRuns:
+        for (const r of b.runs) await this.addFromParent(r.start, r.pages);
+        return undefined;
+      case FrameType.VmaEnd:
+        await this.endVma();
+        return undefined;
+      case FrameType.SnapshotEnd:
+        return this.commit(idToHex(b.end.digest), b.end.parentPages);
+      case FrameType.Abort:
+        throw new PvError(ErrorCodes.STREAM_ABORTED, `snapshot ${this.id} was aborted by its producer: ${b.code}: ${b.message}`, { details: { snapshot: this.id, reason: b.code } });
+    }
+  }
+
+  private async addData(addrs: Float64Array, data: Buffer): Promise<void> {
+    const ps = this.begin!.pageSize;
+    const n = addrs.length;
+    if (this.hashes.length < n * 32) this.hashes = Buffer.allocUnsafe(n * 32);
+    const t = this.tenant!;
+    for (let i = 0; i < n; i++) {
+      const h = sha256('sha256', data.subarray(i * ps, (i + 1) * ps), 'buffer') as unknown as Buffer;
+      h.copy(this.hashes, i * 32);
+      if (t.addPage(h, data, i * ps)) this.counts.newPages++;
+    }
+    // Data pages of one chunk are ascending but need not be contiguous: one run per contiguous stretch.
+    let s = 0;
+    for (let i = 1; i <= n; i++) {
+      if (i === n || addrs[i] !== addrs[i - 1]! + ps) {
+        this.vma!.list.add(addrs[s]!, i - s, PageKind.Data, this.hashes, s * 32);
+        s = i;
+      }
+    }
+    if (t.packFull) await t.flush();
+  }
+
+  private async loadParent(parentId: string): Promise<void> {
+    let manifest: Manifest;
+    try {
+      manifest = await this.tenant!.getManifest(parentId);
+    } catch (e) {
+      throw new PvError(ErrorCodes.PARENT_MISSING, `snapshot ${this.id}: parent snapshot ${parentId} does not exist for tenant ${this.begin!.tenant}`, { cause: e, details: { snapshot: this.id, parent: parentId } });
+    }
+    this.parent = { manifest, lists: new Map() };
+  }
+
+  private async parentVma(addr: number): Promise<{ list: PageList; order: Int32Array; end: number } | undefined> {
+    const p = this.parent;
+    const v = p?.manifest.vmas.find((x) => addr >= x.start && addr < x.end);
+    if (!p || !v?.map) return undefined;
+    let got = p.lists.get(v.index);
+    if (!got) {
+      const list = await readPageMap(v.map, p.manifest.pageSize, this.tenant!.loadNode);
+      got = { list, order: list.order(`parent ${p.manifest.snapshotId}`) };
+      p.lists.set(v.index, got);
+    }
+    return { ...got, end: v.end };
+  }
+
+  /** Resolves a "same as parent" run page by page from the parent's map, one await per parent VMA. */
+  private async addFromParent(start: number, pages: number): Promise<void> {
+    const ps = this.begin!.pageSize;
+    const list = this.vma!.list;
+    let addr = start;
+    const end = start + pages * ps;
+    while (addr < end) {
+      const src = await this.parentVma(addr);
+      const stop = Math.min(end, src?.end ?? addr + ps);
+      for (; addr < stop; addr += ps) {
+        const hit = src?.list.lookup(addr, src.order);
+        if (!src || !hit) {
+          throw new PvError(ErrorCodes.PARENT_MISSING, `snapshot ${this.id}: page ${hex(addr)} is "same as parent" but parent ${idToHex(this.begin!.parentId!)} has no such page`, { details: { snapshot: this.id, address: hex(addr) } });
+        }
+        if (hit.kind === PageKind.Data) list.add(addr, 1, PageKind.Data, src.list.hashes, hit.hashOffset);
+        else list.add(addr, 1, hit.kind);
+      }
+    }
+  }
+
+  private async endVma(): Promise<void> {
+    const { header, list } = this.vma!;
+    this.vma = undefined;
+    const order = list.order(`snapshot ${this.id} VMA ${header.index}`);
+    const nodes: MapNode[] = [];
+    const map = buildPageMap(list, order, (n) => nodes.push(n));
+    const w = await this.tenant!.putNodes(nodes);
+    this.counts.mapNodesWritten += w.written;
+    this.counts.mapBytesWritten += w.bytes;
+    const pages = { data: 0, zero: 0, file: 0 };
+    for (let i = 0; i < list.n; i++) {
+      const k = list.kinds[i] === PageKind.Data ? 'data' : list.kinds[i] === PageKind.Zero ? 'zero' : 'file';
+      pages[k] += list.counts[i]!;
+    }
+    this.vmas.push({ ...header, ...(map ? { map } : {}), pages });
+  }
+
+  private async commit(digest: string, parentPages: number): Promise<Manifest> {
+    const t = this.tenant!;
+    const b = this.begin!;
+    await t.flush();
+    const sum = (k: 'data' | 'zero' | 'file') => this.vmas.reduce((n, v) => n + v.pages[k], 0);
+    const m: Manifest = {
+      format: 'pagevault.manifest.v1',
+      snapshotId: this.id,
+      tenant: b.tenant,
+      host: b.host,
+      pid: b.pid,
+      cmdline: b.cmdline,
+      pageSize: b.pageSize,
+      startTimeMs: b.startTimeMs,
+      committedAtMs: Date.now(),
+      ...(b.parentId ? { parentId: idToHex(b.parentId) } : {}),
+      ...(b.groupId ? { groupId: idToHex(b.groupId) } : {}),
+      mode: b.mode === SnapshotMode.Incremental ? 'incremental' : 'full',
+      consistency: CONSISTENCY[b.consistency],
+      vmas: this.vmas,
+      counts: {
+        vmas: this.vmas.length,
+        dataPages: sum('data'),
+        zeroPages: sum('zero'),
+        filePages: sum('file'),
+        parentPages,
+        newPages: this.counts.newPages,
+        newBytes: t.stats.packBytes - this.packBytesBefore,
+        mapNodesWritten: this.counts.mapNodesWritten,
+        mapBytesWritten: this.counts.mapBytesWritten,
+      },
+      streamDigest: digest,
+    };
+    await t.putManifest(m);
+    return m;
+  }
+}

@@ -1,0 +1,38 @@
+import { ErrorCodes, PvError } from '@pagevault/errors';
+
+/**
+ * The bucket layout. Everything under a tenant's prefix is written once and never modified; packs,
+ * index files and page-map nodes are named by the SHA-256 of their bytes; manifests by snapshot id.
+ *
+ *   t/<tenant>/packs/<hh>/<sha256>       zstd page packs (several MiB)
+ *   t/<tenant>/index/<sha256>            page hash -> pack location, for the packs of one flush
+ *   t/<tenant>/maps/<hh>/<sha256>        page-map tree nodes
+ *   t/<tenant>/snapshots/<id>.json       manifests: a snapshot exists iff its manifest does
+ *   t/<tenant>/failed/<id>.json          why a snapshot was rejected
+ */
+const TENANT = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export function checkTenant(tenant: string): string {
+  if (!TENANT.test(tenant)) {
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `tenant ${JSON.stringify(tenant)} must match ${TENANT.source}`);
+  }
+  return tenant;
+}
+
+export const keys = {
+  tenants: 't/',
+  pack: (t: string, sha: string) => `t/${t}/packs/${sha.slice(0, 2)}/${sha}`,
+  packs: (t: string) => `t/${t}/packs/`,
+  index: (t: string, sha: string) => `t/${t}/index/${sha}`,
+  indexes: (t: string) => `t/${t}/index/`,
+  mapNode: (t: string, sha: string) => `t/${t}/maps/${sha.slice(0, 2)}/${sha}`,
+  manifest: (t: string, id: string) => `t/${t}/snapshots/${id}.json`,
+  manifests: (t: string) => `t/${t}/snapshots/`,
+  failed: (t: string, id: string) => `t/${t}/failed/${id}.json`,
+  failures: (t: string) => `t/${t}/failed/`,
+};
+
+/** The last path segment of a key (the sha or the file name). */
+export function basename(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}

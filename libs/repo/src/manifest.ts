@@ -1,0 +1,61 @@
+import type { VmaHeader } from '@pagevault/format';
+import type { MapRoot } from './page-map';
+
+/**
+ * The root of a snapshot, written last: everything it references (packs, index files, page-map nodes)
+ * MUST be durable before it is written, and a snapshot exists iff its manifest does.
+ */
+export interface Manifest {
+  format: 'pagevault.manifest.v1';
+  snapshotId: string;
+  tenant: string;
+  host: string;
+  pid: number;
+  cmdline: string;
+  pageSize: number;
+  startTimeMs: number;
+  committedAtMs: number;
+  parentId?: string;
+  groupId?: string;
+  mode: 'full' | 'incremental';
+  consistency: 'frozen' | 'live' | 'precopy';
+  vmas: ManifestVma[];
+  counts: {
+    vmas: number;
+    dataPages: number;
+    zeroPages: number;
+    filePages: number;
+    /** Pages the stream sent as "same as parent" (resolved into the map above). */
+    parentPages: number;
+    /** Pages this snapshot added to the tenant's store, and their compressed bytes. */
+    newPages: number;
+    newBytes: number;
+    mapNodesWritten: number;
+    mapBytesWritten: number;
+  };
+  /** Hex of the stream digest from snapshot-end. */
+  streamDigest: string;
+}
+
+export type ManifestVma = Omit<VmaHeader, 'index'> & {
+  index: number;
+  map?: MapRoot;
+  pages: { data: number; zero: number; file: number };
+};
+
+export interface FailedSnapshot {
+  format: 'pagevault.failed.v1';
+  snapshotId: string;
+  tenant?: string;
+  code: string;
+  reason: string;
+  failedAtMs: number;
+  partition?: number;
+  firstOffset?: string;
+}
+
+export function parseManifest(bytes: Buffer, key: string): Manifest {
+  const m = JSON.parse(bytes.toString('utf8')) as Manifest;
+  if (m.format !== 'pagevault.manifest.v1') throw new Error(`${key}: unknown manifest format ${String(m.format)}`);
+  return m;
+}

@@ -1,0 +1,139 @@
+import { createHash } from 'node:crypto';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { PageKind, PageList } from './page-list';
+
+/**
+ * A VMA's page map as a Merkle tree over address ranges. Leaves cover LEAF_PAGES-aligned page ranges and
+ * hold runs relative to their own start, so equal memory at any aligned place (an unchanged region in the
+ * next snapshot, a shared library in another process, a zero region) is the same node, stored once.
+ *
+ *   node: "PVML" u8 version=1 u8 level u16 0 u32 count
+ *   leaf (level 0): count × (u32 first page in leaf, u32 pages, u8 kind, 3 × u8 0), then the hashes of
+ *                   the data runs' pages, in order
+ *   inner (level>0): count × (u64 first page number of the child, 32-byte child node sha)
+ */
+export const LEAF_PAGES = 1024;
+export const FANOUT = 256;
+const MAGIC = Buffer.from('PVML', 'latin1');
+
+export interface MapNode {
+  sha: string;
+  bytes: Buffer;
+}
+
+export interface MapRoot {
+  sha: string;
+  level: number;
+  /** Page number (address / page size) where the root's range starts; leaves are position-free. */
+  first: number;
+}
+
+/** Builds the nodes of one VMA's page map; `emit` receives every node (callers skip ones already stored). */
+export function buildPageMap(list: PageList, order: Int32Array, emit: (n: MapNode) => void): MapRoot | undefined {
+  const ps = list.pageSize;
+  let level: { first: number; sha: Buffer }[] = [];
+  let cur: { leaf: number; runs: number[]; hashes: Buffer[] } | undefined;
+  const flushLeaf = () => {
+    if (!cur) return;
+    const runBytes = Buffer.alloc(cur.runs.length * 4); // 3 numbers, 12 bytes, per run
+    for (let i = 0; i < cur.runs.length; i += 3) {
+      runBytes.writeUInt32LE(cur.runs[i]!, i * 4);
+      runBytes.writeUInt32LE(cur.runs[i + 1]!, i * 4 + 4);
+      runBytes[i * 4 + 8] = cur.runs[i + 2]!;
+    }
+    const node = seal(0, cur.runs.length / 3, [runBytes, ...cur.hashes]);
+    emit(node);
+    level.push({ first: cur.leaf * LEAF_PAGES, sha: Buffer.from(node.sha, 'hex') });
+    cur = undefined;
+  };
+  for (const i of order) {
+    let page = list.starts[i]! / ps;
+    let left = list.counts[i]!;
+    const kind = list.kinds[i]!;
+    let h = list.hashAt[i]!;
+    while (left > 0) {
+      const leaf = Math.floor(page / LEAF_PAGES);
+      if (cur && cur.leaf !== leaf) flushLeaf();
+      cur ??= { leaf, runs: [], hashes: [] };
+      const take = Math.min(left, (leaf + 1) * LEAF_PAGES - page);
+      const r = cur.runs;
+      const off = page - leaf * LEAF_PAGES;
+      // Adjacent runs of one kind merge, so a map's bytes depend only on the memory, not on how it arrived.
+      if (r.length && r[r.length - 1] === kind && r[r.length - 3]! + r[r.length - 2]! === off) r[r.length - 2]! += take;
+      else r.push(off, take, kind);
+      if (kind === PageKind.Data) {
+        cur.hashes.push(list.hashes.subarray(h, h + take * 32));
+        h += take * 32;
+      }
+      page += take;
+      left -= take;
+    }
+  }
+  flushLeaf();
+  if (level.length === 0) return undefined;
+  let depth = 0;
+  while (level.length > 1) {
+    depth++;
+    const up: typeof level = [];
+    for (let i = 0; i < level.length; i += FANOUT) {
+      const kids = level.slice(i, i + FANOUT);
+      const body = Buffer.alloc(kids.length * 40);
+      kids.forEach((k, j) => {
+        body.writeUInt32LE(k.first % 0x1_0000_0000, j * 40);
+        body.writeUInt32LE(Math.floor(k.first / 0x1_0000_0000), j * 40 + 4);
+        k.sha.copy(body, j * 40 + 8);
+      });
+      const node = seal(depth, kids.length, [body]);
+      emit(node);
+      up.push({ first: kids[0]!.first, sha: Buffer.from(node.sha, 'hex') });
+    }
+    level = up;
+  }
+  return { sha: level[0]!.sha.toString('hex'), level: depth, first: level[0]!.first };
+}
+
+function seal(level: number, count: number, parts: Buffer[]): MapNode {
+  const head = Buffer.alloc(12);
+  MAGIC.copy(head);
+  head[4] = 1;
+  head[5] = level;
+  head.writeUInt32LE(count, 8);
+  const bytes = Buffer.concat([head, ...parts]);
+  return { sha: createHash('sha256').update(bytes).digest('hex'), bytes };
+}
+
+/** Reads a page map back into a PageList, verifying every node against its name. */
+export async function readPageMap(root: MapRoot, pageSize: number, load: (sha: string) => Promise<Buffer>): Promise<PageList> {
+  const list = new PageList(pageSize);
+  const visit = async (sha: string, level: number, firstPage: number): Promise<void> => {
+    const b = await load(sha);
+    const bad = (why: string) => new PvError(ErrorCodes.OBJECT_CORRUPT, `page-map node ${sha}: ${why}`, { details: { node: sha } });
+    if (createHash('sha256').update(b).digest('hex') !== sha) throw bad('content does not match its hash');
+    if (b.length < 12 || b.compare(MAGIC, 0, 4, 0, 4) !== 0 || b[4] !== 1 || b[5] !== level) throw bad('bad header');
+    const count = b.readUInt32LE(8);
+    if (level === 0) {
+      if (b.length < 12 + count * 12) throw bad('truncated');
+      let h = 12 + count * 12;
+      for (let i = 0; i < count; i++) {
+        const o = 12 + i * 12;
+        const start = (firstPage + b.readUInt32LE(o)) * pageSize;
+        const pages = b.readUInt32LE(o + 4);
+        const kind = b[o + 8] as PageKind;
+        if (kind === PageKind.Data) {
+          if (h + pages * 32 > b.length) throw bad('truncated hashes');
+          list.add(start, pages, kind, b, h);
+          h += pages * 32;
+        } else list.add(start, pages, kind);
+      }
+      return;
+    }
+    if (b.length !== 12 + count * 40) throw bad('bad length');
+    for (let i = 0; i < count; i++) {
+      const o = 12 + i * 40;
+      const first = b.readUInt32LE(o) + b.readUInt32LE(o + 4) * 0x1_0000_0000;
+      await visit(b.subarray(o + 8, o + 40).toString('hex'), level - 1, first);
+    }
+  };
+  await visit(root.sha, root.level, root.first);
+  return list;
+}

@@ -1,0 +1,153 @@
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
+import type { ObjectStore } from '@pagevault/objstore';
+import { encodeIndexFile, loadIndexFile } from './index-file';
+import { basename, checkTenant, keys } from './keys';
+import type { FailedSnapshot, Manifest } from './manifest';
+import { parseManifest } from './manifest';
+import { PackBuilder, type SealedPack } from './pack';
+import { PageIndex } from './page-index';
+import type { MapNode } from './page-map';
+
+export interface RepoOptions {
+  /** zstd level for new packs (default 1). */
+  compressionLevel?: number;
+  /** A pack is sealed once its compressed bytes reach this (default 12 MiB). */
+  packTargetBytes?: number;
+  pageSize?: number;
+}
+
+/**
+ * One tenant's slice of the repository: the dedup scope. Holds the page index (rebuilt from the index
+ * files in the store), the pack being filled, and the set of page-map nodes known to be stored.
+ * Ordering invariant (restic's): packs, then their index file, then map nodes, then the manifest.
+ */
+export class TenantStore {
+  readonly index = new PageIndex();
+  /** Pages in the pack being filled or in packs being uploaded: not durable yet. */
+  private pending = new PageIndex();
+  private builder: PackBuilder;
+  private loadedIndexes = new Set<string>();
+  private knownNodes = new Set<string>();
+  private flushChain: Promise<unknown> = Promise.resolve();
+  private failure: unknown;
+  readonly stats = { packs: 0, packBytes: 0, pagesStored: 0 };
+
+  constructor(
+    readonly store: ObjectStore,
+    readonly tenant: string,
+    private readonly opts: Required<RepoOptions>,
+  ) {
+    checkTenant(tenant);
+    this.builder = new PackBuilder(opts.pageSize, opts.compressionLevel);
+  }
+
+  /** Loads index files written since the last call (by this or any other compactor). */
+  async refreshIndex(): Promise<void> {
+    for await (const o of this.store.list(keys.indexes(this.tenant))) {
+      const sha = basename(o.key);
+      if (this.loadedIndexes.has(sha)) continue;
+      loadIndexFile(await this.store.get(o.key), o.key, this.index);
+      this.loadedIndexes.add(sha);
+    }
+  }
+
+  /** True when the page is stored or on its way; otherwise queues it for the current pack. */
+  addPage(hash: Buffer, data: Uint8Array, offset: number): boolean {
+    if (this.index.has(hash) || this.pending.has(hash)) return false;
+    this.pending.add(hash, 0, { pack: '', blobOffset: 0, blobLength: 0, slot: 0, blobPages: 0 });
+    this.builder.add(hash, data, offset);
+    return true;
+  }
+
+  get packFull(): boolean {
+    return this.builder.bytes >= this.opts.packTargetBytes;
+  }
+
+  /**
+   * Seals the current pack and makes every page added so far durable (pack, then index file).
+   * Flushes are serialized; a failed flush poisons the store until restart, because snapshots that
+   * deduplicated against its pages must not commit.
+   */
+  flush(): Promise<void> {
+    const sealed = this.builder.seal();
+    const p = this.flushChain.then(async () => {
+      if (this.failure) throw this.failure;
+      if (!sealed) return;
+      try {
+        await this.store.put(keys.pack(this.tenant, sealed.sha), sealed.bytes);
+        const idx = encodeIndexFile([sealed]);
+        await this.store.put(keys.index(this.tenant, idx.sha), idx.bytes);
+        this.loadedIndexes.add(idx.sha);
+        this.commitPack(sealed);
+      } catch (e) {
+        this.failure = e;
+        throw e;
+      }
+    });
+    this.flushChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private commitPack(p: SealedPack): void {
+    for (const e of p.entries) this.index.add(e.hash, 0, { pack: p.sha, ...e });
+    this.stats.packs++;
+    this.stats.packBytes += p.bytes.length;
+    this.stats.pagesStored += p.entries.length;
+    if (this.builder.pages === 0) this.pending = new PageIndex();
+  }
+
+  /** Stores page-map nodes not known to be stored; returns how many were written and their bytes. */
+  async putNodes(nodes: MapNode[], concurrency = 8): Promise<{ written: number; bytes: number }> {
+    const todo = nodes.filter((n) => !this.knownNodes.has(n.sha));
+    let written = 0;
+    let bytes = 0;
+    for (let i = 0; i < todo.length; i += concurrency) {
+      await Promise.all(
+        todo.slice(i, i + concurrency).map(async (n) => {
+          await this.store.put(keys.mapNode(this.tenant, n.sha), n.bytes);
+          written++;
+          bytes += n.bytes.length;
+        }),
+      );
+    }
+    for (const n of todo) this.rememberNode(n.sha);
+    return { written, bytes };
+  }
+
+  rememberNode(sha: string): void {
+    if (this.knownNodes.size > 1_000_000) this.knownNodes.clear(); // bound memory; forgetting only costs a re-PUT
+    this.knownNodes.add(sha);
+  }
+
+  loadNode = async (sha: string): Promise<Buffer> => {
+    const b = await this.store.get(keys.mapNode(this.tenant, sha));
+    this.rememberNode(sha);
+    return b;
+  };
+
+  async putManifest(m: Manifest): Promise<void> {
+    await this.store.put(keys.manifest(this.tenant, m.snapshotId), Buffer.from(JSON.stringify(m, null, 1)));
+  }
+
+  async putFailed(f: FailedSnapshot): Promise<void> {
+    await this.store.put(keys.failed(this.tenant, f.snapshotId), Buffer.from(JSON.stringify(f, null, 1)));
+  }
+
+  async getManifest(id: string): Promise<Manifest> {
+    const key = keys.manifest(this.tenant, id);
+    try {
+      return parseManifest(await this.store.get(key), key);
+    } catch (e) {
+      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) {
+        throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `no snapshot ${id} for tenant ${this.tenant} in ${this.store.description}`, { details: { snapshot: id, tenant: this.tenant } });
+      }
+      throw e;
+    }
+  }
+
+  async listManifests(): Promise<Manifest[]> {
+    const out: Manifest[] = [];
+    for await (const o of this.store.list(keys.manifests(this.tenant))) out.push(parseManifest(await this.store.get(o.key), o.key));
+    return out.sort((a, b) => a.startTimeMs - b.startTimeMs || a.committedAtMs - b.committedAtMs);
+  }
+}
