@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { listDirectory, TEMP_MARKER } from './directory-listing.js';
+import { isMissing, mapFsError } from './fs-errors.js';
+import { objectNotFound, objectShorter } from './object-errors.js';
+import { validateObjectKey, validateObjectPrefix, validateRange } from './object-key.js';
+import type { ObjectInfo, ObjectStore } from './object-store.js';
+
+/**
+ * The object store on a local filesystem: key "a/b/c" is the file <root>/a/b/c. For one host,
+ * tests, and air-gapped copies of a bucket. Empty directories left by `delete` are harmless
+ * and are not removed (removing them would race with a concurrent `put` into them).
+ */
+export class DirectoryObjectStore implements ObjectStore {
+  readonly root: string;
+  readonly description: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.description = `dir:${this.root}`;
+  }
+
+  async put(key: string, body: Uint8Array): Promise<void> {
+    const path = this.path(key);
+    // The temp name holds a character keys cannot contain, so `list` never mistakes it for a key.
+    const temp = `${path}${TEMP_MARKER}${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      const file = await open(temp, 'wx');
+      try {
+        await file.writeFile(body);
+        await file.sync(); // the bytes are on disk before the name points at them
+      } finally {
+        await file.close();
+      }
+      await rename(temp, path); // atomic: readers see the old object or the new one
+      await syncDirectory(dirname(path));
+    } catch (e) {
+      await unlink(temp).catch(() => undefined);
+      throw mapFsError(e, 'put', key, this.description);
+    }
+  }
+
+  async get(key: string): Promise<Buffer> {
+    try {
+      return await readFile(this.path(key));
+    } catch (e) {
+      throw isMissing(e)
+        ? objectNotFound(key, this.description, e)
+        : mapFsError(e, 'get', key, this.description);
+    }
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    const path = this.path(key);
+    validateRange(key, offset, length);
+    try {
+      const file = await open(path, 'r');
+      try {
+        const size = (await file.stat()).size;
+        if (offset + length > size) throw objectShorter(key, this.description, offset, length, size);
+        const out = Buffer.allocUnsafe(length);
+        let filled = 0;
+        while (filled < length) {
+          const { bytesRead } = await file.read(out, filled, length - filled, offset + filled);
+          if (bytesRead === 0) throw objectShorter(key, this.description, offset, length, offset + filled);
+          filled += bytesRead;
+        }
+        return out;
+      } finally {
+        await file.close();
+      }
+    } catch (e) {
+      throw isMissing(e)
+        ? objectNotFound(key, this.description, e)
+        : mapFsError(e, 'getRange', key, this.description);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? { key, size: s.size } : undefined;
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw mapFsError(e, 'head', key, this.description);
+    }
+  }
+
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    validateObjectPrefix(prefix);
+    return listDirectory(this.root, prefix, this.description);
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await unlink(this.path(key));
+    } catch (e) {
+      if (!isMissing(e)) throw mapFsError(e, 'delete', key, this.description);
+    }
+  }
+
+  private path(key: string): string {
+    return join(this.root, ...validateObjectKey(key).split('/'));
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  // Makes the rename itself durable. Some filesystems refuse fsync on a directory; the data is
+  // already synced, so that is not worth failing the write for.
+  const handle = await open(dir, 'r').catch(() => undefined);
+  if (!handle) return;
+  await handle.sync().catch(() => undefined);
+  await handle.close();
+}

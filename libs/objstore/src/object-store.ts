@@ -1,0 +1,31 @@
+/** One stored object as `list` and `head` report it. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+/**
+ * The object store port (restic's Backend): a flat map from keys to immutable byte strings.
+ * Every adapter passes the one conformance suite in `@pagevault/objstore/conformance`.
+ *
+ * Keys are '/'-separated segments of [A-Za-z0-9._-] (see `validateObjectKey`); every method
+ * rejects other keys with PV_INVALID_ARGUMENT before touching the store. A key MUST NOT also be
+ * a folder of other keys ("x" and "x/y"): S3 allows it, a directory cannot hold both, and the
+ * directory store refuses the second with PV_INVALID_ARGUMENT. Key layouts must avoid it.
+ */
+export interface ObjectStore {
+  /** Writes the whole object atomically (readers see all or nothing). Idempotent for content-addressed keys. */
+  put(key: string, body: Uint8Array): Promise<void>;
+  /** Whole object; throws PvError PV_OBJECT_NOT_FOUND naming the key. */
+  get(key: string): Promise<Buffer>;
+  /** Bytes [offset, offset+length); PV_OBJECT_NOT_FOUND, or PV_OBJECT_CORRUPT if the object is shorter. */
+  getRange(key: string, offset: number, length: number): Promise<Buffer>;
+  /** Size of the object, or undefined when there is none. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** All keys under prefix (a plain string prefix, as in S3), in lexicographic order, paged internally. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Removes the object; removing a missing key is not an error (as in S3). */
+  delete(key: string): Promise<void>;
+  /** Where the objects live, e.g. "s3://bucket" or "dir:/path", for messages. */
+  readonly description: string;
+}
