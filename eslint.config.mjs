@@ -1,7 +1,7 @@
 import nx from '@nx/eslint-plugin';
 
 // Module boundaries on two axes (see docs/workspace.md):
-//   type: app -> adapter|domain|util, adapter -> domain|util, domain -> domain|util, util -> util
+//   type: app -> wiring|adapter|domain|util, wiring -> adapter|domain|util, adapter -> domain|util, domain -> domain|util, util -> util
 //   scope: each service sees its own scope and shared; the cli wires everything.
 export default [
   ...nx.configs['flat/base'],
@@ -16,8 +16,9 @@ export default [
           enforceBuildableLibDependency: true,
           allow: [],
           depConstraints: [
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:util'] },
-            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:util'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:wiring', 'type:adapter', 'type:domain', 'type:util'] },
+            { sourceTag: 'type:wiring', onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:util'] },
+            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:wiring', 'type:adapter', 'type:domain', 'type:util'] },
             { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', 'type:util'] },
             { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:util'] },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'] },

@@ -11,6 +11,7 @@ export default defineConfig({
     include: ['src/**/*.spec.ts', '**/*.spec.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],
     environment: 'node',
+    passWithNoTests: true,
     pool: 'forks',
     reporters: ['default', 'json'],
     outputFile: { json: '.reports/vitest.json' },

@@ -7,10 +7,11 @@ export const HEADER_BYTES = 36;
 export const SNAPSHOT_ID_BYTES = 16;
 
 /**
- * Default maximum frame size (header + payload). Kafka's default max.message.bytes is 1,048,588 for a
- * whole record batch, so a frame leaves 8 KiB of room for record and batch overhead.
+ * Default maximum frame size (header + payload): 1 MiB − 4 KiB. Kafka's default max.message.bytes is
+ * 1,048,588 for a whole record batch; a one-record batch adds ~61 bytes of batch header and ~60 of record
+ * overhead and key, so a frame of this size fits with room to spare. The frame log uses the same value.
  */
-export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024 - 8192;
+export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024 - 4096;
 /** No frame is ever larger than this, whatever a reader is configured with. */
 export const ABSOLUTE_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 

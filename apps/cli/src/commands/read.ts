@@ -1,0 +1,107 @@
+import type { Command } from 'commander';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { PageKind, readPageMap, type Manifest, type TenantStore } from '@pagevault/repo';
+import { restoreFrames } from '@pagevault/restore';
+import { openContext, type GlobalOptions } from '../context';
+import { Progress, bytes, printJson, printTable } from '../output';
+
+/** Resolves "latest", a unique id prefix, or a full id to a manifest. */
+export async function resolveSnapshot(t: TenantStore, ref: string): Promise<Manifest> {
+  if (/^[0-9a-f]{32}$/.test(ref)) return t.getManifest(ref);
+  const all = await t.listManifests();
+  const hits = ref === 'latest' ? all.slice(-1) : all.filter((m) => m.snapshotId.startsWith(ref));
+  if (hits.length !== 1) {
+    throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, hits.length ? `snapshot prefix ${ref} is ambiguous` : `no snapshot ${ref} for tenant ${t.tenant}`, { details: { snapshot: ref } });
+  }
+  return hits[0]!;
+}
+
+export function summary(m: Manifest): Record<string, unknown> {
+  const c = m.counts;
+  return {
+    id: m.snapshotId, time: new Date(m.startTimeMs).toISOString(), host: m.host, pid: m.pid, mode: m.mode,
+    consistency: m.consistency, vmas: c.vmas, data: c.dataPages, zero: c.zeroPages, file: c.filePages,
+    logical: bytes((c.dataPages + c.zeroPages) * m.pageSize), stored: bytes(c.newBytes), parent: m.parentId?.slice(0, 12) ?? '',
+  };
+}
+
+export function registerReadCommands(program: Command, globals: () => GlobalOptions): void {
+  program.command('ls').description('list snapshots').option('--pid <pid>', 'only this pid').option('--on-host <host>', 'only this host')
+    .action(async (o: { pid?: string; onHost?: string }) => {
+      const ctx = openContext(globals());
+      let ms = await (await ctx.tenant()).listManifests();
+      if (o.pid) ms = ms.filter((m) => m.pid === Number(o.pid));
+      if (o.onHost) ms = ms.filter((m) => m.host === o.onHost);
+      if (ctx.json) printJson(ms.map(summary));
+      else printTable(ms.map(summary));
+    });
+
+  program.command('show <snapshot>').description('show a snapshot and its VMAs').action(async (ref: string) => {
+    const ctx = openContext(globals());
+    const m = await resolveSnapshot(await ctx.tenant(), ref);
+    if (ctx.json) return printJson(m);
+    printTable([summary(m)]);
+    process.stdout.write('\n');
+    printTable(m.vmas.map((v) => ({
+      index: v.index, start: v.start.toString(16), end: v.end.toString(16), prot: v.prot, kind: v.kind, data: v.pages.data,
+      zero: v.pages.zero, file: v.pages.file, path: v.path || v.reason,
+    })));
+  });
+
+  program.command('diff <a> <b>').description('which VMAs and how many pages changed between two snapshots').action(async (ra: string, rb: string) => {
+    const ctx = openContext(globals());
+    const t = await ctx.tenant();
+    const [a, b] = [await resolveSnapshot(t, ra), await resolveSnapshot(t, rb)];
+    const rows = await diffSnapshots(t, a, b);
+    if (ctx.json) printJson({ a: a.snapshotId, b: b.snapshotId, vmas: rows });
+    else printTable(rows);
+  });
+
+  program.command('verify [snapshots...]').description('check every referenced object exists and every page matches its hash (like restic check --read-data)')
+    .action(async (refs: string[]) => {
+      const ctx = openContext(globals());
+      const t = await ctx.tenant();
+      const ms = refs.length ? await Promise.all(refs.map((r) => resolveSnapshot(t, r))) : await t.listManifests();
+      const results = [];
+      for (const m of ms) {
+        const bar = new Progress(`verify ${m.snapshotId.slice(0, 12)}`);
+        let pages = 0;
+        for await (const f of restoreFrames(t, m, { onProgress: (d, n) => bar.update(d, n) })) if (f.body.type === 3) pages += f.body.addresses.length;
+        bar.done();
+        results.push({ id: m.snapshotId, pagesVerified: pages, ok: true });
+      }
+      if (ctx.json) printJson(results);
+      else printTable(results);
+    });
+}
+
+/** Per VMA (matched by start address): pages whose content differs, appeared, or disappeared. */
+async function diffSnapshots(t: TenantStore, a: Manifest, b: Manifest): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  const byStart = new Map(a.vmas.map((v) => [v.start, v]));
+  for (const vb of b.vmas) {
+    const va = byStart.get(vb.start);
+    byStart.delete(vb.start);
+    if (!va) {
+      rows.push({ start: vb.start.toString(16), path: vb.path, status: 'added', changed: vb.pages.data + vb.pages.zero });
+      continue;
+    }
+    if (va.map?.sha === vb.map?.sha && va.end === vb.end) continue;
+    const [la, lb] = await Promise.all([va, vb].map((v) => (v.map ? readPageMap(v.map, b.pageSize, t.loadNode) : undefined)));
+    const oa = la?.order('diff');
+    let changed = 0;
+    if (lb) {
+      for (const i of lb.order('diff')) {
+        for (let k = 0; k < lb.counts[i]!; k++) {
+          const addr = lb.starts[i]! + k * b.pageSize;
+          const hit = la && oa ? la.lookup(addr, oa) : undefined;
+          const same = hit && hit.kind === lb.kinds[i] && (hit.kind !== PageKind.Data || la!.hashes.compare(lb.hashes, lb.hashAt[i]! + k * 32, lb.hashAt[i]! + k * 32 + 32, hit.hashOffset, hit.hashOffset + 32) === 0);
+          if (!same) changed++;
+        }
+      }
+    }
+    rows.push({ start: vb.start.toString(16), path: vb.path, status: va.end === vb.end ? 'changed' : 'resized', changed });
+  }
+  for (const va of byStart.values()) rows.push({ start: va.start.toString(16), path: va.path, status: 'removed', changed: va.pages.data + va.pages.zero });
+  return rows;
+}

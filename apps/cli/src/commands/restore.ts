@@ -1,0 +1,87 @@
+import { createWriteStream } from 'node:fs';
+import type { Command } from 'commander';
+import { captureSnapshot } from '@pagevault/capture';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { SnapshotWriter, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
+import { restoreFrames, writeElfCore, writeLiveProcess, writeRawImages, writeStream } from '@pagevault/restore';
+import type { Manifest, TenantStore } from '@pagevault/repo';
+import { openContext, type GlobalOptions } from '../context';
+import { Progress, printJson, printTable } from '../output';
+import { resolveSnapshot } from './read';
+
+export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
+
+/** Restores a snapshot to one of the four outputs; nothing that looks complete is left on failure. */
+export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreFormat, out: string): Promise<Record<string, unknown>> {
+  const bar = new Progress(`restore ${m.snapshotId.slice(0, 12)} → ${format}`);
+  const frames = restoreFrames(t, m, { onProgress: (d, n) => bar.update(d, n) });
+  try {
+    switch (format) {
+      case 'stream':
+        return { ...(await writeStream(frames, out)) };
+      case 'raw':
+        return { ...(await writeRawImages(frames, out)) };
+      case 'elf':
+        return { ...(await writeElfCore(frames, out)) };
+      case 'live': {
+        const pid = Number(out);
+        if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `restore --format live needs --out <pid>, got ${out}`);
+        return { ...(await writeLiveProcess(frames, pid)) };
+      }
+    }
+  } finally {
+    bar.done();
+  }
+}
+
+/** Writes a direct full dump of a process to a stream-format file: no log, no store. The reference for byte-identity. */
+export async function dumpProcess(pid: number, out: string, o: { id?: string; timeMs?: number; tenant: string; host: string }): Promise<{ snapshotId: string; frames: number; bytes: number }> {
+  const id = o.id ? idFromHex(o.id) : newSnapshotId();
+  const file = createWriteStream(out);
+  let frames = 0;
+  let bytes = 0;
+  let pending: Buffer[] = [];
+  const writer = new SnapshotWriter({ snapshotId: id, emit: (f) => (pending.push(f), frames++, (bytes += f.length)) });
+  const drain = async () => {
+    const b = pending;
+    pending = [];
+    for (const f of b) if (!file.write(f)) await new Promise<void>((r) => file.once('drain', () => r()));
+  };
+  try {
+    await captureSnapshot({ pid, writer, drain, tenant: o.tenant, host: o.host, ...(o.timeMs !== undefined ? { startTimeMs: o.timeMs } : {}) });
+    await drain();
+  } finally {
+    await new Promise<void>((r) => file.end(() => r()));
+  }
+  return { snapshotId: idToHex(id), frames, bytes };
+}
+
+export function registerRestoreCommands(program: Command, globals: () => GlobalOptions): void {
+  program.command('restore <snapshot>').description('restore a snapshot: stream file, raw images, ELF core, or into a live process')
+    .requiredOption('--format <format>', 'stream | raw | elf | live')
+    .requiredOption('--out <path>', 'output file (stream, elf), directory (raw), or pid (live)')
+    .action(async (ref: string, o: { format: RestoreFormat; out: string }) => {
+      if (!['stream', 'raw', 'elf', 'live'].includes(o.format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `unknown format ${o.format}`);
+      const ctx = openContext(globals());
+      const t = await ctx.tenant();
+      const m = await resolveSnapshot(t, ref);
+      const r = await restoreTo(t, m, o.format, o.out);
+      if (ctx.json) printJson({ snapshotId: m.snapshotId, format: o.format, out: o.out, ...r });
+      else printTable([{ snapshot: m.snapshotId, format: o.format, out: o.out, ...flat(r) }]);
+    });
+
+  program.command('dump <pid>').description('write a direct full dump of a process to a stream file (no pipeline)')
+    .requiredOption('--out <file>', 'stream-format file to write')
+    .option('--id <hex>', 'snapshot id to use (32 hex digits)')
+    .option('--time <ms>', 'start time to record, ms since the epoch')
+    .action(async (p: string, o: { out: string; id?: string; time?: string }) => {
+      const ctx = openContext(globals());
+      const r = await dumpProcess(Number(p), o.out, { tenant: ctx.tenantName, host: ctx.host, ...(o.id ? { id: o.id } : {}), ...(o.time ? { timeMs: Number(o.time) } : {}) });
+      if (ctx.json) printJson(r);
+      else printTable([r]);
+    });
+}
+
+function flat(r: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v !== 'object'));
+}

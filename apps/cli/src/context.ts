@@ -1,0 +1,54 @@
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { Repository, type TenantStore } from '@pagevault/repo';
+import { openObjectStore, type LogConfig, type StoreConfig } from '@pagevault/runtime';
+
+export interface GlobalOptions {
+  store?: string;
+  s3?: boolean;
+  kafka?: boolean;
+  tenant: string;
+  host?: string;
+  json?: boolean;
+}
+
+export interface Context {
+  repo: Repository;
+  storeConfig: StoreConfig;
+  logConfig: LogConfig;
+  tenant: () => Promise<TenantStore>;
+  tenantName: string;
+  host: string;
+  json: boolean;
+}
+
+function env(name: string, fallback?: string): string {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined || v === '') throw new PvError(ErrorCodes.CONFIG_INVALID, `${name} must be set for --s3/--kafka (see scripts/stack-env.sh)`);
+  return v;
+}
+
+/**
+ * The CLI's one place that reads the environment. Embedded default: a directory store ($PV_HOME or
+ * ~/.pagevault) and an in-process frame log. --s3 and --kafka switch to the fleet's bucket and topic.
+ */
+export function openContext(o: GlobalOptions): Context {
+  const storeConfig: StoreConfig = o.s3
+    ? {
+        kind: 's3', endpoint: env('PV_S3_ENDPOINT', 'http://127.0.0.1:8333'), bucket: env('PV_S3_BUCKET', 'pagevault'),
+        region: env('PV_S3_REGION', 'us-east-1'), accessKeyId: env('PV_S3_ACCESS_KEY'), secretAccessKey: env('PV_S3_SECRET_KEY'),
+      }
+    : { kind: 'dir', dir: o.store ?? process.env['PV_HOME'] ?? join(homedir(), '.pagevault') };
+  const logConfig: LogConfig = o.kafka
+    ? {
+        kind: 'kafka', brokers: env('PV_KAFKA_BROKERS', '127.0.0.1:9092').split(','), topic: env('PV_KAFKA_TOPIC', 'pagevault.frames'),
+        partitions: Number(env('PV_KAFKA_PARTITIONS', '4')), clientId: 'pagevault-cli',
+      }
+    : { kind: 'memory' };
+  const repo = new Repository(openObjectStore(storeConfig));
+  return {
+    repo, storeConfig, logConfig, tenantName: o.tenant, host: o.host ?? hostname(), json: o.json === true,
+    tenant: () => repo.tenant(o.tenant),
+  };
+}

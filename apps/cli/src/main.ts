@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { isPvError } from '@pagevault/errors';
+import { registerReadCommands } from './commands/read';
+import { registerRestoreCommands } from './commands/restore';
+import { registerSnapshotCommand } from './commands/snapshot';
+import type { GlobalOptions } from './context';
+import { runDemo } from './demo/demo';
+import { Exit, exitCodeFor } from './exit-codes';
+
+const program = new Command('pagevault')
+  .description('checkpoint the memory of live Linux processes, deduplicated and content-addressed')
+  .option('--store <dir>', 'repository directory for the embedded mode (default $PV_HOME or ~/.pagevault)')
+  .option('--s3', 'use the S3 bucket from PV_S3_* instead of a directory')
+  .option('--kafka', 'send frames to the Kafka topic from PV_KAFKA_* (the fleet compactors commit them)')
+  .option('--tenant <name>', 'tenant (the dedup scope)', 'default')
+  .option('--host <name>', 'host name recorded in snapshots (default: this host)')
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', `\nExit codes: 0 ok, 1 failure, 2 usage, 3 unknown snapshot, 4 missing or corrupt data, 5 permission, 6 target process, 7 service unavailable`)
+  .exitOverride();
+
+const globals = () => program.opts<GlobalOptions>();
+registerSnapshotCommand(program, globals);
+registerReadCommands(program, globals);
+registerRestoreCommands(program, globals);
+program.command('demo').description('snapshot a sample process twice, restore and verify both, print the figures').action(() => runDemo(globals()));
+
+program.parseAsync(process.argv).then(
+  () => process.exit(Exit.ok),
+  (e: unknown) => {
+    if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? Exit.ok : Exit.usage);
+    if (isPvError(e)) {
+      process.stderr.write(`pagevault: ${e.code}: ${e.message}\n`);
+      process.exit(exitCodeFor(e.code));
+    }
+    process.stderr.write(`pagevault: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(Exit.failure);
+  },
+);

@@ -1,0 +1,66 @@
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { CompactionService } from '@pagevault/compaction';
+import type { FrameLog } from '@pagevault/framelog';
+import { keys, type Manifest } from '@pagevault/repo';
+import { openFrameLog } from '@pagevault/runtime';
+import type { Context } from './context';
+
+/**
+ * The stages of one snapshot wired for this invocation. Embedded (no --kafka): an in-process frame log
+ * with a CompactionService consuming it in this process — the same code the compactor service runs.
+ * With --kafka, frames go to the topic and the fleet's compactors commit them; we wait for the manifest.
+ */
+export class Pipeline {
+  readonly log: FrameLog;
+  private compaction: CompactionService | undefined;
+  private waiters = new Map<string, { resolve(m: Manifest): void; reject(e: Error): void }>();
+
+  constructor(private readonly ctx: Context) {
+    this.log = openFrameLog(ctx.logConfig);
+  }
+
+  async start(): Promise<void> {
+    await this.log.ensureTopic();
+    if (this.ctx.logConfig.kind !== 'memory') return;
+    this.compaction = new CompactionService(this.log, this.ctx.repo, {
+      groupId: 'embedded',
+      events: {
+        committed: (m) => this.waiters.get(m.snapshotId)?.resolve(m),
+        failed: (id, code, reason) => this.waiters.get(id)?.reject(new PvError(code as never, reason, { details: { snapshot: id } })),
+      },
+    });
+    await this.compaction.start();
+  }
+
+  /** Resolves with the snapshot's manifest once it is durable (or rejects with why it failed). */
+  committed(snapshotId: string, timeoutMs = 10 * 60_000): Promise<Manifest> {
+    if (this.compaction) {
+      return new Promise((resolve, reject) => this.waiters.set(snapshotId, { resolve, reject }));
+    }
+    return this.pollManifest(snapshotId, timeoutMs);
+  }
+
+  /** Registers interest before the frames are produced, so an early commit is not missed. */
+  expect(snapshotId: string): Promise<Manifest> {
+    return this.committed(snapshotId);
+  }
+
+  private async pollManifest(id: string, timeoutMs: number): Promise<Manifest> {
+    const t = await this.ctx.tenant();
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await t.store.head(keys.manifest(t.tenant, id))) return t.getManifest(id);
+      const failed = await t.store.head(keys.failed(t.tenant, id));
+      if (failed) {
+        const f = JSON.parse((await t.store.get(keys.failed(t.tenant, id))).toString()) as { code: string; reason: string };
+        throw new PvError(ErrorCodes.SNAPSHOT_FAILED, `snapshot ${id} failed in the compactor: ${f.code}: ${f.reason}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new PvError(ErrorCodes.TIMEOUT, `snapshot ${id} was not committed within ${timeoutMs / 1000} s: is a compactor running?`);
+  }
+
+  async stop(): Promise<void> {
+    await this.compaction?.stop();
+  }
+}

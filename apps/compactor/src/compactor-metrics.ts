@@ -1,0 +1,38 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CompactionEvents } from '@pagevault/compaction';
+
+/** The compactor's Prometheus metrics, fed by CompactionService events. */
+export function compactorMetrics(registry: Registry): CompactionEvents {
+  collectDefaultMetrics({ register: registry });
+  const r = { registers: [registry] };
+  const framesIn = new Counter({ name: 'pagevault_compactor_frames_in_total', help: 'frames consumed', ...r });
+  const bytesIn = new Counter({ name: 'pagevault_compactor_bytes_in_total', help: 'frame bytes consumed', ...r });
+  const pagesIn = new Counter({ name: 'pagevault_compactor_pages_in_total', help: 'data pages in committed snapshots', ...r });
+  const unique = new Counter({ name: 'pagevault_compactor_unique_pages_stored_total', help: 'pages stored for the first time', ...r });
+  const stored = new Counter({ name: 'pagevault_compactor_bytes_stored_total', help: 'compressed pack bytes written', ...r });
+  const dedup = new Gauge({ name: 'pagevault_compactor_dedup_ratio', help: 'data pages in / pages stored, since start', ...r });
+  const committed = new Counter({ name: 'pagevault_compactor_snapshots_committed_total', help: 'snapshots made visible', ...r });
+  const failed = new Counter({ name: 'pagevault_compactor_snapshots_failed_total', help: 'snapshots rejected', labelNames: ['code'], ...r });
+  const latency = new Histogram({ name: 'pagevault_compactor_commit_latency_seconds', help: 'first frame to manifest written', buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300], ...r });
+  let inPages = 0;
+  let newPages = 0;
+  return {
+    frames(n, b) {
+      framesIn.inc(n);
+      bytesIn.inc(b);
+    },
+    committed(m, ms) {
+      committed.inc();
+      latency.observe(ms / 1000);
+      pagesIn.inc(m.counts.dataPages);
+      unique.inc(m.counts.newPages);
+      stored.inc(m.counts.newBytes);
+      inPages += m.counts.dataPages;
+      newPages += m.counts.newPages;
+      dedup.set(newPages ? inPages / newPages : 0);
+    },
+    failed(_id, code) {
+      failed.inc({ code });
+    },
+  };
+}

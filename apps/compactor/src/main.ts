@@ -1,0 +1,62 @@
+import { Registry } from 'prom-client';
+import { CompactionService } from '@pagevault/compaction';
+import { Repository, keys } from '@pagevault/repo';
+import { openFrameLog, openObjectStore } from '@pagevault/runtime';
+import { commonSpec, createLogger, loadConfig, serve } from '@pagevault/service-kit';
+import { compactorMetrics } from './compactor-metrics';
+import { CompactorModule } from './compactor.module';
+
+const spec = {
+  ...commonSpec,
+  PV_HTTP_PORT: { kind: 'int', default: '7702', help: 'HTTP port' },
+  PV_COMPACTOR_GROUP: { kind: 'string', default: 'pagevault-compactor', help: 'Kafka consumer group' },
+  PV_SNAPSHOT_TIMEOUT_MS: { kind: 'int', default: '300000', help: 'fail a snapshot whose frames stop for this long' },
+  PV_ZSTD_LEVEL: { kind: 'int', default: '1', help: 'zstd level for new packs' },
+} as const;
+
+async function main(): Promise<void> {
+  const c = loadConfig(spec);
+  const log = createLogger('compactor');
+  const store = openObjectStore({ kind: 's3', endpoint: c.PV_S3_ENDPOINT, bucket: c.PV_S3_BUCKET, region: c.PV_S3_REGION, accessKeyId: c.PV_S3_ACCESS_KEY, secretAccessKey: c.PV_S3_SECRET_KEY });
+  const frames = openFrameLog({ kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: 'pagevault-compactor' });
+  const dlqLog = openFrameLog({ kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_DLQ_TOPIC, partitions: 1, clientId: 'pagevault-compactor-dlq' });
+  await frames.ensureTopic();
+  await dlqLog.ensureTopic();
+  const dlq = dlqLog.producer();
+  const registry = new Registry();
+  const metrics = compactorMetrics(registry);
+  const compaction = new CompactionService(frames, new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL }), {
+    groupId: c.PV_COMPACTOR_GROUP,
+    snapshotTimeoutMs: c.PV_SNAPSHOT_TIMEOUT_MS,
+    deadLetter: async (rec, code, reason) => {
+      log.warn({ snapshot: rec.key, partition: rec.partition, offset: rec.offset, code, reason }, 'dead letter');
+      if (rec.value.length) await dlq.send(rec.key, [rec.value]);
+      await dlq.flush();
+    },
+    events: {
+      ...metrics,
+      committed: (m, ms) => {
+        metrics.committed?.(m, ms);
+        log.info({ snapshot: m.snapshotId, tenant: m.tenant, pages: m.counts.dataPages, newPages: m.counts.newPages, ms }, 'snapshot committed');
+      },
+      failed: (id, code, reason) => {
+        metrics.failed?.(id, code, reason);
+        log.warn({ snapshot: id, code, reason }, 'snapshot failed');
+      },
+    },
+  });
+  const ready = async () => {
+    try {
+      await store.head(keys.tenants + 'ready-probe');
+      return undefined;
+    } catch (e) {
+      return `object store: ${(e as Error).message}`;
+    }
+  };
+  await serve(CompactorModule.forRoot(compaction, registry, ready), { service: 'compactor', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`pagevault compactor: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,28 @@
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Repository, keys } from '@pagevault/repo';
+import { openObjectStore } from '@pagevault/runtime';
+import { commonSpec, loadConfig, serve } from '@pagevault/service-kit';
+import { RestorerModule } from './restorer.module';
+
+const spec = { ...commonSpec, PV_HTTP_PORT: { kind: 'int', default: '7703', help: 'HTTP port' } } as const;
+
+async function main(): Promise<void> {
+  const c = loadConfig(spec);
+  const store = openObjectStore({ kind: 's3', endpoint: c.PV_S3_ENDPOINT, bucket: c.PV_S3_BUCKET, region: c.PV_S3_REGION, accessKeyId: c.PV_S3_ACCESS_KEY, secretAccessKey: c.PV_S3_SECRET_KEY });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const ready = async () => {
+    try {
+      await store.head(keys.tenants + 'ready-probe');
+      return undefined;
+    } catch (e) {
+      return `object store: ${(e as Error).message}`;
+    }
+  };
+  await serve(RestorerModule.forRoot(new Repository(store), registry, ready), { service: 'restorer', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`pagevault restorer: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

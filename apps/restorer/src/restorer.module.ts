@@ -1,0 +1,22 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { Registry } from 'prom-client';
+import { Repository } from '@pagevault/repo';
+import { HealthController, READINESS } from '@pagevault/service-kit';
+import { RestoreJobsService } from './restore-jobs.service';
+import { SnapshotsController } from './snapshots.controller';
+
+@Module({})
+export class RestorerModule {
+  static forRoot(repo: Repository, registry: Registry, ready: () => Promise<string | undefined>): DynamicModule {
+    return {
+      module: RestorerModule,
+      controllers: [HealthController, SnapshotsController],
+      providers: [
+        { provide: Repository, useValue: repo },
+        { provide: Registry, useValue: registry },
+        { provide: READINESS, useValue: ready },
+        RestoreJobsService,
+      ],
+    };
+  }
+}

@@ -1,0 +1,54 @@
+import { Body, Controller, Get, Inject, Param, Post, Query, Res } from '@nestjs/common';
+import { Repository, type Manifest } from '@pagevault/repo';
+import { restoreFrames } from '@pagevault/restore';
+import { RestoreJobsService, type RestoreJob } from './restore-jobs.service';
+
+interface Res {
+  setHeader(k: string, v: string): void;
+  write(b: Buffer): boolean;
+  once(ev: 'drain', f: () => void): void;
+  end(): void;
+  destroy(e?: Error): void;
+}
+
+@Controller()
+export class SnapshotsController {
+  constructor(@Inject(Repository) private readonly repo: Repository, @Inject(RestoreJobsService) private readonly jobs: RestoreJobsService) {}
+
+  @Get('tenants/:tenant/snapshots')
+  async list(@Param('tenant') tenant: string, @Query('host') host?: string, @Query('pid') pid?: string): Promise<Manifest[]> {
+    const all = await (await this.repo.tenant(tenant)).listManifests();
+    return all.filter((m) => (!host || m.host === host) && (!pid || m.pid === Number(pid)));
+  }
+
+  @Get('tenants/:tenant/snapshots/:id')
+  async show(@Param('tenant') tenant: string, @Param('id') id: string): Promise<Manifest> {
+    return (await this.repo.tenant(tenant)).getManifest(id);
+  }
+
+  /** The canonical full stream of a snapshot, for a migration target to read as it arrives. */
+  @Get('tenants/:tenant/snapshots/:id/stream')
+  async stream(@Param('tenant') tenant: string, @Param('id') id: string, @Res() res: Res): Promise<void> {
+    const t = await this.repo.tenant(tenant);
+    const m = await t.getManifest(id); // errors before the first byte map to HTTP statuses
+    res.setHeader('Content-Type', 'application/vnd.pagevault.stream');
+    try {
+      for await (const f of restoreFrames(t, m)) {
+        if (!res.write(f.raw)) await new Promise<void>((r) => res.once('drain', r));
+      }
+      res.end();
+    } catch (e) {
+      res.destroy(e as Error); // a truncated body never ends with a snapshot-end frame
+    }
+  }
+
+  @Post('restores')
+  start(@Body() body: { tenant: string; snapshot: string; format: string; out: string }): RestoreJob {
+    return this.jobs.start(body);
+  }
+
+  @Get('restores/:id')
+  job(@Param('id') id: string): RestoreJob {
+    return this.jobs.get(id);
+  }
+}

@@ -1,0 +1,2 @@
+export { restoreFrames, type RestoreOptions } from './restore-frames';
+export * from './outputs';

@@ -1,0 +1,32 @@
+import type { FrameLog } from '@pagevault/framelog';
+import { InProcessFrameLog } from '@pagevault/framelog';
+import { KafkaFrameLog } from '@pagevault/framelog-kafka';
+import { ConcurrencyLimitedObjectStore, DirectoryObjectStore, RetryingObjectStore, type ObjectStore } from '@pagevault/objstore';
+import { S3ObjectStore } from '@pagevault/objstore-s3';
+
+/** Where objects go: a directory (embedded default) or an S3 bucket (the fleet). */
+export type StoreConfig =
+  | { kind: 'dir'; dir: string }
+  | { kind: 's3'; endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string; maxInFlight?: number };
+
+/** How frames travel: in this process (embedded default) or through a Kafka topic. */
+export type LogConfig =
+  | { kind: 'memory'; partitions?: number }
+  | { kind: 'kafka'; brokers: string[]; topic: string; partitions: number; clientId: string };
+
+/** Builds the object store for a configuration: S3 behind retries with backoff and a bound on requests in flight. */
+export function openObjectStore(c: StoreConfig): ObjectStore {
+  if (c.kind === 'dir') return new DirectoryObjectStore(c.dir);
+  const max = c.maxInFlight ?? 16;
+  const s3 = new S3ObjectStore({
+    endpoint: c.endpoint, bucket: c.bucket, region: c.region, accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey,
+    forcePathStyle: true, requestTimeoutMs: 120_000, maxSockets: max,
+  });
+  // Retrying outside the limit: a request waiting out its backoff frees its slot.
+  return new RetryingObjectStore(new ConcurrencyLimitedObjectStore(s3, max), { attempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 });
+}
+
+export function openFrameLog(c: LogConfig): FrameLog {
+  if (c.kind === 'memory') return new InProcessFrameLog({ partitions: c.partitions ?? 1 });
+  return new KafkaFrameLog({ brokers: c.brokers, topic: c.topic, partitions: c.partitions, clientId: c.clientId });
+}

@@ -1,0 +1,31 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '@nestjs/common';
+import { ErrorCodes, PvError, type ErrorCode } from '@pagevault/errors';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  [ErrorCodes.INVALID_ARGUMENT]: 400,
+  [ErrorCodes.CONFIG_INVALID]: 400,
+  [ErrorCodes.NO_SUCH_PROCESS]: 404,
+  [ErrorCodes.UNKNOWN_SNAPSHOT]: 404,
+  [ErrorCodes.OBJECT_NOT_FOUND]: 424,
+  [ErrorCodes.PARENT_MISSING]: 424,
+  [ErrorCodes.PERMISSION_DENIED]: 403,
+  [ErrorCodes.PAGE_HASH_MISMATCH]: 500,
+  [ErrorCodes.OBJECT_CORRUPT]: 500,
+  [ErrorCodes.STORE_UNAVAILABLE]: 503,
+  [ErrorCodes.LOG_UNAVAILABLE]: 503,
+};
+
+/** Maps PvError codes to HTTP statuses at the edge; the body is the error's JSON (code, message, details). */
+@Catch()
+export class PvErrorFilter implements ExceptionFilter {
+  catch(e: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<{ status(n: number): { json(b: unknown): void } }>();
+    if (e instanceof HttpException) {
+      res.status(e.getStatus()).json({ code: 'PV_HTTP', message: e.message });
+    } else if (e instanceof PvError) {
+      res.status(STATUS[e.code] ?? 500).json(e.toJSON());
+    } else {
+      res.status(500).json({ code: 'PV_INTERNAL', message: String(e instanceof Error ? e.message : e) });
+    }
+  }
+}

@@ -1,0 +1,1 @@
+export { shipSnapshot, type ShipOptions, type ShipResult } from './ship-snapshot';
