@@ -1,5 +1,5 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
-import { FrameType, decodeFrame, idFromHex, type Frame } from '@pagevault/format';
+import { FrameType, HEADER_BYTES, MAGIC, SNAPSHOT_ID_BYTES, decodeFrame, type Frame } from '@pagevault/format';
 import type { BatchControl, FrameBatch, FrameConsumer, FrameLog, FrameRecord } from '@pagevault/framelog';
 import { keys, SnapshotIngest, type Manifest, type Repository } from '@pagevault/repo';
 import { OffsetTracker } from './offset-tracker';
@@ -94,24 +94,25 @@ export class CompactionService {
   }
 
   private async onRecord(rec: FrameRecord): Promise<void> {
-    const id = rec.key;
-    if (this.finished.has(id)) return;
+    // The record key is a partition key (the snapshot id, or one id for snapshots that must stay in
+    // order); the snapshot a frame belongs to is the id in its header, once its CRC has been checked.
     let frame: Frame;
     try {
-      frame = decodeFrame(rec.value, this.opts.maxFrameBytes);
-      if (Buffer.from(frame.snapshotId).toString('hex') !== id) {
-        throw new PvError(ErrorCodes.STREAM_ORDER, `record key ${id} carries a frame of snapshot ${Buffer.from(frame.snapshotId).toString('hex')}`);
-      }
+      frame = decodeFrame(rec.value, this.opts.maxFrameBytes ?? this.log.maxFrameBytes);
     } catch (e) {
-      return this.fail(id, rec, e);
+      const id = headerSnapshotId(rec.value) ?? rec.key;
+      if (this.finished.has(id)) return;
+      return this.fail(id, rec, e, this.open.get(id)?.ingest.tenantName);
     }
+    const id = Buffer.from(frame.snapshotId).toString('hex');
+    if (this.finished.has(id)) return;
     let o = this.open.get(id);
     if (!o) {
       if (await this.alreadyDone(id)) return;
       if (frame.body.type !== FrameType.SnapshotBegin && frame.body.type !== FrameType.Abort) {
         return this.fail(id, rec, new PvError(ErrorCodes.STREAM_ORDER, `snapshot ${id}: frame ${frame.sequence} arrived without its snapshot-begin`));
       }
-      o = { ingest: new SnapshotIngest(this.repo, idFromHex(id)), partition: rec.partition, firstOffset: rec.offset, lastSeen: Date.now(), startedAt: Date.now() };
+      o = { ingest: new SnapshotIngest(this.repo, frame.snapshotId), partition: rec.partition, firstOffset: rec.offset, lastSeen: Date.now(), startedAt: Date.now() };
       this.open.set(id, o);
     }
     o.lastSeen = Date.now();
@@ -167,4 +168,10 @@ export class CompactionService {
       await this.fail(id, rec, new PvError(ErrorCodes.TIMEOUT, `snapshot ${id}: no frame for ${Math.round((now - o.lastSeen) / 1000)} s, its end never came`), o.ingest.tenantName);
     }
   }
+}
+
+/** The snapshot id of a frame whose body is bad but whose header still starts with the magic. */
+function headerSnapshotId(b: Buffer): string | undefined {
+  if (b.length < HEADER_BYTES || b.compare(MAGIC, 0, 4, 0, 4) !== 0) return undefined;
+  return b.subarray(16, 16 + SNAPSHOT_ID_BYTES).toString('hex');
 }

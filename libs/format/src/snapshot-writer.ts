@@ -44,6 +44,10 @@ export class SnapshotWriter {
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   }
 
+  get snapshotId(): Uint8Array {
+    return this.opts.snapshotId;
+  }
+
   get framesWritten(): number {
     return this.seq;
   }

@@ -7,6 +7,12 @@ export interface ShipOptions<S> {
   maxFrameBytes: number;
   snapshotId?: Uint8Array;
   /**
+   * Log key (partition key). Default: the snapshot id. Snapshots that must be compacted in order (the
+   * rounds of a pre-copy, whose each round is the parent of the next) share one key, so one partition
+   * carries them in order.
+   */
+  key?: string;
+  /**
    * Writes the snapshot through `writer` and awaits `drain()` between batches. It must call
    * writer.abort() before rethrowing any failure after begin (capture does).
    */
@@ -28,7 +34,7 @@ export interface ShipResult<S> {
  */
 export async function shipSnapshot<S>(o: ShipOptions<S>): Promise<ShipResult<S>> {
   const id = o.snapshotId ?? newSnapshotId();
-  const key = idToHex(id);
+  const key = o.key ?? idToHex(id);
   let queued: Buffer[] = [];
   let frames = 0;
   let bytes = 0;
@@ -51,11 +57,11 @@ export async function shipSnapshot<S>(o: ShipOptions<S>): Promise<ShipResult<S>>
     const stats = await o.capture(writer, drain);
     await drain();
     await o.producer.flush();
-    return { snapshotId: key, stats, frames, bytes };
+    return { snapshotId: idToHex(id), stats, frames, bytes };
   } catch (e) {
     // The abort frame (queued by the capture) goes out if the log still answers.
     await drain().then(() => o.producer.flush()).catch(() => undefined);
     if (isPvError(e)) throw e;
-    throw new PvError(ErrorCodes.SNAPSHOT_FAILED, `snapshot ${key} failed: ${String(e)}`, { cause: e });
+    throw new PvError(ErrorCodes.SNAPSHOT_FAILED, `snapshot ${idToHex(id)} failed: ${String(e)}`, { cause: e });
   }
 }

@@ -1,0 +1,34 @@
+import { hostname } from 'node:os';
+import { Registry } from 'prom-client';
+import { installThawOnSignals } from '@pagevault/capture';
+import { openFrameLog } from '@pagevault/runtime';
+import { commonSpec, loadConfig, serve } from '@pagevault/service-kit';
+import { agentMetrics } from './agent-metrics';
+import { AgentModule } from './agent.module';
+
+const spec = {
+  ...commonSpec,
+  PV_S3_ACCESS_KEY: { ...commonSpec.PV_S3_ACCESS_KEY, required: false },
+  PV_S3_SECRET_KEY: { ...commonSpec.PV_S3_SECRET_KEY, required: false },
+  PV_HTTP_PORT: { kind: 'int', default: '7701', help: 'HTTP port' },
+  PV_TENANT: { kind: 'string', default: 'default', help: 'tenant of the snapshots this agent takes' },
+  PV_HOST_NAME: { kind: 'string', default: hostname(), help: 'host name recorded in snapshots' },
+  PV_PRECOPY_BUDGET_PAGES: { kind: 'int', default: '2048', help: 'pre-copy downtime budget in pages' },
+} as const;
+
+async function main(): Promise<void> {
+  const c = loadConfig(spec);
+  // Frozen targets are thawed when the agent is told to stop, whatever it was doing.
+  installThawOnSignals();
+  const log = openFrameLog({ kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: `pagevault-agent-${c.PV_HOST_NAME}` });
+  await log.ensureTopic();
+  const registry = new Registry();
+  await serve(AgentModule.forRoot(log, { tenant: c.PV_TENANT, host: c.PV_HOST_NAME, preCopyBudgetPages: c.PV_PRECOPY_BUDGET_PAGES }, registry, agentMetrics(registry)), {
+    service: 'agent', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN,
+  });
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`pagevault agent: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,143 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { captureSnapshot, preCopy, type CaptureStats, type PageHashTable } from '@pagevault/capture';
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
+import { Consistency, SnapshotWriter, idFromHex, idToHex, newSnapshotId } from '@pagevault/format';
+import type { FrameLog } from '@pagevault/framelog';
+import { shipSnapshot } from '@pagevault/shipper';
+import type { AgentMetrics } from './agent-metrics';
+
+export const FRAME_LOG = Symbol('frame-log');
+export const METRICS = Symbol('agent-metrics');
+export const AGENT_CONFIG = Symbol('agent-config');
+
+export interface AgentConfig {
+  tenant: string;
+  host: string;
+  /** Pre-copy stops its live rounds once a round changes at most this many pages (the downtime budget). */
+  preCopyBudgetPages: number;
+}
+
+export interface SnapshotJob {
+  id: string;
+  pid: number;
+  mode: 'default' | 'live' | 'pre-copy';
+  parent?: string;
+  state: 'running' | 'sent' | 'failed';
+  stats?: CaptureStats;
+  rounds?: number;
+  /** Pre-copy: the snapshot id of every round, the last (frozen) one being the consistent snapshot. */
+  snapshots?: string[];
+  frames?: number;
+  bytes?: number;
+  error?: Record<string, unknown>;
+  startedAt: string;
+  finishedAt?: string;
+}
+
+/**
+ * Runs snapshot jobs: capture → frames → Kafka. Keeps the page hashes of each pid's last snapshot (40
+ * bytes a data page) so the next incremental sends only changed pages; this kernel has no soft-dirty.
+ * "sent" means every frame is acknowledged by Kafka; the compactor makes it visible.
+ */
+@Injectable()
+export class SnapshotsService {
+  private readonly logger = new Logger(SnapshotsService.name);
+  private readonly jobs = new Map<string, SnapshotJob>();
+  private readonly lastHashes = new Map<string, PageHashTable>();
+
+  constructor(
+    @Inject(FRAME_LOG) private readonly log: FrameLog,
+    @Inject(METRICS) private readonly metrics: AgentMetrics,
+    @Inject(AGENT_CONFIG) private readonly cfg: AgentConfig,
+  ) {}
+
+  start(req: { pid: number; mode?: string; parent?: string }): SnapshotJob {
+    const mode = (req.mode ?? 'default') as SnapshotJob['mode'];
+    if (!['default', 'live', 'pre-copy'].includes(mode)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `mode must be default, live or pre-copy, not ${req.mode}`);
+    if (!Number.isInteger(req.pid) || req.pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer`);
+    if (req.parent && !this.lastHashes.has(req.parent)) {
+      throw new PvError(ErrorCodes.PARENT_MISSING, `this agent holds no page hashes for parent ${req.parent}; take a full snapshot first`);
+    }
+    const id = idToHex(newSnapshotId());
+    const job: SnapshotJob = { id, pid: req.pid, mode, ...(req.parent ? { parent: req.parent } : {}), state: 'running', startedAt: new Date().toISOString() };
+    if (this.jobs.size >= 1000) this.jobs.delete(this.jobs.keys().next().value!);
+    this.jobs.set(id, job);
+    void this.run(job);
+    return job;
+  }
+
+  get(id: string): SnapshotJob {
+    const j = this.jobs.get(id);
+    if (!j) throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `no snapshot job ${id} on this agent`);
+    return j;
+  }
+
+  private async run(job: SnapshotJob): Promise<void> {
+    const producer = this.log.producer();
+    try {
+      if (job.mode === 'pre-copy') {
+        const r = await this.preCopy(job, producer);
+        job.rounds = r.rounds.length;
+        job.stats = r.rounds.at(-1)!.stats;
+        this.remember(job.snapshots!.at(-1)!, r.hashes);
+      } else {
+        const parent = job.parent ? { id: idFromHex(job.parent), hashes: this.lastHashes.get(job.parent)! } : undefined;
+        const shipped = await shipSnapshot({
+          producer, maxFrameBytes: this.log.maxFrameBytes, snapshotId: idFromHex(job.id),
+          capture: (writer, drain) => captureSnapshot({
+            pid: job.pid, writer, drain, tenant: this.cfg.tenant, host: this.cfg.host, wantHashes: true,
+            consistency: job.mode === 'live' ? Consistency.Live : Consistency.Frozen, ...(parent ? { parent } : {}),
+          }),
+        });
+        if (shipped.stats.hashes) this.remember(job.id, shipped.stats.hashes);
+        job.stats = shipped.stats.stats;
+        job.frames = shipped.frames;
+        job.bytes = shipped.bytes;
+        this.metrics.observe(shipped.stats.stats, shipped.bytes);
+      }
+      job.state = 'sent';
+    } catch (e) {
+      job.state = 'failed';
+      job.error = isPvError(e) ? e.toJSON() : { code: 'PV_INTERNAL', message: String(e) };
+      this.metrics.failed(String(job.error['code']));
+      this.logger.warn(`snapshot ${job.id} of pid ${job.pid} failed: ${String(job.error['message'])}`);
+    } finally {
+      job.finishedAt = new Date().toISOString();
+      await producer.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Live rounds, each an incremental of the previous, then a frozen final round whose id is the job's.
+   * Every round is sent under the job's key, so one partition carries them in order and each round's
+   * parent is committed before the round is compacted.
+   */
+  private async preCopy(job: SnapshotJob, producer: ReturnType<FrameLog['producer']>) {
+    const drains: (() => Promise<void>)[] = [];
+    const r = await preCopy({
+      pid: job.pid, tenant: this.cfg.tenant, host: this.cfg.host, budgetPages: this.cfg.preCopyBudgetPages,
+      round: () => {
+        const id = newSnapshotId();
+        let q: Buffer[] = [];
+        const writer = new SnapshotWriter({ snapshotId: id, maxFrameBytes: this.log.maxFrameBytes, emit: (f) => q.push(f) });
+        const drain = async () => {
+          // Earlier rounds first: their frames must precede this round's on the partition.
+          const b = q;
+          q = [];
+          if (b.length) await producer.send(job.id, b);
+        };
+        drains.push(drain);
+        return { writer, snapshotId: id, drain: async () => { for (const d of drains) await d(); } };
+      },
+    });
+    for (const d of drains) await d();
+    await producer.flush();
+    job.snapshots = r.rounds.map((x) => idToHex(x.snapshotId));
+    return r;
+  }
+
+  private remember(id: string, h: PageHashTable): void {
+    if (this.lastHashes.size >= 64) this.lastHashes.delete(this.lastHashes.keys().next().value!);
+    this.lastHashes.set(id, h);
+  }
+}

@@ -1,0 +1,99 @@
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { Consistency, type SnapshotWriter } from '@pagevault/format';
+import { freezeProcesses, type FrozenGroup } from '../freeze/freeze-group';
+import { cgroupPids, processTree } from '../procfs/process-tree';
+import { captureProcess } from './capture-process';
+import { abortWriter } from './capture-snapshot';
+import { checkOptions, type CaptureOptions, type CaptureParent, type CaptureResult } from './options';
+
+/** Which processes form the group: exactly one of these. */
+export type GroupTargets = { pids: number[] } | { tree: number } | { cgroup: string };
+
+export interface GroupSnapshot {
+  writer: SnapshotWriter;
+  drain?: () => Promise<void>;
+  parent?: CaptureParent;
+}
+
+export interface CaptureGroupOptions extends Omit<
+  CaptureOptions,
+  'pid' | 'writer' | 'drain' | 'parent' | 'consistency' | 'groupId'
+> {
+  targets: GroupTargets;
+  /** Shared by every snapshot of the group (snapshot-begin groupId). */
+  groupId: Uint8Array;
+  /** Called once per pid after the group is frozen, before anything is read. */
+  snapshotFor: (pid: number) => GroupSnapshot;
+}
+
+export interface GroupMemberResult {
+  pid: number;
+  result: CaptureResult;
+}
+
+/**
+ * Captures several processes as of one instant: all are frozen before any is read and thawed after all
+ * are read, one snapshot each with a common groupId. If one fails, its stream and those not yet written
+ * are aborted (the group is not consistent any more) and the error rethrown; finished ones stay valid.
+ */
+export async function captureGroup(opts: CaptureGroupOptions): Promise<GroupMemberResult[]> {
+  const frozen = await freezeGroup(opts);
+  const out: GroupMemberResult[] = [];
+  const members = frozen.pids.map((pid) => ({ pid, snap: opts.snapshotFor(pid) }));
+  let i = 0;
+  try {
+    for (; i < members.length; i++) {
+      const { pid, snap } = members[i];
+      const o: CaptureOptions = {
+        ...opts,
+        pid,
+        writer: snap.writer,
+        drain: snap.drain,
+        parent: snap.parent,
+        groupId: opts.groupId,
+      };
+      checkOptions(o);
+      out.push({ pid, result: await captureProcess(o, Consistency.Frozen) });
+    }
+    return out;
+  } catch (e) {
+    for (; i < members.length; i++) abortWriter(members[i].snap.writer, e);
+    throw e;
+  } finally {
+    frozen.thaw();
+  }
+}
+
+/**
+ * Freezes the targets. For a tree, children forked while we were stopping the others are found by
+ * walking the tree again once everything is frozen, until a walk finds nothing new.
+ */
+async function freezeGroup(opts: CaptureGroupOptions): Promise<FrozenGroup> {
+  const t = opts.targets;
+  if ('pids' in t) return freezeProcesses(t.pids, opts.freeze);
+  if ('cgroup' in t) return freezeProcesses(cgroupPids(t.cgroup), opts.freeze);
+  const parts: FrozenGroup[] = [];
+  const all: number[] = [];
+  const thawAll = (): void => parts.forEach((p) => p.thaw());
+  try {
+    for (let round = 0; round < 16; round++) {
+      const fresh = processTree(t.tree).filter((p) => !all.includes(p));
+      if (fresh.length === 0) {
+        return {
+          pids: all,
+          how: new Map(parts.flatMap((p) => [...p.how])),
+          frozenAt: parts.at(-1)!.frozenAt,
+          thaw: thawAll,
+        };
+      }
+      parts.push(await freezeProcesses(fresh, opts.freeze));
+      all.push(...fresh);
+    }
+    throw new PvError(ErrorCodes.FREEZE_FAILED, `process tree of ${t.tree} kept growing while being frozen`, {
+      retriable: true,
+    });
+  } catch (e) {
+    thawAll();
+    throw e;
+  }
+}

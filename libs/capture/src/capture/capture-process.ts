@@ -1,0 +1,134 @@
+import { performance } from 'node:perf_hooks';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { Consistency, SnapshotMode, VmaFlag } from '@pagevault/format';
+import { HashCursor, PageHashTableBuilder, type PageHashTable } from '../dirty/page-hash-table';
+import { mergeHashTables } from '../dirty/merge-hash-tables';
+import { clearSoftDirty, detectSoftDirty } from '../dirty/soft-dirty';
+import { SoftDirtyMap } from '../dirty/soft-dirty-map';
+import { systemPageSize } from '../memory/libc';
+import { RemoteReader } from '../memory/remote-reader';
+import { PagemapReader, DEFAULT_PAGEMAP_ENTRIES } from '../pagemap/pagemap-reader';
+import { classifyVma } from '../procfs/classify';
+import { parseSmaps, type MapsEntry } from '../procfs/maps';
+import { parseCmdline, readProcText } from '../procfs/proc-files';
+import { DEFAULT_BATCH_PAGES, emptyStats, type CaptureOptions, type CaptureResult } from './options';
+import { PageBatch } from './page-batch';
+import type { Session } from './session';
+import { captureVma } from './vma-capture';
+
+/**
+ * Captures one process that is already in the state the consistency asks for (frozen, or running for
+ * Live): snapshot-begin, every VMA in address order, snapshot-end. Errors propagate; the caller aborts
+ * the writer and thaws.
+ */
+export async function captureProcess(o: CaptureOptions, consistency: Consistency): Promise<CaptureResult> {
+  const t0 = performance.now();
+  const pid = o.pid;
+  const ps = systemPageSize();
+  const stats = emptyStats(pid);
+  const cmdline = parseCmdline(readProcText(pid, 'cmdline'));
+  const vmas = parseSmaps(readProcText(pid, 'smaps'));
+  stats.vmas = vmas.length;
+  const pagemap = new PagemapReader(pid, ps, o.pagemapEntries ?? DEFAULT_PAGEMAP_ENTRIES);
+  const reader = new RemoteReader(pid, ps, o.batchPages ?? DEFAULT_BATCH_PAGES, {
+    useProcMem: o.useProcMem === true,
+  });
+  try {
+    const sd = softDirtyWanted(o);
+    const mode = !o.parent ? 'none' : sd && o.parent.hashes.softDirtyCleared ? 'soft-dirty' : 'hash';
+    stats.changeDetection = mode;
+    const classes = vmas.map((e) => classifyVma(e, { respectDontDump: o.respectDontDump === true }));
+    // Save the soft-dirty bits, then clear them, before reading anything (see SoftDirtyMap for why).
+    const softDirty =
+      mode === 'soft-dirty' ? SoftDirtyMap.scan(pagemap, vmaRanges(vmas, classes), ps) : undefined;
+    const cleared = sd && (o.wantHashes === true || mode === 'soft-dirty');
+    if (cleared) clearSoftDirty(pid);
+    const keepHashes = o.wantHashes === true || mode === 'hash';
+    const s: Session = {
+      pid,
+      pageSize: ps,
+      writer: o.writer,
+      drain: o.drain,
+      signal: o.signal,
+      stats,
+      reader,
+      pagemap,
+      mode,
+      parent: o.parent ? new HashCursor(o.parent.hashes) : undefined,
+      softDirty,
+      readHashes: keepHashes ? new PageHashTableBuilder(pid, ps) : undefined,
+      carriedHashes: mode === 'soft-dirty' ? new PageHashTableBuilder(pid, ps) : undefined,
+    };
+    o.writer.begin({
+      pageSize: ps,
+      pid,
+      startTimeMs: o.startTimeMs ?? Date.now(),
+      parentId: o.parent?.id,
+      groupId: o.groupId,
+      mode: o.parent ? SnapshotMode.Incremental : SnapshotMode.Full,
+      consistency,
+      tenant: o.tenant,
+      host: o.host,
+      cmdline,
+    });
+    const batch = new PageBatch(s);
+    const shared = new SharedRanges();
+    for (let i = 0; i < vmas.length; i++) {
+      const e = vmas[i];
+      const c = classes[i];
+      if (
+        c.sharedKey &&
+        !(c.flags & VmaFlag.NoContents) &&
+        shared.seen(c.sharedKey, e.offset, e.end - e.start)
+      ) {
+        c.flags |= VmaFlag.SharedElsewhere;
+      }
+      await captureVma(s, batch, i, e, c);
+    }
+    const end = o.writer.end();
+    stats.bytesRead = reader.bytesRead;
+    stats.readMs = reader.readMs;
+    stats.readCalls = reader.calls;
+    stats.frames = o.writer.framesWritten;
+    stats.totalMs = performance.now() - t0;
+    let hashes: PageHashTable | undefined;
+    if (o.wantHashes)
+      hashes = mergeHashTables(s.readHashes!.build(cleared), s.carriedHashes?.build(cleared), cleared);
+    return { stats, end, hashes };
+  } finally {
+    reader.close();
+    pagemap.close();
+  }
+}
+
+function softDirtyWanted(o: CaptureOptions): boolean {
+  if (o.changeDetection === 'hash') return false;
+  const supported = detectSoftDirty();
+  if (o.changeDetection === 'soft-dirty' && !supported) {
+    throw new PvError(
+      ErrorCodes.INVALID_ARGUMENT,
+      'soft-dirty change detection asked for, but this kernel does not track soft-dirty pages',
+    );
+  }
+  return supported;
+}
+
+function vmaRanges(vmas: MapsEntry[], classes: { flags: number }[]): { start: number; end: number }[] {
+  // VMAs without contents keep an empty range so indexes still match; pagemap is never read for them.
+  return vmas.map((v, i) => (classes[i].flags & VmaFlag.NoContents ? { start: v.start, end: v.start } : v));
+}
+
+/** The pgoff ranges of each shared object already dumped in this snapshot. */
+class SharedRanges {
+  private readonly ranges = new Map<string, string[]>();
+
+  /** True when exactly this range of the object was dumped before; records it otherwise. */
+  seen(key: string, pgoff: number, length: number): boolean {
+    const r = `${pgoff}+${length}`;
+    const list = this.ranges.get(key) ?? [];
+    if (list.includes(r)) return true;
+    list.push(r);
+    this.ranges.set(key, list);
+    return false;
+  }
+}

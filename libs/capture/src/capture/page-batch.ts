@@ -1,0 +1,153 @@
+import crypto from 'node:crypto';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ZeroScanner } from '../memory/zero-page';
+import { PAGE_DEFERRED, PAGE_FAILED, PAGE_OK, PAGE_PENDING } from '../memory/page-status';
+import { isUntouched } from '../pagemap/pagemap-bits';
+import { PagemapReader } from '../pagemap/pagemap-reader';
+import { addSkipped } from './options';
+import type { Session } from './session';
+
+const sha256: (b: Buffer) => Buffer =
+  typeof crypto.hash === 'function'
+    ? (b) => crypto.hash('sha256', b, 'buffer')
+    : (b) => crypto.createHash('sha256').update(b).digest();
+
+/**
+ * The pages of one VMA waiting to be read, in ascending address order, up to the reader's capacity. A
+ * flush reads them (coalesced, one call per IOV_MAX runs), classifies each as data, zero or
+ * same-as-parent, hands them to the writer, then awaits the sink's drain: one await per batch.
+ */
+export class PageBatch {
+  readonly addrs: Float64Array;
+  private readonly status: Uint8Array;
+  /** 1 for pages to read through /proc/PID/mem (see push). */
+  private readonly viaMem: Uint8Array;
+  private deferred = 0;
+  private readonly zero: ZeroScanner;
+  private refresh: PagemapReader | undefined;
+  n = 0;
+  /** Read this VMA through /proc/PID/mem (it is not readable by process_vm_readv). */
+  forceProcMem = false;
+
+  constructor(private readonly s: Session) {
+    const cap = s.reader.capacity;
+    this.addrs = new Float64Array(cap);
+    this.status = new Uint8Array(cap);
+    this.viaMem = new Uint8Array(cap);
+    this.zero = new ZeroScanner(s.reader.buf, s.pageSize);
+  }
+
+  get full(): boolean {
+    return this.n === this.addrs.length;
+  }
+
+  /**
+   * Queues a page. `viaMem` asks for /proc/PID/mem: process_vm_readv pins pages (FOLL_PIN), and pinning an
+   * anonymous page shared copy-on-write (with a forked child, or KSM) makes the kernel copy it into the
+   * target first ("unshare"); /proc/PID/mem takes plain references and copies nothing.
+   */
+  push(addr: number, viaMem: boolean): void {
+    this.viaMem[this.n] = viaMem ? 1 : 0;
+    if (viaMem) this.deferred++;
+    this.addrs[this.n++] = addr;
+  }
+
+  async flush(): Promise<void> {
+    const n = this.n;
+    if (n === 0) return;
+    const { status, viaMem } = this;
+    if (this.forceProcMem || this.deferred === 0) {
+      status.fill(PAGE_PENDING, 0, n);
+      this.readAll(n, this.forceProcMem);
+    } else {
+      // Two passes: process_vm_readv for the exclusive pages, then /proc/PID/mem for the shared ones.
+      for (let j = 0; j < n; j++) status[j] = viaMem[j] ? PAGE_DEFERRED : PAGE_PENDING;
+      if (this.deferred < n) this.readAll(n, false);
+      for (let j = 0; j < n; j++) if (status[j] === PAGE_DEFERRED) status[j] = PAGE_PENDING;
+      this.readAll(n, true);
+      this.s.stats.nonExclusivePages += this.deferred;
+    }
+    this.emit(n);
+    this.n = 0;
+    this.deferred = 0;
+    if (this.s.drain) await this.s.drain();
+    if (this.s.signal?.aborted) throw aborted(this.s.pid, this.s.signal);
+  }
+
+  private readAll(n: number, procMem: boolean): void {
+    let i = 0;
+    while ((i = this.s.reader.readPending(this.addrs, this.status, i, n, procMem)) < n) this.failed(i, n);
+  }
+
+  /**
+   * Page i could not be read: it was unmapped or protected while we read (live mode, or another process
+   * sharing the mm). One pagemap read over the rest of the batch finds what else vanished, so a region
+   * unmapped under us costs one retry, not one call per page.
+   */
+  private failed(i: number, n: number): void {
+    const ps = this.s.pageSize;
+    this.refresh ??= new PagemapReader(this.s.pid, ps, 4096);
+    const rp = this.refresh;
+    let j = i;
+    while (j < n) {
+      const base = this.addrs[j];
+      const span = Math.min(rp.maxEntries, (this.addrs[n - 1] - base) / ps + 1);
+      rp.read(base, span);
+      for (; j < n && this.addrs[j] < base + span * ps; j++) {
+        if (this.status[j] !== PAGE_PENDING) continue;
+        const gone = isUntouched(rp.words[2 * ((this.addrs[j] - base) / ps) + 1]);
+        if (gone || j === i) {
+          this.status[j] = PAGE_FAILED;
+          addSkipped(this.s.stats, gone ? 'vanished' : 'unreadable', 1);
+        }
+      }
+    }
+  }
+
+  private emit(n: number): void {
+    const { writer, stats, mode, pageSize: ps } = this.s;
+    const { readHashes, parent } = this.s;
+    let seg = -1;
+    const close = (end: number): void => {
+      if (seg < 0) return;
+      writer.addPages(this.addrs.subarray(seg, end), this.s.reader.buf, seg * ps, end - seg);
+      stats.dataPages += end - seg;
+      seg = -1;
+    };
+    for (let j = 0; j < n; j++) {
+      const addr = this.addrs[j];
+      if (this.status[j] !== PAGE_OK) {
+        close(j);
+        continue;
+      }
+      if (this.zero.isZero(j)) {
+        close(j);
+        writer.addZero(addr, 1);
+        stats.zeroPages++;
+        continue;
+      }
+      if (readHashes) {
+        const h = sha256(this.s.reader.buf.subarray(j * ps, (j + 1) * ps));
+        readHashes.add(addr, h);
+        if (mode === 'hash' && parent) {
+          const k = parent.find(addr);
+          if (k >= 0 && parent.table.sameHash(k, h)) {
+            close(j);
+            writer.addParent(addr, 1);
+            stats.parentPages++;
+            continue;
+          }
+        }
+      }
+      if (seg < 0) seg = j;
+    }
+    close(n);
+  }
+}
+
+export function aborted(pid: number, signal: AbortSignal): PvError {
+  return new PvError(ErrorCodes.SNAPSHOT_FAILED, `capture of process ${pid} was aborted`, {
+    cause: signal.reason,
+    details: { pid },
+  });
+}

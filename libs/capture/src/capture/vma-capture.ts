@@ -1,0 +1,101 @@
+import { VmaFlag, VmaKind } from '@pagevault/format';
+import { hex } from '@pagevault/errors';
+import { PAGE_HASH_BYTES } from '../dirty/page-hash-table';
+import { shmemExtents } from '../memory/shmem-extents';
+import { HI_EXCLUSIVE, HI_FILE_SHARED, HI_PRESENT, HI_SWAPPED } from '../pagemap/pagemap-bits';
+import type { VmaClass } from '../procfs/classify';
+import type { MapsEntry } from '../procfs/maps';
+import { addSkipped } from './options';
+import { aborted, PageBatch } from './page-batch';
+import type { Session } from './session';
+
+/**
+ * Captures one VMA: its header, then its pages by the page rules, then its end.
+ *  - never touched (neither present nor swapped): skipped — unless a shmem object holds data there;
+ *  - present, still the file's page-cache page (bit 61) in a private mapping of a reopenable file: file run;
+ *  - clean in soft-dirty mode and held by the parent: same-as-parent run, not read;
+ *  - everything else present or swapped: read, then data, zero or (hash mode) same-as-parent.
+ */
+export async function captureVma(
+  s: Session,
+  batch: PageBatch,
+  index: number,
+  e: MapsEntry,
+  c: VmaClass,
+): Promise<void> {
+  const { writer, stats, pageSize: ps } = s;
+  writer.beginVma({
+    start: e.start,
+    end: e.end,
+    prot: c.prot,
+    flags: c.flags,
+    pgoff: e.offset,
+    kind: c.kind,
+    dev: e.dev,
+    inode: e.inode,
+    path: e.path,
+    vmFlags: e.vmFlags,
+    reason: c.reason,
+    sharedKey: c.sharedKey,
+  });
+  const pages = (e.end - e.start) / ps;
+  if (c.flags & (VmaFlag.NoContents | VmaFlag.SharedElsewhere)) {
+    const why =
+      c.flags & VmaFlag.SharedElsewhere
+        ? 'shared-elsewhere'
+        : c.reason || `special ${e.path || hex(e.start)}`;
+    addSkipped(stats, why, pages);
+    writer.endVma();
+    return;
+  }
+  // Pages of the shmem object another process wrote are not in our page table (see shmemExtents).
+  const extents = c.kind === VmaKind.SharedAnon ? shmemExtents(s.pid, e, ps) : undefined;
+  let ext = 0;
+  batch.forceProcMem = c.forceRead;
+  const { softDirty, parent, carriedHashes } = s;
+  const softDirtyMode = s.mode === 'soft-dirty' && softDirty && parent && carriedHashes;
+  const shared = (c.flags & VmaFlag.Shared) !== 0;
+  const pm = s.pagemap;
+  const words = pm.words;
+  for (let base = 0; base < pages; base += pm.maxEntries) {
+    if (s.signal?.aborted) throw aborted(s.pid, s.signal);
+    const count = Math.min(pm.maxEntries, pages - base);
+    const winAddr = e.start + base * ps;
+    pm.read(winAddr, count);
+    stats.pagesScanned += count;
+    for (let k = 0; k < count; k++) {
+      const hi = words[2 * k + 1];
+      const page = base + k;
+      const addr = winAddr + k * ps;
+      if ((hi & (HI_PRESENT | HI_SWAPPED)) === 0) {
+        if (extents === undefined) {
+          stats.skippedUntouched++;
+          continue;
+        }
+        while (ext < extents.length && extents[ext + 1] <= page) ext += 2;
+        if (!(ext < extents.length && extents[ext] <= page)) {
+          stats.skippedUntouched++;
+          continue;
+        }
+      } else if (c.fileRuns && hi & HI_PRESENT && hi & HI_FILE_SHARED) {
+        writer.addFile(addr, 1);
+        stats.filePages++;
+        continue;
+      }
+      if (softDirtyMode && !softDirty.isDirty(index, page)) {
+        const j = parent.find(addr);
+        if (j >= 0) {
+          writer.addParent(addr, 1);
+          stats.parentPages++;
+          carriedHashes.add(addr, parent.table.hashes, j * PAGE_HASH_BYTES);
+          continue;
+        }
+      }
+      // Private pages not mapped exclusively are shared copy-on-write (or KSM): read without unsharing.
+      batch.push(addr, !shared && (hi & HI_EXCLUSIVE) === 0);
+      if (batch.full) await batch.flush();
+    }
+  }
+  await batch.flush();
+  writer.endVma();
+}

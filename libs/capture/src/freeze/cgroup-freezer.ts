@@ -1,0 +1,64 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { cgroup2Mount, cgroupPids, hasChildCgroups } from '../procfs/process-tree';
+import { registerFrozen, unregisterFrozen, type Thawable } from './thaw-registry';
+import { pollUntil } from './wait';
+
+/**
+ * Can this cgroup v2 directory be frozen to freeze exactly `targets`? Only when it is not the root, has a
+ * cgroup.freeze file, no child cgroups, and every process in it is a target (freezing it freezes them all).
+ */
+export function cgroupFreezable(dir: string, targets: ReadonlySet<number>): boolean {
+  const mount = cgroup2Mount();
+  if (!mount || join(dir) === join(mount) || !existsSync(join(dir, 'cgroup.freeze'))) return false;
+  if (hasChildCgroups(dir)) return false;
+  const procs = cgroupPids(dir);
+  return procs.length > 0 && procs.every((p) => targets.has(p)) && !procs.includes(process.pid);
+}
+
+function isFrozen(dir: string): boolean {
+  return /^frozen 1$/m.test(readFileSync(join(dir, 'cgroup.events'), 'utf8'));
+}
+
+/**
+ * Freezes a cgroup v2 through cgroup.freeze and waits for cgroup.events to say "frozen 1". Unlike
+ * SIGSTOP it is invisible to the target and its parent. A cgroup that was already frozen is left frozen.
+ */
+export class CgroupFreeze implements Thawable {
+  private thawed = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly wasFrozen: boolean,
+  ) {}
+
+  static async freeze(dir: string, timeoutMs: number): Promise<CgroupFreeze> {
+    const was = readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim() === '1';
+    const f = new CgroupFreeze(dir, was);
+    if (!was) {
+      registerFrozen(f);
+      writeFileSync(join(dir, 'cgroup.freeze'), '1');
+    }
+    const ok = await pollUntil(() => isFrozen(dir), timeoutMs);
+    if (!ok) {
+      f.thaw();
+      throw new PvError(
+        ErrorCodes.FREEZE_FAILED,
+        `cgroup ${dir} did not report frozen within ${timeoutMs} ms`,
+        {
+          retriable: true,
+          details: { cgroup: dir },
+        },
+      );
+    }
+    return f;
+  }
+
+  thaw(): void {
+    if (this.thawed) return;
+    this.thawed = true;
+    unregisterFrozen(this);
+    if (!this.wasFrozen) writeFileSync(join(this.dir, 'cgroup.freeze'), '0');
+  }
+}

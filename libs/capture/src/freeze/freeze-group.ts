@@ -1,0 +1,100 @@
+import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { cgroupDirOf } from '../procfs/process-tree';
+import { CgroupFreeze, cgroupFreezable } from './cgroup-freezer';
+import { SignalFreeze } from './signal-freezer';
+import type { Thawable } from './thaw-registry';
+
+export type FreezeMethod = 'auto' | 'cgroup' | 'signal';
+
+export interface FreezeOptions {
+  /**
+   * 'auto' (default): the cgroup v2 freezer for processes that are alone (with other targets only) in
+   * their cgroup, SIGSTOP for the rest. 'cgroup' fails when that is impossible; 'signal' always SIGSTOPs.
+   */
+  method?: FreezeMethod;
+  /** How long to wait for every thread to stop. Default 5000 ms. */
+  timeoutMs?: number;
+}
+
+/** A set of processes frozen together; thaw() is synchronous, idempotent and never throws. */
+export interface FrozenGroup {
+  readonly pids: readonly number[];
+  /** How each pid was frozen (for logs and tests). */
+  readonly how: ReadonlyMap<number, 'cgroup' | 'signal' | 'already-stopped'>;
+  /** When the last target was frozen (performance.now()). */
+  readonly frozenAt: number;
+  thaw(): void;
+}
+
+/** Throws PV_NO_SUCH_PROCESS for a pid that does not exist, PV_INVALID_ARGUMENT for the agent itself. */
+export function assertProcess(pid: number): void {
+  if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${pid}`);
+  if (pid === process.pid)
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${pid} is the agent itself and cannot be frozen`);
+  if (!existsSync(`/proc/${pid}/stat`))
+    throw new PvError(ErrorCodes.NO_SUCH_PROCESS, `no process with pid ${pid}`, { details: { pid } });
+}
+
+/**
+ * Freezes every pid before returning, so a group is read as of one instant. On failure whatever was
+ * frozen is thawed before the error propagates.
+ */
+export async function freezeProcesses(
+  pids: readonly number[],
+  opts: FreezeOptions = {},
+): Promise<FrozenGroup> {
+  const method = opts.method ?? 'auto';
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  for (const pid of pids) assertProcess(pid);
+  const targets = new Set(pids);
+  const byCgroup = new Map<string, number[]>();
+  const bySignal: number[] = [];
+  for (const pid of pids) {
+    const dir = method === 'signal' ? undefined : cgroupDirOf(pid);
+    if (dir !== undefined && cgroupFreezable(dir, targets)) {
+      byCgroup.set(dir, [...(byCgroup.get(dir) ?? []), pid]);
+    } else if (method === 'cgroup') {
+      throw new PvError(
+        ErrorCodes.FREEZE_FAILED,
+        `process ${pid} is not alone in a freezable cgroup v2 (${dir ?? 'no cgroup v2'})`,
+        {
+          details: { pid, cgroup: dir },
+        },
+      );
+    } else {
+      bySignal.push(pid);
+    }
+  }
+  const parts: Thawable[] = [];
+  const how = new Map<number, 'cgroup' | 'signal' | 'already-stopped'>();
+  try {
+    for (const [dir, members] of byCgroup) {
+      parts.push(await CgroupFreeze.freeze(dir, timeoutMs));
+      for (const p of members) how.set(p, 'cgroup');
+    }
+    if (bySignal.length > 0) {
+      const s = await SignalFreeze.freeze(bySignal, timeoutMs);
+      parts.push(s);
+      for (const p of bySignal) how.set(p, s.alreadyStopped.includes(p) ? 'already-stopped' : 'signal');
+    }
+  } catch (e) {
+    for (const p of parts) p.thaw();
+    throw e;
+  }
+  return {
+    pids: [...pids],
+    how,
+    frozenAt: performance.now(),
+    thaw: () => {
+      for (const p of parts) {
+        try {
+          p.thaw();
+        } catch {
+          // Thaw every part even if one target is gone.
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { ErrorCodes, PvError, hex } from '@pagevault/errors';
+import { isAlive, procError } from '../procfs/proc-files';
+import { PAGEMAP_ENTRY_BYTES } from './pagemap-bits';
+
+/** Entries per pread by default: 64 Ki entries = 512 KiB of buffer, 256 MiB of address space. */
+export const DEFAULT_PAGEMAP_ENTRIES = 64 * 1024;
+
+/**
+ * Reads /proc/PID/pagemap in windows, one pread per window into one reused buffer.
+ * Memory: `maxEntries * 8` bytes, whatever the size of the process.
+ */
+export class PagemapReader {
+  private readonly buf: Buffer;
+  /** High words of the last window: entry i's flags are hi[2 * i + 1]. */
+  readonly words: Uint32Array;
+  private fd: number;
+
+  constructor(
+    private readonly pid: number,
+    private readonly pageSize: number,
+    readonly maxEntries = DEFAULT_PAGEMAP_ENTRIES,
+  ) {
+    this.buf = Buffer.allocUnsafeSlow(maxEntries * PAGEMAP_ENTRY_BYTES);
+    this.words = new Uint32Array(this.buf.buffer, this.buf.byteOffset, maxEntries * 2);
+    try {
+      this.fd = openSync(`/proc/${pid}/pagemap`, 'r');
+    } catch (e) {
+      throw procError(e, pid, `/proc/${pid}/pagemap`, true);
+    }
+  }
+
+  /**
+   * Reads the entries of `count` pages from `addr` (count <= maxEntries). Afterwards the flags word of
+   * page k is `words[2 * k + 1]`.
+   */
+  read(addr: number, count: number): void {
+    if (count > this.maxEntries) throw new RangeError(`pagemap window of ${count} > ${this.maxEntries}`);
+    const want = count * PAGEMAP_ENTRY_BYTES;
+    const pos = (addr / this.pageSize) * PAGEMAP_ENTRY_BYTES;
+    let got = 0;
+    while (got < want) {
+      let n: number;
+      try {
+        n = readSync(this.fd, this.buf, got, want - got, pos + got);
+      } catch (e) {
+        throw procError(e, this.pid, `/proc/${this.pid}/pagemap at ${hex(addr)}`, true);
+      }
+      if (n === 0) {
+        // The mm is gone (exit, or a zombie): pagemap reads return nothing.
+        if (!isAlive(this.pid)) {
+          throw new PvError(
+            ErrorCodes.PROCESS_EXITED,
+            `process ${this.pid} exited during capture (pagemap at ${hex(addr)})`,
+            {
+              details: { pid: this.pid, address: hex(addr) },
+            },
+          );
+        }
+        throw new PvError(
+          ErrorCodes.READ_FAILED,
+          `pagemap of process ${this.pid} ended at ${hex(addr + (got / 8) * this.pageSize)}`,
+          {
+            details: { pid: this.pid, address: hex(addr) },
+          },
+        );
+      }
+      got += n;
+    }
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}

@@ -1,0 +1,87 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+
+export function errnoOf(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string'
+    ? e.code
+    : undefined;
+}
+
+/**
+ * Maps an error from a /proc/PID access to a PvError naming the pid. `seen` tells whether the process
+ * was already known to exist: a vanished /proc entry then means it exited, not that it never was.
+ */
+export function procError(e: unknown, pid: number, what: string, seen: boolean): PvError {
+  if (e instanceof PvError) return e;
+  const code = errnoOf(e);
+  const details = { pid, errno: code, file: what };
+  if (code === 'ENOENT' || code === 'ESRCH') {
+    return seen
+      ? new PvError(ErrorCodes.PROCESS_EXITED, `process ${pid} exited (reading ${what})`, {
+          cause: e,
+          details,
+        })
+      : new PvError(ErrorCodes.NO_SUCH_PROCESS, `no process with pid ${pid}`, { cause: e, details });
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new PvError(
+      ErrorCodes.PERMISSION_DENIED,
+      `cannot read ${what} of process ${pid} (${code}): the agent needs CAP_SYS_PTRACE or the same user as the target`,
+      { cause: e, details },
+    );
+  }
+  return new PvError(ErrorCodes.READ_FAILED, `cannot read ${what} of process ${pid}: ${String(e)}`, {
+    cause: e,
+    details,
+  });
+}
+
+/** Reads /proc/PID/<name> as text, mapping errors to PvErrors. */
+export function readProcText(pid: number, name: string, seen = true): string {
+  try {
+    return readFileSync(`/proc/${pid}/${name}`, 'utf8');
+  } catch (e) {
+    throw procError(e, pid, `/proc/${pid}/${name}`, seen);
+  }
+}
+
+/** Thread ids of a process (its /proc/PID/task entries). */
+export function listThreads(pid: number, seen = true): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number).filter(Number.isInteger);
+  } catch (e) {
+    throw procError(e, pid, `/proc/${pid}/task`, seen);
+  }
+}
+
+/** True when /proc/PID exists and the process is not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    return parseStatState(readFileSync(`/proc/${pid}/stat`, 'utf8')) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The state letter of a /proc/PID/stat (or task/TID/stat) line: R, S, D, T, t, Z, X, I... */
+export function parseStatState(stat: string): string {
+  // comm is in parentheses and may itself contain ") ", so the state follows the last ')'.
+  const close = stat.lastIndexOf(')');
+  if (close < 0 || stat.length < close + 3) throw new SyntaxError(`not a stat line: ${JSON.stringify(stat)}`);
+  return stat[close + 2];
+}
+
+/** Parses /proc/PID/status into its "Key:\tvalue" fields. */
+export function parseStatus(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) out[line.slice(0, colon)] = line.slice(colon + 1).trim();
+  }
+  return out;
+}
+
+/** /proc/PID/cmdline as stored in the stream: arguments joined by NUL, without the trailing NUL. */
+export function parseCmdline(raw: string): string {
+  return raw.endsWith('\0') ? raw.slice(0, -1) : raw;
+}

@@ -1,0 +1,112 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { listThreads, parseStatState, procError } from './proc-files';
+
+/** State letter of every live thread of a process (tid → R/S/D/T/t/Z...). Vanished threads are left out. */
+export function readThreadStates(pid: number): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const tid of listThreads(pid)) {
+    try {
+      out.set(tid, parseStatState(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
+    } catch {
+      // The thread exited between readdir and read: it no longer needs stopping.
+    }
+  }
+  return out;
+}
+
+/**
+ * Direct children of a process, from every thread's /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN),
+ * or, on kernels without it, by scanning every /proc/N/stat for its parent pid.
+ */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of listThreads(pid)) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw procError(e, pid, `/proc/${pid}/task/${tid}/children`, true);
+      if (tid === pid && !existsSync(`/proc/${pid}/task/${tid}/children`)) return childrenByScan(pid);
+      continue;
+    }
+    for (const s of text.split(/\s+/)) if (s) out.push(Number(s));
+  }
+  return out;
+}
+
+function childrenByScan(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Fields after the command: state, ppid, ...
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** A process and all its descendants, root first, each pid once. */
+export function processTree(root: number): number[] {
+  const seen = new Set<number>([root]);
+  const order = [root];
+  for (let i = 0; i < order.length; i++) {
+    for (const c of childrenOf(order[i])) {
+      if (!seen.has(c)) {
+        seen.add(c);
+        order.push(c);
+      }
+    }
+  }
+  return order;
+}
+
+/** Where the cgroup v2 hierarchy is mounted, from /proc/self/mountinfo, or undefined. */
+export function cgroup2Mount(): string | undefined {
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
+  for (const line of text.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0 || !line.slice(sep + 3).startsWith('cgroup2 ')) continue;
+    return line.slice(0, sep).split(' ')[4];
+  }
+  return undefined;
+}
+
+/** The cgroup v2 directory of a process, or undefined when there is no v2 hierarchy. */
+export function cgroupDirOf(pid: number): string | undefined {
+  const mount = cgroup2Mount();
+  if (!mount) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch (e) {
+    throw procError(e, pid, `/proc/${pid}/cgroup`, false);
+  }
+  const line = text.split('\n').find((l) => l.startsWith('0::'));
+  return line === undefined ? undefined : join(mount, line.slice(3));
+}
+
+/** Pids in a cgroup v2 directory (its cgroup.procs). */
+export function cgroupPids(dir: string): number[] {
+  try {
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch (e) {
+    throw new PvError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `cannot list the processes of cgroup ${dir}: ${String(e)}`,
+      { cause: e },
+    );
+  }
+}
+
+/** True when the cgroup has child cgroups (freezing it would freeze them too). */
+export function hasChildCgroups(dir: string): boolean {
+  return readdirSync(dir, { withFileTypes: true }).some((d) => d.isDirectory());
+}

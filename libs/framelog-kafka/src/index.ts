@@ -1,0 +1,4 @@
+export { KafkaFrameLog } from './kafka-frame-log';
+export type { KafkaFrameLogOptions } from './kafka-options';
+export { patchKafkajsCrc32c, nativeCrc32c, type Crc32cPatchState } from './crc32c-patch';
+export { toLogError } from './kafka-errors';

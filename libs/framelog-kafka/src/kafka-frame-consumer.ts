@@ -1,0 +1,155 @@
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import type { BatchControl, FrameConsumer, FrameConsumerHandlers, FrameRecord } from '@pagevault/framelog';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { toLogError } from './kafka-errors';
+import type { ResolvedKafkaOptions } from './kafka-options';
+
+/**
+ * A member of a Kafka consumer group. Offsets move only through ctl.commit (autoCommit off). After a
+ * handled batch the adapter resolves its last offset, which moves kafkajs's fetch position but commits
+ * nothing; after a rebalance kafkajs starts every assigned partition again from the committed offset.
+ */
+export class KafkaFrameConsumer implements FrameConsumer {
+  private consumer: Consumer | undefined;
+  private paused = false;
+  private assigned = new Set<number>();
+  /** onAssign of the latest rebalance; batches wait for it so state is dropped before they arrive. */
+  private assigning: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly admin: () => Promise<Admin>,
+    private readonly o: ResolvedKafkaOptions,
+    readonly groupId: string,
+  ) {}
+
+  async start(h: FrameConsumerHandlers): Promise<void> {
+    if (this.consumer)
+      throw new PvError(ErrorCodes.INVALID_ARGUMENT, `consumer of group ${this.groupId} already started`);
+    const { o } = this;
+    const consumer = this.kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: o.heartbeatIntervalMs,
+      // Memory bound: one fetch response holds at most maxBytes (several record batches of maximal
+      // frames per partition); kafkajs hands it to eachBatch before fetching from that broker again.
+      maxBytesPerPartition: Math.max(4 * o.maxBatchBytes, 8 * 1_048_576),
+      maxBytes: 32 * 1_048_576,
+      maxWaitTimeInMs: 500,
+      allowAutoTopicCreation: false,
+      retry: { retries: o.retries },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const partitions = [...(payload.memberAssignment[o.topic] ?? [])].sort((a, b) => a - b);
+      this.assigned = new Set(partitions);
+      this.assigning = this.assigning
+        .then(() => h.onAssign?.(partitions))
+        .catch((e: unknown) => this.logHandlerError('onAssign', e));
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [o.topic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
+        eachBatch: (payload) => this.eachBatch(h, payload),
+      });
+    } catch (e) {
+      throw toLogError(e, `starting consumer group ${this.groupId} on topic ${o.topic}`, o.brokers, {
+        group: this.groupId,
+        topic: o.topic,
+      });
+    }
+    if (this.paused) consumer.pause([{ topic: o.topic }]);
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.consumer?.pause([{ topic: this.o.topic }]);
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.consumer?.resume([{ topic: this.o.topic }]);
+  }
+
+  async stop(): Promise<void> {
+    // disconnect() lets the batch in progress finish, then leaves the group.
+    await this.consumer?.disconnect();
+  }
+
+  async committed(): Promise<Map<number, string>> {
+    const { o } = this;
+    try {
+      const admin = await this.admin();
+      const [topic] = await admin.fetchOffsets({ groupId: this.groupId, topics: [o.topic] });
+      return new Map(
+        (topic?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, p.offset]),
+      );
+    } catch (e) {
+      throw toLogError(e, `reading committed offsets of group ${this.groupId}`, o.brokers, {
+        group: this.groupId,
+        topic: o.topic,
+      });
+    }
+  }
+
+  private async eachBatch(h: FrameConsumerHandlers, p: EachBatchPayload): Promise<void> {
+    await this.assigning;
+    const { batch } = p;
+    // A batch fetched before pause() is left unresolved: kafkajs fetches it again after resume().
+    if (this.paused || batch.isEmpty()) return;
+    const records: FrameRecord[] = batch.messages.map((m) => ({
+      key: m.key ? m.key.toString('utf8') : '',
+      value: m.value ?? Buffer.alloc(0),
+      partition: batch.partition,
+      offset: m.offset,
+    }));
+    const isStale = () => !p.isRunning() || p.isStale() || !this.assigned.has(batch.partition);
+    const ctl: BatchControl = {
+      commit: (partition, nextOffset) => this.commit(partition, nextOffset),
+      heartbeat: () => p.heartbeat(),
+      isStale,
+    };
+    await h.onBatch({ partition: batch.partition, records }, ctl);
+    if (!isStale()) p.resolveOffset(batch.lastOffset());
+  }
+
+  private async commit(partition: number, nextOffset: string): Promise<void> {
+    const { o } = this;
+    if (!/^\d+$/.test(nextOffset)) {
+      throw new PvError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `offset to commit must be a decimal string, got "${nextOffset}"`,
+      );
+    }
+    try {
+      if (!this.consumer)
+        throw new PvError(ErrorCodes.INVALID_ARGUMENT, `consumer of group ${this.groupId} was never started`);
+      await this.consumer.commitOffsets([{ topic: o.topic, partition, offset: nextOffset }]);
+    } catch (e) {
+      throw toLogError(
+        e,
+        `committing offset ${nextOffset} of partition ${partition} for group ${this.groupId}`,
+        o.brokers,
+        {
+          group: this.groupId,
+          topic: o.topic,
+          partition,
+          offset: nextOffset,
+        },
+      );
+    }
+  }
+
+  private logHandlerError(handler: string, e: unknown): void {
+    this.o.log({
+      level: 'error',
+      namespace: 'framelog.kafka',
+      message: `${handler} of group ${this.groupId} failed: ${e instanceof Error ? e.message : String(e)}`,
+      extra: { group: this.groupId, topic: this.o.topic },
+    });
+  }
+}

@@ -1,0 +1,98 @@
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  requirePositiveInt,
+  stderrJsonSink,
+  type LogLevel,
+  type LogSink,
+} from '@pagevault/framelog';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import type { ISocketFactory } from 'kafkajs';
+
+export interface KafkaFrameLogOptions {
+  /** host:port of the bootstrap brokers. */
+  brokers: string[];
+  clientId: string;
+  topic: string;
+  /** Partition count; ensureTopic() creates the topic with it and refuses a topic with another count. */
+  partitions: number;
+  /** Replication factor for ensureTopic(); use 3 on a real cluster. Default 1. */
+  replicationFactor?: number;
+  /** Largest frame; default 1 MiB − 4 KiB, one frame per record under max.message.bytes (1 MiB + 12). */
+  maxFrameBytes?: number;
+  /** Most bytes of one record batch (one partition of one produce request), key and record overhead included. */
+  maxBatchBytes?: number;
+  /** Most bytes of one produce request over all partitions. Default 16 MiB. */
+  maxRequestBytes?: number;
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Produce retries before a delivery error (about a minute with the default backoff). Default 8. */
+  retries?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  /** Partitions whose batches may be processed at the same time by one consumer. Default 1. */
+  partitionsConsumedConcurrently?: number;
+  /** Receives kafkajs's and the adapter's diagnostics; default: warn and worse as JSON lines on stderr. */
+  log?: LogSink;
+  /** Least severe level passed to `log`. Default 'warn'. */
+  logLevel?: LogLevel;
+  /** kafkajs socket factory (TLS setups, tests that stall the network). */
+  socketFactory?: ISocketFactory;
+}
+
+export type ResolvedKafkaOptions = Required<Omit<KafkaFrameLogOptions, 'socketFactory'>> &
+  Pick<KafkaFrameLogOptions, 'socketFactory'>;
+
+/** Record batch header (61) plus slack; Kafka's default max.message.bytes is 1 MiB + 12. */
+const DEFAULT_MAX_BATCH_BYTES = 1_048_576 - 512;
+
+export function resolveOptions(o: KafkaFrameLogOptions): ResolvedKafkaOptions {
+  if (
+    !Array.isArray(o.brokers) ||
+    o.brokers.length === 0 ||
+    o.brokers.some((b) => !/^[^:\s]+:\d+$/.test(b))
+  ) {
+    throw new PvError(
+      ErrorCodes.CONFIG_INVALID,
+      `Kafka brokers must be host:port entries, got ${JSON.stringify(o.brokers)}`,
+    );
+  }
+  for (const [name, value] of [
+    ['clientId', o.clientId],
+    ['topic', o.topic],
+  ] as const) {
+    if (typeof value !== 'string' || value.length === 0)
+      throw new PvError(ErrorCodes.CONFIG_INVALID, `Kafka ${name} must be a non-empty string`);
+  }
+  const r: ResolvedKafkaOptions = {
+    brokers: [...o.brokers],
+    clientId: o.clientId,
+    topic: o.topic,
+    partitions: requirePositiveInt('partitions', o.partitions),
+    replicationFactor: requirePositiveInt('replicationFactor', o.replicationFactor ?? 1),
+    maxFrameBytes: requirePositiveInt('maxFrameBytes', o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES),
+    maxBatchBytes: requirePositiveInt('maxBatchBytes', o.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES),
+    maxRequestBytes: requirePositiveInt('maxRequestBytes', o.maxRequestBytes ?? 16 * 1_048_576),
+    connectionTimeoutMs: requirePositiveInt('connectionTimeoutMs', o.connectionTimeoutMs ?? 3_000),
+    requestTimeoutMs: requirePositiveInt('requestTimeoutMs', o.requestTimeoutMs ?? 15_000),
+    retries: requirePositiveInt('retries', o.retries ?? 8),
+    sessionTimeoutMs: requirePositiveInt('sessionTimeoutMs', o.sessionTimeoutMs ?? 30_000),
+    heartbeatIntervalMs: requirePositiveInt('heartbeatIntervalMs', o.heartbeatIntervalMs ?? 3_000),
+    partitionsConsumedConcurrently: requirePositiveInt(
+      'partitionsConsumedConcurrently',
+      o.partitionsConsumedConcurrently ?? 1,
+    ),
+    log: o.log ?? stderrJsonSink(o.logLevel ?? 'warn'),
+    logLevel: o.logLevel ?? 'warn',
+    socketFactory: o.socketFactory,
+  };
+  if (r.maxFrameBytes + RECORD_OVERHEAD_BYTES + 256 > r.maxBatchBytes) {
+    throw new PvError(
+      ErrorCodes.CONFIG_INVALID,
+      `maxFrameBytes ${r.maxFrameBytes} leaves no room for one frame in a record batch of maxBatchBytes ${r.maxBatchBytes}`,
+    );
+  }
+  return r;
+}
+
+/** Upper bound of a record's bytes besides key and value (length, attributes, deltas, varints, headers). */
+export const RECORD_OVERHEAD_BYTES = 32;

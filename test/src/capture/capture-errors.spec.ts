@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { FrameType, decodeFrame } from '@pagevault/format';
+import { captureSnapshot, frozenCount } from '@pagevault/capture';
+import { collectingWriter, decodeSnapshot } from './helpers/frames';
+import { startTarget, type BigInfo } from './helpers/target-process';
+
+function unusedPid(): number {
+  const max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  for (let p = max - 1; p > 1; p--) {
+    try {
+      readFileSync(`/proc/${p}/stat`);
+    } catch {
+      return p;
+    }
+  }
+  throw new Error('no free pid');
+}
+
+describe('capture errors', () => {
+  it('fails with PV_NO_SUCH_PROCESS for a pid that does not exist, and aborts the stream', async () => {
+    const pid = unusedPid();
+    const { writer, frames, snapshotId } = collectingWriter();
+    await expect(captureSnapshot({ pid, writer, tenant: 't', host: 'h' })).rejects.toMatchObject({
+      code: 'PV_NO_SUCH_PROCESS',
+      message: expect.stringContaining(String(pid)),
+    });
+    const s = decodeSnapshot(frames, snapshotId);
+    expect(s.state).toBe('abort');
+    expect(s.abort!.code).toBe('PV_NO_SUCH_PROCESS');
+  });
+
+  it('fails with PV_PROCESS_EXITED naming the pid when the target is killed mid-capture', async () => {
+    const t = await startTarget<BigInfo>(['big', '32']);
+    try {
+      const { writer, frames } = collectingWriter();
+      let batches = 0;
+      const run = captureSnapshot({
+        pid: t.info.pid,
+        writer,
+        tenant: 't',
+        host: 'h',
+        batchPages: 64,
+        drain: async () => {
+          if (++batches !== 3) return;
+          process.kill(t.info.pid, 'SIGKILL');
+          // Wait until the kernel has torn down its memory (zombie or reaped).
+          for (let i = 0; i < 200; i++) {
+            let stat = '';
+            try {
+              stat = readFileSync(`/proc/${t.info.pid}/stat`, 'utf8');
+            } catch {
+              return;
+            }
+            if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') return;
+            await sleep(5);
+          }
+        },
+      });
+      await expect(run).rejects.toMatchObject({
+        code: 'PV_PROCESS_EXITED',
+        message: expect.stringContaining(String(t.info.pid)),
+      });
+      const last = decodeFrame(frames.at(-1)!);
+      expect(last.body.type).toBe(FrameType.Abort);
+      expect(last.body.type === FrameType.Abort && last.body.code).toBe('PV_PROCESS_EXITED');
+      expect(frozenCount()).toBe(0);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('rejects bad options before touching the process', async () => {
+    const { writer } = collectingWriter();
+    await expect(captureSnapshot({ pid: -3, writer, tenant: 't', host: 'h' })).rejects.toMatchObject({
+      code: 'PV_INVALID_ARGUMENT',
+    });
+    await expect(
+      captureSnapshot({ pid: process.pid, writer: collectingWriter().writer, tenant: 't', host: 'h' }),
+    ).rejects.toMatchObject({
+      code: 'PV_INVALID_ARGUMENT',
+    });
+  });
+});

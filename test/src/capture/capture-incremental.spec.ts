@@ -1,0 +1,169 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  Consistency,
+  FrameType,
+  SnapshotMode,
+  decodeFrame,
+  newSnapshotId,
+  SnapshotWriter,
+} from '@pagevault/format';
+import {
+  allThreadsStopped,
+  captureGroup,
+  captureSnapshot,
+  detectSoftDirty,
+  detectSoftDirtyDetailed,
+  preCopy,
+  readPages,
+  writePages,
+} from '@pagevault/capture';
+import { applySnapshot, collectingWriter, decodeSnapshot, vmaAt, type PageImage } from './helpers/frames';
+import { addr, startFixture, type FixtureInfo, type Target } from './helpers/target-process';
+
+/** Every data page of an image equals the process's memory now (call while it is frozen). */
+function mismatches(pid: number, image: PageImage, ps: number): string[] {
+  const addrs = [...image]
+    .filter(([, v]) => v !== 'file')
+    .map(([a]) => a)
+    .sort((a, b) => a - b);
+  const live = readPages(pid, addrs, { pageSize: ps, useProcMem: true });
+  return addrs
+    .filter((a, i) => live.compare(image.get(a) as Buffer, 0, ps, i * ps, (i + 1) * ps) !== 0)
+    .map((a) => a.toString(16));
+}
+
+describe('incremental snapshots and pre-copy', () => {
+  let t: Target<FixtureInfo>;
+  let ps: number;
+  beforeEach(async () => {
+    t = await startFixture();
+    ps = t.info.pageSize;
+  });
+  afterEach(async () => {
+    await t.stop();
+  });
+
+  it('this kernel has no soft-dirty tracking, so change detection compares page hashes', () => {
+    expect(detectSoftDirty()).toBe(false);
+    expect(detectSoftDirtyDetailed().evidence).toMatch(/soft-dirty|SOFT_DIRTY/);
+  });
+
+  it('sends only changed pages; unchanged ones become same-as-parent runs that resolve to the right contents', async () => {
+    const a = collectingWriter();
+    const full = await captureSnapshot({
+      pid: t.info.pid,
+      writer: a.writer,
+      tenant: 't',
+      host: 'h',
+      wantHashes: true,
+    });
+    expect(full.hashes!.size).toBe(full.stats.dataPages);
+    const image1 = applySnapshot(decodeSnapshot(a.frames, a.snapshotId), undefined, ps);
+
+    const marker = addr(t.info.marker);
+    const page = Buffer.alloc(ps, 0x77);
+    writePages(t.info.pid, [marker + 5 * ps], page);
+
+    let verify: string[] = ['not checked'];
+    const b = collectingWriter((raw) => {
+      if (decodeFrame(raw).body.type !== FrameType.SnapshotEnd) return;
+      const s = decodeSnapshot(b.frames, b.snapshotId);
+      verify = mismatches(t.info.pid, applySnapshot(s, image1, ps), ps);
+    });
+    const inc = await captureSnapshot({
+      pid: t.info.pid,
+      writer: b.writer,
+      tenant: 't',
+      host: 'h',
+      parent: { id: a.snapshotId, hashes: full.hashes! },
+      wantHashes: true,
+    });
+    const s2 = decodeSnapshot(b.frames, b.snapshotId);
+    expect(s2.begin.mode).toBe(SnapshotMode.Incremental);
+    expect(Buffer.from(s2.begin.parentId!)).toEqual(Buffer.from(a.snapshotId));
+    expect(inc.stats.changeDetection).toBe('hash');
+    expect(verify).toEqual([]);
+    const mv = vmaAt(s2, marker);
+    expect(mv.data.get(marker + 5 * ps)).toEqual(page);
+    expect(mv.parent).toContain(marker + 4 * ps);
+    expect(vmaAt(s2, addr(t.info.counters)).data.has(addr(t.info.counters))).toBe(true);
+    expect(inc.stats.dataPages).toBeLessThan(full.stats.dataPages / 2);
+    expect(inc.stats.parentPages + inc.stats.dataPages).toBe(inc.hashes!.size);
+  });
+
+  it('pre-copies in live rounds, then freezes for a final round that completes the chain', async () => {
+    const writers: { frames: Buffer[]; snapshotId: Uint8Array }[] = [];
+    const images: PageImage[] = [];
+    let finalCheck: string[] = ['not checked'];
+    let stoppedInFinal = true;
+    const res = await preCopy({
+      pid: t.info.pid,
+      tenant: 't',
+      host: 'h',
+      budgetPages: 2,
+      maxRounds: 4,
+      round: (n) => {
+        const snapshotId = newSnapshotId();
+        const frames: Buffer[] = [];
+        writers.push({ frames, snapshotId });
+        const writer = new SnapshotWriter({
+          snapshotId,
+          emit: (f) => {
+            frames.push(f);
+            const type = decodeFrame(f).body.type;
+            const s = () => decodeSnapshot(frames, snapshotId);
+            if (type === FrameType.SnapshotEnd) images[n - 1] = applySnapshot(s(), images[n - 2], ps);
+            const final = s().begin?.consistency === Consistency.PreCopy;
+            if (final) stoppedInFinal &&= allThreadsStopped(t.info.pid);
+            if (final && type === FrameType.SnapshotEnd)
+              finalCheck = mismatches(t.info.pid, images[n - 1]!, ps);
+          },
+        });
+        return { writer, snapshotId };
+      },
+    });
+    expect(res.rounds.length).toBeGreaterThanOrEqual(2);
+    expect(res.rounds.at(-1)!.consistency).toBe(Consistency.PreCopy);
+    expect(res.rounds.slice(0, -1).every((r) => r.consistency === Consistency.Live)).toBe(true);
+    expect(['budget', 'not-shrinking', 'max-rounds']).toContain(res.stoppedBecause);
+    expect(res.rounds[1]!.changedPages).toBeLessThan(res.rounds[0]!.changedPages);
+    expect(res.rounds.at(-1)!.stats.parentPages).toBeGreaterThan(0);
+    expect(stoppedInFinal).toBe(true);
+    expect(finalCheck).toEqual([]);
+    for (let i = 1; i < writers.length; i++) {
+      const s = decodeSnapshot(writers[i]!.frames, writers[i]!.snapshotId);
+      expect(s.state).toBe('end');
+      expect(Buffer.from(s.begin.parentId!)).toEqual(Buffer.from(writers[i - 1]!.snapshotId));
+    }
+  });
+
+  it('captures a process tree as one group: all frozen before any is read, thawed after all', async () => {
+    const groupId = newSnapshotId();
+    const pids = [t.info.pid, t.info.child];
+    let allStopped = true;
+    const outs = new Map<number, ReturnType<typeof collectingWriter>>();
+    const res = await captureGroup({
+      targets: { tree: t.info.pid },
+      groupId,
+      tenant: 't',
+      host: 'h',
+      snapshotFor: (pid) => {
+        const c = collectingWriter(() => {
+          allStopped &&= pids.every(allThreadsStopped);
+        });
+        outs.set(pid, c);
+        return { writer: c.writer };
+      },
+    });
+    expect(res.map((r) => r.pid).sort()).toEqual([...pids].sort());
+    expect(allStopped).toBe(true);
+    for (const pid of pids) expect(allThreadsStopped(pid)).toBe(false);
+    const child = outs.get(t.info.child)!;
+    const s = decodeSnapshot(child.frames, child.snapshotId);
+    expect(s.state).toBe('end');
+    expect(Buffer.from(s.begin.groupId!)).toEqual(Buffer.from(groupId));
+    expect(vmaAt(s, addr(t.info.shared)).data.get(addr(t.info.shared))!.subarray(0, 5).toString()).toBe(
+      'CHILD',
+    );
+  });
+});
