@@ -1,0 +1,38 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { BLOB_PAGES, PackBuilder, inflateBlob, readPackTrailer } from './pack';
+
+const PS = 4096;
+
+describe('packs', () => {
+  it('holds each added page, found through its trailer and inflated from its blob', () => {
+    const b = new PackBuilder(PS, 1);
+    const pages = Array.from({ length: 40 }, (_, i) => (i % 3 ? randomBytes(PS) : Buffer.alloc(PS, i)));
+    const hs = pages.map((p) => createHash('sha256').update(p).digest());
+    pages.forEach((p, i) => b.add(hs[i]!, p, 0));
+    const sealed = b.seal()!;
+    expect(sealed.sha).toBe(createHash('sha256').update(sealed.bytes).digest('hex'));
+    const entries = readPackTrailer(sealed.bytes, 'k');
+    expect(entries.length).toBe(40);
+    entries.forEach((e, i) => {
+      expect(e.hash).toEqual(hs[i]);
+      expect(e.blobPages).toBe(i < 32 ? BLOB_PAGES : 8);
+      const raw = inflateBlob(sealed.bytes.subarray(e.blobOffset, e.blobOffset + e.blobLength), e.blobPages, PS, 'k');
+      expect(raw.subarray(e.slot * PS, (e.slot + 1) * PS)).toEqual(pages[i]);
+    });
+    expect(b.seal()).toBeUndefined();
+  });
+
+  it('refuses a pack without a trailer or with a blob beyond it', () => {
+    expect(() => readPackTrailer(Buffer.alloc(100), 'k')).toThrow(/no pack trailer/);
+    const b = new PackBuilder(PS, 1);
+    b.add(Buffer.alloc(32, 1), randomBytes(PS), 0);
+    const bytes = Buffer.from(b.seal()!.bytes);
+    bytes.writeUInt32LE(1 << 30, bytes.length - 8 - 44 - 8 + 8 + 32); // blob offset of entry 0
+    expect(() => readPackTrailer(bytes, 'k')).toThrow(/PV|pack|trailer|blob/);
+  });
+
+  it('names a blob that does not inflate as corrupt', () => {
+    expect(() => inflateBlob(Buffer.from('not zstd'), 1, PS, 'pack x')).toThrow(expect.objectContaining({ code: 'PV_OBJECT_CORRUPT' }));
+  });
+});
