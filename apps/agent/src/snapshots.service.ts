@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { captureSnapshot, preCopy, type CaptureStats, type PageHashTable } from '@pagevault/capture';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
-import { Consistency, SnapshotWriter, idFromHex, idToHex, newSnapshotId } from '@pagevault/format';
+import { Consistency, idFromHex, idToHex, newSnapshotId } from '@pagevault/format';
 import type { FrameLog } from '@pagevault/framelog';
-import { shipSnapshot } from '@pagevault/shipper';
+import { SnapshotStreams, shipSnapshot } from '@pagevault/shipper';
 import type { AgentMetrics } from './agent-metrics';
 
 export const FRAME_LOG = Symbol('frame-log');
@@ -113,27 +113,25 @@ export class SnapshotsService {
    * parent is committed before the round is compacted.
    */
   private async preCopy(job: SnapshotJob, producer: ReturnType<FrameLog['producer']>) {
-    const drains: (() => Promise<void>)[] = [];
-    const r = await preCopy({
-      pid: job.pid, tenant: this.cfg.tenant, host: this.cfg.host, budgetPages: this.cfg.preCopyBudgetPages,
-      round: () => {
-        const id = newSnapshotId();
-        let q: Buffer[] = [];
-        const writer = new SnapshotWriter({ snapshotId: id, maxFrameBytes: this.log.maxFrameBytes, emit: (f) => q.push(f) });
-        const drain = async () => {
-          // Earlier rounds first: their frames must precede this round's on the partition.
-          const b = q;
-          q = [];
-          if (b.length) await producer.send(job.id, b);
-        };
-        drains.push(drain);
-        return { writer, snapshotId: id, drain: async () => { for (const d of drains) await d(); } };
-      },
-    });
-    for (const d of drains) await d();
-    await producer.flush();
-    job.snapshots = r.rounds.map((x) => idToHex(x.snapshotId));
-    return r;
+    const streams = new SnapshotStreams(producer, this.log.maxFrameBytes);
+    try {
+      const r = await preCopy({
+        pid: job.pid, tenant: this.cfg.tenant, host: this.cfg.host, budgetPages: this.cfg.preCopyBudgetPages,
+        round: () => {
+          const id = newSnapshotId();
+          const s = streams.open(id, job.id);
+          return { writer: s.writer, snapshotId: id, drain: s.drain };
+        },
+      });
+      await streams.flush();
+      job.snapshots = r.rounds.map((x) => idToHex(x.snapshotId));
+      job.frames = streams.frames;
+      job.bytes = streams.bytes;
+      return r;
+    } catch (e) {
+      await streams.flushQuietly();
+      throw e;
+    }
   }
 
   private remember(id: string, h: PageHashTable): void {

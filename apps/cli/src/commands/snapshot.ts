@@ -8,6 +8,7 @@ import { openContext, type Context, type GlobalOptions } from '../context';
 import { bytes, printJson, printTable } from '../output';
 import { parentHashTable } from '../parent-hashes';
 import { Pipeline } from '../pipeline';
+import { takeGroup, takePreCopy } from './capture-modes';
 import { resolveSnapshot } from './read';
 
 export interface SnapshotRequest {
@@ -50,29 +51,57 @@ export async function takeSnapshot(ctx: Context, pipe: Pipeline, req: SnapshotRe
 }
 
 export function registerSnapshotCommand(program: Command, globals: () => GlobalOptions): void {
-  program.command('snapshot <pids...>').description('snapshot the memory of running processes')
+  program.command('snapshot [pids...]').description('snapshot the memory of running processes')
     .option('--live', 'read without freezing (fuzzy, marked live)')
     .option('--parent <snapshot>', 'incremental against this snapshot (id, prefix or "latest")')
-    .action(async (pids: string[], o: { live?: boolean; parent?: string }) => {
+    .option('--group', 'freeze all the given pids together: one consistent group')
+    .option('--tree <pid>', 'the process and all its descendants, as one consistent group')
+    .option('--cgroup <path>', 'every process of a cgroup (v2 path), as one consistent group')
+    .option('--pre-copy [budgetPages]', 'live rounds until the changed set fits the budget (default 2048 pages), then a frozen round')
+    .action(async (pids: string[], o: { live?: boolean; parent?: string; group?: boolean; tree?: string; cgroup?: string; preCopy?: string | boolean }) => {
       const ctx = openContext(globals());
+      const nums = pids.map((p) => {
+        const pid = Number(p);
+        if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${p}`);
+        return pid;
+      });
+      if (!nums.length && !o.tree && !o.cgroup) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'name pids, --tree <pid> or --cgroup <path>');
       const pipe = new Pipeline(ctx);
       await pipe.start();
       try {
-        const rows = [];
-        for (const p of pids) {
-          const pid = Number(p);
-          if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${p}`);
-          const r = await takeSnapshot(ctx, pipe, { pid, ...(o.live ? { live: true } : {}), ...(o.parent ? { parent: o.parent } : {}) });
-          rows.push(r);
+        if (o.tree || o.cgroup || o.group) {
+          const targets = o.tree ? { tree: Number(o.tree) } : o.cgroup ? { cgroup: o.cgroup } : { pids: nums };
+          const ms = await takeGroup(ctx, pipe, targets);
+          return report(ctx, ms.map((m) => ({ manifest: m })));
         }
-        if (ctx.json) printJson(rows.map((r) => ({ snapshotId: r.manifest.snapshotId, manifest: r.manifest.counts, capture: r.capture, ms: Math.round(r.ms) })));
-        else printTable(rows.map((r) => ({
-          id: r.manifest.snapshotId, pid: r.manifest.pid, data: r.manifest.counts.dataPages, zero: r.manifest.counts.zeroPages,
-          parent: r.manifest.counts.parentPages, new: r.manifest.counts.newPages, stored: bytes(r.manifest.counts.newBytes),
-          frozen: `${r.capture.freezeMs.toFixed(0)} ms`, total: `${r.ms.toFixed(0)} ms`,
-        })));
+        if (o.preCopy !== undefined) {
+          const budget = typeof o.preCopy === 'string' ? Number(o.preCopy) : 2048;
+          const rows = [];
+          for (const pid of nums) {
+            const r = await takePreCopy(ctx, pipe, pid, budget);
+            rows.push(...r.manifests.map((m, i) => ({ manifest: m, note: i === r.manifests.length - 1 ? `final, frozen ${r.downtimeMs.toFixed(0)} ms (${r.stoppedBecause})` : `round ${i + 1}` })));
+          }
+          return report(ctx, rows);
+        }
+        const rows = [];
+        for (const pid of nums) {
+          const r = await takeSnapshot(ctx, pipe, { pid, ...(o.live ? { live: true } : {}), ...(o.parent ? { parent: o.parent } : {}) });
+          rows.push({ manifest: r.manifest, note: `frozen ${r.capture.freezeMs.toFixed(0)} ms, ${r.ms.toFixed(0)} ms in all` });
+        }
+        report(ctx, rows);
       } finally {
         await pipe.stop();
       }
     });
+}
+
+function report(ctx: Context, rows: { manifest: Manifest; note?: string }[]): void {
+  if (ctx.json) {
+    printJson(rows.map((r) => ({ snapshotId: r.manifest.snapshotId, pid: r.manifest.pid, groupId: r.manifest.groupId, counts: r.manifest.counts, note: r.note })));
+    return;
+  }
+  printTable(rows.map(({ manifest: m, note }) => ({
+    id: m.snapshotId, pid: m.pid, data: m.counts.dataPages, zero: m.counts.zeroPages, parent: m.counts.parentPages,
+    new: m.counts.newPages, stored: bytes(m.counts.newBytes), note: note ?? '',
+  })));
 }

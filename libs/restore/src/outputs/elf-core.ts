@@ -1,0 +1,163 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { ErrorCodes, PvError, hex } from '@pagevault/errors';
+import type { Frame, PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
+import { atomicFile, finishFile } from './atomic-output';
+import {
+  ELF, alignUp, encodeElfHeader, encodeExtnumSection, encodeProgramHeaders, segmentFlags, type ProgramHeader,
+} from './elf-layout';
+import { rebuildAuxv } from './elf-auxv';
+import { coreNotes } from './elf-notes';
+import { FilePageReader } from './file-pages';
+import { emptyCounts, type FileOutputOptions, type OutputStats } from './output-types';
+import { walkSnapshot } from './snapshot-walk';
+import { writeChunkAt, writeFully } from './sparse-writes';
+import { UntouchedPages } from './untouched-pages';
+import { hasContents, mapsFile } from './vma-util';
+
+/**
+ * With `fillUntouchedFromFile` the core also gets an NT_AUXV rebuilt from the executable's ELF header
+ * (elf-auxv.ts), so gdb relocates a PIE executable, loads the shared libraries and resolves symbols. It is
+ * left out otherwise: gdb would then read the libraries' never-touched pages as the core's zeros, and its
+ * thread-library probe over such a core was seen to spin forever.
+ */
+export type ElfCoreOptions = FileOutputOptions;
+
+export interface ElfCoreStats extends OutputStats {
+  /** PT_LOAD segments (one per VMA). */
+  segments: number;
+  /** Apparent size of the core file; the disk it takes is about bytesWritten (the rest are holes). */
+  fileSize: number;
+}
+
+/**
+ * Writes a full snapshot as an x86_64 ELF core file (ET_CORE) that gdb opens. Layout, in file order:
+ * the ELF header, then one page-aligned PT_LOAD body per VMA with contents (data pages at their offsets,
+ * file pages filled from the file when readable, zero and untouched pages left as holes), then the
+ * PT_NOTE body (PRSTATUS, PRPSINFO, AUXV, FILE), then the program headers. The headers come last because the
+ * VMA count is known only at the end of the stream; e_phoff may point anywhere (gABI). VMAs without
+ * contents (vvar, unsupported, or dumped under another VMA) get a PT_LOAD with p_filesz 0.
+ * Written to `path + '.partial'` and renamed at the end. Memory: the program headers and the file VMAs.
+ */
+export async function writeElfCore(frames: AsyncIterable<Frame>, path: string, opts: ElfCoreOptions = {}): Promise<ElfCoreStats> {
+  const t0 = performance.now();
+  const fsync = opts.fsync ?? true;
+  return atomicFile(path, fsync, async (tmp) => {
+    const fh = await open(tmp, 'wx+'); // read back too: see rebuildAuxv
+    const w = new ElfCoreWriter(fh, opts);
+    try {
+      await walkSnapshot(frames, w, opts.validate ?? true);
+      await w.finish();
+      await finishFile(fh, fsync);
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw e;
+    } finally {
+      await w.files?.close();
+    }
+    return { ...w.stats, segments: w.loads.length, fileSize: w.fileSize, elapsedMs: performance.now() - t0 };
+  });
+}
+
+class ElfCoreWriter {
+  readonly stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0 };
+  readonly loads: ProgramHeader[] = [];
+  files: FilePageReader | undefined;
+  fileSize = 0;
+  private head!: SnapshotBegin;
+  private next = 0;
+  private readonly fileVmas: VmaHeader[] = [];
+  private untouched: UntouchedPages | undefined;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly opts: ElfCoreOptions,
+  ) {}
+
+  begin(b: SnapshotBegin): void {
+    this.head = b;
+    this.files = new FilePageReader(b.pageSize, this.opts.fileRoot);
+    this.next = alignUp(ELF.EHDR_BYTES, b.pageSize);
+  }
+
+  vmaBegin(v: VmaHeader): void {
+    const len = v.end - v.start;
+    const filesz = hasContents(v) ? len : 0;
+    this.loads.push({ type: ELF.PT_LOAD, flags: segmentFlags(v.prot), offset: this.next, vaddr: v.start, filesz, memsz: len, align: this.head.pageSize });
+    this.next += filesz;
+    if (mapsFile(v)) this.fileVmas.push(v);
+    if (this.opts.fillUntouchedFromFile && mapsFile(v) && filesz > 0) this.untouched = new UntouchedPages(v, this.head.pageSize);
+    this.stats.vmas++;
+  }
+
+  async pages(v: VmaHeader, addresses: Float64Array, data: Buffer): Promise<void> {
+    const base = this.segmentOffset(v);
+    this.stats.bytesWritten += await writeChunkAt(this.fh, addresses, data, this.head.pageSize, (a) => base + (a - v.start));
+    this.stats.pages.data += addresses.length;
+    this.untouched?.markAll(addresses);
+  }
+
+  zeroRuns(_v: VmaHeader, runs: PageRun[]): void {
+    for (const r of runs) {
+      this.stats.pages.zero += r.pages;
+      this.untouched?.mark(r.start, r.pages);
+    }
+  }
+
+  async fileRuns(v: VmaHeader, runs: PageRun[]): Promise<void> {
+    for (const r of runs) this.untouched?.mark(r.start, r.pages);
+    const got = await this.fillFromFile(v, runs);
+    this.stats.pages.file += got.file;
+    this.stats.pages.fileMissing += got.fileMissing;
+  }
+
+  async vmaEnd(v: VmaHeader): Promise<void> {
+    if (!this.untouched) return;
+    const runs = this.untouched.runs();
+    this.untouched = undefined;
+    // Pages past the end of the file stay holes: the process could not have read them either.
+    this.stats.pages.file += (await this.fillFromFile(v, runs)).file;
+  }
+
+  private fillFromFile(v: VmaHeader, runs: PageRun[]): Promise<{ file: number; fileMissing: number }> {
+    const base = this.segmentOffset(v);
+    return this.files!.fill(v, runs, async (addr, data) => {
+      this.stats.bytesWritten += await writeFully(this.fh, data, base + (addr - v.start));
+    });
+  }
+
+  /** Notes, program headers (and the extended-numbering section header), then the ELF header. */
+  async finish(): Promise<void> {
+    const argv0 = this.head.cmdline.split('\0')[0] ?? '';
+    const auxv = this.opts.fillUntouchedFromFile ? await rebuildAuxv(this.fileVmas, argv0, this.head.pageSize, (a, len) => this.readBack(a, len)) : undefined;
+    const notes = coreNotes(this.head, this.fileVmas, auxv);
+    const notesAt = this.next;
+    const phdrs = [{ type: ELF.PT_NOTE, flags: 0, offset: notesAt, vaddr: 0, filesz: notes.length, memsz: 0, align: 4 }, ...this.loads];
+    const phoff = alignUp(notesAt + notes.length, 8);
+    const table = encodeProgramHeaders(phdrs);
+    const shoff = phoff + table.length;
+    const tail = [notes, Buffer.alloc(phoff - notesAt - notes.length), table];
+    if (phdrs.length >= ELF.PN_XNUM) tail.push(encodeExtnumSection(phdrs.length));
+    const body = Buffer.concat(tail);
+    this.stats.bytesWritten += await writeFully(this.fh, body, notesAt);
+    this.stats.bytesWritten += await writeFully(this.fh, encodeElfHeader(phoff, phdrs.length, shoff), 0);
+    this.fileSize = notesAt + body.length;
+  }
+
+  /** Reads back what this core holds at [vaddr, vaddr + len) (holes read as zeros). */
+  private async readBack(vaddr: number, len: number): Promise<Buffer | undefined> {
+    const seg = this.loads.find((p) => p.vaddr <= vaddr && vaddr + len <= p.vaddr + p.filesz);
+    if (!seg) return undefined;
+    const b = Buffer.alloc(len);
+    const { bytesRead } = await this.fh.read(b, 0, len, seg.offset + (vaddr - seg.vaddr));
+    return b.subarray(0, bytesRead);
+  }
+
+  /** File offset of the segment of `v`, the VMA opened last. */
+  private segmentOffset(v: VmaHeader): number {
+    const seg = this.loads[this.loads.length - 1];
+    if (!seg || seg.vaddr !== v.start || seg.filesz === 0) {
+      throw new PvError(ErrorCodes.STREAM_ORDER, `pages in VMA ${v.index} ${hex(v.start)}-${hex(v.end)}, which carries none`);
+    }
+    return seg.offset;
+  }
+}

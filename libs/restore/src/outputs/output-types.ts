@@ -1,0 +1,60 @@
+import type { VmaHeader } from '@pagevault/format';
+
+/** Pages an output handled, by kind. */
+export interface PageCounts {
+  /** Pages whose contents came in page chunks. */
+  data: number;
+  /** Pages announced as zero (left as holes, or zeroed in a live process). */
+  zero: number;
+  /** File-backed pages filled from their file. */
+  file: number;
+  /** File-backed pages whose file could not be read or is too short: left as holes. */
+  fileMissing: number;
+}
+
+/** What every output returns. */
+export interface OutputStats {
+  /** Bytes the output actually wrote (holes and skipped pages excluded). */
+  bytesWritten: number;
+  pages: PageCounts;
+  vmas: number;
+  elapsedMs: number;
+}
+
+/**
+ * Where the bytes of a file-backed VMA are read from. A string is a directory the VMA's path is resolved
+ * under (a copy of the source host's root); a function maps each VMA to a path, or undefined for none.
+ * Without it, the VMA's path is read as is.
+ */
+export type FileRoot = string | ((vma: VmaHeader) => string | undefined);
+
+export interface CommonOutputOptions {
+  /**
+   * Check every frame with StreamValidator (sequence, order, addresses, end counts and digest) before it
+   * is used. Default true; pass false only when the caller has validated the same frames already.
+   */
+  validate?: boolean;
+  fileRoot?: FileRoot;
+}
+
+export interface FileOutputOptions extends CommonOutputOptions {
+  /** fsync the output (and its directory) before the final rename. Default true. */
+  fsync?: boolean;
+  /**
+   * Also fill the untouched pages of file-backed VMAs (never faulted in, so absent from the stream) from
+   * the file, as the process would have read them; they count as file pages. Default false: like every
+   * untouched page they stay holes (zeros), and gdb shows zeros for code the process never ran.
+   */
+  fillUntouchedFromFile?: boolean;
+}
+
+export function emptyCounts(): PageCounts {
+  return { data: 0, zero: 0, file: 0, fileMissing: 0 };
+}
+
+export function addCounts(into: PageCounts, from: PageCounts): void {
+  into.data += from.data;
+  into.zero += from.zero;
+  into.file += from.file;
+  into.fileMissing += from.fileMissing;
+}

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { coverage, parseMaps } from './proc-maps';
+
+const maps = parseMaps(
+  [
+    '00400000-00401000 r-xp 00000000 08:01 42 /usr/bin/target',
+    '00401000-00403000 rw-p 00001000 08:01 42 /usr/bin/target',
+    '10000000-10004000 rw-p 00000000 00:00 0 ',
+    '10004000-10008000 rw-p 00000000 00:00 0',
+    '7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]',
+    '',
+  ].join('\n'),
+);
+
+describe('target maps', () => {
+  it('parses /proc/PID/maps lines', () => {
+    expect(maps).toHaveLength(5);
+    expect(maps[0]).toEqual({ start: 0x400000, end: 0x401000, perms: 'r-xp', path: '/usr/bin/target' });
+    expect(maps[4]!.path).toBe('[stack]');
+  });
+
+  it('covers a range split over adjacent mappings', () => {
+    expect(coverage(maps, 0x10000000, 0x10008000)).toEqual({ readWrite: true });
+  });
+
+  it('names the first uncovered part of a range', () => {
+    expect(coverage(maps, 0x10006000, 0x1000a000)).toEqual({ missing: { start: 0x10008000, end: 0x1000a000 }, readWrite: true });
+    expect(coverage(maps, 0x403000, 0x405000).missing).toEqual({ start: 0x403000, end: 0x405000 });
+    expect(coverage(maps, 0x3ff000, 0x401000).missing).toEqual({ start: 0x3ff000, end: 0x400000 });
+  });
+
+  it('says when a covering mapping is not read-write', () => {
+    expect(coverage(maps, 0x400000, 0x403000)).toEqual({ readWrite: false });
+  });
+});

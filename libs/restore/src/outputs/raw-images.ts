@@ -1,0 +1,139 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCodes, PvError, hex } from '@pagevault/errors';
+import type { Frame, PageRun, SnapshotBegin, SnapshotEnd, VmaHeader } from '@pagevault/format';
+import { atomicDir, finishFile } from './atomic-output';
+import { FilePageReader } from './file-pages';
+import { addCounts, emptyCounts, type FileOutputOptions, type OutputStats, type PageCounts } from './output-types';
+import { endInfo, imageName, snapshotInfo, vmaEntry, type RawLayout } from './raw-layout';
+import { walkSnapshot } from './snapshot-walk';
+import { writeChunkAt, writeFully } from './sparse-writes';
+import { UntouchedPages } from './untouched-pages';
+import { hasContents, mapsFile } from './vma-util';
+
+export type RawImagesOptions = FileOutputOptions;
+
+export interface RawImagesStats extends OutputStats {
+  /** Image files written (VMAs with contents). */
+  images: number;
+  layout: RawLayout;
+}
+
+/**
+ * Writes a full snapshot as raw memory images into `dir`: per VMA with contents a sparse file
+ * `vma-<index>-<start>-<end>.img` as long as the VMA, the byte at offset o being the byte at address
+ * start + o (data pages written, file pages filled from the file when readable, zero and untouched pages
+ * left as holes), and `layout.json` describing the snapshot and every VMA. Everything is written into a
+ * temporary sibling directory renamed to `dir` last, so `dir` never holds a partial restore.
+ * Memory: one open image, one file batch (1 MiB) and the layout's VMA list.
+ */
+export async function writeRawImages(frames: AsyncIterable<Frame>, dir: string, opts: RawImagesOptions = {}): Promise<RawImagesStats> {
+  const t0 = performance.now();
+  const fsync = opts.fsync ?? true;
+  return atomicDir(dir, fsync, async (tmp) => {
+    const w = new RawWriter(tmp, fsync, opts);
+    try {
+      await walkSnapshot(frames, w, opts.validate ?? true);
+    } finally {
+      await w.close();
+    }
+    const fh = await open(join(tmp, 'layout.json'), 'wx');
+    await fh.writeFile(JSON.stringify(w.layout, null, 2) + '\n').catch(async (e: unknown) => {
+      await fh.close();
+      throw e;
+    });
+    await finishFile(fh, fsync);
+    return { ...w.stats, images: w.images, layout: w.layout, elapsedMs: performance.now() - t0 };
+  });
+}
+
+class RawWriter {
+  layout!: RawLayout;
+  images = 0;
+  readonly stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0 };
+  private head!: SnapshotBegin;
+  private files: FilePageReader | undefined;
+  private img: FileHandle | undefined;
+  private counts: PageCounts = emptyCounts();
+  private untouched: UntouchedPages | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly fsync: boolean,
+    private readonly opts: RawImagesOptions,
+  ) {}
+
+  begin(b: SnapshotBegin, id: Uint8Array): void {
+    this.head = b;
+    this.files = new FilePageReader(b.pageSize, this.opts.fileRoot);
+    this.layout = { format: 'pagevault-raw-images', version: 1, snapshot: snapshotInfo(id, b), vmas: [] };
+  }
+
+  async vmaBegin(v: VmaHeader): Promise<void> {
+    this.counts = emptyCounts();
+    if (!hasContents(v)) return;
+    if (this.opts.fillUntouchedFromFile && mapsFile(v)) this.untouched = new UntouchedPages(v, this.head.pageSize);
+    this.img = await open(join(this.dir, imageName(v)), 'wx');
+    await this.img.truncate(v.end - v.start);
+  }
+
+  async pages(v: VmaHeader, addresses: Float64Array, data: Buffer): Promise<void> {
+    this.stats.bytesWritten += await writeChunkAt(this.image(v), addresses, data, this.head.pageSize, (a) => a - v.start);
+    this.counts.data += addresses.length;
+    this.untouched?.markAll(addresses);
+  }
+
+  zeroRuns(_v: VmaHeader, runs: PageRun[]): void {
+    for (const r of runs) {
+      this.counts.zero += r.pages;
+      this.untouched?.mark(r.start, r.pages);
+    }
+  }
+
+  async fileRuns(v: VmaHeader, runs: PageRun[]): Promise<void> {
+    for (const r of runs) this.untouched?.mark(r.start, r.pages);
+    const got = await this.fillFromFile(v, runs);
+    this.counts.file += got.file;
+    this.counts.fileMissing += got.fileMissing;
+  }
+
+  async vmaEnd(v: VmaHeader): Promise<void> {
+    if (this.untouched) {
+      // Pages past the end of the file stay untouched: the process could not have read them either.
+      this.counts.file += (await this.fillFromFile(v, this.untouched.runs())).file;
+      this.untouched = undefined;
+    }
+    const image = this.img ? imageName(v) : null;
+    if (this.img) {
+      const img = this.img;
+      this.img = undefined;
+      await finishFile(img, this.fsync);
+      this.images++;
+    }
+    this.layout.vmas.push(vmaEntry(v, this.head.pageSize, image, this.counts));
+    addCounts(this.stats.pages, this.counts);
+    this.stats.vmas++;
+  }
+
+  end(e: SnapshotEnd): void {
+    this.layout.snapshot.end = endInfo(e);
+  }
+
+  private fillFromFile(v: VmaHeader, runs: PageRun[]): Promise<{ file: number; fileMissing: number }> {
+    const img = this.image(v);
+    return this.files!.fill(v, runs, async (addr, data) => {
+      this.stats.bytesWritten += await writeFully(img, data, addr - v.start);
+    });
+  }
+
+  private image(v: VmaHeader): FileHandle {
+    if (!this.img) throw new PvError(ErrorCodes.STREAM_ORDER, `pages in VMA ${v.index} ${hex(v.start)}-${hex(v.end)}, which carries none`);
+    return this.img;
+  }
+
+  async close(): Promise<void> {
+    await this.img?.close().catch(() => undefined);
+    this.img = undefined;
+    await this.files?.close();
+  }
+}

@@ -1,0 +1,63 @@
+import { SnapshotWriter, idToHex } from '@pagevault/format';
+import type { FrameProducer } from '@pagevault/framelog';
+
+export interface OpenStream {
+  snapshotId: string;
+  writer: SnapshotWriter;
+  /** Sends what this stream's writer emitted so far (and, for an ordered key, what earlier streams did). */
+  drain: () => Promise<void>;
+}
+
+/**
+ * Several snapshot streams over one producer: one per member of a group capture, or one per pre-copy
+ * round. Each stream's frames are queued by its writer and sent in batches by drain(). Streams opened with
+ * the same key are drained in the order they were opened, so a pre-copy round never overtakes its parent.
+ */
+export class SnapshotStreams {
+  private readonly streams: { key: string; queue: Buffer[] }[] = [];
+  frames = 0;
+  bytes = 0;
+
+  constructor(
+    private readonly producer: FrameProducer,
+    private readonly maxFrameBytes: number,
+  ) {}
+
+  open(snapshotId: Uint8Array, key = idToHex(snapshotId)): OpenStream {
+    const s = { key, queue: [] as Buffer[] };
+    this.streams.push(s);
+    const writer = new SnapshotWriter({
+      snapshotId, maxFrameBytes: this.maxFrameBytes,
+      emit: (f) => {
+        s.queue.push(f);
+        this.frames++;
+        this.bytes += f.length;
+      },
+    });
+    const drain = async () => {
+      for (const o of this.streams) {
+        if (o.key === key) await this.send(o);
+        if (o === s) break;
+      }
+    };
+    return { snapshotId: idToHex(snapshotId), writer, drain };
+  }
+
+  /** Sends everything queued and waits until the log has acknowledged it. */
+  async flush(): Promise<void> {
+    for (const s of this.streams) await this.send(s);
+    await this.producer.flush();
+  }
+
+  /** Best effort after a failure: abort frames queued by the capture go out if the log still answers. */
+  async flushQuietly(): Promise<void> {
+    await this.flush().catch(() => undefined);
+  }
+
+  private async send(s: { key: string; queue: Buffer[] }): Promise<void> {
+    if (s.queue.length === 0) return;
+    const out = s.queue;
+    s.queue = [];
+    await this.producer.send(s.key, out);
+  }
+}

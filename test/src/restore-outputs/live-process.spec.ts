@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCodes } from '@pagevault/errors';
+import type { Frame } from '@pagevault/format';
+import { writeLiveProcess } from '@pagevault/restore';
+import { captureFrames, replay, selectRanges, type Range } from './helpers/capture-frames';
+import { readProcessMemory, startMemtarget, type Region, type Running, type SourceInfo } from './helpers/memtarget';
+
+let src: Running<SourceInfo>;
+let frames: Frame[];
+let ranges: Range[];
+const targets: Running<{ pid: number }>[] = [];
+
+const regionArg = (r: Region) => `${r.start.replace(/^0x/, '')}:${r.pages}:${r.prot}`;
+
+async function startTarget(regions: Region[]): Promise<number> {
+  const t = await startMemtarget<{ pid: number }>(['target', ...regions.map(regionArg)]);
+  targets.push(t);
+  process.kill(t.info.pid, 'SIGSTOP'); // a restore writes into a stopped target
+  return t.info.pid;
+}
+
+beforeAll(async () => {
+  src = await startMemtarget<SourceInfo>(['source']);
+  frames = await captureFrames(src.info.pid);
+  const ps = src.info.pageSize;
+  ranges = src.info.regions.map((r) => ({ start: Number(r.start), end: Number(r.start) + r.pages * ps }));
+});
+
+afterAll(async () => {
+  await Promise.all([src, ...targets].map((p) => p?.stop()));
+});
+
+describe('writeLiveProcess into a process prepared with the same layout', () => {
+  it('makes the target memory equal to the source, read-only regions included', async () => {
+    const pid = await startTarget(src.info.regions);
+    const stats = await writeLiveProcess(replay(selectRanges(frames, ranges)), pid);
+    for (const r of ranges) {
+      const want = readProcessMemory(src.info.pid, r.start, r.end - r.start);
+      const got = readProcessMemory(pid, r.start, r.end - r.start);
+      expect(got.equals(want), `range 0x${r.start.toString(16)}`).toBe(true);
+    }
+    // The rw region (64 pages) and the read-only one (16 pages), minus pages the source never touched.
+    expect(stats.pages.data).toBeGreaterThan(50);
+    expect(stats.verifiedPages).toBe(stats.pages.data + stats.zeroPagesWritten);
+    // The target had garbage on pages the source has zero: only those were written, then checked.
+    expect(stats.zeroPagesWritten).toBeGreaterThan(0);
+    expect(stats.zeroPagesWritten).toBeLessThan(stats.pages.zero);
+    expect(stats.syscalls).toBeLessThan(stats.verifiedPages);
+  });
+
+  it('refuses a target that does not map a VMA, naming the missing range', async () => {
+    const [rw, ro] = src.info.regions;
+    const pid = await startTarget([rw!]);
+    const ps = src.info.pageSize;
+    const missing = `${ro!.start}-0x${(Number(ro!.start) + ro!.pages * ps).toString(16)}`;
+    const err = await writeLiveProcess(replay(selectRanges(frames, ranges)), pid).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, details: { pid, missing } });
+    expect((err as Error).message).toContain(missing);
+  });
+
+  it('fails with no such process for a pid that is gone', async () => {
+    await expect(writeLiveProcess(replay(frames), 0x3fffffff)).rejects.toMatchObject({ code: ErrorCodes.NO_SUCH_PROCESS });
+  });
+});
