@@ -43,6 +43,13 @@ export class PageFetcher {
   async fetch(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
     const ps = this.pageSize;
     const byPack = new Map<string, Want[]>();
+    // Another compactor may have stored pages since this process loaded the tenant's index: one refresh.
+    for (let i = 0; i < n; i++) {
+      if (!this.t.index.has(hashes, hashAt[i]!)) {
+        await this.t.refreshIndex();
+        break;
+      }
+    }
     for (let i = 0; i < n; i++) {
       const h = hashAt[i]!;
       const loc = this.t.index.get(hashes, h);

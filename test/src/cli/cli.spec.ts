@@ -1,0 +1,125 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildMemtarget, startMemtarget, type Running, type SourceInfo } from '../restore-outputs/helpers/memtarget';
+
+// The built CLI (`pagevault`), embedded mode: an in-process frame log and a directory store.
+const CLI = resolve(__dirname, '../../../apps/cli/dist/main.js');
+const work = mkdtempSync(join(tmpdir(), 'pv-cli-'));
+const store = join(work, 'store');
+let src: Running<SourceInfo>;
+
+function pv(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [CLI, '--store', store, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+function pvJson<T>(...args: string[]): T {
+  const r = pv('--json', ...args);
+  if (r.code !== 0) throw new Error(`pagevault ${args.join(' ')} exited ${r.code}: ${r.err}`);
+  return JSON.parse(r.out) as T;
+}
+
+function waitStopped(pid: number): void {
+  for (let i = 0; i < 300; i++) {
+    if (/^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return;
+    execFileSync('sleep', ['0.01']);
+  }
+  throw new Error(`process ${pid} did not stop`);
+}
+
+let first: string;
+let second: string;
+
+beforeAll(async () => {
+  buildMemtarget();
+  src = await startMemtarget<SourceInfo>(['source']);
+  process.kill(src.info.pid, 'SIGSTOP');
+  waitStopped(src.info.pid);
+  first = pvJson<{ snapshotId: string }[]>('snapshot', String(src.info.pid))[0]!.snapshotId;
+  second = pvJson<{ snapshotId: string }[]>('snapshot', String(src.info.pid), '--parent', first)[0]!.snapshotId;
+}, 180_000);
+
+afterAll(async () => {
+  await src?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('pagevault CLI, embedded mode', () => {
+  it('lists and shows snapshots, as JSON for scripts', () => {
+    const ls = pvJson<{ id: string; pid: number; mode: string }[]>('ls');
+    expect(ls.map((s) => s.id)).toEqual([first, second]);
+    expect(ls.map((s) => s.mode)).toEqual(['full', 'incremental']);
+    const m = pvJson<{ snapshotId: string; parentId: string; vmas: unknown[] }>('show', second.slice(0, 10));
+    expect(m.snapshotId).toBe(second);
+    expect(m.parentId).toBe(first);
+    expect(m.vmas.length).toBeGreaterThan(5);
+    const table = pv('ls');
+    expect(table.code).toBe(0);
+    expect(table.out).toContain(first);
+  });
+
+  it('reports no changed pages between two snapshots of a stopped process', () => {
+    const d = pvJson<{ vmas: { changed: number }[] }>('diff', first, second);
+    expect(d.vmas.reduce((n, v) => n + v.changed, 0)).toBe(0);
+  });
+
+  it('restores a stream byte-identical to `pagevault dump` of the same stopped process', () => {
+    const m = pvJson<{ startTimeMs: number }>('show', second);
+    expect(pv('restore', second, '--format', 'stream', '--out', join(work, 'r.stream')).code).toBe(0);
+    expect(pv('dump', String(src.info.pid), '--out', join(work, 'd.stream'), '--id', second, '--time', String(m.startTimeMs)).code).toBe(0);
+    expect(readFileSync(join(work, 'r.stream')).equals(readFileSync(join(work, 'd.stream')))).toBe(true);
+  });
+
+  it('restores raw images and an ELF core that gdb reads markers from', () => {
+    expect(pv('restore', first, '--format', 'raw', '--out', join(work, 'raw')).code).toBe(0);
+    expect(readdirSync(join(work, 'raw'))).toContain('layout.json');
+    expect(pv('restore', first, '--format', 'elf', '--out', join(work, 'core')).code).toBe(0);
+    const out = execFileSync('gdb', ['-batch', '-nx', ...src.info.markers.flatMap((m) => ['-ex', `x/s ${m.addr}`]), buildMemtarget(), join(work, 'core')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, killSignal: 'SIGKILL' });
+    for (const mk of src.info.markers) expect(out).toContain(`"${mk.text}"`);
+  });
+
+  it('verifies every page of every snapshot', () => {
+    const v = pvJson<{ id: string; pagesVerified: number; ok: boolean }[]>('verify');
+    expect(v.length).toBe(2);
+    expect(v.every((x) => x.ok && x.pagesVerified > 50)).toBe(true);
+  });
+
+  it('exits 3 naming an unknown snapshot', () => {
+    const r = pv('show', 'f'.repeat(32));
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('PV_UNKNOWN_SNAPSHOT');
+  });
+
+  it('exits 3 for an incremental whose parent does not exist', () => {
+    const r = pv('snapshot', String(src.info.pid), '--parent', 'e'.repeat(32));
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/PV_UNKNOWN_SNAPSHOT|PV_PARENT_MISSING/);
+  });
+
+  it('exits 4 when a pack has a flipped byte, then when it is deleted, naming it', () => {
+    const packsDir = join(store, 't/default/packs');
+    const packs = readdirSync(packsDir).flatMap((d) => readdirSync(join(packsDir, d)).map((f) => join(packsDir, d, f)));
+    expect(packs.length).toBeGreaterThan(0);
+    const victim = packs[0]!;
+    const bytes = readFileSync(victim);
+    bytes[Math.floor(bytes.length / 3)] ^= 0x40;
+    writeFileSync(victim, bytes);
+    const bad = pv('verify', first);
+    expect(bad.code).toBe(4);
+    expect(bad.err).toMatch(/PV_PAGE_HASH_MISMATCH|PV_OBJECT_CORRUPT/);
+    unlinkSync(victim);
+    const gone = pv('restore', first, '--format', 'raw', '--out', join(work, 'raw2'));
+    expect(gone.code).toBe(4);
+    expect(gone.err).toContain('PV_OBJECT_NOT_FOUND');
+    expect(gone.err).toContain(victim.slice(store.length + 1));
+    expect(() => readdirSync(join(work, 'raw2'))).toThrow(); // no partial output that looks complete
+  });
+
+  it('exits 6 for a process that does not exist', () => {
+    const r = pv('snapshot', '999999999');
+    expect(r.code).toBe(6);
+    expect(r.err).toContain('PV_NO_SUCH_PROCESS');
+  });
+});

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMemtarget, type Running, type SourceInfo } from '../restore-outputs/helpers/memtarget';
+import { kafkaBrokers, requireKafka, testAdmin } from '../framelog/kafka-env';
+import { requireS3Server, s3Env, s3Store } from '../objstore/s3-env';
+import { directDump } from '../e2e/pipeline-env';
+import type { Manifest } from '@pagevault/repo';
+
+// The three NestJS services as real processes on the real Kafka and S3: agent → compactor → restorer.
+const root = resolve(__dirname, '../../..');
+const tag = randomBytes(4).toString('hex');
+const token = `tok-${tag}`;
+const tenant = `svc-${tag}`;
+const topic = `pv-svc-${Date.now()}-${tag}`;
+const ports = { agent: 17701 + (parseInt(tag.slice(0, 2), 16) % 50), compactor: 17801 + (parseInt(tag.slice(0, 2), 16) % 50), restorer: 17901 + (parseInt(tag.slice(0, 2), 16) % 50) };
+const env = {
+  ...process.env, PV_KAFKA_BROKERS: kafkaBrokers.join(','), PV_KAFKA_TOPIC: topic, PV_KAFKA_DLQ_TOPIC: `${topic}.dlq`, PV_KAFKA_PARTITIONS: '2',
+  PV_S3_ENDPOINT: s3Env.endpoint, PV_S3_BUCKET: s3Env.bucket, PV_S3_REGION: s3Env.region, PV_S3_ACCESS_KEY: s3Env.accessKeyId, PV_S3_SECRET_KEY: s3Env.secretAccessKey,
+  PV_AUTH_TOKEN: token, PV_TENANT: tenant, PV_COMPACTOR_GROUP: `pv-svc-${tag}`, PV_LOG_LEVEL: 'warn',
+};
+const procs: ChildProcess[] = [];
+let src: Running<SourceInfo>;
+
+function start(app: 'agent' | 'compactor' | 'restorer'): void {
+  const p = spawn(process.execPath, [resolve(root, `apps/${app}/dist/main.js`)], { env: { ...env, PV_HTTP_PORT: String(ports[app]) }, stdio: ['ignore', 'ignore', 'inherit'] });
+  procs.push(p);
+}
+
+const url = (app: keyof typeof ports, path: string) => `http://127.0.0.1:${ports[app]}${path}`;
+const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+beforeAll(async () => {
+  await requireKafka();
+  await requireS3Server(s3Store());
+  for (const app of ['agent', 'compactor', 'restorer'] as const) start(app);
+  for (const app of ['agent', 'compactor', 'restorer'] as const) {
+    await until(`${app} /healthz`, async () => ((await fetch(url(app, '/healthz'))).ok ? true : undefined));
+  }
+  src = await startMemtarget<SourceInfo>(['source']);
+  process.kill(src.info.pid, 'SIGSTOP');
+  for (let i = 0; i < 300 && !/^\d+ \(.*\) T/.test(readFileSync(`/proc/${src.info.pid}/stat`, 'utf8')); i++) execFileSync('sleep', ['0.01']);
+}, 180_000);
+
+afterAll(async () => {
+  for (const p of procs) p.kill('SIGTERM');
+  await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));
+  await src?.stop();
+  const admin = testAdmin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [topic, `${topic}.dlq`] }).catch(() => undefined);
+  await admin.disconnect();
+  const store = s3Store();
+  for await (const o of store.list(`t/${tenant}/`)) await store.delete(o.key);
+}, 120_000);
+
+describe('agent, compactor and restorer services', () => {
+  it('require the bearer token on every route but health and metrics', async () => {
+    expect((await fetch(url('agent', '/snapshots/x'))).status).toBe(401);
+    expect((await fetch(url('restorer', `/tenants/${tenant}/snapshots`), { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await fetch(url('compactor', '/readyz'))).status).toBe(200);
+    expect((await fetch(url('agent', '/metrics'))).status).toBe(200);
+  });
+
+  it('take a snapshot over HTTP that the restorer then streams byte-identical to a direct dump', async () => {
+    const res = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify({ pid: src.info.pid }) });
+    expect(res.status).toBe(201);
+    const [job] = (await res.json()) as { id: string }[];
+    const done = await until('the agent job', async () => {
+      const j = (await (await fetch(url('agent', `/snapshots/${job!.id}`), { headers: auth })).json()) as { state: string; error?: unknown };
+      if (j.state === 'failed') throw new Error(JSON.stringify(j.error));
+      return j.state === 'sent' ? j : undefined;
+    });
+    expect(done.state).toBe('sent');
+    const m = await until('the manifest', async () => {
+      const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${job!.id}`), { headers: auth });
+      return r.ok ? ((await r.json()) as Manifest) : undefined;
+    });
+    expect(m.counts.dataPages).toBeGreaterThan(50);
+    const stream = Buffer.from(await (await fetch(url('restorer', `/tenants/${tenant}/snapshots/${job!.id}/stream`), { headers: auth })).arrayBuffer());
+    expect(stream.equals(await directDump(src.info.pid, m))).toBe(true);
+    const metrics = await (await fetch(url('agent', '/metrics'))).text();
+    expect(metrics).toMatch(/pagevault_agent_pages_total\{fate="sent"\} [1-9]/);
+    const cm = await (await fetch(url('compactor', '/metrics'))).text();
+    expect(cm).toMatch(/pagevault_compactor_snapshots_committed_total [1-9]/);
+  });
+
+  it('answer unknown snapshots and processes with their specific errors', async () => {
+    const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${'0'.repeat(32)}`), { headers: auth });
+    expect(r.status).toBe(404);
+    expect(((await r.json()) as { code: string }).code).toBe('PV_UNKNOWN_SNAPSHOT');
+    const res = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify({ pid: 999999999 }) });
+    const [job] = (await res.json()) as { id: string }[];
+    const j = await until('the failed job', async () => {
+      const x = (await (await fetch(url('agent', `/snapshots/${job!.id}`), { headers: auth })).json()) as { state: string; error?: { code: string } };
+      return x.state === 'failed' ? x : undefined;
+    });
+    expect(j.error!.code).toBe('PV_NO_SUCH_PROCESS');
+  });
+});
