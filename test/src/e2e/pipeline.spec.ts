@@ -84,7 +84,7 @@ describe('the fleet pipeline through real Kafka and S3', () => {
     const t = await fleet.repo.tenant(fleet.tenant);
     const ours = join(work, 'ours.core');
     await writeElfCore(restoreFrames(t, first), ours);
-    const out = execFileSync('gdb', ['-batch', '-nx', ...src.info.markers.flatMap((m) => ['-ex', `x/s ${m.addr}`]), buildMemtarget(), ours], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('gdb', ['-batch', '-nx', ...src.info.markers.flatMap((m) => ['-ex', `x/s ${m.addr}`]), buildMemtarget(), ours], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, killSignal: 'SIGKILL' });
     for (const m of src.info.markers) expect(out).toMatch(new RegExp(`^${m.addr}[^:\\n]*:\\s+"${m.text}"$`, 'm'));
     execFileSync('gcore', ['-o', join(work, 'gcore'), String(src.info.pid)], { stdio: 'ignore' });
     const theirs = join(work, `gcore.${src.info.pid}`);
