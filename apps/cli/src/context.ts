@@ -46,7 +46,8 @@ export function openContext(o: GlobalOptions): Context {
         partitions: Number(env('PV_KAFKA_PARTITIONS', '4')), clientId: 'pagevault-cli',
       }
     : { kind: 'memory' };
-  const repo = new Repository(openObjectStore(storeConfig));
+  // Hashing on worker threads lets the embedded compaction use the second core while capture runs.
+  const repo = new Repository(openObjectStore(storeConfig), { hashThreads: Number(process.env['PV_HASH_THREADS'] ?? 2) });
   return {
     repo, storeConfig, logConfig, tenantName: o.tenant, host: o.host ?? hostname(), json: o.json === true,
     tenant: () => repo.tenant(o.tenant),

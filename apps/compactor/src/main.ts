@@ -12,6 +12,7 @@ const spec = {
   PV_COMPACTOR_GROUP: { kind: 'string', default: 'pagevault-compactor', help: 'Kafka consumer group' },
   PV_SNAPSHOT_TIMEOUT_MS: { kind: 'int', default: '300000', help: 'fail a snapshot whose frames stop for this long' },
   PV_ZSTD_LEVEL: { kind: 'int', default: '1', help: 'zstd level for new packs' },
+  PV_HASH_THREADS: { kind: 'int', default: '2', help: 'worker threads hashing pages (0: the main thread)' },
 } as const;
 
 async function main(): Promise<void> {
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
   const dlq = dlqLog.producer();
   const registry = new Registry();
   const metrics = compactorMetrics(registry);
-  const compaction = new CompactionService(frames, new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL }), {
+  const compaction = new CompactionService(frames, new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL, hashThreads: c.PV_HASH_THREADS }), {
     groupId: c.PV_COMPACTOR_GROUP,
     snapshotTimeoutMs: c.PV_SNAPSHOT_TIMEOUT_MS,
     deadLetter: async (rec, code, reason) => {

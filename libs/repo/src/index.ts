@@ -10,3 +10,4 @@ export { TenantStore, type RepoOptions } from './tenant-store';
 export { Repository } from './repository';
 export { SnapshotIngest } from './ingest';
 export { PageFetcher, type FetchOptions } from './page-fetcher';
+export { HashPool, hashPagesSync } from './hash-pool';

@@ -1,4 +1,3 @@
-import { hash as sha256 } from 'node:crypto';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
 import {
   Consistency, FrameType, SnapshotMode, StreamValidator, idToHex, type Frame, type SnapshotBegin, type VmaHeader,
@@ -80,10 +79,9 @@ export class SnapshotIngest {
     const n = addrs.length;
     if (this.hashes.length < n * 32) this.hashes = Buffer.allocUnsafe(n * 32);
     const t = this.tenant!;
+    await this.repo.hashPages(data, n, ps, this.hashes);
     for (let i = 0; i < n; i++) {
-      const h = sha256('sha256', data.subarray(i * ps, (i + 1) * ps), 'buffer') as unknown as Buffer;
-      h.copy(this.hashes, i * 32);
-      if (t.addPage(h, data, i * ps)) this.counts.newPages++;
+      if (t.addPage(this.hashes.subarray(i * 32, i * 32 + 32), data, i * ps)) this.counts.newPages++;
     }
     // Data pages of one chunk are ascending but need not be contiguous: one run per contiguous stretch.
     let s = 0;

@@ -14,6 +14,8 @@ export interface RepoOptions {
   /** A pack is sealed once its compressed bytes reach this (default 12 MiB). */
   packTargetBytes?: number;
   pageSize?: number;
+  /** Worker threads hashing pages (default 0: the calling thread). */
+  hashThreads?: number;
 }
 
 /**
@@ -35,7 +37,7 @@ export class TenantStore {
   constructor(
     readonly store: ObjectStore,
     readonly tenant: string,
-    private readonly opts: Required<RepoOptions>,
+    private readonly opts: Required<Omit<RepoOptions, 'hashThreads'>>,
   ) {
     checkTenant(tenant);
     this.builder = new PackBuilder(opts.pageSize, opts.compressionLevel);
@@ -55,7 +57,7 @@ export class TenantStore {
   addPage(hash: Buffer, data: Uint8Array, offset: number): boolean {
     if (this.index.has(hash) || this.pending.has(hash)) return false;
     this.pending.add(hash, 0, { pack: '', blobOffset: 0, blobLength: 0, slot: 0, blobPages: 0 });
-    this.builder.add(hash, data, offset);
+    this.builder.add(Buffer.from(hash), data, offset); // the caller reuses its hash buffer
     return true;
   }
 
