@@ -1,7 +1,7 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { FrameType, HEADER_BYTES, MAGIC, SNAPSHOT_ID_BYTES, decodeFrame, type Frame } from '@pagevault/format';
 import type { BatchControl, FrameBatch, FrameConsumer, FrameLog, FrameRecord } from '@pagevault/framelog';
-import { keys, SnapshotIngest, type Manifest, type Repository } from '@pagevault/repo';
+import { checkTenant, keys, SnapshotIngest, type Manifest, type Repository } from '@pagevault/repo';
 import { OffsetTracker } from './offset-tracker';
 
 export interface CompactionEvents {
@@ -108,7 +108,7 @@ export class CompactionService {
     if (this.finished.has(id)) return;
     let o = this.open.get(id);
     if (!o) {
-      if (await this.alreadyDone(id)) return;
+      if (await this.alreadyDone(id, frame.body.type === FrameType.SnapshotBegin ? frame.body.begin.tenant : undefined)) return;
       if (frame.body.type !== FrameType.SnapshotBegin && frame.body.type !== FrameType.Abort) {
         return this.fail(id, rec, new PvError(ErrorCodes.STREAM_ORDER, `snapshot ${id}: frame ${frame.sequence} arrived without its snapshot-begin`));
       }
@@ -129,9 +129,15 @@ export class CompactionService {
     }
   }
 
-  /** A replay after a crash may meet snapshots that were committed or failed before it. */
-  private async alreadyDone(id: string): Promise<boolean> {
-    for (const t of await this.repo.listTenants()) {
+  /**
+   * A replay after a crash may meet snapshots that were committed or failed before it. A snapshot-begin
+   * names its tenant: two HEADs (a tenant the repository refuses has nothing stored). Only a frame that
+   * comes without its begin (the begin was before the committed offset) needs every tenant, by a listing
+   * of the whole bucket — which must not be paid for every new snapshot.
+   */
+  private async alreadyDone(id: string, tenant?: string): Promise<boolean> {
+    const tenants = tenant === undefined ? await this.repo.listTenants() : isValidTenant(tenant) ? [tenant] : [];
+    for (const t of tenants) {
       if (await this.repo.store.head(keys.manifest(t, id))) return this.done(id, 'committed'), true;
       if (await this.repo.store.head(keys.failed(t, id))) return this.done(id, 'failed'), true;
     }
@@ -167,6 +173,14 @@ export class CompactionService {
       const rec: FrameRecord = { key: id, value: Buffer.alloc(0), partition, offset: o.firstOffset };
       await this.fail(id, rec, new PvError(ErrorCodes.TIMEOUT, `snapshot ${id}: no frame for ${Math.round((now - o.lastSeen) / 1000)} s, its end never came`), o.ingest.tenantName);
     }
+  }
+}
+
+function isValidTenant(t: string): boolean {
+  try {
+    return checkTenant(t) === t;
+  } catch {
+    return false;
   }
 }
 

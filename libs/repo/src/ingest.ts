@@ -36,8 +36,12 @@ export class SnapshotIngest {
     this.validator = new StreamValidator(snapshotId);
   }
 
+  /**
+   * The snapshot's tenant once the repository has accepted it (a valid name, its store open): a failure
+   * can be recorded under it. A begin naming a tenant the repository refuses leaves it undefined.
+   */
   get tenantName(): string | undefined {
-    return this.begin?.tenant;
+    return this.tenant?.tenant;
   }
 
   /** Feeds the next frame. Resolves with the manifest once snapshot-end has been made durable. */
