@@ -46,8 +46,9 @@ export function openContext(o: GlobalOptions): Context {
         partitions: Number(env('PV_KAFKA_PARTITIONS', '4')), clientId: 'pagevault-cli',
       }
     : { kind: 'memory' };
-  // Hashing on worker threads lets the embedded compaction use the second core while capture runs.
-  const repo = new Repository(openObjectStore(storeConfig), { hashThreads: Number(process.env['PV_HASH_THREADS'] ?? 2) });
+  // Worker-thread hashing is opt-in: fed one chunk at a time it measured slower than the main thread
+  // (docs/benchmarks.md, hash stage).
+  const repo = new Repository(openObjectStore(storeConfig), { hashThreads: Number(process.env['PV_HASH_THREADS'] ?? 0) });
   return {
     repo, storeConfig, logConfig, tenantName: o.tenant, host: o.host ?? hostname(), json: o.json === true,
     tenant: () => repo.tenant(o.tenant),

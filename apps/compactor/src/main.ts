@@ -12,7 +12,7 @@ const spec = {
   PV_COMPACTOR_GROUP: { kind: 'string', default: 'pagevault-compactor', help: 'Kafka consumer group' },
   PV_SNAPSHOT_TIMEOUT_MS: { kind: 'int', default: '300000', help: 'fail a snapshot whose frames stop for this long' },
   PV_ZSTD_LEVEL: { kind: 'int', default: '1', help: 'zstd level for new packs' },
-  PV_HASH_THREADS: { kind: 'int', default: '2', help: 'worker threads hashing pages (0: the main thread)' },
+  PV_HASH_THREADS: { kind: 'int', default: '0', help: 'worker threads hashing pages (0: the main thread, measured faster for one chunk at a time)' },
 } as const;
 
 async function main(): Promise<void> {
