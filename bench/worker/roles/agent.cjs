@@ -1,0 +1,64 @@
+'use strict';
+// The fleet agent's work, as apps/agent does it: capture → frames → Kafka, one producer per job, page
+// hashes kept (wantHashes) so the next snapshot of the pid can be an incremental against them. Returns
+// when the frames are acknowledged by Kafka; the compactor (another process) commits the manifest.
+const { performance } = require('node:perf_hooks');
+const { captureGroup, captureSnapshot } = require('@pagevault/capture');
+const { idFromHex, newSnapshotId } = require('@pagevault/format');
+const { openFrameLog } = require('@pagevault/runtime');
+const { SnapshotStreams, shipSnapshot } = require('@pagevault/shipper');
+
+const wall = () => performance.timeOrigin + performance.now();
+
+module.exports = async ({ kafka }) => {
+  const log = openFrameLog({ kind: 'kafka', clientId: 'pv-bench-agent', ...kafka });
+  await log.ensureTopic();
+  const hashes = new Map(); // snapshot id → PageHashTable, for the next incremental
+  return {
+    async snapshot({ pid, tenant, parent }) {
+      const startWall = wall();
+      const producer = log.producer();
+      try {
+        const shipped = await shipSnapshot({
+          producer, maxFrameBytes: log.maxFrameBytes,
+          capture: (writer, drain) => captureSnapshot({
+            pid, writer, drain, tenant, host: 'bench', wantHashes: true,
+            ...(parent ? { parent: { id: idFromHex(parent), hashes: hashes.get(parent) } } : {}),
+          }),
+        });
+        if (parent) hashes.delete(parent);
+        hashes.set(shipped.snapshotId, shipped.stats.hashes);
+        const { skippedByReason: _s, ...stats } = shipped.stats.stats;
+        return { id: shipped.snapshotId, startWall, shippedWall: wall(), frames: shipped.frames, frameBytes: shipped.bytes, capture: stats };
+      } finally {
+        await producer.close().catch(() => undefined);
+      }
+    },
+
+    /** Several processes frozen together, one snapshot each with a common group id (CLI --group). */
+    async group({ pids, tenant }) {
+      const startWall = wall();
+      const producer = log.producer();
+      const streams = new SnapshotStreams(producer, log.maxFrameBytes);
+      const ids = [];
+      try {
+        const members = await captureGroup({
+          targets: { pids }, groupId: newSnapshotId(), tenant, host: 'bench',
+          snapshotFor: () => {
+            const s = streams.open(newSnapshotId());
+            ids.push(s.snapshotId);
+            return { writer: s.writer, drain: s.drain };
+          },
+        });
+        const thawedWall = wall();
+        await streams.flush();
+        return { ids, startWall, thawedWall, shippedWall: wall(), frameBytes: streams.bytes, bytesRead: members.reduce((n, m) => n + m.result.stats.bytesRead, 0) };
+      } catch (e) {
+        await streams.flushQuietly();
+        throw e;
+      } finally {
+        await producer.close().catch(() => undefined);
+      }
+    },
+  };
+};

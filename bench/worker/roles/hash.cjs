@@ -1,0 +1,82 @@
+'use strict';
+// The compactor's hash stage in isolation: SHA-256 of every 4 KiB page (one crypto.hash call a page, as
+// SnapshotIngest does), on this thread and on two worker threads over one shared buffer of random pages.
+const { randomFillSync, hash } = require('node:crypto');
+const { performance } = require('node:perf_hooks');
+const { Worker } = require('node:worker_threads');
+
+const PS = 4096;
+
+/** Hashes pages [from, to) of buf round after round until `seconds` pass; returns pages hashed and ms. */
+function hashFor(buf, from, to, seconds) {
+  let pages = 0;
+  const t0 = performance.now();
+  let ms = 0;
+  do {
+    for (let p = from; p < to; p++) hash('sha256', buf.subarray(p * PS, (p + 1) * PS), 'buffer');
+    pages += to - from;
+    ms = performance.now() - t0;
+  } while (ms < seconds * 1000);
+  return { pages, ms };
+}
+
+const WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { hashFor } = require(workerData.self);
+parentPort.postMessage(hashFor(Buffer.from(workerData.sab), workerData.from, workerData.to, workerData.seconds));
+`;
+
+async function threads(sab, pages, n, seconds) {
+  const t0 = performance.now();
+  const per = Math.ceil(pages / n);
+  const results = await Promise.all(Array.from({ length: n }, (_, k) => new Promise((resolve, reject) => {
+    const w = new Worker(WORKER, { eval: true, workerData: { self: __filename, sab, from: k * per, to: Math.min(pages, (k + 1) * per), seconds } });
+    w.once('message', resolve);
+    w.once('error', reject);
+  })));
+  const ms = performance.now() - t0; // includes thread start-up, as a pool's first use would
+  return { threads: n, pages: results.reduce((s, r) => s + r.pages, 0), ms };
+}
+
+/**
+ * The repository's own HashPool (when @pagevault/repo has one), fed as SnapshotIngest feeds it: one page
+ * chunk (255 pages, one frame) a call, awaited before the next.
+ */
+async function hashPool(buf, pages, seconds) {
+  const { HashPool } = require('@pagevault/repo');
+  if (typeof HashPool !== 'function') return undefined;
+  const pool = new HashPool(2);
+  const chunk = 255;
+  const out = Buffer.allocUnsafe(chunk * 32);
+  let n = 0;
+  const t0 = performance.now();
+  let ms = 0;
+  try {
+    do {
+      for (let p = 0; p + chunk <= pages; p += chunk) {
+        await pool.hashPages(buf.subarray(p * PS, (p + chunk) * PS), chunk, PS, out);
+        n += chunk;
+      }
+      ms = performance.now() - t0;
+    } while (ms < seconds * 1000);
+  } finally {
+    await pool.close();
+  }
+  return { threads: pool.threads, chunkPages: chunk, pages: n, ms };
+}
+
+module.exports = async () => ({
+  async run({ mib = 64, seconds = 2 }) {
+    const sab = new SharedArrayBuffer(mib << 20);
+    const buf = Buffer.from(sab);
+    randomFillSync(buf);
+    const pages = buf.length / PS;
+    hashFor(buf, 0, Math.min(pages, 1024), 0); // warm up
+    const one = hashFor(buf, 0, pages, seconds);
+    const two = await threads(sab, pages, 2, seconds);
+    const rate = (r) => r.pages / (r.ms / 1000);
+    const pool = await hashPool(buf, pages, seconds);
+    return { single: { ...one, pagesPerSec: rate(one) }, twoThreads: { ...two, pagesPerSec: rate(two) }, ...(pool ? { pool: { ...pool, pagesPerSec: rate(pool) } } : {}) };
+  },
+});
+module.exports.hashFor = hashFor;
