@@ -27,6 +27,7 @@ export class SnapshotIngest {
   private readonly counts = { newPages: 0, mapNodesWritten: 0, mapBytesWritten: 0 };
   private packBytesBefore = 0;
   private hashes = Buffer.allocUnsafe(256 * 32);
+  private readonly nodeUploads: Promise<void>[] = [];
 
   constructor(
     private readonly repo: Repository,
@@ -147,9 +148,14 @@ export class SnapshotIngest {
     const order = list.order(`snapshot ${this.id} VMA ${header.index}`);
     const nodes: MapNode[] = [];
     const map = buildPageMap(list, order, (n) => nodes.push(n));
-    const w = await this.tenant!.putNodes(nodes);
-    this.counts.mapNodesWritten += w.written;
-    this.counts.mapBytesWritten += w.bytes;
+    // Uploaded while the next VMAs arrive, awaited before the manifest: a process with a thousand VMAs
+    // must not pay a round trip per VMA (the store bounds requests in flight).
+    const put = this.tenant!.putNodes(nodes).then((w) => {
+      this.counts.mapNodesWritten += w.written;
+      this.counts.mapBytesWritten += w.bytes;
+    });
+    put.catch(() => undefined); // observed at commit
+    this.nodeUploads.push(put);
     const pages = { data: 0, zero: 0, file: 0 };
     for (let i = 0; i < list.n; i++) {
       const k = list.kinds[i] === PageKind.Data ? 'data' : list.kinds[i] === PageKind.Zero ? 'zero' : 'file';
@@ -161,6 +167,7 @@ export class SnapshotIngest {
   private async commit(digest: string, parentPages: number): Promise<Manifest> {
     const t = this.tenant!;
     const b = this.begin!;
+    await Promise.all(this.nodeUploads);
     await t.flush();
     const sum = (k: 'data' | 'zero' | 'file') => this.vmas.reduce((n, v) => n + v.pages[k], 0);
     const m: Manifest = {
