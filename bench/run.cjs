@@ -1,7 +1,7 @@
 'use strict';
 // pagevault's benchmark suite (npm run bench → scripts/bench.sh → here). Prints a table of figures, each
 // next to its peer measured in the same run, and writes bench/results/latest.{json,md}; a full run also
-// refreshes the generated block of docs/benchmarks.md. Exits non-zero only when something failed to
+// writes full.{json,md} and refreshes the generated block of docs/benchmarks.md. Exits non-zero only when something failed to
 // run — a missed goal is a result, not an error. See bench/README.md.
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -74,7 +74,7 @@ async function main() {
   };
   const md = writeResults(res, cfg.resultsDir, cfg.updateDocs ? join(ROOT, 'docs', 'benchmarks.md') : undefined);
   process.stdout.write(`\n${md}\n`);
-  say(`wrote ${join(cfg.resultsDir, 'latest.json')} and latest.md${cfg.updateDocs ? ' and docs/benchmarks.md' : ''}`);
+  say(`wrote ${join(cfg.resultsDir, 'latest.json')} and latest.md${cfg.smoke ? '' : ', full.json and full.md'}${cfg.updateDocs ? ' and docs/benchmarks.md' : ''}`);
   if (rec.errors.length) {
     say(`${rec.errors.length} phase(s) failed: ${rec.errors.map((e) => e.phase).join(', ')}`);
     process.exitCode = 1;

@@ -1,6 +1,6 @@
 'use strict';
-// Writes what a run found: bench/results/latest.json (everything, raw samples included), latest.md (the
-// tables), and on a full run the generated block of docs/benchmarks.md.
+// Writes what a run found: bench/results/latest.json (everything, raw samples included) and latest.md (the
+// tables); a full run also writes full.{json,md} and the generated block of docs/benchmarks.md.
 const { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } = require('node:fs');
 const { join } = require('node:path');
 
@@ -58,8 +58,14 @@ function writeAtomic(file, text) {
 function writeResults(res, resultsDir, docsFile) {
   mkdirSync(resultsDir, { recursive: true });
   const md = markdown(res);
-  writeAtomic(join(resultsDir, 'latest.json'), `${JSON.stringify(res, null, 1)}\n`);
+  const json = `${JSON.stringify(res, null, 1)}\n`;
+  writeAtomic(join(resultsDir, 'latest.json'), json);
   writeAtomic(join(resultsDir, 'latest.md'), `${md}\n`);
+  // The last full run's record survives the smoke runs CI makes in the same tree.
+  if (!res.run.smoke) {
+    writeAtomic(join(resultsDir, 'full.json'), json);
+    writeAtomic(join(resultsDir, 'full.md'), `${md}\n`);
+  }
   if (docsFile) {
     const doc = existsSync(docsFile) ? readFileSync(docsFile, 'utf8') : `# Benchmarks\n\n${BEGIN}\n${END}\n`;
     const a = doc.indexOf(BEGIN);
