@@ -11,6 +11,7 @@ const { describeMachine } = require('./lib/machine.cjs');
 const { quiet } = require('./lib/proc.cjs');
 const { Record } = require('./lib/record.cjs');
 const { writeResults } = require('./lib/report.cjs');
+const { killAll } = require('./lib/rpc.cjs');
 
 const ROOT = join(__dirname, '..');
 const say = (s) => process.stdout.write(`[bench] ${s}\n`);
@@ -66,6 +67,7 @@ async function main() {
   } finally {
     rec.load('end');
     await ctx.cleanup().catch((e) => rec.error('cleanup', e));
+    killAll();
   }
   const res = {
     run: { id: runId, smoke: cfg.smoke, started: started.toISOString(), seconds: (performance.now() - t0) / 1000 },

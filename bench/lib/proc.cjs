@@ -82,4 +82,35 @@ async function startTarget(cmd, args, { label, timeoutMs = 10 * 60_000, env } = 
   };
 }
 
-module.exports = { sleep, run, quiet, startTarget };
+/**
+ * Starts a command that must not outlive the bench (a server with no stdin of ours to read): a shell
+ * holds it and kills it when our end of its stdin closes, however the bench ends. Resolves with the
+ * command's own pid (not the shell's).
+ */
+async function spawnTethered(cmd, args, { stdio = 'ignore' } = {}) {
+  const child = spawn('bash', ['-c', '"$@" <&- >/dev/null & echo $!; read -r _; kill -9 $! 2>/dev/null; wait', 'tether', cmd, ...args], {
+    stdio: ['pipe', 'pipe', stdio === 'inherit' ? 'inherit' : 'ignore'],
+  });
+  const line = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve);
+    child.once('exit', () => reject(new Error(`${cmd} did not start`)));
+  });
+  const pid = Number(line);
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  return {
+    pid,
+    running: () => !exited() && require('node:fs').existsSync(`/proc/${pid}`),
+    stop: async () => {
+      if (exited()) return;
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+      child.stdin.end();
+      await once(child, 'exit');
+    },
+  };
+}
+
+module.exports = { sleep, run, quiet, startTarget, spawnTethered };

@@ -5,12 +5,16 @@ const { fork } = require('node:child_process');
 const { join } = require('node:path');
 
 const WORKER = join(__dirname, '..', 'worker', 'worker.cjs');
+/** Every worker still running: a phase that fails half-way leaves its workers to killAll(). */
+const live = new Set();
 
 async function startWorker(role, args = {}, { execArgv = [], onEvent = () => undefined } = {}) {
   const child = fork(WORKER, [role, JSON.stringify(args)], {
     execArgv: ['--no-warnings', ...execArgv],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   const pending = new Map();
   let next = 1;
   let dead;
@@ -60,4 +64,9 @@ async function startWorker(role, args = {}, { execArgv = [], onEvent = () => und
   };
 }
 
-module.exports = { startWorker };
+/** Kills the workers a failed phase left behind (their IPC channels would keep the bench alive). */
+function killAll() {
+  for (const c of live) c.kill('SIGKILL');
+}
+
+module.exports = { startWorker, killAll };

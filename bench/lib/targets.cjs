@@ -1,11 +1,10 @@
 'use strict';
 // The processes the bench snapshots: the synthetic C target, Node.js heaps, and redis under
 // redis-benchmark, all on this host (redis on 127.0.0.1 only).
-const { spawn, execFileSync } = require('node:child_process');
-const { once } = require('node:events');
+const { execFileSync } = require('node:child_process');
 const { createServer } = require('node:net');
 const { join } = require('node:path');
-const { run, sleep, startTarget } = require('./proc.cjs');
+const { run, sleep, spawnTethered, startTarget } = require('./proc.cjs');
 
 const TARGETS = join(__dirname, '..', 'targets');
 
@@ -47,10 +46,10 @@ function freePort() {
 /** redis-server on 127.0.0.1 with persistence off (the bench snapshots its memory, nothing else). */
 async function startRedis(dir) {
   const port = await freePort();
-  const child = spawn('redis-server', [
+  const server = await spawnTethered('redis-server', [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
     '--protected-mode', 'yes', '--daemonize', 'no', '--loglevel', 'warning',
-  ], { stdio: ['ignore', 'ignore', 'inherit'] });
+  ], { stdio: 'inherit' });
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
@@ -58,21 +57,15 @@ async function startRedis(dir) {
     } catch {
       // not up yet
     }
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start`);
+    if (!server.running() || Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start`);
     await sleep(100);
   }
   const info = () => execFileSync('redis-cli', ['-p', String(port), 'info', 'memory']).toString();
   return {
-    pid: child.pid, port,
+    pid: server.pid, port, stop: server.stop,
     usedMemory: () => Number(/used_memory:(\d+)/.exec(info())[1]),
     rss: () => Number(/used_memory_rss:(\d+)/.exec(info())[1]),
     keys: () => Number(execFileSync('redis-cli', ['-p', String(port), 'dbsize']).toString().trim()),
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    },
   };
 }
 
@@ -87,22 +80,13 @@ function fillRedis(port, { requests, keys, valueBytes }) {
  * series is taken. Bounded in count (`requests`) and in time (stop()).
  */
 function loadRedis(port, { requests, keys, valueBytes }) {
-  const child = spawn('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'set', '-n', String(requests),
-    '-r', String(keys), '-d', String(valueBytes), '-c', '4', '-q'], { stdio: ['ignore', 'ignore', 'ignore'] });
-  return {
-    running: () => child.exitCode === null && child.signalCode === null,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    },
-  };
+  return spawnTethered('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'set', '-n', String(requests),
+    '-r', String(keys), '-d', String(valueBytes), '-c', '4', '-q']);
 }
 
 /** A tiny process to warm a pipeline up with (JIT, Kafka group join) before anything is timed. */
 function startTiny() {
-  const child = spawn('sleep', ['3600'], { stdio: 'ignore' });
-  return { pid: child.pid, stop: () => child.kill('SIGKILL') };
+  return spawnTethered('sleep', ['3600']);
 }
 
 module.exports = { buildSynth, startSynth, startHeap, startRedis, fillRedis, loadRedis, startTiny };

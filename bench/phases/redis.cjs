@@ -29,7 +29,7 @@ module.exports = async function redis(ctx) {
   const fleet = await ctx.fleet();
   const tenant = ctx.tenant('redis');
   const restic = await ctx.restic('redis');
-  const load = loadRedis(server.port, { ...spec, requests: 200_000 * cfg.series });
+  const load = await loadRedis(server.port, { ...spec, requests: 200_000 * cfg.series });
   ctx.defer(() => load.stop());
   rec.load('redis: series');
   let parent;

@@ -18,6 +18,9 @@ function errorOf(e) {
   return { message: e instanceof Error ? e.message : String(e), code: e && e.code, stack: e && e.stack };
 }
 
+// The bench went away (killed, crashed): nothing is left to report to, and a compactor must not linger.
+process.on('disconnect', () => process.exit(1));
+
 process.on('message', async (m) => {
   if (m.op === 'exit') {
     try {
