@@ -1,17 +1,9 @@
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ErrorCodes } from '@pagevault/errors';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ByteReader, ByteWriter, utf8 } from './bytes';
+import { codeOf } from './test-helpers';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PvError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 const u64le = (v: bigint) => {
   const b = Buffer.alloc(8);

@@ -1,22 +1,13 @@
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ErrorCodes } from '@pagevault/errors';
 import { describe, expect, it } from 'vitest';
 import { ABSOLUTE_MAX_FRAME_BYTES, Consistency, FrameType, HEADER_BYTES, SnapshotMode, VmaKind } from './constants';
 import { decodeFrame, FrameSplitter } from './frame';
 import { SnapshotWriter } from './snapshot-writer';
 import type { Frame } from './types';
 import { encodeVmaEnd } from './v1/encode';
+import { ID, codeOf } from './test-helpers';
 
-const ID = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PvError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 /** A small stream: begin, one VMA with 3 pages in 2 chunks and a zero run, end. */
 function smallStream(): { bin: Buffer; edges: number[] } {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ErrorCodes } from '@pagevault/errors';
 import { describe, expect, it } from 'vitest';
 import {
   ABSOLUTE_MAX_FRAME_BYTES, Consistency, DEFAULT_MAX_FRAME_BYTES, FrameType, HEADER_BYTES, SnapshotMode, VmaFlag, VmaKind,
@@ -8,6 +8,7 @@ import { decodeFrame } from './frame';
 import { SnapshotWriter, type SnapshotWriterOptions } from './snapshot-writer';
 import { StreamValidator } from './stream-validator';
 import type { Frame, SnapshotBegin, VmaHeader } from './types';
+import { codeOf } from './test-helpers';
 
 const ID = Buffer.from('0123456789abcdef0123456789abcdef', 'hex');
 const BEGIN: SnapshotBegin = {
@@ -20,15 +21,6 @@ const anon = (start: number, end: number, over: Partial<VmaHeader> = {}): Omit<V
 });
 const pages = (n: number, seed = 0) => Buffer.from(Array.from({ length: n * 4096 }, (_, i) => (i * 31 + seed) & 0xff));
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PvError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 function writer(opts: Partial<SnapshotWriterOptions> = {}): { w: SnapshotWriter; raw: Buffer[]; frames: () => Frame[] } {
   const raw: Buffer[] = [];

@@ -7,18 +7,9 @@ import {
   encodeAbort, encodePageChunk, encodeRuns, encodeSnapshotBegin, encodeSnapshotEnd, encodeVmaBegin, encodeVmaEnd,
 } from './encode';
 import { sealFrame } from './header';
+import { ID, codeOf } from '../test-helpers';
 
-const ID = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PvError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 /** A correctly sealed frame around any payload: only the payload decoder stands between it and the caller. */
 function seal(type: FrameType, payload: Uint8Array): Buffer {

@@ -5,18 +5,9 @@ import { ABSOLUTE_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, FrameType, HEADER_BY
 import { decodeFrame } from '../frame';
 import { encodeVmaEnd } from './encode';
 import { checkCrc, CRC_OFFSET, parseHeader, sealFrame } from './header';
+import { ID, codeOf } from '../test-helpers';
 
-const ID = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PvError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 /** A sealed frame of the given type around an arbitrary payload. */
 function seal(type: number, payload: Buffer, seq = 7): Buffer {
