@@ -114,24 +114,20 @@ export class SnapshotsService {
    */
   private async preCopy(job: SnapshotJob, producer: ReturnType<FrameLog['producer']>) {
     const streams = new SnapshotStreams(producer, this.log.maxFrameBytes);
-    try {
-      const r = await preCopy({
+    const r = await streams.ship(() =>
+      preCopy({
         pid: job.pid, tenant: this.cfg.tenant, host: this.cfg.host, budgetPages: this.cfg.preCopyBudgetPages,
         round: () => {
           const id = newSnapshotId();
           const s = streams.open(id, job.id);
           return { writer: s.writer, snapshotId: id, drain: s.drain };
         },
-      });
-      await streams.flush();
-      job.snapshots = r.rounds.map((x) => idToHex(x.snapshotId));
-      job.frames = streams.frames;
-      job.bytes = streams.bytes;
-      return r;
-    } catch (e) {
-      await streams.flushQuietly();
-      throw e;
-    }
+      }),
+    );
+    job.snapshots = r.rounds.map((x) => idToHex(x.snapshotId));
+    job.frames = streams.frames;
+    job.bytes = streams.bytes;
+    return r;
   }
 
   private remember(id: string, h: PageHashTable): void {

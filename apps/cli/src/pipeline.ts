@@ -32,17 +32,15 @@ export class Pipeline {
     await this.compaction.start();
   }
 
-  /** Resolves with the snapshot's manifest once it is durable (or rejects with why it failed). */
+  /**
+   * Resolves with the snapshot's manifest once it is durable (or rejects with why it failed). Call it
+   * before the frames are produced, so an early commit is not missed.
+   */
   committed(snapshotId: string, timeoutMs = 10 * 60_000): Promise<Manifest> {
     if (this.compaction) {
       return new Promise((resolve, reject) => this.waiters.set(snapshotId, { resolve, reject }));
     }
     return this.pollManifest(snapshotId, timeoutMs);
-  }
-
-  /** Registers interest before the frames are produced, so an early commit is not missed. */
-  expect(snapshotId: string): Promise<Manifest> {
-    return this.committed(snapshotId);
   }
 
   private async pollManifest(id: string, timeoutMs: number): Promise<Manifest> {

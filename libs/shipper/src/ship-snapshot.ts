@@ -1,6 +1,7 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
-import { SnapshotWriter, idToHex, newSnapshotId } from '@pagevault/format';
+import { newSnapshotId, type SnapshotWriter } from '@pagevault/format';
 import type { FrameProducer } from '@pagevault/framelog';
+import { SnapshotStreams } from './snapshot-streams';
 
 export interface ShipOptions<S> {
   producer: FrameProducer;
@@ -34,34 +35,13 @@ export interface ShipResult<S> {
  */
 export async function shipSnapshot<S>(o: ShipOptions<S>): Promise<ShipResult<S>> {
   const id = o.snapshotId ?? newSnapshotId();
-  const key = o.key ?? idToHex(id);
-  let queued: Buffer[] = [];
-  let frames = 0;
-  let bytes = 0;
-  const writer = new SnapshotWriter({
-    snapshotId: id,
-    maxFrameBytes: o.maxFrameBytes,
-    emit: (f) => {
-      queued.push(f);
-      frames++;
-      bytes += f.length;
-    },
-  });
-  const drain = async () => {
-    if (queued.length === 0) return;
-    const out = queued;
-    queued = [];
-    await o.producer.send(key, out);
-  };
+  const streams = new SnapshotStreams(o.producer, o.maxFrameBytes);
+  const s = streams.open(id, o.key);
   try {
-    const stats = await o.capture(writer, drain);
-    await drain();
-    await o.producer.flush();
-    return { snapshotId: idToHex(id), stats, frames, bytes };
+    const stats = await streams.ship(() => o.capture(s.writer, s.drain));
+    return { snapshotId: s.snapshotId, stats, frames: streams.frames, bytes: streams.bytes };
   } catch (e) {
-    // The abort frame (queued by the capture) goes out if the log still answers.
-    await drain().then(() => o.producer.flush()).catch(() => undefined);
     if (isPvError(e)) throw e;
-    throw new PvError(ErrorCodes.SNAPSHOT_FAILED, `snapshot ${idToHex(id)} failed: ${String(e)}`, { cause: e });
+    throw new PvError(ErrorCodes.SNAPSHOT_FAILED, `snapshot ${s.snapshotId} failed: ${String(e)}`, { cause: e });
   }
 }

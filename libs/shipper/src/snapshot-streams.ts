@@ -49,9 +49,19 @@ export class SnapshotStreams {
     await this.producer.flush();
   }
 
-  /** Best effort after a failure: abort frames queued by the capture go out if the log still answers. */
-  async flushQuietly(): Promise<void> {
-    await this.flush().catch(() => undefined);
+  /**
+   * Runs a capture over these streams, then sends and flushes everything. On failure the abort frames
+   * the capture queued go out if the log still answers (no consumer sees an end), and the error is rethrown.
+   */
+  async ship<T>(capture: () => Promise<T>): Promise<T> {
+    try {
+      const r = await capture();
+      await this.flush();
+      return r;
+    } catch (e) {
+      await this.flush().catch(() => undefined);
+      throw e;
+    }
   }
 
   private async send(s: { key: string; queue: Buffer[] }): Promise<void> {

@@ -6,31 +6,38 @@ import type { Context } from '../context';
 import type { Pipeline } from '../pipeline';
 
 /**
- * Several processes as of one instant (a pid list, a process tree, or a cgroup): all frozen before any
- * is read, one snapshot each with a common group id. Resolves with every member's manifest.
+ * Runs a capture that writes several snapshots over one producer, and resolves with their manifests
+ * once the pipeline has committed them all.
  */
-export async function takeGroup(ctx: Context, pipe: Pipeline, targets: GroupTargets): Promise<Manifest[]> {
+async function shipMany<T>(pipe: Pipeline, capture: (streams: SnapshotStreams, expect: (id: string) => void) => Promise<T>): Promise<{ result: T; manifests: Manifest[] }> {
   const producer = pipe.log.producer();
   const streams = new SnapshotStreams(producer, pipe.log.maxFrameBytes);
   const committed: Promise<Manifest>[] = [];
   try {
-    await captureGroup({
+    const result = await streams.ship(() => capture(streams, (id) => committed.push(pipe.committed(id))));
+    return { result, manifests: await Promise.all(committed) };
+  } finally {
+    committed.forEach((p) => p.catch(() => undefined));
+    await producer.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Several processes as of one instant (a pid list, a process tree, or a cgroup): all frozen before any
+ * is read, one snapshot each with a common group id. Resolves with every member's manifest.
+ */
+export async function takeGroup(ctx: Context, pipe: Pipeline, targets: GroupTargets): Promise<Manifest[]> {
+  const r = await shipMany(pipe, (streams, expect) =>
+    captureGroup({
       targets, groupId: newSnapshotId(), tenant: ctx.tenantName, host: ctx.host,
       snapshotFor: () => {
         const s = streams.open(newSnapshotId());
-        committed.push(pipe.committed(s.snapshotId));
+        expect(s.snapshotId);
         return { writer: s.writer, drain: s.drain };
       },
-    });
-    await streams.flush();
-    return await Promise.all(committed);
-  } catch (e) {
-    await streams.flushQuietly();
-    committed.forEach((p) => p.catch(() => undefined));
-    throw e;
-  } finally {
-    await producer.close().catch(() => undefined);
-  }
+    }),
+  );
+  return r.manifests;
 }
 
 /**
@@ -39,27 +46,17 @@ export async function takeGroup(ctx: Context, pipe: Pipeline, targets: GroupTarg
  * compacted after its parent. Resolves with every round's manifest; the last is the consistent one.
  */
 export async function takePreCopy(ctx: Context, pipe: Pipeline, pid: number, budgetPages: number): Promise<{ manifests: Manifest[]; stoppedBecause: string; downtimeMs: number }> {
-  const producer = pipe.log.producer();
-  const streams = new SnapshotStreams(producer, pipe.log.maxFrameBytes);
-  const committed: Promise<Manifest>[] = [];
   const key = idToHex(newSnapshotId());
-  try {
-    const r = await preCopy({
+  const r = await shipMany(pipe, (streams, expect) =>
+    preCopy({
       pid, tenant: ctx.tenantName, host: ctx.host, budgetPages,
       round: () => {
         const id = newSnapshotId();
         const s = streams.open(id, key);
-        committed.push(pipe.committed(s.snapshotId));
+        expect(s.snapshotId);
         return { writer: s.writer, snapshotId: id, drain: s.drain };
       },
-    });
-    await streams.flush();
-    return { manifests: await Promise.all(committed), stoppedBecause: r.stoppedBecause, downtimeMs: r.rounds.at(-1)!.stats.freezeMs };
-  } catch (e) {
-    await streams.flushQuietly();
-    committed.forEach((p) => p.catch(() => undefined));
-    throw e;
-  } finally {
-    await producer.close().catch(() => undefined);
-  }
+    }),
+  );
+  return { manifests: r.manifests, stoppedBecause: r.result.stoppedBecause, downtimeMs: r.result.rounds.at(-1)!.stats.freezeMs };
 }
