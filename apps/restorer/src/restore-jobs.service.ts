@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Repository } from '@pagevault/repo';
-import { restoreFrames, writeElfCore, writeRawImages, writeStream } from '@pagevault/restore';
+import { restoreSnapshot, writeElfCore, writeRawImages, writeStream } from '@pagevault/restore';
 import { Counter, Registry } from 'prom-client';
 
 export interface RestoreJob {
@@ -51,7 +51,7 @@ export class RestoreJobsService {
       const t = await this.repo.tenant(job.tenant);
       const m = await t.getManifest(job.snapshot);
       job.pagesTotal = m.counts.dataPages;
-      const frames = restoreFrames(t, m, { onProgress: (d) => (job.pagesDone = d) });
+      const frames = restoreSnapshot(t, m, { onProgress: (d) => (job.pagesDone = d) });
       job.result = job.format === 'raw' ? await writeRawImages(frames, job.out) : job.format === 'elf' ? await writeElfCore(frames, job.out) : await writeStream(frames, job.out);
       job.state = 'done';
     } catch (e) {

@@ -4,11 +4,19 @@ import type { Frame } from './types';
 import { decodeBody } from './v1/decode';
 import { checkCrc, parseHeader } from './v1/header';
 
+export interface DecodeOptions {
+  /**
+   * Skip the CRC32C check: only for a frame this process has just sealed itself (SnapshotWriter output
+   * decoded for an in-process consumer), never for bytes that crossed a wire or a disk.
+   */
+  sealedHere?: boolean;
+}
+
 /**
  * Decodes one whole frame (one Kafka record). Checks, in order: header, exact length, CRC32C, payload.
  * Page data in the result is a view into `buf`, not a copy.
  */
-export function decodeFrame(buf: Buffer, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Frame {
+export function decodeFrame(buf: Buffer, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES, opts: DecodeOptions = {}): Frame {
   const h = parseHeader(buf, Math.min(maxFrameBytes, ABSOLUTE_MAX_FRAME_BYTES));
   const total = HEADER_BYTES + h.length;
   if (buf.length < total) {
@@ -19,7 +27,7 @@ export function decodeFrame(buf: Buffer, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES
   if (buf.length > total) {
     throw new PvError(ErrorCodes.FRAME_MALFORMED, `frame ${h.sequence} has ${buf.length - total} bytes after its end`);
   }
-  checkCrc(buf, h);
+  if (!opts.sealedHere) checkCrc(buf, h);
   return { ...h, body: decodeBody(buf, h), raw: buf };
 }
 

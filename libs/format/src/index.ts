@@ -1,7 +1,7 @@
 export * from './constants';
 export * from './types';
 export * from './ids';
-export { decodeFrame, FrameSplitter } from './frame';
+export { decodeFrame, FrameSplitter, type DecodeOptions } from './frame';
 export { SnapshotWriter, type SnapshotWriterOptions } from './snapshot-writer';
 export { StreamValidator } from './stream-validator';
 export {

@@ -21,15 +21,24 @@ interface Want {
   i: number;
 }
 
+/** An inflated blob and, per slot, whether and against which hash its bytes were checked. */
+interface Blob {
+  raw: Buffer;
+  checked: Uint8Array;
+  verified: Buffer;
+}
+
 /**
  * Reads pages by hash from a tenant's packs: groups them by pack, coalesces neighbouring blobs into
- * ranged GETs (several in flight), inflates each blob once, and verifies every page against its hash.
+ * ranged GETs (several in flight), inflates each blob once, and verifies every page against its hash —
+ * once per inflated copy: a page that repeats (a constant page, a block shared by many addresses) is
+ * hashed the first time it is placed, and every later copy comes from the same verified bytes.
  */
 export class PageFetcher {
   private readonly o: Required<FetchOptions>;
-  private cache = new Map<string, Buffer>();
+  private cache = new Map<string, Blob>();
   private cached = 0;
-  readonly stats = { requests: 0, bytesFetched: 0, pages: 0 };
+  readonly stats = { requests: 0, bytesFetched: 0, pages: 0, pagesVerified: 0 };
 
   constructor(
     private readonly t: TenantStore,
@@ -44,20 +53,28 @@ export class PageFetcher {
     const ps = this.pageSize;
     const byPack = new Map<string, Want[]>();
     // Another compactor may have stored pages since this process loaded the tenant's index: one refresh.
-    for (let i = 0; i < n; i++) {
-      if (!this.t.index.has(hashes, hashAt[i]!)) {
-        await this.t.refreshIndex();
-        break;
-      }
-    }
+    let refreshed = false;
+    let last: Blob | undefined;
+    let lastPack = '';
+    let lastOffset = -1;
     for (let i = 0; i < n; i++) {
       const h = hashAt[i]!;
-      const loc = this.t.index.get(hashes, h);
+      let loc = this.t.index.get(hashes, h);
+      if (!loc && !refreshed) {
+        await this.t.refreshIndex();
+        refreshed = true;
+        loc = this.t.index.get(hashes, h);
+      }
       if (!loc) {
         throw new PvError(ErrorCodes.OBJECT_NOT_FOUND, `${where(i)}: page ${hashes.subarray(h, h + 32).toString('hex')} is in no pack of tenant ${this.t.tenant}`, { details: { page: hashes.subarray(h, h + 32).toString('hex') } });
       }
-      const blob = this.cache.get(`${loc.pack}:${loc.blobOffset}`);
-      if (blob) this.place(blob, loc, i, hashes, h, out, where);
+      // Neighbouring pages mostly share a blob: look the cache up once per blob, not once per page.
+      if (loc.pack !== lastPack || loc.blobOffset !== lastOffset) {
+        last = this.cache.get(`${loc.pack}:${loc.blobOffset}`);
+        lastPack = loc.pack;
+        lastOffset = loc.blobOffset;
+      }
+      if (last) this.place(last, loc, i, hashes, h, out, where);
       else (byPack.get(loc.pack) ?? byPack.set(loc.pack, []).get(loc.pack)!).push({ loc, i });
     }
     const ranges: { pack: string; start: number; end: number; wants: Want[] }[] = [];
@@ -81,16 +98,16 @@ export class PageFetcher {
         const bytes = await this.t.store.getRange(key, r.start, r.end - r.start);
         this.stats.requests++;
         this.stats.bytesFetched += bytes.length;
-        const inflated = new Map<number, Buffer>();
+        const inflated = new Map<number, Blob>();
         for (const w of r.wants) {
-          let raw = inflated.get(w.loc.blobOffset);
-          if (!raw) {
+          let blob = inflated.get(w.loc.blobOffset);
+          if (!blob) {
             const z = bytes.subarray(w.loc.blobOffset - r.start, w.loc.blobOffset - r.start + w.loc.blobLength);
-            raw = inflateBlob(z, w.loc.blobPages, ps, `pack ${key} blob @${w.loc.blobOffset}`);
-            inflated.set(w.loc.blobOffset, raw);
-            this.remember(`${r.pack}:${w.loc.blobOffset}`, raw);
+            blob = { raw: inflateBlob(z, w.loc.blobPages, ps, `pack ${key} blob @${w.loc.blobOffset}`), checked: new Uint8Array(w.loc.blobPages), verified: Buffer.alloc(w.loc.blobPages * 32) };
+            inflated.set(w.loc.blobOffset, blob);
+            this.remember(`${r.pack}:${w.loc.blobOffset}`, blob);
           }
-          this.place(raw, w.loc, w.i, hashes, hashAt[w.i]!, out, where);
+          this.place(blob, w.loc, w.i, hashes, hashAt[w.i]!, out, where);
         }
       }
     };
@@ -98,23 +115,31 @@ export class PageFetcher {
     this.stats.pages += n;
   }
 
-  private place(raw: Buffer, loc: PageLocation, i: number, hashes: Buffer, h: number, out: Buffer, where: (i: number) => string): void {
+  private place(blob: Blob, loc: PageLocation, i: number, hashes: Buffer, h: number, out: Buffer, where: (i: number) => string): void {
     const ps = this.pageSize;
-    const page = raw.subarray(loc.slot * ps, (loc.slot + 1) * ps);
-    const got = sha256('sha256', page, 'buffer') as unknown as Buffer;
-    if (got.compare(hashes, h, h + 32) !== 0) {
-      throw new PvError(ErrorCodes.PAGE_HASH_MISMATCH, `${where(i)}: page content does not match its hash ${hashes.subarray(h, h + 32).toString('hex')} (pack ${loc.pack})`, { details: { pack: loc.pack } });
+    const from = loc.slot * ps;
+    const v = loc.slot * 32;
+    // A slot already checked against this very hash is not hashed again (a hostile index pointing two
+    // hashes at one slot still fails: the second hash differs from the one recorded).
+    if (!blob.checked[loc.slot] || blob.verified.compare(hashes, h, h + 32, v, v + 32) !== 0) {
+      const got = sha256('sha256', blob.raw.subarray(from, from + ps), 'buffer') as unknown as Buffer;
+      if (got.compare(hashes, h, h + 32) !== 0) {
+        throw new PvError(ErrorCodes.PAGE_HASH_MISMATCH, `${where(i)}: page content does not match its hash ${hashes.subarray(h, h + 32).toString('hex')} (pack ${loc.pack})`, { details: { pack: loc.pack } });
+      }
+      hashes.copy(blob.verified, v, h, h + 32);
+      blob.checked[loc.slot] = 1;
+      this.stats.pagesVerified++;
     }
-    page.copy(out, i * ps);
+    blob.raw.copy(out, i * ps, from, from + ps);
   }
 
-  private remember(key: string, raw: Buffer): void {
-    this.cache.set(key, raw);
-    this.cached += raw.length;
+  private remember(key: string, blob: Blob): void {
+    this.cache.set(key, blob);
+    this.cached += blob.raw.length;
     for (const [k, v] of this.cache) {
       if (this.cached <= this.o.cacheBytes) break;
       this.cache.delete(k);
-      this.cached -= v.length;
+      this.cached -= v.raw.length;
     }
   }
 }

@@ -1,2 +1,2 @@
-export { restoreFrames, type RestoreOptions } from './restore-frames';
+export { restoreFrames, restoreSnapshot, type RestoreOptions } from './restore-frames';
 export * from './outputs';

@@ -8,7 +8,8 @@ import {
 } from '@pagevault/format';
 import { DirectoryObjectStore } from '@pagevault/objstore';
 import { Repository, SnapshotIngest, keys } from '@pagevault/repo';
-import { restoreFrames } from './restore-frames';
+import { walkSnapshot, type SnapshotVisitor } from './outputs/snapshot-walk';
+import { restoreFrames, restoreSnapshot } from './restore-frames';
 
 const PS = 4096;
 const BASE = 0x7f00_0000_0000;
@@ -95,6 +96,42 @@ describe('restoreFrames', () => {
     await expect(ingest(repo, c, writeSnapshot(c, fills, { id: newSnapshotId(), same: () => true }))).rejects.toMatchObject({ code: ErrorCodes.PARENT_MISSING });
   });
 
+  /** What a visitor sees, page by page: chunking differs between frames and a direct visit, nothing else may. */
+  function recorder() {
+    const log: string[] = [];
+    const v: SnapshotVisitor = {
+      begin: (b, id) => void log.push(`begin ${idToHex(id)} ${b.pid} ${b.cmdline} ${b.mode}`),
+      vmaBegin: (x) => void log.push(`vma ${x.index} ${x.start}-${x.end}`),
+      pages: (_x, addrs, data) => addrs.forEach((a, i) => log.push(`page ${a} ${data.subarray(i * PS, (i + 1) * PS).toString('hex').slice(0, 8)} ${data[i * PS + PS - 1]}`)),
+      zeroRuns: (_x, runs) => runs.forEach((r) => { for (let k = 0; k < r.pages; k++) log.push(`zero ${r.start + k * PS}`); }),
+      fileRuns: (_x, runs) => runs.forEach((r) => { for (let k = 0; k < r.pages; k++) log.push(`file ${r.start + k * PS}`); }),
+      vmaEnd: (x) => void log.push(`end-vma ${x.index}`),
+      end: (e) => void log.push(`end ${e.vmaCount} ${e.dataPages} ${e.zeroPages} ${e.filePages}`),
+    };
+    return { log, v };
+  }
+
+  it('visits a stored snapshot directly exactly as a walk of its frames does', async () => {
+    const p = newSnapshotId();
+    await ingest(repo, p, writeSnapshot(p, fills));
+    const c = newSnapshotId();
+    await ingest(repo, c, writeSnapshot(c, fills.map((f, i) => (i === 3 ? 0x55 : f)), { id: p, same: (i) => i !== 3 }));
+    const t = await repo.tenant('acme');
+    const m = await t.getManifest(idToHex(c));
+    const viaFrames = recorder();
+    const direct = recorder();
+    await walkSnapshot(restoreFrames(t, m, { maxFrameBytes: 64 * 1024, batchPages: 7 }), viaFrames.v);
+    const src = restoreSnapshot(t, m, { batchPages: 3 });
+    expect('visit' in src).toBe(true);
+    await walkSnapshot(src, direct.v);
+    expect(direct.log.filter((l) => l.startsWith('page')).length).toBe(32);
+    expect(direct.log).toEqual(viaFrames.log);
+    // Iterated, the same source is the canonical stream.
+    const out: Buffer[] = [];
+    for await (const f of restoreSnapshot(t, m, { maxFrameBytes: 64 * 1024 })) out.push(f.raw);
+    expect(Buffer.concat(out)).toEqual(await restore(repo, c));
+  });
+
   it('names a deleted pack and detects a flipped byte in a pack', async () => {
     const id = newSnapshotId();
     await ingest(repo, id, writeSnapshot(id, fills));
@@ -105,13 +142,20 @@ describe('restoreFrames', () => {
     const bytes = await readFile(path);
     bytes[10]! ^= 0xff;
     await writeFile(path, bytes);
+    const visit = async () => {
+      const t = await new Repository(new DirectoryObjectStore(dir)).tenant('acme');
+      return restoreSnapshot(t, await t.getManifest(idToHex(id))).visit({}).catch((e: unknown) => e);
+    };
     const fresh = new Repository(new DirectoryObjectStore(dir));
-    const err = await restore(fresh, id).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PvError);
-    expect([ErrorCodes.OBJECT_CORRUPT, ErrorCodes.PAGE_HASH_MISMATCH]).toContain((err as PvError).code);
+    for (const err of [await restore(fresh, id).catch((e: unknown) => e), await visit()]) {
+      expect(err).toBeInstanceOf(PvError);
+      expect([ErrorCodes.OBJECT_CORRUPT, ErrorCodes.PAGE_HASH_MISMATCH]).toContain((err as PvError).code);
+    }
     await rm(path);
     const gone = await restore(new Repository(new DirectoryObjectStore(dir)), id).catch((e: unknown) => e);
-    expect(gone).toMatchObject({ code: ErrorCodes.OBJECT_NOT_FOUND });
-    expect((gone as Error).message).toContain(keys.pack('acme', name!));
+    for (const err of [gone, await visit()]) {
+      expect(err).toMatchObject({ code: ErrorCodes.OBJECT_NOT_FOUND });
+      expect((err as Error).message).toContain(keys.pack('acme', name!));
+    }
   });
 });

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { captureSnapshot } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { SnapshotWriter, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
-import { restoreFrames, writeElfCore, writeLiveProcess, writeRawImages, writeStream } from '@pagevault/restore';
+import { restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream } from '@pagevault/restore';
 import type { Manifest, TenantStore } from '@pagevault/repo';
 import { openContext, type GlobalOptions } from '../context';
 import { Progress, printJson, printTable } from '../output';
@@ -14,7 +14,7 @@ export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
 /** Restores a snapshot to one of the four outputs; nothing that looks complete is left on failure. */
 export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreFormat, out: string): Promise<Record<string, unknown>> {
   const bar = new Progress(`restore ${m.snapshotId.slice(0, 12)} → ${format}`);
-  const frames = restoreFrames(t, m, { onProgress: (d, n) => bar.update(d, n) });
+  const frames = restoreSnapshot(t, m, { onProgress: (d, n) => bar.update(d, n) });
   try {
     switch (format) {
       case 'stream':

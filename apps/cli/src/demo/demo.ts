@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPages } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { restoreFrames, writeRawImages, writeStream } from '@pagevault/restore';
+import { restoreFrames, restoreSnapshot, writeRawImages, writeStream } from '@pagevault/restore';
 import type { Manifest, TenantStore } from '@pagevault/repo';
 import { openContext, type GlobalOptions } from '../context';
 import { dumpProcess } from '../commands/restore';
@@ -58,7 +58,7 @@ async function verify(t: TenantStore, s: SnapshotOutcome, pid: number, scratch: 
   const restoreMs = performance.now() - t0;
   const [a, b] = await Promise.all([readFile(dump), readFile(`${dir}.stream`)]);
   if (!a.equals(b)) throw new PvError(ErrorCodes.SNAPSHOT_FAILED, `restored stream of ${m.snapshotId} differs from a direct dump of the stopped process`);
-  await writeRawImages(restoreFrames(t, m), `${dir}.raw`);
+  await writeRawImages(restoreSnapshot(t, m), `${dir}.raw`);
   let pagesChecked = 0;
   for (const v of m.vmas) {
     const img = (await readdir(`${dir}.raw`)).find((f) => f.startsWith(`vma-${v.index}-`));

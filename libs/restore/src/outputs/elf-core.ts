@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
-import type { Frame, PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
+import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
 import { atomicFile, finishFile } from './atomic-output';
 import {
   ELF, alignUp, encodeElfHeader, encodeExtnumSection, encodeProgramHeaders, segmentFlags, type ProgramHeader,
@@ -9,7 +9,7 @@ import { rebuildAuxv } from './elf-auxv';
 import { coreNotes } from './elf-notes';
 import { FilePageReader } from './file-pages';
 import { emptyCounts, type FileOutputOptions, type OutputStats } from './output-types';
-import { walkSnapshot } from './snapshot-walk';
+import { walkSnapshot, type SnapshotInput } from './snapshot-walk';
 import { writeChunkAt, writeFully } from './sparse-writes';
 import { UntouchedPages } from './untouched-pages';
 import { hasContents, mapsFile } from './vma-util';
@@ -38,7 +38,7 @@ export interface ElfCoreStats extends OutputStats {
  * contents (vvar, unsupported, or dumped under another VMA) get a PT_LOAD with p_filesz 0.
  * Written to `path + '.partial'` and renamed at the end. Memory: the program headers and the file VMAs.
  */
-export async function writeElfCore(frames: AsyncIterable<Frame>, path: string, opts: ElfCoreOptions = {}): Promise<ElfCoreStats> {
+export async function writeElfCore(frames: SnapshotInput, path: string, opts: ElfCoreOptions = {}): Promise<ElfCoreStats> {
   const t0 = performance.now();
   const fsync = opts.fsync ?? true;
   return atomicFile(path, fsync, async (tmp) => {

@@ -1,6 +1,6 @@
 /** Restore outputs: a full snapshot's frames turned into files or a live process's memory. */
 export type { CommonOutputOptions, FileOutputOptions, FileRoot, OutputStats, PageCounts } from './output-types';
-export { walkSnapshot, type SnapshotVisitor } from './snapshot-walk';
+export { walkSnapshot, type EndInfo, type SnapshotInput, type SnapshotSource, type SnapshotVisitor } from './snapshot-walk';
 export { writeRawImages, type RawImagesOptions, type RawImagesStats } from './raw-images';
 export { imageName, type RawLayout, type RawVmaEntry, type SnapshotInfo } from './raw-layout';
 export { writeElfCore, type ElfCoreOptions, type ElfCoreStats } from './elf-core';

@@ -1,11 +1,11 @@
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
-import type { Frame, PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
+import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
 import { FilePageReader } from './file-pages';
 import { emptyCounts, type CommonOutputOptions, type OutputStats } from './output-types';
 import { LivePageWriter } from './live-page-writer';
 import { coverage, readTargetMaps, type TargetMapping } from './proc-maps';
 import { IOV_MAX, RemoteMemory, type Access } from './remote-memory';
-import { walkSnapshot } from './snapshot-walk';
+import { walkSnapshot, type SnapshotInput } from './snapshot-walk';
 import { hasContents } from './vma-util';
 
 export interface LiveProcessOptions extends CommonOutputOptions {
@@ -38,7 +38,7 @@ export interface LiveProcessStats extends OutputStats {
  * target should be stopped (SIGSTOP, cgroup freezer) for the whole call: a running target may change a
  * page between the write and its check. Needs CAP_SYS_PTRACE over the target.
  */
-export async function writeLiveProcess(frames: AsyncIterable<Frame>, pid: number, opts: LiveProcessOptions = {}): Promise<LiveProcessStats> {
+export async function writeLiveProcess(frames: SnapshotInput, pid: number, opts: LiveProcessOptions = {}): Promise<LiveProcessStats> {
   const t0 = performance.now();
   const batchPages = opts.batchPages ?? 256;
   if (!Number.isInteger(batchPages) || batchPages < 1 || batchPages > IOV_MAX) {

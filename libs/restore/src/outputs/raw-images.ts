@@ -1,12 +1,12 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
-import type { Frame, PageRun, SnapshotBegin, SnapshotEnd, VmaHeader } from '@pagevault/format';
+import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
 import { atomicDir, finishFile } from './atomic-output';
 import { FilePageReader } from './file-pages';
 import { addCounts, emptyCounts, type FileOutputOptions, type OutputStats, type PageCounts } from './output-types';
 import { endInfo, imageName, snapshotInfo, vmaEntry, type RawLayout } from './raw-layout';
-import { walkSnapshot } from './snapshot-walk';
+import { walkSnapshot, type EndInfo, type SnapshotInput } from './snapshot-walk';
 import { writeChunkAt, writeFully } from './sparse-writes';
 import { UntouchedPages } from './untouched-pages';
 import { hasContents, mapsFile } from './vma-util';
@@ -27,7 +27,7 @@ export interface RawImagesStats extends OutputStats {
  * temporary sibling directory renamed to `dir` last, so `dir` never holds a partial restore.
  * Memory: one open image, one file batch (1 MiB) and the layout's VMA list.
  */
-export async function writeRawImages(frames: AsyncIterable<Frame>, dir: string, opts: RawImagesOptions = {}): Promise<RawImagesStats> {
+export async function writeRawImages(frames: SnapshotInput, dir: string, opts: RawImagesOptions = {}): Promise<RawImagesStats> {
   const t0 = performance.now();
   const fsync = opts.fsync ?? true;
   return atomicDir(dir, fsync, async (tmp) => {
@@ -115,7 +115,7 @@ class RawWriter {
     this.stats.vmas++;
   }
 
-  end(e: SnapshotEnd): void {
+  end(e: EndInfo): void {
     this.layout.snapshot.end = endInfo(e);
   }
 

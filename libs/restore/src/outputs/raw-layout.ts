@@ -1,5 +1,6 @@
 import { hex } from '@pagevault/errors';
-import { Consistency, SnapshotMode, idToHex, type SnapshotBegin, type SnapshotEnd, type VmaHeader } from '@pagevault/format';
+import { Consistency, SnapshotMode, idToHex, type SnapshotBegin, type VmaHeader } from '@pagevault/format';
+import type { EndInfo } from './snapshot-walk';
 import type { PageCounts } from './output-types';
 import { kindName, pagesOf, perms } from './vma-util';
 
@@ -47,7 +48,8 @@ export interface SnapshotInfo {
   consistency: string;
   parentId: string | null;
   groupId: string | null;
-  end?: { vmaCount: number; dataPages: number; zeroPages: number; filePages: number; frameCount: number; digest: string };
+  /** frameCount and digest: of the stream the images were written from; absent for a direct restore from a repository. */
+  end?: { vmaCount: number; dataPages: number; zeroPages: number; filePages: number; frameCount?: number; digest?: string };
 }
 
 export function imageName(v: VmaHeader): string {
@@ -71,9 +73,9 @@ export function snapshotInfo(id: Uint8Array, b: SnapshotBegin): SnapshotInfo {
   };
 }
 
-export function endInfo(e: SnapshotEnd): NonNullable<SnapshotInfo['end']> {
+export function endInfo(e: EndInfo): NonNullable<SnapshotInfo['end']> {
   const { vmaCount, dataPages, zeroPages, filePages, frameCount } = e;
-  return { vmaCount, dataPages, zeroPages, filePages, frameCount, digest: Buffer.from(e.digest).toString('hex') };
+  return { vmaCount, dataPages, zeroPages, filePages, ...(e.digest ? { frameCount, digest: Buffer.from(e.digest).toString('hex') } : {}) };
 }
 
 export function vmaEntry(v: VmaHeader, pageSize: number, image: string | null, c: PageCounts): RawVmaEntry {

@@ -3,6 +3,12 @@ import {
   FrameType, StreamValidator, idToHex, type Frame, type PageRun, type SnapshotBegin, type SnapshotEnd, type VmaHeader,
 } from '@pagevault/format';
 
+/**
+ * How a snapshot ended. From frames: the snapshot-end frame as sent. From a direct walk of stored pages
+ * (SnapshotSource): the counts only, as no frames exist to count or digest.
+ */
+export type EndInfo = Omit<SnapshotEnd, 'frameCount' | 'digest'> & Partial<Pick<SnapshotEnd, 'frameCount' | 'digest'>>;
+
 /** The parts of a full snapshot stream, in stream order. Every callback may be async; each is awaited. */
 export interface SnapshotVisitor {
   begin?(begin: SnapshotBegin, snapshotId: Uint8Array): unknown;
@@ -12,18 +18,37 @@ export interface SnapshotVisitor {
   zeroRuns?(vma: VmaHeader, runs: PageRun[]): unknown;
   fileRuns?(vma: VmaHeader, runs: PageRun[]): unknown;
   vmaEnd?(vma: VmaHeader): unknown;
-  end?(end: SnapshotEnd): unknown;
+  end?(end: EndInfo): unknown;
   /** Every frame, before the typed callback (the stream output keeps the raw bytes). */
   frame?(frame: Frame): unknown;
 }
 
 /**
- * Feeds a full snapshot's frames to a visitor, one await per frame. With `validate` (the default) each frame
+ * A full snapshot that can also call a visitor directly, without encoding frames: the restorer's stored
+ * snapshots (restoreSnapshot), whose pages are verified against their hashes as they are fetched. It
+ * calls the visitor in the order a frame walk would (per VMA: pages in address order, then zero runs, then
+ * file runs, then its end), and rejects instead of ending when anything is missing or corrupt.
+ */
+export interface SnapshotSource extends AsyncIterable<Frame> {
+  visit(visitor: SnapshotVisitor): Promise<EndInfo>;
+}
+
+/** Frames to validate and walk, or a snapshot source that can be visited directly. */
+export type SnapshotInput = AsyncIterable<Frame> | SnapshotSource;
+
+/**
+ * Feeds a full snapshot to a visitor. A SnapshotSource visits it directly unless the visitor wants the
+ * frames themselves (`frame`); otherwise frames are walked one await per frame. With `validate` (the default) each frame
  * passes a StreamValidator first, so a visitor never sees a frame out of order, outside its VMA or after a
  * bad digest. Whatever `validate` says, a stream that aborts, carries same-as-parent runs (a restored stream
  * is full) or ends before snapshot-end is rejected, so no output is ever completed from it.
  */
-export async function walkSnapshot(frames: AsyncIterable<Frame>, visitor: SnapshotVisitor, validate = true): Promise<SnapshotEnd> {
+export async function walkSnapshot(input: SnapshotInput, visitor: SnapshotVisitor, validate = true): Promise<EndInfo> {
+  if ('visit' in input && !visitor.frame) return input.visit(visitor);
+  return walkFrames(input, visitor, validate);
+}
+
+async function walkFrames(frames: AsyncIterable<Frame>, visitor: SnapshotVisitor, validate: boolean): Promise<SnapshotEnd> {
   let validator: StreamValidator | undefined;
   let id: Uint8Array | undefined;
   let vma: VmaHeader | undefined;

@@ -1,10 +1,10 @@
 import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { Frame, PageRun } from '@pagevault/format';
+import type { PageRun } from '@pagevault/format';
 import { atomicFile, finishFile } from './atomic-output';
 import { emptyCounts, type FileOutputOptions, type OutputStats } from './output-types';
-import { walkSnapshot } from './snapshot-walk';
+import { walkSnapshot, type SnapshotInput } from './snapshot-walk';
 import { writeFully } from './sparse-writes';
 
 export type StreamOutputOptions = Omit<FileOutputOptions, 'fileRoot'>;
@@ -20,7 +20,7 @@ export interface StreamStats extends OutputStats {
  * rejects the Writable has received a prefix of an invalid stream and must be discarded. File pages are counted, not filled: the
  * stream carries file runs as they are. Memory: one frame at a time, plus the Writable's own buffer.
  */
-export async function writeStream(frames: AsyncIterable<Frame>, out: Writable | string, opts: StreamOutputOptions = {}): Promise<StreamStats> {
+export async function writeStream(frames: SnapshotInput, out: Writable | string, opts: StreamOutputOptions = {}): Promise<StreamStats> {
   const t0 = performance.now();
   const stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0, frames: 0 };
   const count = (runs: PageRun[]) => runs.reduce((n, r) => n + r.pages, 0);
