@@ -96,7 +96,7 @@ export class SnapshotIngest {
         s = i;
       }
     }
-    if (t.packFull) await t.flush();
+    if (t.packFull) await t.flushBehind();
   }
 
   private async loadParent(parentId: string): Promise<void> {
@@ -168,7 +168,7 @@ export class SnapshotIngest {
     const t = this.tenant!;
     const b = this.begin!;
     await Promise.all(this.nodeUploads);
-    await t.flush();
+    await t.flush(); // flushes are chained: this settles after every earlier pack and index upload
     const sum = (k: 'data' | 'zero' | 'file') => this.vmas.reduce((n, v) => n + v.pages[k], 0);
     const m: Manifest = {
       format: 'pagevault.manifest.v1',

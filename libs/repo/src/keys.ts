@@ -26,6 +26,7 @@ export const keys = {
   index: (t: string, sha: string) => `t/${t}/index/${sha}`,
   indexes: (t: string) => `t/${t}/index/`,
   mapNode: (t: string, sha: string) => `t/${t}/maps/${sha.slice(0, 2)}/${sha}`,
+  mapNodes: (t: string) => `t/${t}/maps/`,
   manifest: (t: string, id: string) => `t/${t}/snapshots/${id}.json`,
   manifests: (t: string) => `t/${t}/snapshots/`,
   failed: (t: string, id: string) => `t/${t}/failed/${id}.json`,

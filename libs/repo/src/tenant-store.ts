@@ -25,12 +25,16 @@ export interface RepoOptions {
  */
 export class TenantStore {
   readonly index = new PageIndex();
-  /** Pages in the pack being filled or in packs being uploaded: not durable yet. */
+  /** Pages in the pack being filled: not durable yet. */
   private pending = new PageIndex();
+  /** Pages of sealed packs being uploaded, one index per pack (dropped when its pack is committed). */
+  private readonly uploading: PageIndex[] = [];
   private builder: PackBuilder;
   private loadedIndexes = new Set<string>();
   private knownNodes = new Set<string>();
   private flushChain: Promise<unknown> = Promise.resolve();
+  /** Flushes started and not yet settled, oldest first. */
+  private readonly inFlight: Promise<void>[] = [];
   private failure: unknown;
   readonly stats = { packs: 0, packBytes: 0, pagesStored: 0 };
 
@@ -55,7 +59,7 @@ export class TenantStore {
 
   /** True when the page is stored or on its way; otherwise queues it for the current pack. */
   addPage(hash: Buffer, data: Uint8Array, offset: number): boolean {
-    if (this.index.has(hash) || this.pending.has(hash)) return false;
+    if (this.index.has(hash) || this.pending.has(hash) || this.uploading.some((u) => u.has(hash))) return false;
     this.pending.add(hash, 0, { pack: '', blobOffset: 0, blobLength: 0, slot: 0, blobPages: 0 });
     this.builder.add(Buffer.from(hash), data, offset); // the caller reuses its hash buffer
     return true;
@@ -72,6 +76,11 @@ export class TenantStore {
    */
   flush(): Promise<void> {
     const sealed = this.builder.seal();
+    const pages = this.pending;
+    if (sealed) {
+      this.uploading.push(pages);
+      this.pending = new PageIndex();
+    }
     const p = this.flushChain.then(async () => {
       if (this.failure) throw this.failure;
       if (!sealed) return;
@@ -81,13 +90,28 @@ export class TenantStore {
         await this.store.put(keys.index(this.tenant, idx.sha), idx.bytes);
         this.loadedIndexes.add(idx.sha);
         this.commitPack(sealed);
+        this.uploading.splice(this.uploading.indexOf(pages), 1);
       } catch (e) {
         this.failure = e;
         throw e;
       }
     });
     this.flushChain = p.catch(() => undefined);
+    this.inFlight.push(p);
+    const settled = () => void this.inFlight.splice(this.inFlight.indexOf(p), 1);
+    p.then(settled, settled);
     return p;
+  }
+
+  /**
+   * Starts a flush without waiting for it, then waits only while more than `maxInFlight` flushes are
+   * unsettled: packs upload while the caller hashes and compresses the next ones, and sealed packs waiting
+   * for upload stay bounded (maxInFlight + 1 packs). A failed flush throws here or at the next flush.
+   */
+  async flushBehind(maxInFlight = 2): Promise<void> {
+    this.flush().catch(() => undefined); // its failure poisons the store: the next flush or wait throws it
+    while (this.inFlight.length > maxInFlight) await this.inFlight[0];
+    if (this.failure) throw this.failure;
   }
 
   private commitPack(p: SealedPack): void {
@@ -95,7 +119,6 @@ export class TenantStore {
     this.stats.packs++;
     this.stats.packBytes += p.bytes.length;
     this.stats.pagesStored += p.entries.length;
-    if (this.builder.pages === 0) this.pending = new PageIndex();
   }
 
   /** Stores page-map nodes not known to be stored; returns how many were written and their bytes. */

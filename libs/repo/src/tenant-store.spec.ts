@@ -1,0 +1,92 @@
+import { hash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DirectoryObjectStore, type ObjectStore } from '@pagevault/objstore';
+import { keys } from './keys';
+import { Repository } from './repository';
+
+const PS = 4096;
+const sha = (b: Buffer) => hash('sha256', b, 'buffer') as unknown as Buffer;
+
+/** A directory store whose pack PUTs wait until released: uploads that are slow, in a controlled way. */
+class GatedStore implements Partial<ObjectStore> {
+  readonly waiting: (() => void)[] = [];
+  packPuts = 0;
+  constructor(private readonly inner: DirectoryObjectStore) {}
+  get description() {
+    return this.inner.description;
+  }
+  async put(key: string, body: Uint8Array) {
+    if (key.includes('/packs/')) {
+      this.packPuts++;
+      await new Promise<void>((r) => this.waiting.push(r));
+    }
+    return this.inner.put(key, body);
+  }
+  get = (k: string) => this.inner.get(k);
+  getRange = (k: string, o: number, l: number) => this.inner.getRange(k, o, l);
+  head = (k: string) => this.inner.head(k);
+  list = (p: string) => this.inner.list(p);
+  delete = (k: string) => this.inner.delete(k);
+  release() {
+    for (const r of this.waiting.splice(0)) r();
+  }
+}
+
+describe('TenantStore uploads behind ingest', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pv-tenant-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('keeps at most maxInFlight packs uploading, dedups against them, and makes all durable on flush', async () => {
+    const store = new GatedStore(new DirectoryObjectStore(dir));
+    const t = await new Repository(store as unknown as ObjectStore, { packTargetBytes: 64 << 10 }).tenant('acme');
+    const pages = Array.from({ length: 80 }, () => randomBytes(PS));
+    let behind: Promise<void> | undefined;
+    let i = 0;
+    for (; i < pages.length && !behind; i++) {
+      expect(t.addPage(sha(pages[i]!), pages[i]!, 0)).toBe(true);
+      if (!t.packFull) continue;
+      const p = t.flushBehind(1);
+      const state = await Promise.race([p.then(() => 'returned'), new Promise((r) => setTimeout(() => r('waiting'), 50))]);
+      if (state === 'waiting') behind = p;
+    }
+    // The second sealed pack had to wait: the first is still uploading (one in flight allowed).
+    expect(behind).toBeDefined();
+    expect(store.packPuts).toBe(1);
+    // A page of a pack still uploading is not stored again.
+    expect(t.addPage(sha(pages[0]!), pages[0]!, 0)).toBe(false);
+    const released = setInterval(() => store.release(), 5);
+    try {
+      await behind;
+      for (; i < pages.length; i++) t.addPage(sha(pages[i]!), pages[i]!, 0);
+      await t.flush();
+    } finally {
+      clearInterval(released);
+    }
+    for (const p of pages) expect(t.index.has(sha(p))).toBe(true);
+    const indexFiles = [];
+    for await (const o of store.list(keys.indexes('acme'))) indexFiles.push(o.key);
+    expect(indexFiles.length).toBe(store.packPuts);
+  });
+
+  it('poisons the store when an upload fails: the waiting caller and the next flush both throw', async () => {
+    const inner = new DirectoryObjectStore(dir);
+    const failing = Object.assign(Object.create(inner) as ObjectStore, {
+      put: (key: string, body: Uint8Array) => (key.includes('/packs/') ? Promise.reject(new Error('disk full')) : inner.put(key, body)),
+    });
+    const t = await new Repository(failing, { packTargetBytes: 16 << 10 }).tenant('acme');
+    let err: unknown;
+    for (let i = 0; i < 40 && !err; i++) {
+      const p = randomBytes(PS);
+      t.addPage(sha(p), p, 0);
+      if (t.packFull) err = await t.flushBehind(0).then(() => undefined, (e: unknown) => e);
+    }
+    expect(String(err)).toContain('disk full');
+    await expect(t.flush()).rejects.toThrow('disk full');
+  });
+});
