@@ -1,4 +1,4 @@
-import { homedir, hostname } from 'node:os';
+import { homedir, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { Repository, type TenantStore } from '@pagevault/repo';
@@ -34,18 +34,24 @@ function env(name: string, fallback?: string): string {
  * ~/.pagevault) and an in-process frame log. --s3 and --kafka switch to the fleet's bucket and topic.
  */
 export function openContext(o: GlobalOptions): Context {
+  const storeDir = o.store ?? process.env['PV_HOME'] ?? join(homedir(), '.pagevault');
   const storeConfig: StoreConfig = o.s3
     ? {
         kind: 's3', endpoint: env('PV_S3_ENDPOINT', 'http://127.0.0.1:8333'), bucket: env('PV_S3_BUCKET', 'pagevault'),
         region: env('PV_S3_REGION', 'us-east-1'), accessKeyId: env('PV_S3_ACCESS_KEY'), secretAccessKey: env('PV_S3_SECRET_KEY'),
       }
-    : { kind: 'dir', dir: o.store ?? process.env['PV_HOME'] ?? join(homedir(), '.pagevault') };
+    : { kind: 'dir', dir: storeDir };
   const logConfig: LogConfig = o.kafka
     ? {
         kind: 'kafka', brokers: env('PV_KAFKA_BROKERS', '127.0.0.1:9092').split(','), topic: env('PV_KAFKA_TOPIC', 'pagevault.frames'),
         partitions: Number(env('PV_KAFKA_PARTITIONS', '4')), clientId: 'pagevault-cli',
       }
-    : { kind: 'memory' };
+    : {
+        // The embedded log keeps this much of a snapshot's frames in memory until compacted, the rest in an
+        // unlinked spill file next to the repository (not in /tmp, which may be RAM).
+        kind: 'memory', memoryBytes: Number(process.env['PV_LOG_MEMORY_MIB'] ?? 128) * 1_048_576,
+        spillDir: o.s3 ? tmpdir() : storeDir,
+      };
   // Worker-thread hashing is opt-in: fed one chunk at a time it measured slower than the main thread
   // (docs/benchmarks.md, hash stage).
   const repo = new Repository(openObjectStore(storeConfig), { hashThreads: Number(process.env['PV_HASH_THREADS'] ?? 0) });

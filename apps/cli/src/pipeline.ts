@@ -1,6 +1,6 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { CompactionService } from '@pagevault/compaction';
-import type { FrameLog } from '@pagevault/framelog';
+import { InProcessFrameLog, type FrameLog } from '@pagevault/framelog';
 import { keys, type Manifest } from '@pagevault/repo';
 import { openFrameLog } from '@pagevault/runtime';
 import type { Context } from './context';
@@ -60,5 +60,6 @@ export class Pipeline {
 
   async stop(): Promise<void> {
     await this.compaction?.stop();
+    if (this.log instanceof InProcessFrameLog) this.log.close();
   }
 }

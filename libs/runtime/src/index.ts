@@ -11,7 +11,7 @@ export type StoreConfig =
 
 /** How frames travel: in this process (embedded default) or through a Kafka topic. */
 export type LogConfig =
-  | { kind: 'memory'; partitions?: number }
+  | { kind: 'memory'; partitions?: number; memoryBytes?: number; spillDir?: string }
   | { kind: 'kafka'; brokers: string[]; topic: string; partitions: number; clientId: string };
 
 /** Builds the object store for a configuration: S3 behind retries with backoff and a bound on requests in flight. */
@@ -27,6 +27,9 @@ export function openObjectStore(c: StoreConfig): ObjectStore {
 }
 
 export function openFrameLog(c: LogConfig): FrameLog {
-  if (c.kind === 'memory') return new InProcessFrameLog({ partitions: c.partitions ?? 1 });
+  if (c.kind === 'memory') {
+    const { kind: _kind, partitions = 1, ...spill } = c;
+    return new InProcessFrameLog({ partitions, ...spill });
+  }
   return new KafkaFrameLog({ brokers: c.brokers, topic: c.topic, partitions: c.partitions, clientId: c.clientId });
 }

@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ErrorCodes } from '@pagevault/errors';
 import { describe, expect, it } from 'vitest';
 import { describeFrameLogConformance } from '../conformance';
@@ -22,6 +25,64 @@ describeFrameLogConformance(
   },
   { waitMs: 5_000, quietMs: 100 },
 );
+
+describeFrameLogConformance(
+  'in-process, spilling past a 16 KiB memory budget',
+  async () => {
+    const log = new InProcessFrameLog({ partitions: 4, maxFrameBytes: 64 * 1024, memoryBytes: 16 * 1024 });
+    return { log, partitions: 4, holdAcks: () => log.holdAcks(), close: async () => log.close() };
+  },
+  { waitMs: 5_000, quietMs: 100 },
+);
+
+describe('InProcessFrameLog spill file', () => {
+  it('holds at most its memory budget, delivers spilled frames intact, and gives the space back on commit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pv-spill-'));
+    const l = new InProcessFrameLog({ partitions: 1, maxFrameBytes: 64 * 1024, memoryBytes: 100_000, spillDir: dir, log: () => undefined });
+    try {
+      const p = l.producer();
+      const frames = Array.from({ length: 40 }, (_, i) => Buffer.alloc(10_000, i + 1));
+      await p.send('k', frames);
+      await p.flush();
+      expect(l.retainedBytes()).toBe(400_000);
+      expect(l.memoryRetainedBytes()).toBeLessThanOrEqual(100_000);
+      expect(readdirSync(dir)).toEqual([]); // unlinked at creation: nothing left behind, whatever happens
+      const got: Buffer[] = [];
+      let last: { ctl: BatchControl; next: string } | undefined;
+      const c = l.consumer('g');
+      await c.start({
+        onBatch: async (b, ctl) => {
+          for (const r of b.records) got.push(r.value);
+          last = { ctl, next: String(Number(b.records.at(-1)!.offset) + 1) };
+        },
+      });
+      await waitUntil(() => got.length === 40, '40 frames', 5_000);
+      expect(got.map((b, i) => b.equals(frames[i]!))).toEqual(frames.map(() => true));
+      await last!.ctl.commit(0, last!.next);
+      expect(l.retainedBytes()).toBe(0);
+      expect(l.memoryRetainedBytes()).toBe(0);
+      await c.stop();
+    } finally {
+      l.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails a send with a typed error when the spill directory cannot be written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pv-spill-'));
+    const notADir = join(dir, 'file');
+    writeFileSync(notADir, '');
+    try {
+      const l = new InProcessFrameLog({ partitions: 1, maxFrameBytes: 64 * 1024, memoryBytes: 1, spillDir: join(notADir, 'spill'), log: () => undefined });
+      const p = l.producer();
+      const err = await p.send('k', [Buffer.alloc(100)]).then(() => p.flush()).then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: ErrorCodes.LOG_UNAVAILABLE });
+      expect(String((err as Error).message)).toContain(join(notADir, 'spill'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('InProcessFrameLog beyond the port contract', () => {
   const log = () =>

@@ -21,6 +21,12 @@ export interface InProcessFrameLogOptions {
   retryBackoffMs?: number;
   /** Diagnostics; default: warn and worse as JSON lines on stderr. */
   log?: LogSink;
+  /**
+   * Retained frame bytes kept in memory; past it frames go to an unlinked spill file per partition (in
+   * `spillDir`, default the OS temp directory) and are read back when delivered. Default: unbounded.
+   */
+  memoryBytes?: number;
+  spillDir?: string;
 }
 
 /**
@@ -29,8 +35,9 @@ export interface InProcessFrameLogOptions {
  * in one process's memory. Nothing survives the process, so a crash loses uncommitted frames along with
  * their producer; replay is the caller's business, as with Kafka.
  *
- * Memory bound: producers hold at most their window; the log holds every record that some group has
- * not yet committed past (LogStore), so the consumers' commit cadence bounds it.
+ * Memory bound: producers hold at most their window; the log retains every record that some group has
+ * not yet committed past (LogStore) — a whole snapshot, as the compactor commits after its manifest — but
+ * holds at most `memoryBytes` of them in memory: the rest wait in a spill file, as Kafka keeps them on disk.
  */
 export class InProcessFrameLog implements FrameLog {
   readonly maxFrameBytes: number;
@@ -47,7 +54,10 @@ export class InProcessFrameLog implements FrameLog {
     this.maxBatchBytes = requirePositiveInt('maxBatchBytes', opts.maxBatchBytes ?? 8 * 1_048_576);
     this.retryBackoffMs = opts.retryBackoffMs ?? 200;
     this.log = opts.log ?? stderrJsonSink('warn');
-    this.store = new LogStore(this.partitions);
+    this.store = new LogStore(this.partitions, {
+      ...(opts.memoryBytes !== undefined ? { memoryBytes: opts.memoryBytes } : {}),
+      ...(opts.spillDir !== undefined ? { spillDir: opts.spillDir } : {}),
+    });
   }
 
   producer(opts: { maxInFlightBytes?: number } = {}): FrameProducer {
@@ -77,9 +87,19 @@ export class InProcessFrameLog implements FrameLog {
     return undefined;
   }
 
-  /** Bytes of records kept because some group has not committed past them. */
+  /** Bytes of records kept because some group has not committed past them (in memory or spilled). */
   retainedBytes(): number {
     return this.store.retainedBytes();
+  }
+
+  /** Bytes of retained records held in memory. */
+  memoryRetainedBytes(): number {
+    return this.store.memoryRetainedBytes();
+  }
+
+  /** Frees the spill files. The log must not be used afterwards. */
+  close(): void {
+    this.store.close();
   }
 
   /**

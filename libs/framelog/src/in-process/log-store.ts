@@ -1,3 +1,6 @@
+import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { OutboundFrame } from '../batching-frame-producer';
 import type { FrameRecord } from '../frame-log';
@@ -5,7 +8,10 @@ import { Signal } from '../signal';
 
 interface StoredRecord {
   key: string;
-  value: Buffer;
+  /** The bytes, or undefined when they were spilled to the partition's file at `at`. */
+  value: Buffer | undefined;
+  at: number;
+  length: number;
 }
 
 interface StoredPartition {
@@ -13,6 +19,23 @@ interface StoredPartition {
   base: number;
   records: StoredRecord[];
   bytes: number;
+  /** Bytes of retained records held in memory (the rest are in the spill file). */
+  memBytes: number;
+  /** Spill file (unlinked at creation: nothing is left behind, whatever ends the process), and its end. */
+  fd: number;
+  fileEnd: number;
+  /** Retained records whose bytes are in the spill file. */
+  spilled: number;
+}
+
+export interface LogStoreOptions {
+  /**
+   * Retained record bytes kept in memory, over all partitions; beyond it records are appended to a spill
+   * file per partition and read back from it. Default: unbounded (no spill).
+   */
+  memoryBytes?: number;
+  /** Directory for spill files (default: the OS temp directory). */
+  spillDir?: string;
 }
 
 /** A member of a group, as the group sees it. */
@@ -41,17 +64,80 @@ export class LogStore {
   private readonly parts: StoredPartition[];
   private readonly groups = new Map<string, GroupState>();
 
-  constructor(readonly partitions: number) {
-    this.parts = Array.from({ length: partitions }, () => ({ base: 0, records: [], bytes: 0 }));
+  private memBytes = 0;
+  private readonly memoryBytes: number;
+  private readonly spillDir: string;
+
+  constructor(
+    readonly partitions: number,
+    opts: LogStoreOptions = {},
+  ) {
+    this.parts = Array.from({ length: partitions }, () => ({ base: 0, records: [], bytes: 0, memBytes: 0, fd: -1, fileEnd: 0, spilled: 0 }));
+    this.memoryBytes = opts.memoryBytes ?? Infinity;
+    this.spillDir = opts.spillDir ?? tmpdir();
   }
 
+  /** Appends frames; past the memory budget their bytes go to the partition's spill file instead. */
   append(frames: readonly OutboundFrame[]): void {
     for (const { key, value, partition } of frames) {
       const part = this.part(partition);
-      part.records.push({ key, value });
+      if (this.memBytes + value.length <= this.memoryBytes) {
+        part.records.push({ key, value, at: -1, length: value.length });
+        part.memBytes += value.length;
+        this.memBytes += value.length;
+      } else {
+        part.records.push({ key, value: undefined, at: this.spill(part, partition, value), length: value.length });
+        part.spilled++;
+      }
       part.bytes += value.length;
     }
     this.changed.notify();
+  }
+
+  /** Bytes of retained records held in memory (at most the memory budget, plus one record). */
+  memoryRetainedBytes(): number {
+    return this.memBytes;
+  }
+
+  /** Closes the spill files (their space is freed: they were unlinked when created). */
+  close(): void {
+    for (const p of this.parts) {
+      if (p.fd >= 0) closeSync(p.fd);
+      p.fd = -1;
+    }
+  }
+
+  private spill(part: StoredPartition, partition: number, value: Buffer): number {
+    try {
+      if (part.fd < 0) {
+        mkdirSync(this.spillDir, { recursive: true });
+        const path = join(this.spillDir, `pagevault-log-${process.pid}-${partition}-${Date.now().toString(36)}.spill`);
+        part.fd = openSync(path, 'wx+', 0o600);
+        unlinkSync(path);
+        part.fileEnd = 0;
+      }
+      const at = part.fileEnd;
+      for (let done = 0; done < value.length; ) done += writeSync(part.fd, value, done, value.length - done, at + done);
+      part.fileEnd += value.length;
+      return at;
+    } catch (e) {
+      throw spillError(e, this.spillDir, 'write');
+    }
+  }
+
+  private value(part: StoredPartition, r: StoredRecord): Buffer {
+    if (r.value) return r.value;
+    const b = Buffer.allocUnsafe(r.length);
+    try {
+      for (let done = 0; done < r.length; ) {
+        const got = readSync(part.fd, b, done, r.length - done, r.at + done);
+        if (got === 0) throw new Error(`spill file ends at ${r.at + done}, record needs ${r.at + r.length}`);
+        done += got;
+      }
+    } catch (e) {
+      throw spillError(e, this.spillDir, 'read');
+    }
+    return b;
   }
 
   base(partition: number): number {
@@ -69,10 +155,10 @@ export class LogStore {
     const out: FrameRecord[] = [];
     let bytes = 0;
     for (let i = Math.max(from, part.base) - part.base; i < part.records.length; i++) {
-      const { key, value } = part.records[i];
-      if (out.length > 0 && bytes + value.length > maxBytes) break;
-      out.push({ key, value, partition, offset: String(part.base + i) });
-      bytes += value.length;
+      const r = part.records[i]!;
+      if (out.length > 0 && bytes + r.length > maxBytes) break;
+      out.push({ key: r.key, value: this.value(part, r), partition, offset: String(part.base + i) });
+      bytes += r.length;
     }
     return out;
   }
@@ -110,8 +196,23 @@ export class LogStore {
     const part = this.part(partition);
     const drop = Math.min(low - part.base, part.records.length);
     if (drop <= 0) return;
-    for (const r of part.records.splice(0, drop)) part.bytes -= r.value.length;
+    for (const r of part.records.splice(0, drop)) {
+      part.bytes -= r.length;
+      if (r.value) {
+        part.memBytes -= r.length;
+        this.memBytes -= r.length;
+      } else part.spilled--;
+    }
     part.base += drop;
+    // Every spilled record of the partition is gone: the file starts over (its space is given back).
+    if (part.fd >= 0 && part.spilled === 0 && part.fileEnd > 0) {
+      try {
+        ftruncateSync(part.fd, 0);
+      } catch (e) {
+        throw spillError(e, this.spillDir, 'truncate');
+      }
+      part.fileEnd = 0;
+    }
   }
 
   private part(partition: number): StoredPartition {
@@ -124,4 +225,15 @@ export class LogStore {
     }
     return part;
   }
+}
+
+function spillError(e: unknown, dir: string, op: string): PvError {
+  if (e instanceof PvError) return e;
+  const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
+  const full = code === 'ENOSPC' || code === 'EDQUOT';
+  return new PvError(
+    full ? ErrorCodes.STORE_FULL : ErrorCodes.LOG_UNAVAILABLE,
+    `embedded frame log: ${op} of its spill file in ${dir} failed${full ? ': no space left' : ''} (${code ?? String(e)})`,
+    { cause: e, details: { dir, op, errno: code } },
+  );
 }
