@@ -14,13 +14,16 @@ const spec = {
   PV_TENANT: { kind: 'string', default: 'default', help: 'tenant of the snapshots this agent takes' },
   PV_HOST_NAME: { kind: 'string', default: hostname(), help: 'host name recorded in snapshots' },
   PV_PRECOPY_BUDGET_PAGES: { kind: 'int', default: '2048', help: 'pre-copy downtime budget in pages' },
+  PV_SPOOL_DIR: { kind: 'string', default: '/var/tmp', help: 'local disk for frames Kafka has not taken yet (a target thaws once its frames are spooled); "off" ships straight to Kafka' },
+  PV_SPOOL_MEMORY_MIB: { kind: 'int', default: '64', help: 'spooled frames kept in memory before the spool file' },
 } as const;
 
 async function main(): Promise<void> {
   const c = loadConfig(spec);
   // Frozen targets are thawed when the agent is told to stop, whatever it was doing.
   installThawOnSignals();
-  const log = openFrameLog({ kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: `pagevault-agent-${c.PV_HOST_NAME}` });
+  const spool = c.PV_SPOOL_DIR === 'off' ? {} : { spool: { dir: c.PV_SPOOL_DIR, memoryBytes: c.PV_SPOOL_MEMORY_MIB * 1_048_576 } };
+  const log = openFrameLog({ kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: `pagevault-agent-${c.PV_HOST_NAME}`, ...spool });
   await log.ensureTopic();
   const registry = new Registry();
   await serve(AgentModule.forRoot(log, { tenant: c.PV_TENANT, host: c.PV_HOST_NAME, preCopyBudgetPages: c.PV_PRECOPY_BUDGET_PAGES }, registry, agentMetrics(registry)), {

@@ -45,6 +45,10 @@ export function openContext(o: GlobalOptions): Context {
     ? {
         kind: 'kafka', brokers: env('PV_KAFKA_BROKERS', '127.0.0.1:9092').split(','), topic: env('PV_KAFKA_TOPIC', 'pagevault.frames'),
         partitions: Number(env('PV_KAFKA_PARTITIONS', '4')), clientId: 'pagevault-cli',
+        // The target thaws once its frames are spooled on local disk, not once Kafka has taken them.
+        ...(process.env['PV_SPOOL_DIR'] === 'off'
+          ? {}
+          : { spool: { dir: process.env['PV_SPOOL_DIR'] ?? '/var/tmp', memoryBytes: Number(process.env['PV_SPOOL_MEMORY_MIB'] ?? 64) * 1_048_576 } }),
       }
     : {
         // The embedded log keeps this much of a snapshot's frames in memory until compacted, the rest in an

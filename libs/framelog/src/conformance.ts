@@ -13,6 +13,9 @@ import type { FrameLog, FrameProducer } from './frame-log';
 import { partitionForKey } from './partition-for-key';
 import { sleep } from './signal';
 
+/** The helpers the suite uses, for adapter-specific tests. */
+export { Collector, frameIndex, testFrame, testFrames, waitUntil } from './conformance-support';
+
 /** One adapter instance under test, fresh for every test (for Kafka: a topic of its own). */
 export interface FrameLogHarness {
   log: FrameLog;

@@ -25,6 +25,11 @@ export interface FrameProducer {
   flush(): Promise<void>;
   /** Flushes, then releases the connection. Sends after close() reject. */
   close(): Promise<void>;
+  /**
+   * Optional: keep accepted frames local, transmitting nothing, until the returned function is called
+   * (a spooling producer lets a frozen capture have the CPU). flush() must not be called while held.
+   */
+  hold?(): () => void;
 }
 
 export interface FrameBatch {

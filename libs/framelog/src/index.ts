@@ -8,3 +8,4 @@ export {
 } from './batching-frame-producer';
 export { stderrJsonSink, type LogEntry, type LogLevel, type LogSink } from './log-sink';
 export { InProcessFrameLog, type InProcessFrameLogOptions } from './in-process/in-process-frame-log';
+export { SpoolingFrameProducer, withSpool, type SpoolOptions } from './spooling-frame-producer';

@@ -1,5 +1,5 @@
 import type { FrameLog } from '@pagevault/framelog';
-import { InProcessFrameLog } from '@pagevault/framelog';
+import { InProcessFrameLog, withSpool, type SpoolOptions } from '@pagevault/framelog';
 import { KafkaFrameLog } from '@pagevault/framelog-kafka';
 import { ConcurrencyLimitedObjectStore, DirectoryObjectStore, RetryingObjectStore, type ObjectStore } from '@pagevault/objstore';
 import { S3ObjectStore } from '@pagevault/objstore-s3';
@@ -12,7 +12,11 @@ export type StoreConfig =
 /** How frames travel: in this process (embedded default) or through a Kafka topic. */
 export type LogConfig =
   | { kind: 'memory'; partitions?: number; memoryBytes?: number; spillDir?: string }
-  | { kind: 'kafka'; brokers: string[]; topic: string; partitions: number; clientId: string };
+  | {
+      kind: 'kafka'; brokers: string[]; topic: string; partitions: number; clientId: string;
+      /** Producers accept frames into a local spool (memory, then disk) while Kafka catches up. */
+      spool?: SpoolOptions;
+    };
 
 /** Builds the object store for a configuration: S3 behind retries with backoff and a bound on requests in flight. */
 export function openObjectStore(c: StoreConfig): ObjectStore {
@@ -31,5 +35,6 @@ export function openFrameLog(c: LogConfig): FrameLog {
     const { kind: _kind, partitions = 1, ...spill } = c;
     return new InProcessFrameLog({ partitions, ...spill });
   }
-  return new KafkaFrameLog({ brokers: c.brokers, topic: c.topic, partitions: c.partitions, clientId: c.clientId });
+  const kafka = new KafkaFrameLog({ brokers: c.brokers, topic: c.topic, partitions: c.partitions, clientId: c.clientId });
+  return c.spool ? withSpool(kafka, c.spool) : kafka;
 }

@@ -54,11 +54,16 @@ export class SnapshotStreams {
    * the capture queued go out if the log still answers (no consumer sees an end), and the error is rethrown.
    */
   async ship<T>(capture: () => Promise<T>): Promise<T> {
+    // A spooling producer keeps the frames local while the capture runs (the target may be frozen) and
+    // ships them once it has ended.
+    const release = this.producer.hold?.();
     try {
       const r = await capture();
+      release?.();
       await this.flush();
       return r;
     } catch (e) {
+      release?.();
       await this.flush().catch(() => undefined);
       throw e;
     }

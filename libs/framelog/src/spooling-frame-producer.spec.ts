@@ -1,0 +1,110 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCodes } from '@pagevault/errors';
+import { Collector, frameIndex, testFrames, waitUntil } from './conformance-support';
+import { InProcessFrameLog } from './in-process/in-process-frame-log';
+import { SpoolingFrameProducer, withSpool } from './spooling-frame-producer';
+
+describe('SpoolingFrameProducer', () => {
+  let dir: string;
+  let inner: InProcessFrameLog;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pv-spool-'));
+    inner = new InProcessFrameLog({ partitions: 2, maxFrameBytes: 64 * 1024, log: () => undefined });
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const pending = async (p: Promise<unknown>) => (await Promise.race([p.then(() => 'settled'), new Promise((r) => setTimeout(() => r('pending'), 100))])) === 'pending';
+
+  it('accepts frames while the log withholds acks, keeps 16 KiB in memory, forwards all in order once it answers', async () => {
+    const log = withSpool(inner, { dir, memoryBytes: 16 * 1024 });
+    const release = inner.holdAcks();
+    const p = log.producer({ maxInFlightBytes: 8 * 1024 }) as SpoolingFrameProducer;
+    // 2 × 40 frames of 1 KiB = 80 KiB through an 8 KiB window that is not moving: all accepted anyway.
+    for (let i = 0; i < 40; i += 4) {
+      await p.send('a', testFrames('a', i, 4, 1024));
+      await p.send('b', testFrames('b', i, 4, 1024));
+    }
+    expect(p.spooledBytes).toBeGreaterThan(60 * 1024);
+    expect(readdirSync(dir)).toEqual([]); // the spool file was unlinked when created
+    const flushed = p.flush();
+    expect(await pending(flushed)).toBe(true);
+    release();
+    await flushed;
+    expect(p.spooledBytes).toBe(0);
+    const c = await new Collector(inner.consumer('g')).start();
+    await waitUntil(() => c.records.length === 80, '80 records', 5_000);
+    for (const key of ['a', 'b']) {
+      expect(c.records.filter((r) => r.key === key).map(frameIndex)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    }
+    await c.stop();
+    await p.close();
+  });
+
+  it('forwards nothing while held, refuses flush() then, and ships everything once released', async () => {
+    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, memoryBytes: 8 * 1024 });
+    const release = p.hold();
+    await p.send('k', testFrames('k', 0, 20, 1024));
+    const c = await new Collector(inner.consumer('g')).start();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.records).toEqual([]);
+    expect(p.spooledBytes).toBe(20 * 1024);
+    await expect(p.flush()).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+    release();
+    release(); // twice is harmless
+    await p.flush();
+    await waitUntil(() => c.records.length === 20, '20 records', 5_000);
+    expect(c.records.map(frameIndex)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await c.stop();
+    await p.close();
+  });
+
+  it('reuses its file after it empties: frames stay intact over several fill-and-drain rounds', async () => {
+    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, memoryBytes: 4096 });
+    const sent: Buffer[] = [];
+    for (let round = 0; round < 3; round++) {
+      const release = inner.holdAcks();
+      for (let i = 0; i < 10; i++) {
+        const f = testFrames('k', round * 10 + i, 1, 3000);
+        sent.push(...f);
+        await p.send('k', f);
+      }
+      release();
+      await p.flush();
+    }
+    const c = await new Collector(inner.consumer('g')).start();
+    await waitUntil(() => c.records.length === 30, '30 records', 5_000);
+    expect(c.records.map((r) => r.value.equals(sent[frameIndex(r)]!))).toEqual(sent.map(() => true));
+    await c.stop();
+    await p.close();
+  });
+
+  it('fails with a typed error naming the directory when the spool cannot be written: flush and later sends', async () => {
+    const notADir = join(dir, 'file');
+    writeFileSync(notADir, '');
+    inner.holdAcks();
+    const p = new SpoolingFrameProducer(inner.producer({ maxInFlightBytes: 1024 }), inner.maxFrameBytes, { dir: join(notADir, 'spool'), memoryBytes: 1024 });
+    await p.send('k', testFrames('k', 0, 1, 1000)); // in memory
+    // The spool write runs behind send(): its failure reaches the caller at the latest at flush().
+    const sent = await p.send('k', testFrames('k', 1, 1, 1000)).then(() => undefined, (e: unknown) => e);
+    const flushed = await p.flush().then(() => undefined, (e: unknown) => e);
+    const err = sent ?? flushed;
+    expect(err).toMatchObject({ code: ErrorCodes.LOG_UNAVAILABLE });
+    expect((err as Error).message).toContain(join(notADir, 'spool'));
+    expect(flushed).toBe(err);
+    await expect(p.send('k', testFrames('k', 2, 1, 1000))).rejects.toBe(err);
+  });
+
+  it('passes the log failure on: flush and later sends reject with it', async () => {
+    // A real log that fails its writes: an in-process log that must spill into a path under a file.
+    const notADir = join(dir, 'file');
+    writeFileSync(notADir, '');
+    const broken = new InProcessFrameLog({ partitions: 1, maxFrameBytes: 64 * 1024, memoryBytes: 1, spillDir: join(notADir, 'x'), log: () => undefined });
+    const p = new SpoolingFrameProducer(broken.producer(), broken.maxFrameBytes, { dir });
+    await p.send('k', testFrames('k', 0, 1));
+    await expect(p.flush()).rejects.toMatchObject({ code: ErrorCodes.LOG_UNAVAILABLE });
+    await expect(p.send('k', testFrames('k', 1, 1))).rejects.toMatchObject({ code: ErrorCodes.LOG_UNAVAILABLE });
+  });
+});
