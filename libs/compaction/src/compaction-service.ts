@@ -26,6 +26,8 @@ interface Open {
   firstOffset: string;
   lastSeen: number;
   startedAt: number;
+  /** A frame of it is being ingested (never expired meanwhile, however long the store takes). */
+  busy: boolean;
 }
 
 /**
@@ -42,6 +44,8 @@ export class CompactionService {
   private readonly finished = new Map<string, 'committed' | 'failed'>();
   private readonly offsets = new OffsetTracker();
   private readonly timeoutMs: number;
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly log: FrameLog,
@@ -65,9 +69,17 @@ export class CompactionService {
         this.offsets.clear();
       },
     });
+    // A partition whose agent died mid-stream may see no record again for a long time: snapshots are
+    // expired on a timer too, not only when a batch arrives (the offset moves with the next batch).
+    this.sweeper = setInterval(() => {
+      this.sweeping = this.sweeping.then(() => this.expire()).catch(() => undefined);
+    }, Math.max(50, Math.min(30_000, this.timeoutMs / 4)));
+    this.sweeper.unref();
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.sweeping;
     await this.consumer?.stop();
   }
 
@@ -112,10 +124,11 @@ export class CompactionService {
       if (frame.body.type !== FrameType.SnapshotBegin && frame.body.type !== FrameType.Abort) {
         return this.fail(id, rec, new PvError(ErrorCodes.STREAM_ORDER, `snapshot ${id}: frame ${frame.sequence} arrived without its snapshot-begin`));
       }
-      o = { ingest: new SnapshotIngest(this.repo, frame.snapshotId), partition: rec.partition, firstOffset: rec.offset, lastSeen: Date.now(), startedAt: Date.now() };
+      o = { ingest: new SnapshotIngest(this.repo, frame.snapshotId), partition: rec.partition, firstOffset: rec.offset, lastSeen: Date.now(), startedAt: Date.now(), busy: false };
       this.open.set(id, o);
     }
     o.lastSeen = Date.now();
+    o.busy = true;
     try {
       const m = await o.ingest.accept(frame);
       if (m) {
@@ -126,6 +139,9 @@ export class CompactionService {
       if (isPvError(e) && e.retriable) throw e; // the store is down: stop here, replay later
       if (!isPvError(e)) throw e;
       await this.fail(id, rec, e, o.ingest.tenantName);
+    } finally {
+      o.busy = false;
+      o.lastSeen = Date.now();
     }
   }
 
@@ -165,12 +181,14 @@ export class CompactionService {
     this.finished.set(id, how);
   }
 
-  /** Fails snapshots of this partition whose frames stopped coming (an agent died mid-stream). */
-  private async expire(partition: number): Promise<void> {
+  /** Fails snapshots (of one partition, or all) whose frames stopped coming (an agent died mid-stream). */
+  private async expire(partition?: number): Promise<void> {
     const now = Date.now();
-    for (const [id, o] of this.open) {
-      if (o.partition !== partition || now - o.lastSeen < this.timeoutMs) continue;
-      const rec: FrameRecord = { key: id, value: Buffer.alloc(0), partition, offset: o.firstOffset };
+    for (const [id, o] of [...this.open]) {
+      if ((partition !== undefined && o.partition !== partition) || o.busy || now - o.lastSeen < this.timeoutMs) continue;
+      if (this.open.get(id) !== o) continue; // finished meanwhile
+      this.finished.set(id, 'failed'); // a straggler frame arriving while this runs is dropped
+      const rec: FrameRecord = { key: id, value: Buffer.alloc(0), partition: o.partition, offset: o.firstOffset };
       await this.fail(id, rec, new PvError(ErrorCodes.TIMEOUT, `snapshot ${id}: no frame for ${Math.round((now - o.lastSeen) / 1000)} s, its end never came`), o.ingest.tenantName);
     }
   }
