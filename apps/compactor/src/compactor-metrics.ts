@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { CompactionEvents } from '@pagevault/compaction';
 
 /** The compactor's Prometheus metrics, fed by CompactionService events. */
-export function compactorMetrics(registry: Registry): CompactionEvents {
+export function compactorMetrics(registry: Registry, lag?: () => Promise<bigint>): CompactionEvents {
   collectDefaultMetrics({ register: registry });
   const r = { registers: [registry] };
   const framesIn = new Counter({ name: 'pagevault_compactor_frames_in_total', help: 'frames consumed', ...r });
@@ -14,6 +14,13 @@ export function compactorMetrics(registry: Registry): CompactionEvents {
   const committed = new Counter({ name: 'pagevault_compactor_snapshots_committed_total', help: 'snapshots made visible', ...r });
   const failed = new Counter({ name: 'pagevault_compactor_snapshots_failed_total', help: 'snapshots rejected', labelNames: ['code'], ...r });
   const latency = new Histogram({ name: 'pagevault_compactor_commit_latency_seconds', help: 'first frame to manifest written', buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300], ...r });
+  new Gauge({
+    name: 'pagevault_compactor_consumer_lag_records', help: 'frame records not yet committed by the group, over all partitions', ...r,
+    async collect() {
+      // An unreachable broker must not break /metrics: the gauge goes NaN until it answers again.
+      if (lag) this.set(await lag().then(Number, () => NaN));
+    },
+  });
   let inPages = 0;
   let newPages = 0;
   return {

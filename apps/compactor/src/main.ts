@@ -25,8 +25,8 @@ async function main(): Promise<void> {
   await dlqLog.ensureTopic();
   const dlq = dlqLog.producer();
   const registry = new Registry();
-  const metrics = compactorMetrics(registry);
-  const compaction = new CompactionService(frames, new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL, hashThreads: c.PV_HASH_THREADS }), {
+  const metrics = compactorMetrics(registry, () => compaction.lag());
+  const compaction: CompactionService = new CompactionService(frames, new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL, hashThreads: c.PV_HASH_THREADS }), {
     groupId: c.PV_COMPACTOR_GROUP,
     snapshotTimeoutMs: c.PV_SNAPSHOT_TIMEOUT_MS,
     deadLetter: async (rec, code, reason) => {

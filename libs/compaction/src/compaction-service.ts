@@ -59,6 +59,19 @@ export class CompactionService {
     return this.open.size;
   }
 
+  /** Records of the topic this group has not committed past, over all partitions (consumer lag). */
+  async lag(): Promise<bigint> {
+    if (!this.consumer) return 0n;
+    const [ends, committed] = await Promise.all([this.log.endOffsets(), this.consumer.committed()]);
+    let lag = 0n;
+    for (const [p, end] of ends) {
+      // A partition never committed lags by everything still in it (Kafka may have deleted older records).
+      const from = committed.get(p);
+      lag += from === undefined ? BigInt(end) : BigInt(end) - BigInt(from);
+    }
+    return lag;
+  }
+
   async start(): Promise<void> {
     this.consumer = this.log.consumer(this.opts.groupId);
     await this.consumer.start({

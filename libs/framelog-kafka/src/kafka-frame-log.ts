@@ -74,6 +74,23 @@ export class KafkaFrameLog implements FrameLog {
     }
   }
 
+  async endOffsets(): Promise<Map<number, string>> {
+    const deadline = Date.now() + this.o.requestTimeoutMs;
+    for (;;) {
+      try {
+        const admin = await this.admin();
+        const parts = await admin.fetchTopicOffsets(this.o.topic);
+        return new Map(parts.map((p) => [p.partition, p.high]));
+      } catch (e) {
+        // A topic just created answers NOT_LEADER until its metadata settles: retriable, so retried.
+        if (!(e as { retriable?: boolean }).retriable || Date.now() > deadline) {
+          throw toLogError(e, `reading the end offsets of topic ${this.o.topic}`, this.o.brokers, { topic: this.o.topic });
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   /** Waits until every partition of the topic has a leader; returns the partition count. */
   private async leadersElected(admin: Admin): Promise<number> {
     const deadline = Date.now() + this.o.requestTimeoutMs;

@@ -129,6 +129,18 @@ export function describeFrameLogConformance(
       expect(await second.consumer.committed()).toEqual(new Map());
     });
 
+    it('reports each partition\'s end offset: the records written to it', async () => {
+      const before = await h.log.endOffsets();
+      expect([...before.keys()].sort()).toEqual(Array.from({ length: h.partitions }, (_, i) => i));
+      const key = freshKey();
+      const p = producer();
+      await p.send(key, testFrames(key, 0, 7));
+      await p.flush();
+      const partition = partitionForKey(key, h.partitions);
+      const after = await h.log.endOffsets();
+      for (const [part, end] of after) expect(BigInt(end) - BigInt(before.get(part)!)).toBe(part === partition ? 7n : 0n);
+    });
+
     it('does not redeliver committed records, and reports the committed offsets', async () => {
       const key = freshKey();
       const g = group();

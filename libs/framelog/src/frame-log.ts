@@ -78,6 +78,8 @@ export interface FrameLog {
   consumer(groupId: string): FrameConsumer;
   /** Creates the log (topic) with its configured partition count if missing, and checks it if present. */
   ensureTopic(): Promise<void>;
+  /** The next offset to be written, per partition (the high watermark): a group's lag is this minus its committed offsets. */
+  endOffsets(): Promise<Map<number, string>>;
   /** Largest frame send() accepts, in bytes. */
   readonly maxFrameBytes: number;
 }

@@ -227,6 +227,7 @@ export function withSpool(log: FrameLog, opts: SpoolOptions): FrameLog {
     producer: (o) => new SpoolingFrameProducer(log.producer(o), log.maxFrameBytes, opts),
     consumer: (groupId) => log.consumer(groupId),
     ensureTopic: () => log.ensureTopic(),
+    endOffsets: () => log.endOffsets(),
   };
 }
 

@@ -96,6 +96,11 @@ describe('agent, compactor and restorer services', () => {
     expect(metrics).toMatch(/pagevault_agent_pages_total\{fate="sent"\} [1-9]/);
     const cm = await (await fetch(url('compactor', '/metrics'))).text();
     expect(cm).toMatch(/pagevault_compactor_snapshots_committed_total [1-9]/);
+    // Consumer lag, read from the broker: every frame of the snapshot committed past, so it drains to 0.
+    await until('the consumer lag to reach 0', async () => {
+      const lag = /^pagevault_compactor_consumer_lag_records (\S+)$/m.exec(await (await fetch(url('compactor', '/metrics'))).text())?.[1];
+      return lag === '0' ? lag : undefined;
+    });
   });
 
   it('answer unknown snapshots and processes with their specific errors', async () => {

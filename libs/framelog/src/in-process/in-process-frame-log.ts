@@ -87,6 +87,10 @@ export class InProcessFrameLog implements FrameLog {
     return undefined;
   }
 
+  async endOffsets(): Promise<Map<number, string>> {
+    return new Map(Array.from({ length: this.partitions }, (_, p) => [p, String(this.store.end(p))]));
+  }
+
   /** Bytes of records kept because some group has not committed past them (in memory or spilled). */
   retainedBytes(): number {
     return this.store.retainedBytes();
