@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
-import { Repository } from '@pagevault/repo';
+import { Repository, resolveSnapshot } from '@pagevault/repo';
 import { restoreSnapshot, writeElfCore, writeRawImages, writeStream } from '@pagevault/restore';
 import { Counter, Registry } from 'prom-client';
 
@@ -49,7 +49,8 @@ export class RestoreJobsService {
   private async run(job: RestoreJob): Promise<void> {
     try {
       const t = await this.repo.tenant(job.tenant);
-      const m = await t.getManifest(job.snapshot);
+      const m = await resolveSnapshot(t, job.snapshot); // an id, a prefix or latest[:host=,pid=,tag=]
+      job.snapshot = m.snapshotId;
       job.pagesTotal = m.counts.dataPages;
       const frames = restoreSnapshot(t, m, { onProgress: (d) => (job.pagesDone = d) });
       job.result = job.format === 'raw' ? await writeRawImages(frames, job.out) : job.format === 'elf' ? await writeElfCore(frames, job.out) : await writeStream(frames, job.out);

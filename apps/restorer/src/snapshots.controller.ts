@@ -1,5 +1,6 @@
+import { ErrorCodes, PvError } from '@pagevault/errors';
 import { Body, Controller, Get, Inject, Param, Post, Query, Res } from '@nestjs/common';
-import { Repository, type Manifest } from '@pagevault/repo';
+import { Repository, checkTag, listSnapshots, resolveSnapshot, type Manifest, type SnapshotFilter, type TaggedManifest } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
 import { RestoreJobsService, type RestoreJob } from './restore-jobs.service';
 
@@ -16,21 +17,22 @@ export class SnapshotsController {
   constructor(@Inject(Repository) private readonly repo: Repository, @Inject(RestoreJobsService) private readonly jobs: RestoreJobsService) {}
 
   @Get('tenants/:tenant/snapshots')
-  async list(@Param('tenant') tenant: string, @Query('host') host?: string, @Query('pid') pid?: string): Promise<Manifest[]> {
-    const all = await (await this.repo.tenant(tenant)).listManifests();
-    return all.filter((m) => (!host || m.host === host) && (!pid || m.pid === Number(pid)));
+  async list(@Param('tenant') tenant: string, @Query('host') host?: string, @Query('pid') pid?: string, @Query('tag') tag?: string): Promise<TaggedManifest[]> {
+    return listSnapshots(await this.repo.tenant(tenant), filter(host, pid, tag));
   }
 
+  /** `:id` is an id, a unique prefix, or "latest" (narrowed by ?host=, ?pid=, ?tag=, or as latest:tag=...). */
   @Get('tenants/:tenant/snapshots/:id')
-  async show(@Param('tenant') tenant: string, @Param('id') id: string): Promise<Manifest> {
-    return (await this.repo.tenant(tenant)).getManifest(id);
+  async show(@Param('tenant') tenant: string, @Param('id') id: string, @Query('host') host?: string, @Query('pid') pid?: string, @Query('tag') tag?: string): Promise<Manifest> {
+    return resolveSnapshot(await this.repo.tenant(tenant), id, filter(host, pid, tag));
   }
 
   /** The canonical full stream of a snapshot, for a migration target to read as it arrives. */
   @Get('tenants/:tenant/snapshots/:id/stream')
   async stream(@Param('tenant') tenant: string, @Param('id') id: string, @Res() res: Res): Promise<void> {
     const t = await this.repo.tenant(tenant);
-    const m = await t.getManifest(id); // errors before the first byte map to HTTP statuses
+    const m = await resolveSnapshot(t, id); // errors before the first byte map to HTTP statuses
+    res.setHeader('X-Pagevault-Snapshot', m.snapshotId);
     res.setHeader('Content-Type', 'application/vnd.pagevault.stream');
     try {
       for await (const f of restoreFrames(t, m)) {
@@ -51,4 +53,9 @@ export class SnapshotsController {
   job(@Param('id') id: string): RestoreJob {
     return this.jobs.get(id);
   }
+}
+
+function filter(host?: string, pid?: string, tag?: string): SnapshotFilter {
+  if (pid !== undefined && !/^[1-9][0-9]*$/.test(pid)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${JSON.stringify(pid)}`);
+  return { ...(host ? { host } : {}), ...(pid ? { pid: Number(pid) } : {}), ...(tag ? { tag: checkTag(tag) } : {}) };
 }

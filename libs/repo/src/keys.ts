@@ -9,8 +9,16 @@ import { ErrorCodes, PvError } from '@pagevault/errors';
  *   t/<tenant>/maps/<hh>/<sha256>        page-map tree nodes
  *   t/<tenant>/snapshots/<id>.json       manifests: a snapshot exists iff its manifest does
  *   t/<tenant>/failed/<id>.json          why a snapshot was rejected
+ *   t/<tenant>/tags/<tag>/<id>           empty marker: snapshot <id> carries <tag> (added after commit)
  */
 const TENANT = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+const TAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function checkTag(tag: string): string {
+  if (!TAG.test(tag)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `tag ${JSON.stringify(tag)} must match ${TAG.source}`);
+  return tag;
+}
 
 export function checkTenant(tenant: string): string {
   if (!TENANT.test(tenant)) {
@@ -31,6 +39,8 @@ export const keys = {
   manifests: (t: string) => `t/${t}/snapshots/`,
   failed: (t: string, id: string) => `t/${t}/failed/${id}.json`,
   failures: (t: string) => `t/${t}/failed/`,
+  tag: (t: string, tag: string, id: string) => `t/${t}/tags/${tag}/${id}`,
+  tags: (t: string) => `t/${t}/tags/`,
 };
 
 /** The last path segment of a key (the sha or the file name). */

@@ -98,6 +98,24 @@ describe('pagevault CLI, embedded mode', () => {
     expect(r.err).toMatch(/PV_UNKNOWN_SNAPSHOT|PV_PARENT_MISSING/);
   });
 
+  it('tags snapshots, lists by tag, and resolves latest:tag= / latest:pid= for restore', () => {
+    expect(pvJson<{ tags: string[] }>('tag', first, 'baseline', 'keep').tags).toEqual(['baseline', 'keep']);
+    const [third] = pvJson<{ snapshotId: string; tags: string[] }[]>('snapshot', '--tag', 'nightly', '--tag', 'keep', String(src.info.pid));
+    expect(third!.tags).toEqual(['nightly', 'keep']);
+    expect(pvJson<{ id: string }[]>('ls', '--tag', 'keep').map((s) => s.id)).toEqual([first, third!.snapshotId]);
+    expect(pvJson<{ snapshotId: string }>('show', 'latest:tag=baseline').snapshotId).toBe(first);
+    expect(pvJson<{ snapshotId: string }>('show', `latest:pid=${src.info.pid},tag=keep`).snapshotId).toBe(third!.snapshotId);
+    expect(pv('restore', 'latest:tag=nightly', '--format', 'stream', '--out', join(work, 'tagged.stream')).code).toBe(0);
+    const m = pvJson<{ startTimeMs: number }>('show', third!.snapshotId);
+    expect(pv('dump', String(src.info.pid), '--out', join(work, 'tagged.dump'), '--id', third!.snapshotId, '--time', String(m.startTimeMs)).code).toBe(0);
+    expect(readFileSync(join(work, 'tagged.stream')).equals(readFileSync(join(work, 'tagged.dump')))).toBe(true);
+    expect(pvJson<{ tags: string[] }>('tag', '--remove', first, 'baseline').tags).toEqual(['keep']);
+    const none = pv('show', 'latest:tag=baseline');
+    expect(none.code).toBe(3);
+    expect(none.err).toContain('tag=baseline');
+    expect(pv('tag', first, 'no/slashes').code).toBe(2);
+  });
+
   it('exits 4 when a pack has a flipped byte, then when it is deleted, naming it', () => {
     const packsDir = join(store, 't/default/packs');
     const packs = readdirSync(packsDir).flatMap((d) => readdirSync(join(packsDir, d)).map((f) => join(packsDir, d, f)));

@@ -90,6 +90,8 @@ describe('agent, compactor and restorer services', () => {
       return r.ok ? ((await r.json()) as Manifest) : undefined;
     });
     expect(m.counts.dataPages).toBeGreaterThan(50);
+    const latest = (await (await fetch(url('restorer', `/tenants/${tenant}/snapshots/latest?pid=${m.pid}`), { headers: auth })).json()) as Manifest;
+    expect(latest.snapshotId).toBe(job!.id);
     const stream = Buffer.from(await (await fetch(url('restorer', `/tenants/${tenant}/snapshots/${job!.id}/stream`), { headers: auth })).arrayBuffer());
     expect(stream.equals(await directDump(src.info.pid, m))).toBe(true);
     const metrics = await (await fetch(url('agent', '/metrics'))).text();

@@ -1,39 +1,48 @@
 import type { Command } from 'commander';
-import { ErrorCodes, PvError } from '@pagevault/errors';
-import { PageKind, readPageMap, type Manifest, type TenantStore } from '@pagevault/repo';
+import {
+  PageKind, addTags, checkTag, listSnapshots, readPageMap, removeTags, resolveSnapshot as resolveRef, type Manifest, type TenantStore,
+} from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
 import { openContext, type GlobalOptions } from '../context';
 import { Progress, bytes, printJson, printTable } from '../output';
 
-/** Resolves "latest", a unique id prefix, or a full id to a manifest. */
-export async function resolveSnapshot(t: TenantStore, ref: string): Promise<Manifest> {
-  if (/^[0-9a-f]{32}$/.test(ref)) return t.getManifest(ref);
-  const all = await t.listManifests();
-  const hits = ref === 'latest' ? all.slice(-1) : all.filter((m) => m.snapshotId.startsWith(ref));
-  if (hits.length !== 1) {
-    throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, hits.length ? `snapshot prefix ${ref} is ambiguous` : `no snapshot ${ref} for tenant ${t.tenant}`, { details: { snapshot: ref } });
-  }
-  return hits[0]!;
+/** Resolves a full id, a unique id prefix, or "latest[:host=<h>,pid=<n>,tag=<t>]" to a manifest. */
+export function resolveSnapshot(t: TenantStore, ref: string): Promise<Manifest> {
+  return resolveRef(t, ref);
 }
 
-export function summary(m: Manifest): Record<string, unknown> {
+export function summary(m: Manifest & { tags?: string[] }): Record<string, unknown> {
   const c = m.counts;
   return {
     id: m.snapshotId, time: new Date(m.startTimeMs).toISOString(), host: m.host, pid: m.pid, mode: m.mode,
     consistency: m.consistency, vmas: c.vmas, data: c.dataPages, zero: c.zeroPages, file: c.filePages,
     logical: bytes((c.dataPages + c.zeroPages) * m.pageSize), stored: bytes(c.newBytes), parent: m.parentId?.slice(0, 12) ?? '',
+    ...(m.tags ? { tags: m.tags.join(',') } : {}),
   };
 }
 
 export function registerReadCommands(program: Command, globals: () => GlobalOptions): void {
   program.command('ls').description('list snapshots').option('--pid <pid>', 'only this pid').option('--on-host <host>', 'only this host')
-    .action(async (o: { pid?: string; onHost?: string }) => {
+    .option('--tag <tag>', 'only snapshots with this tag')
+    .action(async (o: { pid?: string; onHost?: string; tag?: string }) => {
       const ctx = openContext(globals());
-      let ms = await (await ctx.tenant()).listManifests();
-      if (o.pid) ms = ms.filter((m) => m.pid === Number(o.pid));
-      if (o.onHost) ms = ms.filter((m) => m.host === o.onHost);
+      const ms = await listSnapshots(await ctx.tenant(), {
+        ...(o.pid ? { pid: Number(o.pid) } : {}), ...(o.onHost ? { host: o.onHost } : {}), ...(o.tag ? { tag: checkTag(o.tag) } : {}),
+      });
       if (ctx.json) printJson(ms.map(summary));
       else printTable(ms.map(summary));
+    });
+
+  program.command('tag <snapshot> <tags...>').description('add tags to a snapshot (or remove them with --remove)')
+    .option('--remove', 'remove the tags instead')
+    .action(async (ref: string, tags: string[], o: { remove?: boolean }) => {
+      const ctx = openContext(globals());
+      const t = await ctx.tenant();
+      const m = await resolveSnapshot(t, ref);
+      await (o.remove ? removeTags(t, m.snapshotId, tags) : addTags(t, m.snapshotId, tags));
+      const now = (await listSnapshots(t)).find((x) => x.snapshotId === m.snapshotId)?.tags ?? [];
+      if (ctx.json) printJson({ snapshotId: m.snapshotId, tags: now });
+      else process.stdout.write(`${m.snapshotId}: ${now.join(', ') || '(no tags)'}\n`);
     });
 
   program.command('show <snapshot>').description('show a snapshot and its VMAs').action(async (ref: string) => {

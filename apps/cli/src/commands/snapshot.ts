@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { captureSnapshot, type CaptureStats } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { Consistency, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
-import type { Manifest } from '@pagevault/repo';
+import { addTags, checkTag, type Manifest } from '@pagevault/repo';
 import { shipSnapshot } from '@pagevault/shipper';
 import { openContext, type Context, type GlobalOptions } from '../context';
 import { bytes, printJson, printTable } from '../output';
@@ -58,8 +58,14 @@ export function registerSnapshotCommand(program: Command, globals: () => GlobalO
     .option('--tree <pid>', 'the process and all its descendants, as one consistent group')
     .option('--cgroup <path>', 'every process of a cgroup (v2 path), as one consistent group')
     .option('--pre-copy [budgetPages]', 'live rounds until the changed set fits the budget (default 2048 pages), then a frozen round')
-    .action(async (pids: string[], o: { live?: boolean; parent?: string; group?: boolean; tree?: string; cgroup?: string; preCopy?: string | boolean }) => {
+    .option('--tag <tag>', 'tag the committed snapshots (repeatable); "latest:tag=<tag>" finds them', (v: string, prev: string[] = []) => [...prev, checkTag(v)])
+    .action(async (pids: string[], o: { live?: boolean; parent?: string; group?: boolean; tree?: string; cgroup?: string; preCopy?: string | boolean; tag?: string[] }) => {
       const ctx = openContext(globals());
+      const tagged = async (rows: { manifest: Manifest; note?: string }[]) => {
+        const t = await ctx.tenant();
+        for (const r of rows) if (o.tag?.length) await addTags(t, r.manifest.snapshotId, o.tag);
+        report(ctx, rows, o.tag ?? []);
+      };
       const nums = pids.map((p) => {
         const pid = Number(p);
         if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${p}`);
@@ -72,7 +78,7 @@ export function registerSnapshotCommand(program: Command, globals: () => GlobalO
         if (o.tree || o.cgroup || o.group) {
           const targets = o.tree ? { tree: Number(o.tree) } : o.cgroup ? { cgroup: o.cgroup } : { pids: nums };
           const ms = await takeGroup(ctx, pipe, targets);
-          return report(ctx, ms.map((m) => ({ manifest: m })));
+          return await tagged(ms.map((m) => ({ manifest: m })));
         }
         if (o.preCopy !== undefined) {
           const budget = typeof o.preCopy === 'string' ? Number(o.preCopy) : 2048;
@@ -81,23 +87,23 @@ export function registerSnapshotCommand(program: Command, globals: () => GlobalO
             const r = await takePreCopy(ctx, pipe, pid, budget);
             rows.push(...r.manifests.map((m, i) => ({ manifest: m, note: i === r.manifests.length - 1 ? `final, frozen ${r.downtimeMs.toFixed(0)} ms (${r.stoppedBecause})` : `round ${i + 1}` })));
           }
-          return report(ctx, rows);
+          return await tagged(rows);
         }
         const rows = [];
         for (const pid of nums) {
           const r = await takeSnapshot(ctx, pipe, { pid, ...(o.live ? { live: true } : {}), ...(o.parent ? { parent: o.parent } : {}) });
           rows.push({ manifest: r.manifest, note: `frozen ${r.capture.freezeMs.toFixed(0)} ms, ${r.ms.toFixed(0)} ms in all` });
         }
-        report(ctx, rows);
+        await tagged(rows);
       } finally {
         await pipe.stop();
       }
     });
 }
 
-function report(ctx: Context, rows: { manifest: Manifest; note?: string }[]): void {
+function report(ctx: Context, rows: { manifest: Manifest; note?: string }[], tags: string[]): void {
   if (ctx.json) {
-    printJson(rows.map((r) => ({ snapshotId: r.manifest.snapshotId, pid: r.manifest.pid, groupId: r.manifest.groupId, counts: r.manifest.counts, note: r.note })));
+    printJson(rows.map((r) => ({ snapshotId: r.manifest.snapshotId, pid: r.manifest.pid, groupId: r.manifest.groupId, counts: r.manifest.counts, tags, note: r.note })));
     return;
   }
   printTable(rows.map(({ manifest: m, note }) => ({

@@ -1,0 +1,90 @@
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { checkTag, keys } from './keys';
+import type { Manifest } from './manifest';
+import type { TenantStore } from './tenant-store';
+
+/** Which snapshots a listing or a "latest" wants. */
+export interface SnapshotFilter {
+  host?: string;
+  pid?: number;
+  tag?: string;
+}
+
+export type TaggedManifest = Manifest & { tags: string[] };
+
+/**
+ * Tags label committed snapshots: an empty object per (tag, snapshot), written after the manifest, so
+ * tagging never rewrites a manifest (everything in the bucket is write-once) and one LIST finds them all.
+ */
+export async function addTags(t: TenantStore, id: string, tags: string[]): Promise<void> {
+  for (const tag of tags) checkTag(tag);
+  await t.getManifest(id); // PV_UNKNOWN_SNAPSHOT before anything is written
+  for (const tag of tags) await t.store.put(keys.tag(t.tenant, tag, id), new Uint8Array(0));
+}
+
+export async function removeTags(t: TenantStore, id: string, tags: string[]): Promise<void> {
+  for (const tag of tags) await t.store.delete(keys.tag(t.tenant, checkTag(tag), id));
+}
+
+/** Snapshot id → its tags, sorted. */
+export async function readTags(t: TenantStore): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const prefix = keys.tags(t.tenant);
+  for await (const o of t.store.list(prefix)) {
+    const [tag, id] = o.key.slice(prefix.length).split('/');
+    if (!tag || !id) continue;
+    (out.get(id) ?? out.set(id, []).get(id)!).push(tag);
+  }
+  for (const v of out.values()) v.sort();
+  return out;
+}
+
+/** The tenant's snapshots that pass the filter, oldest first, with their tags. */
+export async function listSnapshots(t: TenantStore, f: SnapshotFilter = {}): Promise<TaggedManifest[]> {
+  const [all, tags] = await Promise.all([t.listManifests(), readTags(t)]);
+  return all
+    .map((m) => ({ ...m, tags: tags.get(m.snapshotId) ?? [] }))
+    .filter((m) => (f.host === undefined || m.host === f.host) && (f.pid === undefined || m.pid === f.pid) && (f.tag === undefined || m.tags.includes(f.tag)));
+}
+
+/**
+ * Parses "latest[:key=value,...]" (keys host, pid, tag), the same filters as separate values. Returns
+ * undefined for anything else (an id or an id prefix).
+ */
+export function parseLatest(ref: string): SnapshotFilter | undefined {
+  if (ref !== 'latest' && !ref.startsWith('latest:')) return undefined;
+  const f: SnapshotFilter = {};
+  for (const part of ref.slice('latest:'.length).split(',').filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const [k, v] = eq < 0 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)];
+    if (k === 'host' && v) f.host = v;
+    else if (k === 'pid' && /^[1-9][0-9]*$/.test(v)) f.pid = Number(v);
+    else if (k === 'tag' && v) f.tag = checkTag(v);
+    else throw new PvError(ErrorCodes.INVALID_ARGUMENT, `snapshot reference ${JSON.stringify(ref)}: ${JSON.stringify(part)} is not host=<name>, pid=<n> or tag=<tag>`);
+  }
+  return f;
+}
+
+/**
+ * Resolves a snapshot reference: a full id, a unique id prefix, or "latest" optionally narrowed
+ * ("latest:host=web1,tag=nightly"; `filter` narrows it further). Unknown or ambiguous: PV_UNKNOWN_SNAPSHOT.
+ */
+export async function resolveSnapshot(t: TenantStore, ref: string, filter: SnapshotFilter = {}): Promise<Manifest> {
+  const latest = parseLatest(ref);
+  if (!latest && /^[0-9a-f]{32}$/.test(ref)) return t.getManifest(ref);
+  if (latest) {
+    const f = { ...latest, ...filter };
+    const hit = (await listSnapshots(t, f)).at(-1);
+    if (!hit) {
+      const what = Object.entries(f).map(([k, v]) => `${k}=${v}`).join(', ');
+      throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `no snapshot${what ? ` with ${what}` : ''} for tenant ${t.tenant}`, { details: { snapshot: ref, ...f } });
+    }
+    const { tags: _tags, ...m } = hit;
+    return m;
+  }
+  const hits = (await t.listManifests()).filter((m) => m.snapshotId.startsWith(ref));
+  if (hits.length !== 1) {
+    throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, hits.length ? `snapshot prefix ${ref} is ambiguous` : `no snapshot ${ref} for tenant ${t.tenant}`, { details: { snapshot: ref } });
+  }
+  return hits[0]!;
+}
