@@ -27,7 +27,7 @@ module.exports = async function hashPhase(ctx) {
   rec.row(W, 'SHA-256 per 4 KiB page, two worker threads', fmt.pages(r.twoThreads.pagesPerSec),
     `openssl speed -multi 2: ${fmt.pages(two)}`, `${fmt.pct(r.twoThreads.pagesPerSec / two)} of it`);
   if (r.pool) {
-    rec.row(W, `SHA-256 through @pagevault/repo's HashPool (${r.pool.threads} threads, one ${r.pool.chunkPages}-page chunk a call, as the compactor feeds it)`,
+    rec.row(W, `SHA-256 through @pagevault/hashing's PageHasher (${r.pool.threads} threads: the caller and ${r.pool.threads - 1} helper; one ${r.pool.chunkPages}-page chunk a call, as the compactor feeds it)`,
       fmt.pages(r.pool.pagesPerSec), `openssl speed -multi 2: ${fmt.pages(two)}`, `${fmt.pct(r.pool.pagesPerSec / two)} of it`);
   }
 };

@@ -1,6 +1,7 @@
 import { homedir, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
+import { configurePageHasher } from '@pagevault/hashing';
 import { Repository, type TenantStore } from '@pagevault/repo';
 import { openObjectStore, type LogConfig, type StoreConfig } from '@pagevault/runtime';
 
@@ -56,9 +57,10 @@ export function openContext(o: GlobalOptions): Context {
         kind: 'memory', memoryBytes: Number(process.env['PV_LOG_MEMORY_MIB'] ?? 128) * 1_048_576,
         spillDir: o.s3 ? tmpdir() : storeDir,
       };
-  // Worker-thread hashing is opt-in: fed one chunk at a time it measured slower than the main thread
-  // (docs/benchmarks.md, hash stage).
-  const repo = new Repository(openObjectStore(storeConfig), { hashThreads: Number(process.env['PV_HASH_THREADS'] ?? 0) });
+  // Page hashing uses every core by default (PageHasher); PV_HASH_THREADS sets its helper threads.
+  const threads = process.env['PV_HASH_THREADS'];
+  if (threads !== undefined && threads !== '') configurePageHasher(Number(threads));
+  const repo = new Repository(openObjectStore(storeConfig));
   return {
     repo, storeConfig, logConfig, tenantName: o.tenant, host: o.host ?? hostname(), json: o.json === true,
     tenant: () => repo.tenant(o.tenant),

@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { Registry } from 'prom-client';
+import { configurePageHasher } from '@pagevault/hashing';
 import { CompactionService } from '@pagevault/compaction';
 import { Repository, keys } from '@pagevault/repo';
 import { openFrameLog, openObjectStore } from '@pagevault/runtime';
@@ -12,11 +14,12 @@ const spec = {
   PV_COMPACTOR_GROUP: { kind: 'string', default: 'pagevault-compactor', help: 'Kafka consumer group' },
   PV_SNAPSHOT_TIMEOUT_MS: { kind: 'int', default: '300000', help: 'fail a snapshot whose frames stop for this long' },
   PV_ZSTD_LEVEL: { kind: 'int', default: '1', help: 'zstd level for new packs' },
-  PV_HASH_THREADS: { kind: 'int', default: '0', help: 'worker threads hashing pages (0: the main thread, measured faster for one chunk at a time)' },
+  PV_HASH_THREADS: { kind: 'int', default: String(Math.max(0, availableParallelism() - 1)), help: 'helper threads hashing pages beside the main thread (default: cores - 1)' },
 } as const;
 
 async function main(): Promise<void> {
   const c = loadConfig(spec);
+  configurePageHasher(c.PV_HASH_THREADS);
   const log = createLogger('compactor');
   const store = openObjectStore({ kind: 's3', endpoint: c.PV_S3_ENDPOINT, bucket: c.PV_S3_BUCKET, region: c.PV_S3_REGION, accessKeyId: c.PV_S3_ACCESS_KEY, secretAccessKey: c.PV_S3_SECRET_KEY });
   const frames = openFrameLog({ kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: 'pagevault-compactor' });
@@ -26,7 +29,7 @@ async function main(): Promise<void> {
   const dlq = dlqLog.producer();
   const registry = new Registry();
   const metrics = compactorMetrics(registry, () => compaction.lag());
-  const compaction: CompactionService = new CompactionService(frames, new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL, hashThreads: c.PV_HASH_THREADS }), {
+  const compaction: CompactionService = new CompactionService(frames, new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL }), {
     groupId: c.PV_COMPACTOR_GROUP,
     snapshotTimeoutMs: c.PV_SNAPSHOT_TIMEOUT_MS,
     deadLetter: async (rec, code, reason) => {

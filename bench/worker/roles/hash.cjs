@@ -1,6 +1,7 @@
 'use strict';
 // The compactor's hash stage in isolation: SHA-256 of every 4 KiB page (one crypto.hash call a page, as
-// SnapshotIngest does), on this thread and on two worker threads over one shared buffer of random pages.
+// SnapshotIngest used to), on this thread, on two worker threads over one shared buffer of random pages, and
+// through the PageHasher the pipeline uses.
 const { randomFillSync, hash } = require('node:crypto');
 const { performance } = require('node:perf_hooks');
 const { Worker } = require('node:worker_threads');
@@ -39,13 +40,13 @@ async function threads(sab, pages, n, seconds) {
 }
 
 /**
- * The repository's own HashPool (when @pagevault/repo has one), fed as SnapshotIngest feeds it: one page
- * chunk (255 pages, one frame) a call, awaited before the next.
+ * @pagevault/hashing's PageHasher (the calling thread plus one helper a spare core), fed as SnapshotIngest
+ * feeds it: one page chunk (255 pages, one frame) a synchronous call.
  */
-async function hashPool(buf, pages, seconds) {
-  const { HashPool } = require('@pagevault/repo');
-  if (typeof HashPool !== 'function') return undefined;
-  const pool = new HashPool(2);
+async function pageHasherRate(buf, pages, seconds) {
+  const { PageHasher } = require('@pagevault/hashing');
+  const { availableParallelism } = require('node:os');
+  const hasher = new PageHasher(Math.max(0, availableParallelism() - 1));
   const chunk = 255;
   const out = Buffer.allocUnsafe(chunk * 32);
   let n = 0;
@@ -54,15 +55,15 @@ async function hashPool(buf, pages, seconds) {
   try {
     do {
       for (let p = 0; p + chunk <= pages; p += chunk) {
-        await pool.hashPages(buf.subarray(p * PS, (p + chunk) * PS), chunk, PS, out);
+        hasher.hash(buf.subarray(p * PS, (p + chunk) * PS), chunk, PS, out);
         n += chunk;
       }
       ms = performance.now() - t0;
     } while (ms < seconds * 1000);
   } finally {
-    await pool.close();
+    await hasher.close();
   }
-  return { threads: pool.threads, chunkPages: chunk, pages: n, ms };
+  return { threads: hasher.threads + 1, chunkPages: chunk, pages: n, ms };
 }
 
 module.exports = async () => ({
@@ -75,7 +76,7 @@ module.exports = async () => ({
     const one = hashFor(buf, 0, pages, seconds);
     const two = await threads(sab, pages, 2, seconds);
     const rate = (r) => r.pages / (r.ms / 1000);
-    const pool = await hashPool(buf, pages, seconds);
+    const pool = await pageHasherRate(buf, pages, seconds);
     return { single: { ...one, pagesPerSec: rate(one) }, twoThreads: { ...two, pagesPerSec: rate(two) }, ...(pool ? { pool: { ...pool, pagesPerSec: rate(pool) } } : {}) };
   },
 });

@@ -10,7 +10,6 @@ export { TenantStore, type RepoOptions } from './tenant-store';
 export { Repository } from './repository';
 export { SnapshotIngest } from './ingest';
 export { PageFetcher, type FetchOptions } from './page-fetcher';
-export { HashPool, hashPagesSync } from './hash-pool';
 export { checkTag } from './keys';
 export {
   addTags, listSnapshots, parseLatest, readTags, removeTags, resolveSnapshot, type SnapshotFilter, type TaggedManifest,

@@ -84,7 +84,7 @@ export class SnapshotIngest {
     const n = addrs.length;
     if (this.hashes.length < n * 32) this.hashes = Buffer.allocUnsafe(n * 32);
     const t = this.tenant!;
-    await this.repo.hashPages(data, n, ps, this.hashes);
+    this.repo.hashPages(data, n, ps, this.hashes);
     for (let i = 0; i < n; i++) {
       if (t.addPage(this.hashes.subarray(i * 32, i * 32 + 32), data, i * ps)) this.counts.newPages++;
     }

@@ -1,6 +1,6 @@
 import type { ObjectStore } from '@pagevault/objstore';
 import { checkTenant, keys } from './keys';
-import { HashPool, hashPagesSync } from './hash-pool';
+import { pageHasher, type PageHasher } from '@pagevault/hashing';
 import { TenantStore, type RepoOptions } from './tenant-store';
 
 /**
@@ -9,25 +9,21 @@ import { TenantStore, type RepoOptions } from './tenant-store';
  */
 export class Repository {
   private readonly tenants = new Map<string, Promise<TenantStore>>();
-  private readonly opts: Required<Omit<RepoOptions, 'hashThreads'>>;
-  private readonly pool: HashPool | undefined;
+  private readonly opts: Required<Omit<RepoOptions, 'hasher'>>;
+  private readonly hasher: PageHasher;
 
   constructor(
     readonly store: ObjectStore,
     opts: RepoOptions = {},
   ) {
-    const { hashThreads = 0, ...rest } = opts;
+    const { hasher, ...rest } = opts;
     this.opts = { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, ...rest };
-    this.pool = hashThreads > 0 ? new HashPool(hashThreads) : undefined;
+    this.hasher = hasher ?? pageHasher();
   }
 
-  /** SHA-256 of n pages into out[0, 32n): on the worker threads when configured. */
-  hashPages(data: Uint8Array, n: number, ps: number, out: Buffer): Promise<void> | void {
-    return this.pool ? this.pool.hashPages(data, n, ps, out) : hashPagesSync(data, n, ps, out);
-  }
-
-  async close(): Promise<void> {
-    await this.pool?.close();
+  /** SHA-256 of n pages into out[0, 32n), on every core (PageHasher). */
+  hashPages(data: Uint8Array, n: number, ps: number, out: Buffer): void {
+    this.hasher.hash(data, n, ps, out);
   }
 
   tenant(name: string): Promise<TenantStore> {

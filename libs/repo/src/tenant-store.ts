@@ -1,4 +1,5 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
+import type { PageHasher } from '@pagevault/hashing';
 import type { ObjectStore } from '@pagevault/objstore';
 import { encodeIndexFile, loadIndexFile } from './index-file';
 import { basename, checkTenant, keys } from './keys';
@@ -14,8 +15,8 @@ export interface RepoOptions {
   /** A pack is sealed once its compressed bytes reach this (default 12 MiB). */
   packTargetBytes?: number;
   pageSize?: number;
-  /** Worker threads hashing pages (default 0: the calling thread). */
-  hashThreads?: number;
+  /** Hashes pages (default: the process's shared PageHasher, on every core). */
+  hasher?: PageHasher;
 }
 
 /**
@@ -41,7 +42,7 @@ export class TenantStore {
   constructor(
     readonly store: ObjectStore,
     readonly tenant: string,
-    private readonly opts: Required<Omit<RepoOptions, 'hashThreads'>>,
+    private readonly opts: Required<Omit<RepoOptions, 'hasher'>>,
   ) {
     checkTenant(tenant);
     this.builder = new PackBuilder(opts.pageSize, opts.compressionLevel);

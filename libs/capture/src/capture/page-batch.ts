@@ -1,16 +1,11 @@
-import crypto from 'node:crypto';
 import { ErrorCodes, PvError } from '@pagevault/errors';
+import { pageHasher } from '@pagevault/hashing';
 import { ZeroScanner } from '../memory/zero-page';
 import { PAGE_DEFERRED, PAGE_FAILED, PAGE_OK, PAGE_PENDING } from '../memory/page-status';
 import { isUntouched } from '../pagemap/pagemap-bits';
 import { PagemapReader } from '../pagemap/pagemap-reader';
 import { addSkipped } from './options';
 import type { Session } from './session';
-
-const sha256: (b: Buffer) => Buffer =
-  typeof crypto.hash === 'function'
-    ? (b) => crypto.hash('sha256', b, 'buffer')
-    : (b) => crypto.createHash('sha256').update(b).digest();
 
 /**
  * The pages of one VMA waiting to be read, in ascending address order, up to the reader's capacity. A
@@ -25,6 +20,11 @@ export class PageBatch {
   private deferred = 0;
   private readonly zero: ZeroScanner;
   private refresh: PagemapReader | undefined;
+  /** Per page of a batch being emitted with hashes: 1 data, 2 zero, 0 not read. */
+  private readonly kind: Uint8Array;
+  /** Batch indices of the data pages, and their hashes (hashed together, on every core). */
+  private readonly dataIdx: Int32Array;
+  private readonly hashes: Buffer;
   n = 0;
   /** Read this VMA through /proc/PID/mem (it is not readable by process_vm_readv). */
   forceProcMem = false;
@@ -35,6 +35,9 @@ export class PageBatch {
     this.status = new Uint8Array(cap);
     this.viaMem = new Uint8Array(cap);
     this.zero = new ZeroScanner(s.reader.buf, s.pageSize);
+    this.kind = new Uint8Array(cap);
+    this.dataIdx = new Int32Array(cap);
+    this.hashes = Buffer.allocUnsafe(s.readHashes ? cap * 32 : 0);
   }
 
   get full(): boolean {
@@ -107,31 +110,45 @@ export class PageBatch {
   private emit(n: number): void {
     const { writer, stats, mode, pageSize: ps } = this.s;
     const { readHashes, parent } = this.s;
+    const buf = this.s.reader.buf;
+    const { kind, dataIdx, hashes } = this;
+    // Classify first, so the data pages are hashed in one call (every core) rather than one at a time.
+    let data = 0;
+    for (let j = 0; j < n; j++) {
+      if (this.status[j] !== PAGE_OK) kind[j] = 0;
+      else if (this.zero.isZero(j)) kind[j] = 2;
+      else {
+        kind[j] = 1;
+        dataIdx[data++] = j;
+      }
+    }
+    if (readHashes && data > 0) pageHasher().hashAt(buf, ps, dataIdx, data, hashes);
     let seg = -1;
+    let k = 0;
     const close = (end: number): void => {
       if (seg < 0) return;
-      writer.addPages(this.addrs.subarray(seg, end), this.s.reader.buf, seg * ps, end - seg);
+      writer.addPages(this.addrs.subarray(seg, end), buf, seg * ps, end - seg);
       stats.dataPages += end - seg;
       seg = -1;
     };
     for (let j = 0; j < n; j++) {
       const addr = this.addrs[j];
-      if (this.status[j] !== PAGE_OK) {
+      if (kind[j] === 0) {
         close(j);
         continue;
       }
-      if (this.zero.isZero(j)) {
+      if (kind[j] === 2) {
         close(j);
         writer.addZero(addr, 1);
         stats.zeroPages++;
         continue;
       }
       if (readHashes) {
-        const h = sha256(this.s.reader.buf.subarray(j * ps, (j + 1) * ps));
-        readHashes.add(addr, h);
+        const h = k++ * 32;
+        readHashes.add(addr, hashes, h);
         if (mode === 'hash' && parent) {
-          const k = parent.find(addr);
-          if (k >= 0 && parent.table.sameHash(k, h)) {
+          const p = parent.find(addr);
+          if (p >= 0 && parent.table.sameHash(p, hashes, h)) {
             close(j);
             writer.addParent(addr, 1);
             stats.parentPages++;

@@ -1,0 +1,1 @@
+export { PageHasher, configurePageHasher, hashPagesSync, pageHasher } from './page-hasher';

@@ -1,0 +1,50 @@
+import { hash, randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PageHasher, hashPagesSync } from './page-hasher';
+
+const PS = 4096;
+const sha = (b: Uint8Array) => hash('sha256', b, 'hex');
+
+describe('PageHasher', () => {
+  const pool = new PageHasher(2, 256);
+  afterAll(() => pool.close());
+  const data = randomBytes(600 * PS);
+  const expected = (pages: number[]) => pages.map((p) => sha(data.subarray(p * PS, (p + 1) * PS)));
+  const hexes = (out: Buffer, n: number) => Array.from({ length: n }, (_, k) => out.subarray(k * 32, k * 32 + 32).toString('hex'));
+
+  it('hashes every page, whatever the count against the helpers and their share limit', () => {
+    for (const n of [1, 31, 32, 33, 255, 256, 600]) {
+      const out = Buffer.alloc(n * 32);
+      pool.hash(data, n, PS, out);
+      expect(hexes(out, n), `n=${n}`).toEqual(expected(Array.from({ length: n }, (_, i) => i)));
+    }
+  });
+
+  it('hashes only the pages asked for, in the order asked', () => {
+    const idx = Int32Array.from({ length: 200 }, (_, k) => (k * 7) % 600);
+    const out = Buffer.alloc(200 * 32);
+    pool.hashAt(data, PS, idx, 200, out);
+    expect(hexes(out, 200)).toEqual(expected([...idx]));
+  });
+
+  it('agrees with the one-thread path, repeatedly (shared blocks reused between calls)', () => {
+    const a = Buffer.alloc(300 * 32);
+    const b = Buffer.alloc(300 * 32);
+    for (let r = 0; r < 20; r++) {
+      const d = randomBytes(300 * PS);
+      pool.hash(d, 300, PS, a);
+      hashPagesSync(d, 300, PS, b);
+      expect(a.equals(b)).toBe(true);
+    }
+  });
+
+  it('hashes on the calling thread alone with no helpers, and for another page size', () => {
+    const solo = new PageHasher(0);
+    const out = Buffer.alloc(64 * 32);
+    solo.hash(data, 64, PS, out);
+    expect(hexes(out, 64)).toEqual(expected(Array.from({ length: 64 }, (_, i) => i)));
+    const big = Buffer.alloc(40 * 32);
+    pool.hash(data, 40, 2 * PS, big);
+    expect(hexes(big, 40)).toEqual(Array.from({ length: 40 }, (_, i) => sha(data.subarray(i * 2 * PS, (i + 1) * 2 * PS))));
+  });
+});

@@ -1,0 +1,2 @@
+import base from '../../vitest.base.mts';
+export default base;
