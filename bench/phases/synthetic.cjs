@@ -91,11 +91,15 @@ module.exports = async function synthetic(ctx) {
   const raw = await rs.call('raw', { id: e1.id, out: join(scratch, 'restore-raw') });
   const elf = await rs.call('elf', { id: e1.id, out: join(scratch, 'restore.core') });
   const rawNoSync = await rs.call('raw', { id: e1.id, out: join(scratch, 'restore-raw-nosync'), fsync: false });
+  const disk = await rs.call('disk', { out: join(scratch, 'disk-ceiling'), bytes: raw.bytesWritten });
+  const diskNoSync = await rs.call('disk', { out: join(scratch, 'disk-ceiling'), bytes: raw.bytesWritten, fsync: false });
   rec.stage('restore from the directory store (raw, ELF)', await rs.exit());
   const rs3 = await startWorker('restore', { store: ctx.s3config, tenant });
   const rawS3 = await rs3.call('raw', { id: f1.id, out: join(scratch, 'restore-raw-s3') });
   rec.stage('restore from S3 (raw)', await rs3.exit());
-  d.restore = { raw, elf, rawNoSync, rawS3 };
+  d.restore = { raw, elf, rawNoSync, rawS3, disk, diskNoSync };
+  rec.row(W, `disk write ceiling: the ${fmt.mib(disk.bytes)} a raw restore writes, 8 MiB writes of one buffer, then fsync (no fsync)`,
+    `${fmt.ms(disk.ms)}, ${fmt.rate(disk.bytes, disk.ms)} (${fmt.ms(diskNoSync.ms)}, ${fmt.rate(disk.bytes, diskNoSync.ms)})`, '', '', '');
   const restoreRow = (figure, r, goal) => {
     const rate = r.logicalBytes / 1e9 / (r.ms / 1000);
     rec.row(W, figure, `${fmt.ms(r.ms)}, ${fmt.rate(r.logicalBytes, r.ms)}`, `gcore writing the process: ${fmt.ms(g1.ms)}, ${fmt.rate(r.logicalBytes, g1.ms)}`,

@@ -11,7 +11,10 @@ const { SnapshotStreams, shipSnapshot } = require('@pagevault/shipper');
 const wall = () => performance.timeOrigin + performance.now();
 
 module.exports = async ({ kafka }) => {
-  const log = openFrameLog({ kind: 'kafka', clientId: 'pv-bench-agent', ...kafka });
+  // As apps/agent runs by default: frames spooled on local disk (PV_SPOOL_DIR, /var/tmp), so the target
+  // thaws before Kafka has taken them.
+  const spool = { dir: process.env.PV_SPOOL_DIR || '/var/tmp', memoryBytes: 64 * 1_048_576 };
+  const log = openFrameLog({ kind: 'kafka', clientId: 'pv-bench-agent', ...kafka, ...(process.env.PV_SPOOL_DIR === 'off' ? {} : { spool }) });
   await log.ensureTopic();
   const hashes = new Map(); // snapshot id → PageHashTable, for the next incremental
   return {
