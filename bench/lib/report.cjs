@@ -20,7 +20,7 @@ function markdown(res) {
   out.push(`### ${res.run.smoke ? 'Smoke' : 'Full'} run ${res.run.id}`, '');
   out.push(`Measured ${res.run.started.slice(0, 16).replace('T', ' ')} UTC in ${Math.round(res.run.seconds)} s on ${m.nproc} cores (${m.cpuModel}), ` +
     `${m.memTotalGiB} GiB, ${m.kernel}, Node.js ${m.node}; soft-dirty ${m.softDirty ? 'available' : 'not available (incrementals read and hash every page)'}. ` +
-    `Load average (1 min) ${Math.min(...loads)}–${Math.max(...loads)} over the run on ${m.nproc} cores: other engineers' test runs shared the machine, so every figure is ` +
+    `Load average (1 min) ${Math.min(...loads)}–${Math.max(...loads)} over the run on ${m.nproc} cores: the load counts the suite's own services and peers (Kafka, SeaweedFS, redis-benchmark, restic) and whatever else ran on the machine, so every figure is ` +
     `compared with its peer measured minutes apart in the same run, not with another run.`, '');
   out.push(`Peers: ${Object.entries(res.tools).map(([k, v]) => `${k} ${v}`).join('; ')}.`, '');
   out.push(`Sizes: synthetic ${res.config.sizeMiB} MiB, node heap ${res.config.heapMiB} MiB, fleet 3 × ${res.config.fleetMiB} MiB, ` +

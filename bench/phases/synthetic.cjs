@@ -81,8 +81,8 @@ module.exports = async function synthetic(ctx) {
   const k = rec.data.services?.kafka;
   const shipMs = f1.shippedWall - f1.startWall;
   const shipRate = f1.frameBytes / (shipMs / 1000);
-  rec.row(W, 'cold, agent → Kafka: frames shipped, the target frozen until Kafka holds them (the window bounds memory)',
-    `${fmt.rate(f1.frameBytes, shipMs)} (${fmt.mib(f1.frameBytes)} of frames); compactor committed ${fmt.ms(f1.commit.wall - f1.shippedWall)} after the last ack`,
+  rec.row(W, 'cold, agent → Kafka: frames shipped until Kafka acknowledged the last (spooled on local disk: the target thaws after the capture)',
+    `${fmt.rate(f1.frameBytes, shipMs)} (${fmt.mib(f1.frameBytes)} of frames; target frozen ${fmt.ms(f1.capture.freezeMs)}); compactor committed ${fmt.ms(f1.commit.wall - f1.shippedWall)} after the last ack`,
     k ? `Kafka's own Java producer: ${fmt.rate(k.bytesPerSec, 1000)}` : '', k ? `${fmt.pct(shipRate / k.bytesPerSec)} of it` : '');
 
   // Restores of the cold snapshot against gcore writing the same process.
