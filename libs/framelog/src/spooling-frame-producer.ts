@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { checkFrames } from './check-frames';
 import type { FrameLog, FrameProducer } from './frame-log';
+import { localFileError } from './local-file-error';
 import { Signal } from './signal';
 
 export interface SpoolOptions {
@@ -169,7 +170,7 @@ export class SpoolingFrameProducer implements FrameProducer {
         pos += f.length;
       }
     } catch (e) {
-      const err = spoolError(e, this.opts.dir, 'write');
+      const err = localFileError(e, 'frame spool', this.opts.dir, 'write');
       this.failure ??= err;
       throw err;
     }
@@ -186,7 +187,7 @@ export class SpoolingFrameProducer implements FrameProducer {
         done += bytesRead;
       }
     } catch (err) {
-      throw spoolError(err, this.opts.dir, 'read');
+      throw localFileError(err, 'frame spool', this.opts.dir, 'read');
     }
     const frames: Buffer[] = [];
     let o = 0;
@@ -229,15 +230,4 @@ export function withSpool(log: FrameLog, opts: SpoolOptions): FrameLog {
     ensureTopic: () => log.ensureTopic(),
     endOffsets: () => log.endOffsets(),
   };
-}
-
-function spoolError(e: unknown, dir: string, op: string): PvError {
-  if (e instanceof PvError) return e;
-  const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
-  const full = code === 'ENOSPC' || code === 'EDQUOT';
-  return new PvError(
-    full ? ErrorCodes.STORE_FULL : ErrorCodes.LOG_UNAVAILABLE,
-    `frame spool: ${op} of its file in ${dir} failed${full ? ': no space left' : ''} (${code ?? String(e)})`,
-    { cause: e, details: { dir, op, errno: code } },
-  );
 }

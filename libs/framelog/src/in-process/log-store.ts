@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { OutboundFrame } from '../batching-frame-producer';
 import type { FrameRecord } from '../frame-log';
+import { localFileError } from '../local-file-error';
 import { Signal } from '../signal';
 
 interface StoredRecord {
@@ -121,7 +122,7 @@ export class LogStore {
       part.fileEnd += value.length;
       return at;
     } catch (e) {
-      throw spillError(e, this.spillDir, 'write');
+      throw localFileError(e, 'embedded frame log (spill)', this.spillDir, 'write');
     }
   }
 
@@ -135,7 +136,7 @@ export class LogStore {
         done += got;
       }
     } catch (e) {
-      throw spillError(e, this.spillDir, 'read');
+      throw localFileError(e, 'embedded frame log (spill)', this.spillDir, 'read');
     }
     return b;
   }
@@ -209,7 +210,7 @@ export class LogStore {
       try {
         ftruncateSync(part.fd, 0);
       } catch (e) {
-        throw spillError(e, this.spillDir, 'truncate');
+        throw localFileError(e, 'embedded frame log (spill)', this.spillDir, 'truncate');
       }
       part.fileEnd = 0;
     }
@@ -225,15 +226,4 @@ export class LogStore {
     }
     return part;
   }
-}
-
-function spillError(e: unknown, dir: string, op: string): PvError {
-  if (e instanceof PvError) return e;
-  const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
-  const full = code === 'ENOSPC' || code === 'EDQUOT';
-  return new PvError(
-    full ? ErrorCodes.STORE_FULL : ErrorCodes.LOG_UNAVAILABLE,
-    `embedded frame log: ${op} of its spill file in ${dir} failed${full ? ': no space left' : ''} (${code ?? String(e)})`,
-    { cause: e, details: { dir, op, errno: code } },
-  );
 }
