@@ -32,6 +32,7 @@ const PHASES = [
   ['hash stage', () => require('./phases/hash.cjs')],
   ['synthetic', () => require('./phases/synthetic.cjs')],
   ['node heap', () => require('./phases/heap.cjs').single],
+  ['python heap', () => require('./phases/heap.cjs').python],
   ['fleet of 3 node', () => require('./phases/heap.cjs').nodeFleet],
   ['fleet of 3 data', () => require('./phases/heap.cjs').dataFleet],
   ['redis series', () => require('./phases/redis.cjs')],

@@ -1,5 +1,5 @@
 'use strict';
-// The processes the bench snapshots: the synthetic C target, Node.js heaps, and redis under
+// The processes the bench snapshots: the synthetic C target, Node.js and CPython heaps, and redis under
 // redis-benchmark, all on this host (redis on 127.0.0.1 only).
 const { execFileSync } = require('node:child_process');
 const { createServer } = require('node:net');
@@ -30,6 +30,11 @@ function startHeap(mib, commonSeed, ownSeed, ownShare) {
     '--expose-gc', `--max-old-space-size=${Math.max(512, mib * 3)}`, join(TARGETS, 'heap.js'),
     String(mib), String(commonSeed), String(ownSeed), String(ownShare),
   ], { label: `node heap ${mib} MiB` });
+}
+
+/** A CPython process with `mib` of small objects (dicts, strings, lists) on its heap. */
+function startPyHeap(mib, seed) {
+  return startTarget('python3', [join(TARGETS, 'pyheap.py'), String(mib), String(seed)], { label: `python heap ${mib} MiB` });
 }
 
 function freePort() {
@@ -89,4 +94,4 @@ function startTiny() {
   return spawnTethered('sleep', ['3600']);
 }
 
-module.exports = { buildSynth, startSynth, startHeap, startRedis, fillRedis, loadRedis, startTiny };
+module.exports = { buildSynth, startSynth, startHeap, startPyHeap, startRedis, fillRedis, loadRedis, startTiny };

@@ -1,24 +1,24 @@
 'use strict';
-// A Node.js process with a large heap of small objects, and fleets of three processes of one program:
+// A Node.js and a CPython process with large heaps of small objects, and fleets of three processes of one program:
 // cold snapshots through Kafka + S3 against gcore + restic, and what each stored — the fleets' figure is
 // the cross-process dedup.
 const { rmSync } = require('node:fs');
-const { buildSynth, startHeap, startSynth } = require('../lib/targets.cjs');
+const { buildSynth, startHeap, startPyHeap, startSynth } = require('../lib/targets.cjs');
 const { gcore, zstd1 } = require('../lib/peers.cjs');
 const { fmt } = require('../lib/record.cjs');
 
 const peerText = (gms, rms) => `gcore ${fmt.ms(gms)} + restic ${fmt.ms(rms)} = ${fmt.ms(gms + rms)}`;
 
-async function single(ctx) {
-  const { cfg, rec, scratch } = ctx;
-  const W = `node heap ${cfg.heapMiB} MiB`;
-  rec.load('node heap');
-  const h = await startHeap(cfg.heapMiB, 1, 2, 0.25);
+/** One process of a managed runtime: a cold snapshot through Kafka + S3 against gcore + restic, and what each stored. */
+async function singleProcess(ctx, { W, key, start }) {
+  const { rec, scratch } = ctx;
+  rec.load(W);
+  const h = await start();
   ctx.defer(() => h.stop());
   const fleet = await ctx.fleet();
-  const tenant = ctx.tenant('heap');
+  const tenant = ctx.tenant(key);
   const s = await fleet.snapshot(h.pid, tenant);
-  const restic = await ctx.restic('heap');
+  const restic = await ctx.restic(key);
   const g = await gcore(h.pid, scratch, scratch);
   const r = await restic.backup([g.file]);
   const z = await zstd1(g.file, scratch);
@@ -26,7 +26,7 @@ async function single(ctx) {
   await h.stop();
   const pv = await ctx.s3.usage(`t/${tenant}/`);
   const rr = await ctx.s3.usage(`${restic.prefix}/`);
-  rec.data.heap = { target: h.info, snapshot: s, gcore: g, restic: r, zstd: z, stored: { pv, restic: rr } };
+  rec.data[key] = { target: h.info, snapshot: s, gcore: g, restic: r, zstd: z, stored: { pv, restic: rr } };
   const peer = g.ms + r.ms;
   rec.row(W, `cold snapshot, Kafka + S3: freeze → manifest committed (${s.capture.vmas} VMAs; committed ${fmt.ms(s.commit.wall - s.shippedWall)} after the last ack)`,
     `${fmt.ms(s.e2eMs)}, ${fmt.rate(s.logicalBytes, s.e2eMs)} (frozen ${fmt.ms(s.capture.freezeMs)})`,
@@ -34,6 +34,16 @@ async function single(ctx) {
   rec.row(W, `stored (${fmt.mib(s.logicalBytes)} logical; core ${fmt.mib(g.bytes)})`, `${fmt.mib(pv.bytes)}, ${fmt.x(s.logicalBytes / pv.bytes)} logical/physical`,
     `restic repo ${fmt.mib(rr.bytes)}; zstd -1 of the core ${fmt.mib(z.bytes)}`, `${fmt.x(pv.bytes / rr.bytes)} of restic's`);
 }
+
+/** A Node.js process with a large V8 heap of small objects. */
+const single = (ctx) => singleProcess(ctx, {
+  W: `node heap ${ctx.cfg.heapMiB} MiB`, key: 'heap', start: () => startHeap(ctx.cfg.heapMiB, 1, 2, 0.25),
+});
+
+/** A CPython process with as large a heap of dicts, strings and lists: an allocator and layout that is not ours. */
+const python = (ctx) => singleProcess(ctx, {
+  W: `python heap ${ctx.cfg.heapMiB} MiB`, key: 'python', start: () => startPyHeap(ctx.cfg.heapMiB, 3),
+});
 
 /**
  * Three processes of one program, frozen and captured together into one tenant, against gcore of each and
@@ -100,4 +110,4 @@ const dataFleet = async (ctx) => {
   });
 };
 
-module.exports = { single, nodeFleet, dataFleet };
+module.exports = { single, python, nodeFleet, dataFleet };
