@@ -2,9 +2,9 @@ import { hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-/** SHA-256 of n pages laid back to back in data, into out[32k, 32k + 32), on the calling thread. */
-export function hashPagesSync(data: Uint8Array, n: number, ps: number, out: Uint8Array): void {
-  for (let i = 0; i < n; i++) out.set(hash('sha256', data.subarray(i * ps, (i + 1) * ps), 'buffer') as unknown as Buffer, i * 32);
+/** SHA-256 of page p of data into out[32k, 32k + 32), on the calling thread. */
+function hashPage(data: Uint8Array, p: number, ps: number, out: Uint8Array, k: number): void {
+  out.set(hash('sha256', data.subarray(p * ps, (p + 1) * ps), 'buffer') as unknown as Buffer, k * 32);
 }
 
 // Control words of a worker's shared block: request sequence, done sequence, page count, page size.
@@ -67,12 +67,12 @@ export class PageHasher {
 
   /** Hashes the n pages of data (back to back) into out[0, 32n). */
   hash(data: Uint8Array, n: number, ps: number, out: Uint8Array): void {
-    this.hashSome(data, ps, n, (k) => k, out);
+    this.hashSome(data, ps, n, undefined, out);
   }
 
   /** Hashes pages idx[0..count) of data into out[32k, 32k + 32): only the pages a caller needs. */
   hashAt(data: Uint8Array, ps: number, idx: ArrayLike<number>, count: number, out: Uint8Array): void {
-    this.hashSome(data, ps, count, (k) => idx[k]!, out);
+    this.hashSome(data, ps, count, idx, out);
   }
 
   async close(): Promise<void> {
@@ -81,7 +81,8 @@ export class PageHasher {
     await Promise.all(hs.map((h) => h.worker.terminate()));
   }
 
-  private hashSome(data: Uint8Array, ps: number, count: number, page: (k: number) => number, out: Uint8Array): void {
+  /** Pages idx[k] (or k, when idx is undefined: contiguous pages) for k < count. */
+  private hashSome(data: Uint8Array, ps: number, count: number, idx: ArrayLike<number> | undefined, out: Uint8Array): void {
     const helpers = count >= 32 && ps === this.pageSize ? this.start() : [];
     // Shares: helpers take up to maxShare pages each from the end; the caller hashes the rest (the most).
     const per = Math.min(this.maxShare, Math.floor(count / (helpers.length + 1)));
@@ -90,10 +91,9 @@ export class PageHasher {
     for (const h of helpers) {
       if (per === 0) break;
       const from = mine - per;
-      for (let k = 0; k < per; k++) {
-        const p = page(from + k);
-        h.input.set(data.subarray(p * ps, (p + 1) * ps), k * ps);
-      }
+      // Contiguous pages go into the helper's block in one copy, scattered ones a page at a time.
+      if (!idx) h.input.set(data.subarray(from * ps, (from + per) * ps));
+      else for (let k = 0; k < per; k++) h.input.set(data.subarray(idx[from + k]! * ps, (idx[from + k]! + 1) * ps), k * ps);
       h.ctrl[N] = per;
       h.ctrl[PS] = ps;
       Atomics.store(h.ctrl, REQ, ++h.seq);
@@ -101,19 +101,10 @@ export class PageHasher {
       busy.push({ h, from, n: per });
       mine = from;
     }
-    for (let k = 0; k < mine; k++) {
-      const p = page(k);
-      out.set(hash('sha256', data.subarray(p * ps, (p + 1) * ps), 'buffer') as unknown as Buffer, k * 32);
-    }
+    for (let k = 0; k < mine; k++) hashPage(data, idx ? idx[k]! : k, ps, out, k);
     for (const { h, from, n } of busy) {
-      if (this.await(h)) {
-        out.set(h.output.subarray(0, n * 32), from * 32);
-        continue;
-      }
-      for (let k = from; k < from + n; k++) {
-        const p = page(k);
-        out.set(hash('sha256', data.subarray(p * ps, (p + 1) * ps), 'buffer') as unknown as Buffer, k * 32);
-      }
+      if (this.await(h)) out.set(h.output.subarray(0, n * 32), from * 32);
+      else for (let k = from; k < from + n; k++) hashPage(data, idx ? idx[k]! : k, ps, out, k);
     }
   }
 
@@ -163,7 +154,9 @@ export function pageHasher(): PageHasher {
 /** Sets the shared hasher's helper threads (an app's configuration); takes effect for the next pageHasher(). */
 export function configurePageHasher(threads: number): void {
   if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`hash threads must be an integer >= 0, got ${threads}`);
-  if (shared && shared.threads !== threads) void shared.close();
-  if (!shared || shared.threads !== threads) shared = undefined;
+  if (shared?.threads !== threads) {
+    void shared?.close();
+    shared = undefined;
+  }
   sharedThreads = threads;
 }
