@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { installThawOnSignals } from '@pagevault/capture';
-import { openFrameLog } from '@pagevault/runtime';
+import { openFrameLog, spoolSetting } from '@pagevault/runtime';
 import { commonSpec, loadConfig, serve } from '@pagevault/service-kit';
 import { agentMetrics } from './agent-metrics';
 import { AgentModule } from './agent.module';
@@ -22,8 +22,10 @@ async function main(): Promise<void> {
   const c = loadConfig(spec);
   // Frozen targets are thawed when the agent is told to stop, whatever it was doing.
   installThawOnSignals();
-  const spool = c.PV_SPOOL_DIR === 'off' ? {} : { spool: { dir: c.PV_SPOOL_DIR, memoryBytes: c.PV_SPOOL_MEMORY_MIB * 1_048_576 } };
-  const log = openFrameLog({ kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: `pagevault-agent-${c.PV_HOST_NAME}`, ...spool });
+  const log = openFrameLog({
+    kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: `pagevault-agent-${c.PV_HOST_NAME}`,
+    ...spoolSetting(c.PV_SPOOL_DIR, c.PV_SPOOL_MEMORY_MIB),
+  });
   await log.ensureTopic();
   const registry = new Registry();
   await serve(AgentModule.forRoot(log, { tenant: c.PV_TENANT, host: c.PV_HOST_NAME, preCopyBudgetPages: c.PV_PRECOPY_BUDGET_PAGES }, registry, agentMetrics(registry)), {

@@ -5,7 +5,7 @@
 const { performance } = require('node:perf_hooks');
 const { captureGroup, captureSnapshot } = require('@pagevault/capture');
 const { idFromHex, newSnapshotId } = require('@pagevault/format');
-const { openFrameLog } = require('@pagevault/runtime');
+const { openFrameLog, spoolSetting } = require('@pagevault/runtime');
 const { SnapshotStreams, shipSnapshot } = require('@pagevault/shipper');
 
 const wall = () => performance.timeOrigin + performance.now();
@@ -13,8 +13,7 @@ const wall = () => performance.timeOrigin + performance.now();
 module.exports = async ({ kafka }) => {
   // As apps/agent runs by default: frames spooled on local disk (PV_SPOOL_DIR, /var/tmp), so the target
   // thaws before Kafka has taken them.
-  const spool = { dir: process.env.PV_SPOOL_DIR || '/var/tmp', memoryBytes: 64 * 1_048_576 };
-  const log = openFrameLog({ kind: 'kafka', clientId: 'pv-bench-agent', ...kafka, ...(process.env.PV_SPOOL_DIR === 'off' ? {} : { spool }) });
+  const log = openFrameLog({ kind: 'kafka', clientId: 'pv-bench-agent', ...kafka, ...spoolSetting(process.env.PV_SPOOL_DIR || undefined) });
   await log.ensureTopic();
   const hashes = new Map(); // snapshot id → PageHashTable, for the next incremental
   return {

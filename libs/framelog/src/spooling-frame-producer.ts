@@ -32,8 +32,9 @@ const WRITE_WINDOW_BYTES = 32 * 1_048_576;
  * acknowledged it, so a frozen process waits on the local disk, not on Kafka; shipping then goes on
  * with the target running. flush() still resolves only once the log acknowledged every frame.
  *
- * Memory: `memoryBytes`, 32 MiB of spool writes in flight, and the inner producer's window. If this process dies, spooled frames are lost
- * with it: their snapshot never ends, and the compactor expires it as it would any stream cut short.
+ * Memory: `memoryBytes`, 32 MiB of spool writes in flight, and the inner producer's window. If this
+ * process dies, spooled frames are lost with it: their snapshot never ends, and the compactor expires it
+ * as it would any stream cut short.
  */
 export class SpoolingFrameProducer implements FrameProducer {
   private readonly queue: Entry[] = [];
@@ -118,8 +119,7 @@ export class SpoolingFrameProducer implements FrameProducer {
     try {
       await this.inner.flush();
     } catch (e) {
-      this.failure ??= e instanceof Error ? e : new Error(String(e));
-      throw e;
+      throw this.fail(e);
     }
   }
 
@@ -154,26 +154,29 @@ export class SpoolingFrameProducer implements FrameProducer {
         this.progress.notify();
       }
     } catch (e) {
-      this.failure ??= e instanceof Error ? e : new Error(String(e));
+      this.fail(e);
     } finally {
       this.pumping = false;
       this.progress.notify();
     }
   }
 
+  /** Writes an entry's frames at `at` with one writev (continued only if the kernel took less). */
   private async spill(frames: Buffer[], at: number): Promise<void> {
     try {
-      this.file ??= await this.openSpool();
-      let pos = at;
-      for (const f of frames) {
-        for (let done = 0; done < f.length; ) done += (await this.file.write(f, done, f.length - done, pos + done)).bytesWritten;
-        pos += f.length;
-      }
+      const file = (this.file ??= await this.openSpool());
+      const done = (await file.writev(frames, at)).bytesWritten;
+      const rest = done < frames.reduce((n, f) => n + f.length, 0) ? Buffer.concat(frames).subarray(done) : undefined;
+      for (let o = 0; rest && o < rest.length; ) o += (await file.write(rest, o, rest.length - o, at + done + o)).bytesWritten;
     } catch (e) {
-      const err = localFileError(e, 'frame spool', this.opts.dir, 'write');
-      this.failure ??= err;
-      throw err;
+      throw this.fail(localFileError(e, 'frame spool', this.opts.dir, 'write'));
     }
+  }
+
+  /** Records the first failure (every later send and flush throws it) and returns it. */
+  private fail(e: unknown): Error {
+    this.failure ??= e instanceof Error ? e : new Error(String(e));
+    return this.failure;
   }
 
   private async readBack(e: Entry): Promise<Buffer[]> {

@@ -18,6 +18,15 @@ export type LogConfig =
       spool?: SpoolOptions;
     };
 
+/**
+ * The spool part of a Kafka log configuration from its two settings (PV_SPOOL_DIR, PV_SPOOL_MEMORY_MIB):
+ * frames wait on local disk in `dir` (default /var/tmp) once `memoryMiB` (default 64) are queued; `off`
+ * ships straight to Kafka.
+ */
+export function spoolSetting(dir = '/var/tmp', memoryMiB = 64): { spool?: SpoolOptions } {
+  return dir === 'off' ? {} : { spool: { dir, memoryBytes: memoryMiB * 1_048_576 } };
+}
+
 /** Builds the object store for a configuration: S3 behind retries with backoff and a bound on requests in flight. */
 export function openObjectStore(c: StoreConfig): ObjectStore {
   if (c.kind === 'dir') return new DirectoryObjectStore(c.dir);
