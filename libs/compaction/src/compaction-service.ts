@@ -140,8 +140,7 @@ export class CompactionService {
       o = { ingest: new SnapshotIngest(this.repo, frame.snapshotId), partition: rec.partition, firstOffset: rec.offset, lastSeen: Date.now(), startedAt: Date.now(), busy: false };
       this.open.set(id, o);
     }
-    o.lastSeen = Date.now();
-    o.busy = true;
+    o.busy = true; // not expired while busy; lastSeen is set when the frame is done
     try {
       const m = await o.ingest.accept(frame);
       if (m) {

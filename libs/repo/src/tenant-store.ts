@@ -28,14 +28,12 @@ export class TenantStore {
   readonly index = new PageIndex();
   /** Pages in the pack being filled: not durable yet. */
   private pending = new PageIndex();
-  /** Pages of sealed packs being uploaded, one index per pack (dropped when its pack is committed). */
-  private readonly uploading: PageIndex[] = [];
+  /** Sealed packs being uploaded, oldest first: their pages (to dedup against) and the upload. */
+  private readonly uploading: { pages: PageIndex; done: Promise<void> }[] = [];
   private builder: PackBuilder;
   private loadedIndexes = new Set<string>();
   private knownNodes = new Set<string>();
   private flushChain: Promise<unknown> = Promise.resolve();
-  /** Flushes started and not yet settled, oldest first. */
-  private readonly inFlight: Promise<void>[] = [];
   private failure: unknown;
   readonly stats = { packs: 0, packBytes: 0, pagesStored: 0 };
 
@@ -60,7 +58,7 @@ export class TenantStore {
 
   /** True when the page is stored or on its way; otherwise queues it for the current pack. */
   addPage(hash: Buffer, data: Uint8Array, offset: number): boolean {
-    if (this.index.has(hash) || this.pending.has(hash) || this.uploading.some((u) => u.has(hash))) return false;
+    if (this.index.has(hash) || this.pending.has(hash) || this.uploading.some((u) => u.pages.has(hash))) return false;
     this.pending.add(hash, 0, { pack: '', blobOffset: 0, blobLength: 0, slot: 0, blobPages: 0 });
     this.builder.add(Buffer.from(hash), data, offset); // the caller reuses its hash buffer
     return true;
@@ -78,10 +76,7 @@ export class TenantStore {
   flush(): Promise<void> {
     const sealed = this.builder.seal();
     const pages = this.pending;
-    if (sealed) {
-      this.uploading.push(pages);
-      this.pending = new PageIndex();
-    }
+    if (sealed) this.pending = new PageIndex();
     const p = this.flushChain.then(async () => {
       if (this.failure) throw this.failure;
       if (!sealed) return;
@@ -91,27 +86,30 @@ export class TenantStore {
         await this.store.put(keys.index(this.tenant, idx.sha), idx.bytes);
         this.loadedIndexes.add(idx.sha);
         this.commitPack(sealed);
-        this.uploading.splice(this.uploading.indexOf(pages), 1);
       } catch (e) {
         this.failure = e;
         throw e;
       }
     });
     this.flushChain = p.catch(() => undefined);
-    this.inFlight.push(p);
-    const settled = () => void this.inFlight.splice(this.inFlight.indexOf(p), 1);
-    p.then(settled, settled);
+    if (sealed) {
+      // Dropped once settled: by then its pages are in the index (or the store is poisoned).
+      const upload = { pages, done: p };
+      this.uploading.push(upload);
+      const settled = () => void this.uploading.splice(this.uploading.indexOf(upload), 1);
+      p.then(settled, settled);
+    }
     return p;
   }
 
   /**
-   * Starts a flush without waiting for it, then waits only while more than `maxInFlight` flushes are
-   * unsettled: packs upload while the caller hashes and compresses the next ones, and sealed packs waiting
-   * for upload stay bounded (maxInFlight + 1 packs). A failed flush throws here or at the next flush.
+   * Starts a flush without waiting for it, then waits only while more than `maxInFlight` packs are
+   * uploading: packs upload while the caller hashes and compresses the next ones, and sealed packs
+   * waiting for upload stay bounded. A failed flush throws here or at the next flush.
    */
   async flushBehind(maxInFlight = 2): Promise<void> {
     this.flush().catch(() => undefined); // its failure poisons the store: the next flush or wait throws it
-    while (this.inFlight.length > maxInFlight) await this.inFlight[0];
+    while (this.uploading.length > maxInFlight) await this.uploading[0]!.done;
     if (this.failure) throw this.failure;
   }
 
