@@ -3,11 +3,11 @@ import {
   Consistency, DEFAULT_MAX_FRAME_BYTES, SnapshotMode, SnapshotWriter, decodeFrame, idFromHex, type Frame, type PageRun,
   type SnapshotBegin, type VmaHeader,
 } from '@pagevault/format';
-import { lookahead } from './lookahead';
-import type { EndInfo, SnapshotSource, SnapshotVisitor } from './outputs/snapshot-walk';
 import {
   PageFetcher, PageKind, readPageMap, type FetchOptions, type Manifest, type ManifestVma, type PageList, type TenantStore,
 } from '@pagevault/repo';
+import { lookahead } from './lookahead';
+import type { EndInfo, SnapshotSource, SnapshotVisitor } from './outputs/snapshot-walk';
 
 export interface RestoreOptions extends FetchOptions {
   maxFrameBytes?: number;
@@ -22,9 +22,12 @@ export interface RestoreOptions extends FetchOptions {
 
 const CONSISTENCY = { frozen: Consistency.Frozen, live: Consistency.Live, precopy: Consistency.PreCopy } as const;
 
-/** What the emitting side sees, in order: each VMA with its page list, then its fetched data batches. */
+/**
+ * What the emitting side sees, in order: each VMA (its header as in the stream, without an index, and its
+ * zero and file runs), then its fetched data batches.
+ */
 type Step =
-  | { vma: ManifestVma; list: PageList | undefined; order: Int32Array }
+  | { vma: Omit<VmaHeader, 'index'>; zero: PageRun[]; file: PageRun[] }
   | { addrs: Float64Array; buf: Buffer; n: number };
 
 /**
@@ -65,13 +68,11 @@ async function visitStored(t: TenantStore, m: Manifest, opts: RestoreOptions, vi
   const ps = m.pageSize;
   await visitor.begin?.(beginOf(m), idFromHex(m.snapshotId));
   const end = { vmaCount: 0, dataPages: 0, zeroPages: 0, filePages: 0, parentPages: 0 };
-  let open: { v: VmaHeader; list: PageList | undefined; order: Int32Array } | undefined;
+  let open: { v: VmaHeader; zero: PageRun[]; file: PageRun[] } | undefined;
   const close = async () => {
     if (!open) return;
-    const { v, list, order } = open;
+    const { v, zero, file } = open;
     open = undefined;
-    const zero = list ? runsOf(list, order, PageKind.Zero) : [];
-    const file = list ? runsOf(list, order, PageKind.File) : [];
     if (zero.length > 0) await visitor.zeroRuns?.(v, zero);
     if (file.length > 0) await visitor.fileRuns?.(v, file);
     for (const r of zero) end.zeroPages += r.pages;
@@ -81,8 +82,7 @@ async function visitStored(t: TenantStore, m: Manifest, opts: RestoreOptions, vi
   for await (const s of lookahead(steps(t, m, opts))) {
     if ('vma' in s) {
       await close();
-      const { map: _map, pages: _pages, ...header } = s.vma;
-      open = { v: { ...header, index: end.vmaCount++ }, list: s.list, order: s.order };
+      open = { v: { ...s.vma, index: end.vmaCount++ }, zero: s.zero, file: s.file };
       await visitor.vmaBegin?.(open.v);
     } else {
       await visitor.pages?.(open!.v, s.addrs, s.buf.subarray(0, s.n * ps));
@@ -119,16 +119,11 @@ export async function* restoreFrames(t: TenantStore, m: Manifest, opts: RestoreO
     if ('vma' in s) {
       if (inVma) writer.endVma();
       yield* drain();
-      const { map: _map, pages: _pages, index: _index, ...header } = s.vma;
-      writer.beginVma(header);
+      writer.beginVma(s.vma);
       inVma = true;
       // Runs are emitted at the VMA's end, after its pages, whenever they are added (canonical order).
-      for (let k = 0; s.list && k < s.order.length; k++) {
-        const i = s.order[k]!;
-        const kind = s.list.kinds[i];
-        if (kind === PageKind.Zero) writer.addZero(s.list.starts[i]!, s.list.counts[i]!);
-        else if (kind === PageKind.File) writer.addFile(s.list.starts[i]!, s.list.counts[i]!);
-      }
+      for (const r of s.zero) writer.addZero(r.start, r.pages);
+      for (const r of s.file) writer.addFile(r.start, r.pages);
     } else {
       writer.addPages(s.addrs, s.buf, 0, s.n);
       done += s.n;
@@ -155,7 +150,8 @@ async function* steps(t: TenantStore, m: Manifest, opts: RestoreOptions): AsyncG
     const list = v.map ? await readPageMap(v.map, ps, t.loadNode) : undefined;
     const order = list ? list.order(`snapshot ${m.snapshotId} VMA ${v.index}`) : new Int32Array(0);
     if (list) checkInside(list, order, v, m.snapshotId);
-    yield { vma: v, list, order };
+    const { map: _map, pages: _pages, index: _index, ...header } = v;
+    yield { vma: header, zero: list ? runsOf(list, order, PageKind.Zero) : [], file: list ? runsOf(list, order, PageKind.File) : [] };
     if (!list) continue;
     const where = (addrs: Float64Array) => (i: number) => `snapshot ${m.snapshotId} VMA ${v.index} page ${hex(addrs[i]!)}`;
     let set = sets[turn]!;
