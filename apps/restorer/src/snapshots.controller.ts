@@ -1,6 +1,5 @@
-import { ErrorCodes, PvError } from '@pagevault/errors';
 import { Body, Controller, Get, Inject, Param, Post, Query, Res } from '@nestjs/common';
-import { Repository, checkTag, listSnapshots, resolveSnapshot, type Manifest, type SnapshotFilter, type TaggedManifest } from '@pagevault/repo';
+import { Repository, listSnapshots, resolveSnapshot, snapshotFilter, type Manifest, type TaggedManifest } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
 import { RestoreJobsService, type RestoreJob } from './restore-jobs.service';
 
@@ -18,13 +17,13 @@ export class SnapshotsController {
 
   @Get('tenants/:tenant/snapshots')
   async list(@Param('tenant') tenant: string, @Query('host') host?: string, @Query('pid') pid?: string, @Query('tag') tag?: string): Promise<TaggedManifest[]> {
-    return listSnapshots(await this.repo.tenant(tenant), filter(host, pid, tag));
+    return listSnapshots(await this.repo.tenant(tenant), snapshotFilter({ host, pid, tag }));
   }
 
   /** `:id` is an id, a unique prefix, or "latest" (narrowed by ?host=, ?pid=, ?tag=, or as latest:tag=...). */
   @Get('tenants/:tenant/snapshots/:id')
   async show(@Param('tenant') tenant: string, @Param('id') id: string, @Query('host') host?: string, @Query('pid') pid?: string, @Query('tag') tag?: string): Promise<Manifest> {
-    return resolveSnapshot(await this.repo.tenant(tenant), id, filter(host, pid, tag));
+    return resolveSnapshot(await this.repo.tenant(tenant), id, snapshotFilter({ host, pid, tag }));
   }
 
   /** The canonical full stream of a snapshot, for a migration target to read as it arrives. */
@@ -53,9 +52,4 @@ export class SnapshotsController {
   job(@Param('id') id: string): RestoreJob {
     return this.jobs.get(id);
   }
-}
-
-function filter(host?: string, pid?: string, tag?: string): SnapshotFilter {
-  if (pid !== undefined && !/^[1-9][0-9]*$/.test(pid)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${JSON.stringify(pid)}`);
-  return { ...(host ? { host } : {}), ...(pid ? { pid: Number(pid) } : {}), ...(tag ? { tag: checkTag(tag) } : {}) };
 }

@@ -12,5 +12,6 @@ export { SnapshotIngest } from './ingest';
 export { PageFetcher, type FetchOptions } from './page-fetcher';
 export { checkTag } from './keys';
 export {
-  addTags, listSnapshots, parseLatest, readTags, removeTags, resolveSnapshot, type SnapshotFilter, type TaggedManifest,
+  addTags, listSnapshots, parseLatest, readTags, removeTags, resolveSnapshot, snapshotFilter, type SnapshotFilter,
+  type TaggedManifest,
 } from './snapshot-refs';

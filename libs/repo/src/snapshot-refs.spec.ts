@@ -6,7 +6,7 @@ import { ErrorCodes } from '@pagevault/errors';
 import { DirectoryObjectStore } from '@pagevault/objstore';
 import type { Manifest } from './manifest';
 import { Repository } from './repository';
-import { addTags, listSnapshots, parseLatest, removeTags, resolveSnapshot } from './snapshot-refs';
+import { addTags, listSnapshots, parseLatest, removeTags, resolveSnapshot, snapshotFilter } from './snapshot-refs';
 import type { TenantStore } from './tenant-store';
 
 function manifest(id: string, host: string, pid: number, startTimeMs: number): Manifest {
@@ -59,6 +59,14 @@ describe('snapshot references and tags', () => {
     expect((await resolveSnapshot(t, 'c8')).snapshotId).toBe(id(8));
     await expect(resolveSnapshot(t, 'c')).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT, message: expect.stringContaining('ambiguous') });
     await expect(resolveSnapshot(t, 'ffff')).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT });
+    await expect(resolveSnapshot(t, '../c8')).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT });
+  });
+
+  it('builds a checked filter from text values, as the CLI options and the HTTP query give them', () => {
+    expect(snapshotFilter({ host: 'web1', pid: '42', tag: 'nightly' })).toEqual({ host: 'web1', pid: 42, tag: 'nightly' });
+    expect(snapshotFilter({ host: '', pid: undefined })).toEqual({});
+    expect(() => snapshotFilter({ pid: '0' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
+    expect(() => snapshotFilter({ tag: 'a b' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
   });
 
   it('will not tag a snapshot that does not exist', async () => {

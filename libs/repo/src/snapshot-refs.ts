@@ -48,21 +48,30 @@ export async function listSnapshots(t: TenantStore, f: SnapshotFilter = {}): Pro
 }
 
 /**
+ * A filter from text values (CLI options, HTTP query parameters, "latest:" terms), each checked: a host
+ * name, a positive pid, a valid tag. Absent or empty values do not filter.
+ */
+export function snapshotFilter(q: { host?: string | undefined; pid?: string | undefined; tag?: string | undefined }): SnapshotFilter {
+  if (q.pid && !/^[1-9][0-9]*$/.test(q.pid)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${JSON.stringify(q.pid)}`);
+  return { ...(q.host ? { host: q.host } : {}), ...(q.pid ? { pid: Number(q.pid) } : {}), ...(q.tag ? { tag: checkTag(q.tag) } : {}) };
+}
+
+/**
  * Parses "latest[:key=value,...]" (keys host, pid, tag), the same filters as separate values. Returns
  * undefined for anything else (an id or an id prefix).
  */
 export function parseLatest(ref: string): SnapshotFilter | undefined {
   if (ref !== 'latest' && !ref.startsWith('latest:')) return undefined;
-  const f: SnapshotFilter = {};
+  const q: Record<string, string> = {};
   for (const part of ref.slice('latest:'.length).split(',').filter(Boolean)) {
     const eq = part.indexOf('=');
-    const [k, v] = eq < 0 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)];
-    if (k === 'host' && v) f.host = v;
-    else if (k === 'pid' && /^[1-9][0-9]*$/.test(v)) f.pid = Number(v);
-    else if (k === 'tag' && v) f.tag = checkTag(v);
-    else throw new PvError(ErrorCodes.INVALID_ARGUMENT, `snapshot reference ${JSON.stringify(ref)}: ${JSON.stringify(part)} is not host=<name>, pid=<n> or tag=<tag>`);
+    const k = part.slice(0, eq);
+    if (eq < 1 || !['host', 'pid', 'tag'].includes(k) || eq === part.length - 1) {
+      throw new PvError(ErrorCodes.INVALID_ARGUMENT, `snapshot reference ${JSON.stringify(ref)}: ${JSON.stringify(part)} is not host=<name>, pid=<n> or tag=<tag>`);
+    }
+    q[k] = part.slice(eq + 1);
   }
-  return f;
+  return snapshotFilter(q);
 }
 
 /**
@@ -82,9 +91,14 @@ export async function resolveSnapshot(t: TenantStore, ref: string, filter: Snaps
     const { tags: _tags, ...m } = hit;
     return m;
   }
-  const hits = (await t.listManifests()).filter((m) => m.snapshotId.startsWith(ref));
+  if (!/^[0-9a-f]{1,31}$/.test(ref)) {
+    throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `${JSON.stringify(ref)} is not a snapshot id, an id prefix or latest[:host=,pid=,tag=]`, { details: { snapshot: ref } });
+  }
+  // A prefix needs the ids only: one LIST, then one GET of the manifest it names.
+  const hits: string[] = [];
+  for await (const o of t.store.list(keys.manifests(t.tenant) + ref)) hits.push(o.key.slice(keys.manifests(t.tenant).length, -'.json'.length));
   if (hits.length !== 1) {
     throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, hits.length ? `snapshot prefix ${ref} is ambiguous` : `no snapshot ${ref} for tenant ${t.tenant}`, { details: { snapshot: ref } });
   }
-  return hits[0]!;
+  return t.getManifest(hits[0]!);
 }

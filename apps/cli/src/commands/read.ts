@@ -1,15 +1,10 @@
 import type { Command } from 'commander';
 import {
-  PageKind, addTags, checkTag, listSnapshots, readPageMap, removeTags, resolveSnapshot as resolveRef, type Manifest, type TenantStore,
+  PageKind, addTags, listSnapshots, readPageMap, readTags, removeTags, resolveSnapshot, snapshotFilter, type Manifest, type TenantStore,
 } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
 import { openContext, type GlobalOptions } from '../context';
 import { Progress, bytes, printJson, printTable } from '../output';
-
-/** Resolves a full id, a unique id prefix, or "latest[:host=<h>,pid=<n>,tag=<t>]" to a manifest. */
-export function resolveSnapshot(t: TenantStore, ref: string): Promise<Manifest> {
-  return resolveRef(t, ref);
-}
 
 export function summary(m: Manifest & { tags?: string[] }): Record<string, unknown> {
   const c = m.counts;
@@ -26,9 +21,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
     .option('--tag <tag>', 'only snapshots with this tag')
     .action(async (o: { pid?: string; onHost?: string; tag?: string }) => {
       const ctx = openContext(globals());
-      const ms = await listSnapshots(await ctx.tenant(), {
-        ...(o.pid ? { pid: Number(o.pid) } : {}), ...(o.onHost ? { host: o.onHost } : {}), ...(o.tag ? { tag: checkTag(o.tag) } : {}),
-      });
+      const ms = await listSnapshots(await ctx.tenant(), snapshotFilter({ host: o.onHost, pid: o.pid, tag: o.tag }));
       if (ctx.json) printJson(ms.map(summary));
       else printTable(ms.map(summary));
     });
@@ -40,7 +33,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
       const t = await ctx.tenant();
       const m = await resolveSnapshot(t, ref);
       await (o.remove ? removeTags(t, m.snapshotId, tags) : addTags(t, m.snapshotId, tags));
-      const now = (await listSnapshots(t)).find((x) => x.snapshotId === m.snapshotId)?.tags ?? [];
+      const now = (await readTags(t)).get(m.snapshotId) ?? [];
       if (ctx.json) printJson({ snapshotId: m.snapshotId, tags: now });
       else process.stdout.write(`${m.snapshotId}: ${now.join(', ') || '(no tags)'}\n`);
     });

@@ -4,10 +4,9 @@ import { captureSnapshot } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { SnapshotWriter, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import { restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream } from '@pagevault/restore';
-import type { Manifest, TenantStore } from '@pagevault/repo';
+import { resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
 import { openContext, type GlobalOptions } from '../context';
 import { Progress, printJson, printTable } from '../output';
-import { resolveSnapshot } from './read';
 
 export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
 

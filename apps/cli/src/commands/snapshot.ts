@@ -2,14 +2,13 @@ import type { Command } from 'commander';
 import { captureSnapshot, type CaptureStats } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { Consistency, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
-import { addTags, checkTag, type Manifest } from '@pagevault/repo';
+import { addTags, checkTag, resolveSnapshot, type Manifest } from '@pagevault/repo';
 import { shipSnapshot } from '@pagevault/shipper';
 import { openContext, type Context, type GlobalOptions } from '../context';
 import { bytes, printJson, printTable } from '../output';
 import { parentHashTable } from '../parent-hashes';
 import { Pipeline } from '../pipeline';
 import { takeGroup, takePreCopy } from './capture-modes';
-import { resolveSnapshot } from './read';
 
 export interface SnapshotRequest {
   pid: number;
