@@ -98,7 +98,9 @@ export class S3ObjectStore implements ObjectStore {
         this.client.send(new ListObjectsV2Command(input)),
       );
       for (const item of page.Contents ?? []) {
-        if (item.Key !== undefined) yield { key: item.Key, size: item.Size ?? 0 };
+        if (item.Key === undefined) continue;
+        const modifiedMs = item.LastModified?.getTime();
+        yield { key: item.Key, size: item.Size ?? 0, ...(modifiedMs !== undefined ? { modifiedMs } : {}) };
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);

@@ -121,7 +121,7 @@ export function describeObjectStoreConformance(name: string, make: () => Promise
       expect(await listed('p')).toEqual(['p-x', 'p.d', 'p/a', 'p/b/c', 'pa'].map((k) => `${ns}list/${k}`));
       expect(await listed('p/b')).toEqual([`${ns}list/p/b/c`]);
       expect(await listed('nothing')).toEqual([]);
-      const sizes = await collect(store.list(`${ns}list/`));
+      const sizes = (await collect(store.list(`${ns}list/`))).map(({ key, size }) => ({ key, size }));
       expect(sizes).toEqual([...keys].sort().map((k) => ({ key: `${ns}list/${k}`, size: k.length })));
     });
 
@@ -156,7 +156,25 @@ export function describeObjectStoreConformance(name: string, make: () => Promise
       const isWhole = (got: Buffer) => bodies.some((b) => b.equals(got));
       expect(isWhole(await store.get(key))).toBe(true);
       for (const got of await Promise.all(reads)) if (got) expect(isWhole(got)).toBe(true);
-      expect(await collect(store.list(`${ns}race/`))).toEqual([{ key, size: 256 * 1024 }]);
+      expect(await collect(store.list(`${ns}race/`))).toMatchObject([{ key, size: 256 * 1024 }]);
+    });
+
+    it('list reports when each object was written, by a clock that agrees with ours', async () => {
+      // S3 keeps whole seconds; a server's clock may be a little off ours: a minute either way is sane.
+      const slack = 60_000;
+      const before = Date.now();
+      await store.put(`${ns}mtime/a`, patterned(5));
+      await store.put(`${ns}mtime/b`, patterned(6));
+      const after = Date.now();
+      const listed = await collect(store.list(`${ns}mtime/`));
+      expect(listed.map((i) => i.key)).toEqual([`${ns}mtime/a`, `${ns}mtime/b`]);
+      for (const i of listed) {
+        expect(Number.isInteger(i.modifiedMs), `${i.key} has an integer modifiedMs`).toBe(true);
+        expect(i.modifiedMs!).toBeGreaterThanOrEqual(before - slack);
+        expect(i.modifiedMs!).toBeLessThanOrEqual(after + slack);
+      }
+      // Written after a: never earlier than a by the same clock (equal within S3's one-second grain).
+      expect(listed[1]!.modifiedMs!).toBeGreaterThanOrEqual(listed[0]!.modifiedMs!);
     });
   });
 }

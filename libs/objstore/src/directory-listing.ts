@@ -58,7 +58,8 @@ async function statFiles(root: string, files: { key: string }[], store: string):
   const infos = await Promise.all(
     files.map(async ({ key }) => {
       try {
-        return { key, size: (await stat(join(root, ...key.split('/')))).size };
+        const s = await stat(join(root, ...key.split('/')));
+        return { key, size: s.size, modifiedMs: Math.round(s.mtimeMs) };
       } catch (e) {
         if (isMissing(e)) return undefined; // deleted while we listed: it is simply gone
         throw mapFsError(e, 'list', key, store);

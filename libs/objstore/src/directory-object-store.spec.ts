@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes } from '@pagevault/errors';
@@ -50,7 +50,14 @@ describe('DirectoryObjectStore on disk', () => {
     await writeFile(join(root, 'k', 'x~123.abc.tmp'), 'partial');
     await writeFile(join(root, 'k', 'with space'), 'x');
     await store.put('k/real', Buffer.from('1'));
-    expect(await collect(store.list('k/'))).toEqual([{ key: 'k/real', size: 1 }]);
+    expect(await collect(store.list('k/'))).toMatchObject([{ key: 'k/real', size: 1 }]);
+  });
+
+  it("lists a file's mtime as the object's modification time", async () => {
+    await store.put('old/x', Buffer.from('1'));
+    const then = new Date('2020-01-02T03:04:05.678Z');
+    await utimes(join(root, 'old', 'x'), then, then);
+    expect(await collect(store.list('old/'))).toEqual([{ key: 'old/x', size: 1, modifiedMs: then.getTime() }]);
   });
 
   it('a key that would need an existing object to be a directory is PV_INVALID_ARGUMENT', async () => {

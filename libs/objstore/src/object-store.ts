@@ -2,6 +2,12 @@
 export interface ObjectInfo {
   key: string;
   size: number;
+  /**
+   * When the object was last written, ms since the epoch, as the store's clock saw it (S3
+   * LastModified, whole seconds; a file's mtime). Set by `list`, for garbage collection's grace
+   * period; `head` leaves it out.
+   */
+  modifiedMs?: number;
 }
 
 /**
@@ -22,7 +28,7 @@ export interface ObjectStore {
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
   /** Size of the object, or undefined when there is none. */
   head(key: string): Promise<ObjectInfo | undefined>;
-  /** All keys under prefix (a plain string prefix, as in S3), in lexicographic order, paged internally. */
+  /** All keys under prefix (a plain string prefix, as in S3), in lexicographic order, paged internally, with sizes and modification times. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Removes the object; removing a missing key is not an error (as in S3). */
   delete(key: string): Promise<void>;
