@@ -37,7 +37,7 @@ module.exports = async function synthetic(ctx) {
   const share = capt.bytesRead / capt.ms / (ceil.bytes / ceil.ms);
   rec.row(W, `raw read ceiling: process_vm_readv of the ${fmt.mib(ceil.bytes)} of present anonymous pages, 1024 pages a call (best of ${cfg.reps})`,
     fmt.rate(ceil.bytes, ceil.ms), '', '', '');
-  rec.row(W, `capture throughput: captureSnapshot, frozen, frames dropped (best of ${cfg.reps})`, fmt.rate(capt.bytesRead, capt.ms),
+  rec.row(W, `capture throughput: captureSnapshot, frozen, frames dropped, their buffers reused (best of ${cfg.reps})`, fmt.rate(capt.bytesRead, capt.ms),
     `read ceiling ${fmt.rate(ceil.bytes, ceil.ms)}`, `${fmt.pct(share)} of it`,
     rec.goal('capture ≥ 50% of the read ceiling', share >= 0.5, fmt.pct(share), '≥ 50% of the ceiling'));
 

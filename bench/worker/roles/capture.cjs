@@ -4,7 +4,7 @@
 const { closeSync, openSync, readFileSync, readSync } = require('node:fs');
 const { performance } = require('node:perf_hooks');
 const { HI_FILE_SHARED, HI_PRESENT, RemoteReader, captureSnapshot, parseSmaps } = require('@pagevault/capture');
-const { SnapshotWriter, newSnapshotId } = require('@pagevault/format');
+const { FramePool, SnapshotWriter, newSnapshotId } = require('@pagevault/format');
 
 const NO_CONTENTS = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']);
 const WINDOW = 65536; // pagemap entries per pread, as the capture reads them
@@ -60,10 +60,18 @@ module.exports = async () => ({
     return { pages: addrs.length, bytes: r.bytesRead, calls: r.calls, ms, planMs };
   },
 
-  /** captureSnapshot, frozen, every frame dropped: the capture stage's own cost. */
+  /**
+   * captureSnapshot, frozen, every frame dropped as it is emitted: the capture stage's own cost. The
+   * frames' buffers go back to the writer's pool, as the agent's spool gives them back once written.
+   */
   async capture({ pid, batchPages, wantHashes = false }) {
     let frameBytes = 0;
-    const writer = new SnapshotWriter({ snapshotId: newSnapshotId(), emit: (f) => void (frameBytes += f.length) });
+    const pool = new FramePool();
+    const emit = (f) => {
+      frameBytes += f.length;
+      pool.give(f);
+    };
+    const writer = new SnapshotWriter({ snapshotId: newSnapshotId(), emit, pool });
     const t0 = performance.now();
     const r = await captureSnapshot({
       pid, writer, tenant: 'bench', host: 'bench', drain: async () => undefined, wantHashes,

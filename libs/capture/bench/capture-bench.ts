@@ -2,6 +2,7 @@
 // on a target holding N MiB of random bytes, the hash path of incrementals, /proc/PID/mem, and reading
 // pages the target shares copy-on-write with a forked child.
 //   node --conditions=@pagevault/source -r ./bench/ts-hook.js bench/capture-bench.ts [MiB=1024]
+// PV_CAPTURE_PROFILE=1 (with node --cpu-prof) runs three captures only, for a profile of the capture alone.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { hash, randomBytes } from 'node:crypto';
-import { Consistency, SnapshotWriter, newSnapshotId } from '@pagevault/format';
+import { Consistency, FramePool, SnapshotWriter, newSnapshotId } from '@pagevault/format';
 import { RemoteReader, captureSnapshot, type CaptureOptions, type CaptureResult } from '../src/index';
 import { ZeroScanner } from '../src/memory/zero-page';
 
@@ -56,11 +57,17 @@ function rawCeiling(info: Big, batchPages: number, useProcMem = false): string {
 async function capture(
   info: Big,
   extra: Partial<CaptureOptions> = {},
+  recycle = true,
 ): Promise<CaptureResult & { ms: number; frameBytes: number }> {
   let frameBytes = 0;
+  const pool = recycle ? new FramePool() : undefined;
   const writer = new SnapshotWriter({
     snapshotId: newSnapshotId(),
-    emit: (f) => void (frameBytes += f.length),
+    pool,
+    emit: (f) => {
+      frameBytes += f.length;
+      pool?.give(f);
+    },
   });
   const t0 = performance.now();
   const r = await captureSnapshot({
@@ -121,6 +128,12 @@ function microbench(): void {
 }
 
 async function main(): Promise<void> {
+  if (process.env.PV_CAPTURE_PROFILE) {
+    const { info, stop } = await start(false);
+    for (let i = 0; i < 3; i++) line('profiled capture', await capture(info, { batchPages: 1024 }), info.bytes);
+    stop();
+    return;
+  }
   console.log(`target: ${MIB} MiB of random bytes; node ${process.version}`);
   microbench();
   const { info, stop } = await start(false);
@@ -134,6 +147,7 @@ async function main(): Promise<void> {
     const rss0 = process.memoryUsage().rss;
     for (const bp of [256, 512, 1024])
       line(`captureSnapshot frozen, batchPages ${bp}`, await capture(info, { batchPages: bp }), info.bytes);
+    line('same, 1024, fresh frames (no pool)', await capture(info, { batchPages: 1024 }, false), info.bytes);
     line(
       'captureSnapshot live, batchPages 1024',
       await capture(info, { consistency: Consistency.Live }),

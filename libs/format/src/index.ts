@@ -2,6 +2,7 @@ export * from './constants';
 export * from './types';
 export * from './ids';
 export { decodeFrame, FrameSplitter, type DecodeOptions } from './frame';
+export { FramePool } from './frame-pool';
 export { SnapshotWriter, type SnapshotWriterOptions } from './snapshot-writer';
 export { StreamValidator } from './stream-validator';
 export {

@@ -9,12 +9,15 @@ import {
   encodeVmaEnd, pageChunkBytes, writeChunkAddress,
 } from './v1/encode';
 import { sealFrame } from './v1/header';
+import type { FramePool } from './frame-pool';
 
 export interface SnapshotWriterOptions {
   snapshotId: Uint8Array;
   /** Receives each sealed frame in order; the buffer is the receiver's to keep. */
   emit: (frame: Buffer) => void;
   maxFrameBytes?: number;
+  /** Full page-chunk frames come from here; the receiver may give frames back when done with them. */
+  pool?: FramePool;
 }
 
 type RunKind = FrameType.ZeroRuns | FrameType.FileRuns | FrameType.ParentRuns;
@@ -97,7 +100,7 @@ export class SnapshotWriter {
     }
     let i = 0;
     while (i < n) {
-      const c = (this.chunk ??= { ...allocPageChunk(this.chunkCap, ps), n: 0 });
+      const c = (this.chunk ??= { ...allocPageChunk(this.chunkCap, ps, this.opts.pool), n: 0 });
       const take = Math.min(n - i, this.chunkCap - c.n);
       for (let k = 0; k < take; k++) {
         const a = addrs[i + k]!;
@@ -181,6 +184,7 @@ export class SnapshotWriter {
       c.frame.copy(frame, 0, 0, HEADER_BYTES + 8 + c.n * 8);
       frame.writeUInt32LE(c.n, HEADER_BYTES);
       c.frame.copy(frame, HEADER_BYTES + 8 + c.n * 8, c.dataOffset, c.dataOffset + c.n * this.pageSize);
+      this.opts.pool?.give(c.frame);
     }
     this.push(sealFrame(frame, FrameType.PageChunk, this.seq, this.opts.snapshotId));
   }

@@ -14,13 +14,21 @@ export interface FrameRecord {
   offset: string;
 }
 
+/**
+ * Called by a producer once it holds no reference to a batch of frames anymore, so the sender may reuse
+ * their buffers. Optional for the producer: a spooling one calls it when the frames are written to its
+ * file; one that keeps them (the in-process log does) never calls it.
+ */
+export type FramesDone = (frames: Buffer[]) => void;
+
 export interface FrameProducer {
   /**
    * Queues frames for key in order. Resolves when they are accepted into the bounded in-flight window
    * (backpressure: awaits while the window holds maxInFlightBytes of unacknowledged frames). Rejects
    * with PV_FRAME_TOO_LARGE before queueing anything if one frame exceeds the log's maxFrameBytes.
+   * The frames become the producer's; see FramesDone for `done`.
    */
-  send(key: string, frames: Buffer[]): Promise<void>;
+  send(key: string, frames: Buffer[], done?: FramesDone): Promise<void>;
   /** Resolves when everything sent so far is acknowledged (acks=all); rejects with the first delivery error. */
   flush(): Promise<void>;
   /** Flushes, then releases the connection. Sends after close() reject. */

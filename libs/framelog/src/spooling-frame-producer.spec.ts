@@ -61,6 +61,26 @@ describe('SpoolingFrameProducer', () => {
     await p.close();
   });
 
+  it('gives spilled frames back once written, never those kept in memory; reusing them changes nothing shipped', async () => {
+    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, memoryBytes: 8 * 1024 });
+    const release = p.hold();
+    const given: Buffer[][] = [];
+    const done = (fs: Buffer[]) => given.push(fs);
+    const sent = [testFrames('k', 0, 8, 1024), testFrames('k', 8, 8, 1024), testFrames('k', 16, 8, 1024)];
+    const copies = sent.flat().map((f) => Buffer.from(f));
+    for (const fs of sent) await p.send('k', fs, done);
+    await waitUntil(() => given.length === 2, 'two spilled batches given back', 5_000);
+    expect(given).toEqual([sent[1], sent[2]]); // the first batch stayed in memory: not given back
+    for (const fs of given) for (const f of fs) f.fill(0xee); // the sender refills them at once
+    release();
+    await p.flush();
+    const c = await new Collector(inner.consumer('g')).start();
+    await waitUntil(() => c.records.length === 24, '24 records', 5_000);
+    expect(c.records.map((r) => r.value)).toEqual(copies);
+    await c.stop();
+    await p.close();
+  });
+
   it('reuses its file after it empties: frames stay intact over several fill-and-drain rounds', async () => {
     const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, memoryBytes: 4096 });
     const sent: Buffer[] = [];

@@ -2,7 +2,7 @@ import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { checkFrames } from './check-frames';
-import type { FrameLog, FrameProducer } from './frame-log';
+import type { FrameLog, FrameProducer, FramesDone } from './frame-log';
 import { localFileError } from './local-file-error';
 import { Signal } from './signal';
 
@@ -65,7 +65,7 @@ export class SpoolingFrameProducer implements FrameProducer {
     return this.queue.reduce((n, e) => n + e.bytes, 0);
   }
 
-  async send(key: string, frames: Buffer[]): Promise<void> {
+  async send(key: string, frames: Buffer[], done?: FramesDone): Promise<void> {
     if (this.closed) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `frame producer is closed (snapshot ${key})`);
     if (this.failure) throw this.failure;
     checkFrames(key, frames, this.maxFrameBytes);
@@ -81,7 +81,10 @@ export class SpoolingFrameProducer implements FrameProducer {
       this.fileEnd += bytes;
       this.spilled++;
       this.writing += bytes;
-      const write = this.writes.then(() => this.spill(frames, e.at)).finally(() => (this.writing -= bytes));
+      const write = this.writes
+        .then(() => this.spill(frames, e.at))
+        .then(() => done?.(frames))
+        .finally(() => (this.writing -= bytes));
       this.writes = write.catch(() => undefined);
       write.catch(() => undefined); // its failure is this.failure: thrown below, or by the next send or flush
       e.frames = undefined;

@@ -1,4 +1,4 @@
-import { SnapshotWriter, idToHex } from '@pagevault/format';
+import { FramePool, SnapshotWriter, idToHex } from '@pagevault/format';
 import type { FrameProducer } from '@pagevault/framelog';
 
 export interface OpenStream {
@@ -15,6 +15,9 @@ export interface OpenStream {
  */
 export class SnapshotStreams {
   private readonly streams: { key: string; queue: Buffer[] }[] = [];
+  /** Chunk frames the producer is done with (written to its spool) are filled again. */
+  private readonly pool = new FramePool();
+  private readonly recycle = (frames: Buffer[]) => this.pool.giveAll(frames);
   frames = 0;
   bytes = 0;
 
@@ -27,7 +30,7 @@ export class SnapshotStreams {
     const s = { key, queue: [] as Buffer[] };
     this.streams.push(s);
     const writer = new SnapshotWriter({
-      snapshotId, maxFrameBytes: this.maxFrameBytes,
+      snapshotId, maxFrameBytes: this.maxFrameBytes, pool: this.pool,
       emit: (f) => {
         s.queue.push(f);
         this.frames++;
@@ -73,6 +76,6 @@ export class SnapshotStreams {
     if (s.queue.length === 0) return;
     const out = s.queue;
     s.queue = [];
-    await this.producer.send(s.key, out);
+    await this.producer.send(s.key, out, this.recycle);
   }
 }

@@ -3,6 +3,7 @@ import { FrameType, HEADER_BYTES, SNAPSHOT_ID_BYTES } from '../constants';
 import { ByteWriter, utf8 } from '../bytes';
 import type { PageRun, SnapshotBegin, SnapshotEnd, VmaHeader } from '../types';
 import { sealFrame } from './header';
+import type { FramePool } from '../frame-pool';
 
 /** Payload encoders of format version 1. Each returns a complete, sealed frame. */
 
@@ -66,8 +67,9 @@ export function pageChunkBytes(n: number, pageSize: number): number {
  * Lays out a page-chunk frame for n pages and returns it with the offset where page data starts, so a
  * caller can copy (or read) page contents straight into place and then seal it with sealPageChunk.
  */
-export function allocPageChunk(n: number, pageSize: number): { frame: Buffer; dataOffset: number } {
-  const frame = Buffer.allocUnsafe(pageChunkBytes(n, pageSize));
+export function allocPageChunk(n: number, pageSize: number, pool?: FramePool): { frame: Buffer; dataOffset: number } {
+  const bytes = pageChunkBytes(n, pageSize);
+  const frame = pool ? pool.take(bytes) : Buffer.allocUnsafe(bytes);
   frame.writeUInt32LE(n, HEADER_BYTES);
   frame.writeUInt32LE(pageSize, HEADER_BYTES + 4);
   return { frame, dataOffset: HEADER_BYTES + 8 + n * 8 };

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { FramePool } from './frame-pool';
+import { SnapshotWriter } from './snapshot-writer';
+import { decodeFrame } from './frame';
+import { ID } from './test-helpers';
+import { FrameType, VmaKind } from './constants';
+
+describe('FramePool', () => {
+  it('hands a given-back frame out again, once, and only whole frames of its size', () => {
+    const pool = new FramePool(2);
+    const a = pool.take(4096);
+    pool.give(a);
+    pool.give(a); // twice: still one entry
+    expect(pool.size).toBe(1);
+    expect(pool.take(4096)).toBe(a);
+    expect(pool.take(4096)).not.toBe(a);
+    pool.give(Buffer.allocUnsafeSlow(8192).subarray(0, 4096)); // a view, not a whole allocation
+    pool.give(Buffer.allocUnsafeSlow(100)); // another size
+    expect(pool.size).toBe(0);
+    for (let i = 0; i < 3; i++) pool.give(Buffer.allocUnsafeSlow(4096));
+    expect(pool.size).toBe(2); // bounded
+    expect(pool.take(100).length).toBe(100); // a new size drops the old frames
+    expect(pool.size).toBe(0);
+  });
+
+  it('lets a writer refill returned chunks without changing a byte of its stream', () => {
+    const ps = 4096;
+    const pages = 700; // several full chunks and a short last one
+    const data = Buffer.alloc(pages * ps);
+    for (let i = 0; i < pages; i++) data.fill(i % 251, i * ps, (i + 1) * ps);
+    const addrs = Array.from({ length: pages }, (_, i) => 0x10000 + i * ps);
+    const write = (pool?: FramePool): Buffer[] => {
+      const out: Buffer[] = [];
+      const id = ID;
+      const w = new SnapshotWriter({
+        snapshotId: id,
+        maxFrameBytes: 256 * 1024,
+        pool,
+        // A receiver that copies each frame out and gives it back at once.
+        emit: (f) => (out.push(Buffer.from(f)), pool?.give(f)),
+      });
+      w.begin({ pageSize: ps, pid: 1, startTimeMs: 0, mode: 0, consistency: 0, tenant: 't', host: 'h', cmdline: '' });
+      w.beginVma({ start: 0x10000, end: 0x10000 + pages * ps, prot: 3, flags: 0, pgoff: 0, kind: VmaKind.PrivateAnon, dev: '', inode: 0, path: '', vmFlags: '', reason: '', sharedKey: '' });
+      w.addPages(addrs, data);
+      w.endVma();
+      w.end();
+      return out;
+    };
+    const pool = new FramePool();
+    const pooled = write(pool);
+    expect(pool.reused).toBeGreaterThan(0);
+    expect(pooled).toEqual(write());
+    const chunks = pooled.map((f) => decodeFrame(f)).filter((f) => f.type === FrameType.PageChunk);
+    expect(chunks.length).toBeGreaterThan(2);
+  });
+});
