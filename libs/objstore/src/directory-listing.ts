@@ -56,7 +56,7 @@ async function* walk(
 
 async function statFiles(root: string, files: { key: string }[], store: string): Promise<ObjectInfo[]> {
   const infos = await Promise.all(
-    files.map(async ({ key }) => {
+    files.map(async ({ key }): Promise<ObjectInfo | undefined> => {
       try {
         const s = await stat(join(root, ...key.split('/')));
         return { key, size: s.size, modifiedMs: Math.round(s.mtimeMs) };
