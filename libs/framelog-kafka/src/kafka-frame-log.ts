@@ -2,6 +2,7 @@ import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { FrameConsumer, FrameLog, FrameProducer } from '@pagevault/framelog';
 import { Kafka, type Admin } from 'kafkajs';
 import { patchKafkajsCrc32c } from './crc32c-patch';
+import { patchKafkajsEncoder } from './encoder-patch';
 import { toLogError } from './kafka-errors';
 import { KafkaFrameConsumer } from './kafka-frame-consumer';
 import { createKafkaFrameProducer } from './kafka-frame-producer';
@@ -10,6 +11,8 @@ import { kafkaLogLevel, kafkajsLogCreator } from './kafkajs-log';
 
 // Before any produce request loads kafkajs's record batch encoder (see crc32c-patch.ts).
 const crc32cPatch = patchKafkajsCrc32c();
+// Request encoding without zero-filling every buffer it grows (see encoder-patch.ts).
+patchKafkajsEncoder();
 
 /** The frame log on a Kafka topic, with kafkajs. One instance per topic; producers and consumers share its client. */
 export class KafkaFrameLog implements FrameLog {
