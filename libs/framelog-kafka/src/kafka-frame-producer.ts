@@ -55,6 +55,8 @@ export function createKafkaFrameProducer(
           compression: CompressionTypes.None, // page data does not compress; the compactor uses zstd
           messages: frames.map((f) => ({ key: f.key, value: f.value, partition: f.partition })),
         });
+        // Acknowledged: kafkajs encoded copies and keeps no reference to the values.
+        for (const f of frames) f.done?.([f.value]);
       } catch (e) {
         throw toLogError(e, `producing ${frames.length} frames to topic ${o.topic}`, o.brokers, {
           topic: o.topic,

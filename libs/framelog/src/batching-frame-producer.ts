@@ -1,6 +1,6 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { checkFrames, requirePositiveInt } from './check-frames';
-import type { FrameProducer } from './frame-log';
+import type { FrameProducer, FramesDone } from './frame-log';
 import { Signal } from './signal';
 
 /** A frame on its way to the log, with its partition already chosen. */
@@ -8,6 +8,8 @@ export interface OutboundFrame {
   key: string;
   value: Buffer;
   partition: number;
+  /** The sender's FramesDone: transmit() calls it once nothing references `value` anymore, if ever. */
+  done?: FramesDone | undefined;
 }
 
 export interface BatchingFrameProducerOptions {
@@ -61,14 +63,14 @@ export class BatchingFrameProducer implements FrameProducer {
     return this.inFlight;
   }
 
-  async send(key: string, frames: Buffer[]): Promise<void> {
+  async send(key: string, frames: Buffer[], done?: FramesDone): Promise<void> {
     if (this.closed)
       throw new PvError(ErrorCodes.INVALID_ARGUMENT, `frame producer is closed (snapshot ${key})`);
     if (this.failure) throw this.failure;
     checkFrames(key, frames, this.opts.maxFrameBytes);
     const partition = this.opts.partitionOf(key);
     // Concurrent send() calls are admitted one after the other, in call order.
-    const admitted = this.admissions.then(() => this.admit(key, partition, frames));
+    const admitted = this.admissions.then(() => this.admit(key, partition, frames, done));
     this.admissions = admitted.catch(() => undefined);
     return admitted;
   }
@@ -92,7 +94,7 @@ export class BatchingFrameProducer implements FrameProducer {
     }
   }
 
-  private async admit(key: string, partition: number, frames: Buffer[]): Promise<void> {
+  private async admit(key: string, partition: number, frames: Buffer[], done: FramesDone | undefined): Promise<void> {
     const max = this.opts.maxInFlightBytes;
     for (const value of frames) {
       while (this.inFlight > 0 && this.inFlight + value.length > max && !this.failure) {
@@ -103,7 +105,7 @@ export class BatchingFrameProducer implements FrameProducer {
       if (this.failure) throw this.failure;
       this.inFlight += value.length;
       this.accepted += value.length;
-      this.queue.push({ key, value, partition });
+      this.queue.push({ key, value, partition, done });
     }
     this.pump();
   }

@@ -32,6 +32,8 @@ export interface ConformanceOptions {
   waitMs?: number;
   /** How long "nothing happens" is watched for. Default 500 ms. */
   quietMs?: number;
+  /** The adapter hands every frame back (FramesDone) once acknowledged. Default false: it may keep them. */
+  handsBackAcknowledged?: boolean;
 }
 
 /** The frame log contract. Every adapter runs it: `describeFrameLogConformance('kafka', open)`. */
@@ -217,6 +219,28 @@ export function describeFrameLogConformance(
         release();
       }
       expect(flushed).toBe(true);
+    });
+
+    it('hands frames back (FramesDone) only once it needs them no more: refilling them changes nothing delivered', async () => {
+      const key = freshKey();
+      const p = producer();
+      const sent = testFrames(key, 0, 6, 2048);
+      const copies = sent.map((f) => Buffer.from(f));
+      const handed: Buffer[] = [];
+      const release = h.holdAcks();
+      try {
+        await p.send(key, sent.slice(0, 3), (fs) => handed.push(...fs.map((f) => f.fill(0xee))));
+        await p.send(key, sent.slice(3), (fs) => handed.push(...fs.map((f) => f.fill(0xee))));
+        await sleep(quietMs);
+        if (options.handsBackAcknowledged) expect(handed).toEqual([]); // nothing acknowledged yet
+      } finally {
+        release();
+      }
+      await p.flush();
+      if (options.handsBackAcknowledged) expect(handed.length).toBe(6);
+      const c = await consume(group());
+      await until(() => c.ofKey(key).length >= 6, '6 records');
+      expect(c.ofKey(key).map((r) => r.value)).toEqual(copies);
     });
 
     it('delivers records produced after the consumer started, and reports its partitions to onAssign', async () => {

@@ -15,9 +15,9 @@ export interface FrameRecord {
 }
 
 /**
- * Called by a producer once it holds no reference to a batch of frames anymore, so the sender may reuse
- * their buffers. Optional for the producer: a spooling one calls it when the frames are written to its
- * file; one that keeps them (the in-process log does) never calls it.
+ * Called by a producer once it holds no reference to some frames anymore, so the sender may fill their
+ * buffers again; it may never be called. The spool calls it when it wrote them to its file, the in-process
+ * log when it spilled them (frames it keeps in memory are the log's), the Kafka adapter once acknowledged.
  */
 export type FramesDone = (frames: Buffer[]) => void;
 

@@ -15,6 +15,7 @@ export interface SpoolOptions {
 
 interface Entry {
   key: string;
+  done: FramesDone | undefined;
   /** In memory, or undefined when spilled as `lengths` back to back from `at` in the spool file. */
   frames: Buffer[] | undefined;
   lengths: number[];
@@ -72,7 +73,7 @@ export class SpoolingFrameProducer implements FrameProducer {
     if (frames.length === 0) return;
     const lengths = frames.map((f) => f.length);
     const bytes = lengths.reduce((a, b) => a + b, 0);
-    const e: Entry = { key, frames, lengths, at: -1, bytes };
+    const e: Entry = { key, done, frames, lengths, at: -1, bytes };
     if (this.memBytes + bytes <= this.memoryBytes || this.queue.length === 0) {
       this.memBytes += bytes;
     } else {
@@ -149,8 +150,9 @@ export class SpoolingFrameProducer implements FrameProducer {
     try {
       while (this.queue.length > 0 && !this.failure && this.holds === 0) {
         const e = this.queue[0]!;
+        // Frames kept in memory go on with the sender's `done`; those read back were handed back already.
         const frames = e.frames ?? (await this.readBack(e));
-        await this.inner.send(e.key, frames);
+        await this.inner.send(e.key, frames, e.frames ? e.done : undefined);
         this.queue.shift();
         if (e.frames) this.memBytes -= e.bytes;
         else if (--this.spilled === 0) this.rewind();

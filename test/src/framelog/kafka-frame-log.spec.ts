@@ -41,7 +41,7 @@ describeFrameLogConformance(`KafkaFrameLog on ${kafkaBrokers.join(',')}`, async 
       await deleteTopic(topic);
     },
   };
-});
+}, { handsBackAcknowledged: true });
 
 describe('KafkaFrameLog.ensureTopic on a real broker', () => {
   it('creates the topic once and accepts it on the next call', async () => {

@@ -78,9 +78,12 @@ export class LogStore {
     this.spillDir = opts.spillDir ?? tmpdir();
   }
 
-  /** Appends frames; past the memory budget their bytes go to the partition's spill file instead. */
+  /**
+   * Appends frames; past the memory budget their bytes go to the partition's spill file instead, and a
+   * spilled frame is handed back to its sender's `done`. Frames kept in memory are the log's.
+   */
   append(frames: readonly OutboundFrame[]): void {
-    for (const { key, value, partition } of frames) {
+    for (const { key, value, partition, done } of frames) {
       const part = this.part(partition);
       if (this.memBytes + value.length <= this.memoryBytes) {
         part.records.push({ key, value, at: -1, length: value.length });
@@ -89,6 +92,7 @@ export class LogStore {
       } else {
         part.records.push({ key, value: undefined, at: this.spill(part, partition, value), length: value.length });
         part.spilled++;
+        done?.([value]); // written: the sender may fill it again
       }
       part.bytes += value.length;
     }
