@@ -1,23 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { isPvError, type ErrorCode } from '@pagevault/errors';
+import { forEachLimited } from './for-each-limited.js';
 import type { ObjectInfo, ObjectStore } from './object-store.js';
+
+export { forEachLimited };
 
 /** A key namespace no other run shares, so suites can run side by side against one bucket. */
 export function uniqueNamespace(): string {
   return `conformance-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}/`;
-}
-
-/** Runs `task` over `items` with at most `width` in flight. */
-export async function forEachLimited<T>(
-  items: readonly T[],
-  width: number,
-  task: (item: T) => Promise<void>,
-) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await task(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 export async function collect(list: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {

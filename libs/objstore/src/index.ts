@@ -4,3 +4,4 @@ export { objectNotFound, objectShorter } from './object-errors.js';
 export { DirectoryObjectStore } from './directory-object-store.js';
 export { RetryingObjectStore, type RetryEvent, type RetryOptions } from './retrying-object-store.js';
 export { ConcurrencyLimitedObjectStore } from './concurrency-limited-object-store.js';
+export { forEachLimited } from './for-each-limited.js';

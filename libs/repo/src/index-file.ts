@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import type { PageIndex } from './page-index';
+import type { PageIndex, PageLocation } from './page-index';
 import type { SealedPack } from './pack';
 
 /**
@@ -12,9 +12,14 @@ import type { SealedPack } from './pack';
 const MAGIC = Buffer.from('PVIX', 'latin1');
 const ENTRY = 48;
 
-export function encodeIndexFile(packs: SealedPack[]): { sha: string; bytes: Buffer } {
+/** Bytes of an index file naming `packs` packs and `entries` pages. */
+export function indexFileBytes(packs: number, entries: number): number {
+  return 12 + packs * 32 + 4 + entries * ENTRY;
+}
+
+export function encodeIndexFile(packs: Pick<SealedPack, 'sha' | 'entries'>[]): { sha: string; bytes: Buffer } {
   const entries = packs.reduce((n, p) => n + p.entries.length, 0);
-  const b = Buffer.alloc(12 + packs.length * 32 + 4 + entries * ENTRY);
+  const b = Buffer.alloc(indexFileBytes(packs.length, entries));
   MAGIC.copy(b);
   b.writeUInt32LE(1, 4);
   b.writeUInt32LE(packs.length, 8);
@@ -36,7 +41,11 @@ export function encodeIndexFile(packs: SealedPack[]): { sha: string; bytes: Buff
   return { sha: createHash('sha256').update(b).digest('hex'), bytes: b };
 }
 
-export function loadIndexFile(b: Buffer, key: string, into: PageIndex): number {
+/**
+ * Decodes an index file: hands every entry to `each` (its hash is b[hashAt, hashAt + 32)) and returns the
+ * packs the file names, in its order.
+ */
+export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: number, loc: PageLocation) => void): string[] {
   const bad = (why: string) => new PvError(ErrorCodes.OBJECT_CORRUPT, `index ${key}: ${why}`, { details: { key } });
   if (b.length < 16 || b.compare(MAGIC, 0, 4, 0, 4) !== 0 || b.readUInt32LE(4) !== 1) throw bad('bad header');
   const packs = b.readUInt32LE(8);
@@ -50,7 +59,7 @@ export function loadIndexFile(b: Buffer, key: string, into: PageIndex): number {
   for (let i = 0; i < n; i++, o += ENTRY) {
     const pack = names[b.readUInt32LE(o + 32)];
     if (pack === undefined) throw bad('entry names a pack it does not list');
-    into.add(b, o, {
+    each(b, o, {
       pack,
       blobOffset: b.readUInt32LE(o + 36),
       blobLength: b.readUInt32LE(o + 40),
@@ -58,5 +67,15 @@ export function loadIndexFile(b: Buffer, key: string, into: PageIndex): number {
       blobPages: b.readUInt16LE(o + 46),
     });
   }
+  return names;
+}
+
+/** Adds an index file's entries to `into`; returns how many it holds. */
+export function loadIndexFile(b: Buffer, key: string, into: PageIndex): number {
+  let n = 0;
+  readIndexFile(b, key, (h, at, loc) => {
+    into.add(h, at, loc);
+    n++;
+  });
   return n;
 }

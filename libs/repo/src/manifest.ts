@@ -1,3 +1,4 @@
+import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { VmaHeader } from '@pagevault/format';
 import type { MapRoot } from './page-map';
 
@@ -54,8 +55,16 @@ export interface FailedSnapshot {
   firstOffset?: string;
 }
 
+/** Parses a stored manifest; anything but a v1 manifest with a VMA list is PV_OBJECT_CORRUPT naming the key. */
 export function parseManifest(bytes: Buffer, key: string): Manifest {
-  const m = JSON.parse(bytes.toString('utf8')) as Manifest;
-  if (m.format !== 'pagevault.manifest.v1') throw new Error(`${key}: unknown manifest format ${String(m.format)}`);
+  const bad = (why: string, cause?: unknown) => new PvError(ErrorCodes.OBJECT_CORRUPT, `manifest ${key}: ${why}`, { cause, details: { key } });
+  let m: Manifest;
+  try {
+    m = JSON.parse(bytes.toString('utf8')) as Manifest;
+  } catch (e) {
+    throw bad('not JSON', e);
+  }
+  if (m?.format !== 'pagevault.manifest.v1') throw bad(`unknown manifest format ${String(m?.format)}`);
+  if (!Array.isArray(m.vmas)) throw bad('no VMA list');
   return m;
 }

@@ -1,5 +1,5 @@
 import { hash as sha256 } from 'node:crypto';
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { keys } from './keys';
 import { inflateBlob } from './pack';
 import type { PageLocation } from './page-index';
@@ -50,6 +50,19 @@ export class PageFetcher {
 
   /** Fills out[i * pageSize ...] with the page whose hash is hashes[hashAt[i] ...], for i < n. */
   async fetch(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
+    try {
+      await this.fetchOnce(hashes, hashAt, n, out, where);
+    } catch (e) {
+      // A prune since this process loaded the tenant's index may have moved pages out of a pack and
+      // deleted it: rebuild the index once from the index files now stored, and try again.
+      const key = isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) ? e.details['key'] : undefined;
+      if (typeof key !== 'string' || !key.startsWith(keys.packs(this.t.tenant))) throw e;
+      await this.t.reloadIndex();
+      await this.fetchOnce(hashes, hashAt, n, out, where);
+    }
+  }
+
+  private async fetchOnce(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
     const ps = this.pageSize;
     const byPack = new Map<string, Want[]>();
     // Another compactor may have stored pages since this process loaded the tenant's index: one refresh.

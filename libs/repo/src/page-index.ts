@@ -52,6 +52,11 @@ export class PageIndex {
     };
   }
 
+  /** Every hash held, in insertion order, as views into the index (copy one to keep it). */
+  *hashes(): Generator<Buffer> {
+    for (let r = 0; r < this.n; r++) yield this.recs.subarray(r * REC, r * REC + 32);
+  }
+
   /** Adds a page; an existing entry wins (first stored copy). */
   add(hash: Uint8Array, hashOffset: number, loc: PageLocation): void {
     if (this.find(hash, hashOffset) >= 0) return;

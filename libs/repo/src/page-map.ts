@@ -102,37 +102,50 @@ function seal(level: number, count: number, parts: Buffer[]): MapNode {
   return { sha: createHash('sha256').update(bytes).digest('hex'), bytes };
 }
 
+/** What one page-map node holds, handed over as it is decoded: no object per run or child. */
+export interface MapNodeVisitor {
+  /** A leaf's run: first page relative to the leaf, pages, kind; a data run's hashes are at b[hashAt, +32 × pages). */
+  run(firstInLeaf: number, pages: number, kind: PageKind, b: Buffer, hashAt: number): void;
+  /** An inner node's child: the first page number of its range and its sha. */
+  child(first: number, sha: string): void;
+}
+
+/** Checks a node against its name and the level it was reached at, then hands its runs or children to `v`. */
+export function decodeMapNode(sha: string, b: Buffer, level: number, v: MapNodeVisitor): void {
+  const bad = (why: string) => new PvError(ErrorCodes.OBJECT_CORRUPT, `page-map node ${sha}: ${why}`, { details: { node: sha } });
+  if (createHash('sha256').update(b).digest('hex') !== sha) throw bad('content does not match its hash');
+  if (b.length < 12 || b.compare(MAGIC, 0, 4, 0, 4) !== 0 || b[4] !== 1 || b[5] !== level) throw bad('bad header');
+  const count = b.readUInt32LE(8);
+  if (level === 0) {
+    if (b.length < 12 + count * 12) throw bad('truncated');
+    let h = 12 + count * 12;
+    for (let i = 0; i < count; i++) {
+      const o = 12 + i * 12;
+      const pages = b.readUInt32LE(o + 4);
+      const kind = b[o + 8] as PageKind;
+      if (kind === PageKind.Data && h + pages * 32 > b.length) throw bad('truncated hashes');
+      v.run(b.readUInt32LE(o), pages, kind, b, kind === PageKind.Data ? h : -1);
+      if (kind === PageKind.Data) h += pages * 32;
+    }
+    return;
+  }
+  if (b.length !== 12 + count * 40) throw bad('bad length');
+  for (let i = 0; i < count; i++) {
+    const o = 12 + i * 40;
+    v.child(b.readUInt32LE(o) + b.readUInt32LE(o + 4) * 0x1_0000_0000, b.subarray(o + 8, o + 40).toString('hex'));
+  }
+}
+
 /** Reads a page map back into a PageList, verifying every node against its name. */
 export async function readPageMap(root: MapRoot, pageSize: number, load: (sha: string) => Promise<Buffer>): Promise<PageList> {
   const list = new PageList(pageSize);
   const visit = async (sha: string, level: number, firstPage: number): Promise<void> => {
-    const b = await load(sha);
-    const bad = (why: string) => new PvError(ErrorCodes.OBJECT_CORRUPT, `page-map node ${sha}: ${why}`, { details: { node: sha } });
-    if (createHash('sha256').update(b).digest('hex') !== sha) throw bad('content does not match its hash');
-    if (b.length < 12 || b.compare(MAGIC, 0, 4, 0, 4) !== 0 || b[4] !== 1 || b[5] !== level) throw bad('bad header');
-    const count = b.readUInt32LE(8);
-    if (level === 0) {
-      if (b.length < 12 + count * 12) throw bad('truncated');
-      let h = 12 + count * 12;
-      for (let i = 0; i < count; i++) {
-        const o = 12 + i * 12;
-        const start = (firstPage + b.readUInt32LE(o)) * pageSize;
-        const pages = b.readUInt32LE(o + 4);
-        const kind = b[o + 8] as PageKind;
-        if (kind === PageKind.Data) {
-          if (h + pages * 32 > b.length) throw bad('truncated hashes');
-          list.add(start, pages, kind, b, h);
-          h += pages * 32;
-        } else list.add(start, pages, kind);
-      }
-      return;
-    }
-    if (b.length !== 12 + count * 40) throw bad('bad length');
-    for (let i = 0; i < count; i++) {
-      const o = 12 + i * 40;
-      const first = b.readUInt32LE(o) + b.readUInt32LE(o + 4) * 0x1_0000_0000;
-      await visit(b.subarray(o + 8, o + 40).toString('hex'), level - 1, first);
-    }
+    const kids: { first: number; sha: string }[] = [];
+    decodeMapNode(sha, await load(sha), level, {
+      run: (first, pages, kind, b, h) => list.add((firstPage + first) * pageSize, pages, kind, b, h),
+      child: (first, child) => kids.push({ first, sha: child }),
+    });
+    for (const k of kids) await visit(k.sha, level - 1, k.first);
   };
   await visit(root.sha, root.level, root.first);
   return list;

@@ -1,7 +1,7 @@
 import type { ObjectStore } from '@pagevault/objstore';
 import { checkTenant, keys } from './keys';
 import { pageHasher, type PageHasher } from '@pagevault/hashing';
-import { TenantStore, type RepoOptions } from './tenant-store';
+import { TenantStore, packOptions, type PackOptions, type RepoOptions } from './tenant-store';
 
 /**
  * The repository over one object store: a TenantStore per tenant, created on first use with its page
@@ -9,7 +9,7 @@ import { TenantStore, type RepoOptions } from './tenant-store';
  */
 export class Repository {
   private readonly tenants = new Map<string, Promise<TenantStore>>();
-  private readonly opts: Required<Omit<RepoOptions, 'hasher'>>;
+  private readonly opts: PackOptions;
   private readonly hasher: PageHasher;
 
   constructor(
@@ -17,7 +17,7 @@ export class Repository {
     opts: RepoOptions = {},
   ) {
     const { hasher, ...rest } = opts;
-    this.opts = { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, ...rest };
+    this.opts = packOptions(rest);
     this.hasher = hasher ?? pageHasher();
   }
 

@@ -19,13 +19,20 @@ export interface RepoOptions {
   hasher?: PageHasher;
 }
 
+export type PackOptions = Required<Omit<RepoOptions, 'hasher'>>;
+
+/** How packs are written when nothing says otherwise. */
+export function packOptions(o: Omit<RepoOptions, 'hasher'> = {}): PackOptions {
+  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, ...o };
+}
+
 /**
  * One tenant's slice of the repository: the dedup scope. Holds the page index (rebuilt from the index
  * files in the store), the pack being filled, and the set of page-map nodes known to be stored.
  * Ordering invariant (restic's): packs, then their index file, then map nodes, then the manifest.
  */
 export class TenantStore {
-  readonly index = new PageIndex();
+  private idx = new PageIndex();
   /** Pages in the pack being filled: not durable yet. */
   private pending = new PageIndex();
   /** Sealed packs being uploaded, oldest first: their pages (to dedup against) and the upload. */
@@ -35,30 +42,52 @@ export class TenantStore {
   private knownNodes = new Set<string>();
   private flushChain: Promise<unknown> = Promise.resolve();
   private failure: unknown;
-  readonly stats = { packs: 0, packBytes: 0, pagesStored: 0 };
+  readonly stats = { packs: 0, packBytes: 0, pagesStored: 0, indexBytes: 0 };
 
   constructor(
     readonly store: ObjectStore,
     readonly tenant: string,
-    private readonly opts: Required<Omit<RepoOptions, 'hasher'>>,
+    private readonly opts: PackOptions,
   ) {
     checkTenant(tenant);
     this.builder = new PackBuilder(opts.pageSize, opts.compressionLevel);
   }
 
+  /** Page hash -> where it is stored, for every index file loaded so far and every pack this process flushed. */
+  get index(): PageIndex {
+    return this.idx;
+  }
+
   /** Loads index files written since the last call (by this or any other compactor). */
   async refreshIndex(): Promise<void> {
+    await this.loadIndexes(this.idx, this.loadedIndexes);
+  }
+
+  /**
+   * Rebuilds the index from the index files in the store now. A prune deletes index files and packs
+   * (docs/storage.md): locations loaded before it may name packs that are gone, and only a rebuild
+   * forgets them. Entries of a flush that lands meanwhile may be missed: that page is stored again.
+   */
+  async reloadIndex(): Promise<void> {
+    const idx = new PageIndex();
+    const loaded = new Set<string>();
+    await this.loadIndexes(idx, loaded);
+    this.idx = idx;
+    this.loadedIndexes = loaded;
+  }
+
+  private async loadIndexes(into: PageIndex, loaded: Set<string>): Promise<void> {
     for await (const o of this.store.list(keys.indexes(this.tenant))) {
       const sha = basename(o.key);
-      if (this.loadedIndexes.has(sha)) continue;
-      loadIndexFile(await this.store.get(o.key), o.key, this.index);
-      this.loadedIndexes.add(sha);
+      if (loaded.has(sha)) continue;
+      loadIndexFile(await this.store.get(o.key), o.key, into);
+      loaded.add(sha);
     }
   }
 
   /** True when the page is stored or on its way; otherwise queues it for the current pack. */
   addPage(hash: Buffer, data: Uint8Array, offset: number): boolean {
-    if (this.index.has(hash) || this.pending.has(hash) || this.uploading.some((u) => u.pages.has(hash))) return false;
+    if (this.idx.has(hash) || this.pending.has(hash) || this.uploading.some((u) => u.pages.has(hash))) return false;
     this.pending.add(hash, 0, { pack: '', blobOffset: 0, blobLength: 0, slot: 0, blobPages: 0 });
     this.builder.add(Buffer.from(hash), data, offset); // the caller reuses its hash buffer
     return true;
@@ -85,6 +114,7 @@ export class TenantStore {
         const idx = encodeIndexFile([sealed]);
         await this.store.put(keys.index(this.tenant, idx.sha), idx.bytes);
         this.loadedIndexes.add(idx.sha);
+        this.stats.indexBytes += idx.bytes.length;
         this.commitPack(sealed);
       } catch (e) {
         this.failure = e;
@@ -114,7 +144,7 @@ export class TenantStore {
   }
 
   private commitPack(p: SealedPack): void {
-    for (const e of p.entries) this.index.add(e.hash, 0, { pack: p.sha, ...e });
+    for (const e of p.entries) this.idx.add(e.hash, 0, { pack: p.sha, ...e });
     this.stats.packs++;
     this.stats.packBytes += p.bytes.length;
     this.stats.pagesStored += p.entries.length;
