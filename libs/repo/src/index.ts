@@ -15,3 +15,5 @@ export {
   addTags, listSnapshots, parseLatest, readTags, removeTags, resolveSnapshot, snapshotFilter, type SnapshotFilter,
   type TaggedManifest,
 } from './snapshot-refs';
+export { forgetSnapshots, beyondKeepLast } from './forget';
+export { prune, type PruneOptions, type PruneReport } from './prune';

@@ -1,0 +1,149 @@
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { forEachLimited, type ObjectInfo, type ObjectStore } from '@pagevault/objstore';
+import { readIndexFile } from './index-file';
+import { basename, keys } from './keys';
+import type { PageIndex } from './page-index';
+import { listAll, refusal, type LiveSet } from './prune-mark';
+
+export interface PlanOptions {
+  nowMs: number;
+  graceMs: number;
+  repackBelow: number;
+  width: number;
+}
+
+/** One pack as the index files describe it. */
+interface PackState {
+  indexFiles: string[];
+  /** The index file whose entries are counted: a pack named twice (an interrupted prune) counts once. */
+  countedBy?: string;
+  entries: number;
+  /** Entries that are the index's location of a page some snapshot reaches, and their share of blob bytes. */
+  live: number;
+  liveBytes: number;
+}
+
+export interface Repack {
+  info: ObjectInfo;
+  sha: string;
+  /** The index file that lists its entries. */
+  indexFile: string;
+  live: number;
+  liveBytes: number;
+}
+
+/** What a prune deletes and rewrites; built without changing anything (a dry run stops here). */
+export interface PrunePlan {
+  /** Packs no snapshot reaches a page of, and packs no index file names. */
+  deletePacks: ObjectInfo[];
+  /** Partly live packs below the threshold: their live pages move to new packs, then they go. */
+  repack: Repack[];
+  /** Index files naming a pack that goes, each with the packs (and entries) a replacement keeps. */
+  dropIndexes: { info: ObjectInfo; keep: string[]; keepEntries: number }[];
+  deleteNodes: ObjectInfo[];
+  /** Tag markers of snapshots that no longer exist. */
+  deleteTags: ObjectInfo[];
+  /** Objects that would go but are younger than the grace period. */
+  spared: { packs: number; mapNodes: number };
+  stored: { packs: number; indexFiles: number; mapNodes: number; bytes: number };
+}
+
+/**
+ * Sweep decisions from the live set. Reads every index file once: into `reader` (the first location of
+ * each page wins, as in any PageIndex: that copy is the live one, later duplicates are dead) and into
+ * per-pack counts. Refuses (deleting nothing) if a live page is in no index file or in a pack that is
+ * missing. Never touches an object younger than the grace period: neither a pack nor anything a young
+ * index file names.
+ */
+export async function planPrune(store: ObjectStore, tenant: string, live: LiveSet, reader: PageIndex, o: PlanOptions): Promise<PrunePlan> {
+  const young = (i: ObjectInfo): boolean => {
+    if (o.graceMs <= 0) return false;
+    if (i.modifiedMs === undefined) {
+      throw new PvError(ErrorCodes.CONFIG_INVALID, `${store.description} does not say when ${i.key} was written: prune cannot keep its grace period`, { details: { key: i.key } });
+    }
+    return o.nowMs - i.modifiedMs < o.graceMs;
+  };
+  const packs = new Map<string, PackState>();
+  const pack = (sha: string) => packs.get(sha) ?? packs.set(sha, { indexFiles: [], entries: 0, live: 0, liveBytes: 0 }).get(sha)!;
+  const files = new Map<string, { info: ObjectInfo; names: string[]; perPack: Map<string, number> }>();
+  let claimed = 0;
+  await forEachLimited(await listAll(store, keys.indexes(tenant)), o.width, async (info) => {
+    const perPack = new Map<string, number>();
+    let names: string[];
+    try {
+      names = readIndexFile(await store.get(info.key), info.key, (h, at, loc) => {
+        const canonical = !reader.has(h, at);
+        if (canonical) reader.add(h, at, loc);
+        perPack.set(loc.pack, (perPack.get(loc.pack) ?? 0) + 1);
+        const s = pack(loc.pack);
+        if (canonical && live.pages.has(h, at)) {
+          claimed++;
+          s.live++;
+          s.liveBytes += loc.blobLength / loc.blobPages;
+        }
+        s.countedBy ??= info.key;
+        if (s.countedBy === info.key) s.entries++;
+      });
+    } catch (e) {
+      throw refusal(e, `index file ${info.key}`, { key: info.key });
+    }
+    for (const p of names) pack(p).indexFiles.push(info.key);
+    files.set(info.key, { info, names, perPack });
+  });
+  if (claimed < live.pages.size) {
+    for (const h of live.pages.hashes()) {
+      if (reader.has(h)) continue;
+      const page = h.toString('hex');
+      throw new PvError(ErrorCodes.OBJECT_NOT_FOUND, `page ${page}, reached by a snapshot of tenant ${tenant}, is in no index file: prune deletes nothing`, { details: { page } });
+    }
+  }
+
+  // Packs are listed after the index files: every pack an index file names was stored before it.
+  const listed = await listAll(store, keys.packs(tenant));
+  const stored = new Set(listed.map((i) => basename(i.key)));
+  for (const [sha, s] of packs) {
+    if (s.live > 0 && !stored.has(sha)) {
+      throw new PvError(ErrorCodes.OBJECT_NOT_FOUND, `pack ${keys.pack(tenant, sha)} holds pages snapshots reach (index ${s.indexFiles[0]}) but is missing: prune deletes nothing`, { details: { key: keys.pack(tenant, sha) } });
+    }
+  }
+  const plan: PrunePlan = {
+    deletePacks: [], repack: [], dropIndexes: [], deleteNodes: [], deleteTags: [], spared: { packs: 0, mapNodes: 0 },
+    stored: { packs: listed.length, indexFiles: files.size, mapNodes: 0, bytes: 0 },
+  };
+  const gone = new Set<string>();
+  const namedByYoung = (s: PackState | undefined) => s?.indexFiles.some((k) => young(files.get(k)!.info)) ?? false;
+  for (const info of listed) {
+    plan.stored.bytes += info.size;
+    const sha = basename(info.key);
+    const s = packs.get(sha);
+    const keep = s !== undefined && s.live > 0 && (s.live >= s.entries || s.liveBytes / info.size >= o.repackBelow);
+    if (keep) continue;
+    if (young(info) || namedByYoung(s)) {
+      plan.spared.packs++;
+      continue;
+    }
+    gone.add(sha);
+    if (s && s.live > 0) plan.repack.push({ info, sha, indexFile: s.countedBy!, live: s.live, liveBytes: s.liveBytes });
+    else plan.deletePacks.push(info);
+  }
+  // Index entries of packs already missing (and reached by nothing, checked above) go with their index files.
+  for (const [sha, s] of packs) if (!stored.has(sha) && !namedByYoung(s)) gone.add(sha);
+
+  for (const { info, names, perPack } of files.values()) {
+    plan.stored.bytes += info.size;
+    if (!names.some((p) => gone.has(p))) continue;
+    const keep = names.filter((p) => !gone.has(p));
+    plan.dropIndexes.push({ info, keep, keepEntries: keep.reduce((n, p) => n + (perPack.get(p) ?? 0), 0) });
+  }
+  for (const info of await listAll(store, keys.mapNodes(tenant))) {
+    plan.stored.mapNodes++;
+    plan.stored.bytes += info.size;
+    if (live.nodes.has(basename(info.key))) continue;
+    if (young(info)) plan.spared.mapNodes++;
+    else plan.deleteNodes.push(info);
+  }
+  for (const info of await listAll(store, keys.tags(tenant))) {
+    if (!live.snapshots.has(basename(info.key)) && !young(info)) plan.deleteTags.push(info);
+  }
+  return plan;
+}

@@ -1,0 +1,322 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { Consistency, DEFAULT_MAX_FRAME_BYTES, SnapshotMode, SnapshotWriter, VmaKind, decodeFrame, newSnapshotId } from '@pagevault/format';
+import { DirectoryObjectStore } from '@pagevault/objstore';
+import { beyondKeepLast, forgetSnapshots } from './forget';
+import { encodeIndexFile, readIndexFile } from './index-file';
+import { SnapshotIngest } from './ingest';
+import { basename, keys } from './keys';
+import type { Manifest } from './manifest';
+import type { PackEntry } from './pack';
+import { PageFetcher } from './page-fetcher';
+import { PageKind } from './page-list';
+import { readPageMap } from './page-map';
+import { prune } from './prune';
+import { Repository } from './repository';
+import { addTags, readTags } from './snapshot-refs';
+import type { TenantStore } from './tenant-store';
+
+const PS = 4096;
+const BASE = 0x7f00_0000_0000;
+const HOUR = 3_600_000;
+
+interface Vma {
+  start: number;
+  data: Buffer;
+  zeroPages?: number;
+}
+
+/** A snapshot through the real path: SnapshotWriter frames, decoded and fed to SnapshotIngest. */
+async function ingest(repo: Repository, pid: number, vmas: Vma[], startTimeMs: number): Promise<Manifest> {
+  const id = newSnapshotId();
+  const frames: Buffer[] = [];
+  const w = new SnapshotWriter({ snapshotId: id, emit: (f) => frames.push(f) });
+  w.begin({ pageSize: PS, pid, startTimeMs, mode: SnapshotMode.Full, consistency: Consistency.Frozen, tenant: 'acme', host: 'h1', cmdline: 'prune-test' });
+  for (const v of vmas) {
+    const n = v.data.length / PS;
+    w.beginVma({ start: v.start, end: v.start + (n + (v.zeroPages ?? 0)) * PS, prot: 3, flags: 0, pgoff: 0, kind: VmaKind.PrivateAnon, dev: '00:00', inode: 0, path: '', vmFlags: 'rd wr', reason: '', sharedKey: '' });
+    w.addPages(Float64Array.from({ length: n }, (_, i) => v.start + i * PS), v.data);
+    if (v.zeroPages) w.addZero(v.start + n * PS, v.zeroPages);
+    w.endVma();
+  }
+  w.end();
+  const ing = new SnapshotIngest(repo, id);
+  let m: Manifest | undefined;
+  for (const f of frames) m = (await ing.accept(decodeFrame(f, DEFAULT_MAX_FRAME_BYTES))) ?? m;
+  return m!;
+}
+
+/** Every data page of each VMA, in address order, fetched and checked against its hash by a PageFetcher. */
+async function readBack(t: TenantStore, m: Manifest): Promise<Buffer[]> {
+  const fetcher = new PageFetcher(t, PS);
+  const out: Buffer[] = [];
+  for (const v of m.vmas) {
+    const list = await readPageMap(v.map!, PS, t.loadNode);
+    const hashAt: number[] = [];
+    for (const i of list.order('read back')) {
+      if (list.kinds[i] === PageKind.Data) for (let k = 0; k < list.counts[i]!; k++) hashAt.push(list.hashAt[i]! + k * 32);
+    }
+    const buf = Buffer.alloc(hashAt.length * PS);
+    await fetcher.fetch(list.hashes, hashAt, hashAt.length, buf, (i) => `VMA ${v.index} page ${i}`);
+    out.push(buf);
+  }
+  return out;
+}
+
+describe('forget and prune on a directory store', () => {
+  let dir: string;
+  let store: DirectoryObjectStore;
+  let repo: Repository;
+  // A and B share S (8 pages) at the same addresses; C (another pid) shares nothing.
+  const S = randomBytes(8 * PS);
+  const a = randomBytes(16 * PS);
+  const b = randomBytes(8 * PS);
+  const c = randomBytes(8 * PS);
+  const memA = [{ start: BASE, data: Buffer.concat([S, a]), zeroPages: 4 }];
+  const memB = [{ start: BASE, data: Buffer.concat([S, b]) }];
+  const memC = [{ start: BASE + 0x1000_0000, data: c, zeroPages: 8 }];
+  let A: Manifest, B: Manifest, C: Manifest;
+  /** The pack each snapshot's new pages went to (one flush per snapshot at these sizes). */
+  const pack: Record<'A' | 'B' | 'C', string> = { A: '', B: '', C: '' };
+
+  const keysUnder = async (prefix: string) => {
+    const out = new Map<string, number>();
+    for await (const o of store.list(prefix)) out.set(o.key, o.size);
+    return out;
+  };
+  const fresh = () => new Repository(new DirectoryObjectStore(dir)).tenant('acme');
+  /** The nodes of a snapshot's page maps. */
+  const nodesOf = async (m: Manifest) => {
+    const t = await fresh();
+    const out = new Set<string>();
+    for (const v of m.vmas) await readPageMap(v.map!, PS, (sha) => (out.add(keys.mapNode('acme', sha)), t.loadNode(sha)));
+    return out;
+  };
+  const indexNames = async () => {
+    const out = new Map<string, string[]>();
+    for (const k of (await keysUnder(keys.indexes('acme'))).keys()) out.set(k, readIndexFile(await store.get(k), k, () => undefined));
+    return out;
+  };
+  /** Sets an object's modification time on disk (the directory store reports mtimes). */
+  const age = (key: string, ms: number) => utimes(join(dir, ...key.split('/')), new Date(Date.now() - ms), new Date(Date.now() - ms));
+  const expectRestores = async (t: TenantStore, m: Manifest, mem: Vma[]) => {
+    const got = await readBack(t, m);
+    expect(got.length).toBe(mem.length);
+    got.forEach((buf, i) => expect(buf.equals(mem[i]!.data), `snapshot ${m.snapshotId} VMA ${i}`).toBe(true));
+  };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pv-prune-'));
+    store = new DirectoryObjectStore(dir);
+    repo = new Repository(store);
+    let before = new Set((await keysUnder(keys.packs('acme'))).keys());
+    const newPack = async () => {
+      const now = [...(await keysUnder(keys.packs('acme'))).keys()].filter((k) => !before.has(k));
+      expect(now.length).toBe(1);
+      before = new Set([...before, ...now]);
+      return now[0]!;
+    };
+    A = await ingest(repo, 1, memA, 1000);
+    pack.A = await newPack();
+    B = await ingest(repo, 1, memB, 2000);
+    pack.B = await newPack();
+    C = await ingest(repo, 2, memC, 3000);
+    pack.C = await newPack();
+    expect(B.counts.newPages).toBe(8); // S deduplicated against A's pack
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('forget removes the manifest and its tags, and nothing else', async () => {
+    const t = await repo.tenant('acme');
+    await addTags(t, C.snapshotId, ['nightly']);
+    await addTags(t, B.snapshotId, ['nightly']);
+    const packsBefore = await keysUnder(keys.packs('acme'));
+    await forgetSnapshots(t, [C.snapshotId]);
+    expect((await t.listManifests()).map((m) => m.snapshotId)).toEqual([A.snapshotId, B.snapshotId]);
+    expect(await readTags(t)).toEqual(new Map([[B.snapshotId, ['nightly']]]));
+    expect(await keysUnder(keys.packs('acme'))).toEqual(packsBefore);
+    await expect(t.getManifest(C.snapshotId)).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT });
+  });
+
+  it('keep-last n forgets, per host and pid, all but the newest n', async () => {
+    const t = await repo.tenant('acme');
+    const D = await ingest(repo, 1, memB, 4000);
+    const all = await t.listManifests();
+    expect(beyondKeepLast(all, 1).map((m) => m.snapshotId)).toEqual([A.snapshotId, B.snapshotId]);
+    expect(beyondKeepLast(all, 2).map((m) => m.snapshotId)).toEqual([A.snapshotId]);
+    expect(beyondKeepLast(all, 3)).toEqual([]);
+    expect(() => beyondKeepLast(all, 0)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
+    expect(D.pid).toBe(1);
+  });
+
+  it('prune after forget deletes what only the forgotten snapshot reached; the rest restores byte for byte', async () => {
+    const cNodes = await nodesOf(C);
+    const kept = new Set([...(await nodesOf(A)), ...(await nodesOf(B))]);
+    await forgetSnapshots(await repo.tenant('acme'), [C.snapshotId]);
+    const r = await prune(store, 'acme', { graceMs: 0 });
+
+    expect(await store.head(pack.C)).toBeUndefined();
+    for (const k of cNodes) expect(await store.head(k), k).toBeUndefined();
+    for (const k of kept) expect(await store.head(k), k).toBeDefined();
+    expect([...(await indexNames()).values()].flat()).not.toContain(basename(pack.C));
+    expect(r).toMatchObject({ dryRun: false, snapshots: 2, packs: { deleted: 1, repacked: 0, written: 0 }, mapNodes: { deleted: cNodes.size, live: kept.size } });
+    // The report's bytes are what is stored now.
+    const now = [keys.packs('acme'), keys.indexes('acme'), keys.mapNodes('acme')];
+    let stored = 0;
+    for (const p of now) for (const size of (await keysUnder(p)).values()) stored += size;
+    expect(r.bytes.after).toBe(stored);
+    expect(r.bytes.freed).toBe(r.bytes.before - stored);
+    expect(r.bytes.freed).toBeGreaterThan(c.length / 2);
+    const t = await fresh();
+    await expectRestores(t, A, memA);
+    await expectRestores(t, B, memB);
+    // Nothing left to do: a second prune deletes nothing.
+    expect(await prune(store, 'acme', { graceMs: 0 })).toMatchObject({ packs: { deleted: 0, repacked: 0 }, mapNodes: { deleted: 0 }, bytes: { freed: 0 } });
+  });
+
+  it("repacks a mostly dead pack: the shared page moves to a new pack and restores, even through an index loaded before", async () => {
+    const stale = await repo.tenant('acme'); // its index still says S is in A's pack
+    await forgetSnapshots(stale, [A.snapshotId]);
+    const r = await prune(store, 'acme', { graceMs: 0 });
+    expect(r).toMatchObject({ snapshots: 2, packs: { deleted: 0, repacked: 1, written: 1 }, pagesRepacked: 8, indexFiles: { deleted: 1, written: 1 } });
+    expect(await store.head(pack.A)).toBeUndefined();
+    const packs = [...(await keysUnder(keys.packs('acme'))).keys()];
+    expect(packs.length).toBe(3);
+    const moved = packs.find((k) => k !== pack.B && k !== pack.C)!;
+    const names = [...(await indexNames()).values()];
+    expect(names.flat()).not.toContain(basename(pack.A));
+    expect(names).toContainEqual([basename(moved)]);
+    await expectRestores(await fresh(), B, memB);
+    await expectRestores(await fresh(), C, memC);
+    await expectRestores(stale, B, memB);
+  });
+
+  it('leaves a partly dead pack whose live share is above the threshold', async () => {
+    await forgetSnapshots(await repo.tenant('acme'), [A.snapshotId]);
+    const indexBefore = await indexNames();
+    const r = await prune(store, 'acme', { graceMs: 0, repackBelow: 0.2 });
+    expect(r.packs).toMatchObject({ deleted: 0, repacked: 0 });
+    expect(r.mapNodes.deleted).toBeGreaterThan(0); // A's own leaf goes all the same
+    expect(await store.head(pack.A)).toBeDefined();
+    expect(await indexNames()).toEqual(indexBefore);
+    await expectRestores(await fresh(), B, memB);
+  });
+
+  it('a dry run reports what a run then does, and changes nothing', async () => {
+    await forgetSnapshots(await repo.tenant('acme'), [A.snapshotId, C.snapshotId]);
+    const before = await keysUnder('t/acme/');
+    const dry = await prune(store, 'acme', { graceMs: 0, dryRun: true });
+    expect(await keysUnder('t/acme/')).toEqual(before);
+    expect(dry).toMatchObject({ dryRun: true, snapshots: 1, packs: { deleted: 1, repacked: 1 }, pagesRepacked: 8 });
+    expect(dry.bytes.freed).toBeGreaterThan(0);
+    const run = await prune(store, 'acme', { graceMs: 0 });
+    expect(run.packs).toMatchObject({ deleted: dry.packs.deleted, repacked: dry.packs.repacked });
+    expect(run.mapNodes.deleted).toBe(dry.mapNodes.deleted);
+    expect(Math.abs(run.bytes.after - dry.bytes.after)).toBeLessThan(0.05 * dry.bytes.before);
+    await expectRestores(await fresh(), B, memB);
+  });
+
+  it('spares objects younger than the grace period, and deletes the same kind of object once it is older', async () => {
+    const t = await repo.tenant('acme');
+    await addTags(t, C.snapshotId, ['old']);
+    await forgetSnapshots(t, [A.snapshotId, C.snapshotId]);
+    const cObjects = [pack.C, ...(await nodesOf(C))];
+    for (const [k, names] of await indexNames()) if (names.includes(basename(pack.C))) cObjects.push(k);
+    for (const k of cObjects) await age(k, 2 * HOUR);
+    const r = await prune(store, 'acme'); // the default grace: one hour
+    for (const k of cObjects) expect(await store.head(k), k).toBeUndefined();
+    expect(r.packs).toMatchObject({ deleted: 1, repacked: 0, spared: 1 }); // A's pack is young: not repacked
+    expect(r.mapNodes.spared).toBeGreaterThan(0);
+    expect(await store.head(pack.A)).toBeDefined();
+    await expectRestores(await fresh(), B, memB);
+  });
+
+  it('refuses, deleting nothing, when a page-map node a snapshot reaches is missing', async () => {
+    await forgetSnapshots(await repo.tenant('acme'), [C.snapshotId]);
+    const missing = keys.mapNode('acme', B.vmas[0]!.map!.sha);
+    expect(await nodesOf(A)).not.toContain(missing);
+    await store.delete(missing);
+    const before = await keysUnder('t/acme/');
+    const e = await prune(store, 'acme', { graceMs: 0 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(PvError);
+    expect(e).toMatchObject({ code: ErrorCodes.OBJECT_NOT_FOUND, details: { key: missing, snapshot: B.snapshotId } });
+    expect((e as Error).message).toContain(missing);
+    expect((e as Error).message).toContain('deletes nothing');
+    expect(await keysUnder('t/acme/')).toEqual(before);
+  });
+
+  it('refuses, deleting nothing, when a manifest does not parse, naming it', async () => {
+    await forgetSnapshots(await repo.tenant('acme'), [C.snapshotId]);
+    await writeFile(join(dir, ...keys.manifest('acme', A.snapshotId).split('/')), '{"format": "pagevault.manif');
+    const before = await keysUnder('t/acme/');
+    await expect(prune(store, 'acme', { graceMs: 0 })).rejects.toMatchObject({ code: ErrorCodes.OBJECT_CORRUPT, message: expect.stringContaining(keys.manifest('acme', A.snapshotId)) });
+    expect(await keysUnder('t/acme/')).toEqual(before);
+  });
+
+  it('rewrites an index file that names a deleted pack and a kept one, before deleting it', async () => {
+    // One index file for A's and C's packs, as a consolidated index would have them.
+    const entries = new Map<string, PackEntry[]>();
+    const merged = [...(await indexNames())].filter(([, n]) => n.includes(basename(pack.A)) || n.includes(basename(pack.C)));
+    for (const [k] of merged) {
+      readIndexFile(await store.get(k), k, (h, at, { pack: p, ...e }) => void (entries.get(p) ?? entries.set(p, []).get(p)!).push({ hash: Buffer.from(h.subarray(at, at + 32)), ...e }));
+    }
+    const idx = encodeIndexFile([...entries].map(([sha, e]) => ({ sha, entries: e })));
+    await store.put(keys.index('acme', idx.sha), idx.bytes);
+    for (const [k] of merged) await store.delete(k);
+    await forgetSnapshots(await repo.tenant('acme'), [C.snapshotId]);
+
+    const r = await prune(store, 'acme', { graceMs: 0 });
+    expect(r).toMatchObject({ packs: { deleted: 1 }, indexFiles: { deleted: 1, written: 1 } });
+    expect(await store.head(keys.index('acme', idx.sha))).toBeUndefined();
+    const names = [...(await indexNames()).values()];
+    expect(names).toContainEqual([basename(pack.A)]);
+    expect(names.flat()).not.toContain(basename(pack.C));
+    await expectRestores(await fresh(), A, memA);
+    await expectRestores(await fresh(), B, memB);
+  });
+
+  it('writes every new pack and index file before it deletes an index file, and index files before packs', async () => {
+    await forgetSnapshots(await repo.tenant('acme'), [A.snapshotId, C.snapshotId]);
+    const ops: string[] = [];
+    const recording = Object.assign(Object.create(store) as DirectoryObjectStore, {
+      put: (k: string, body: Uint8Array) => (ops.push(`put ${k}`), store.put(k, body)),
+      delete: (k: string) => (ops.push(`delete ${k}`), store.delete(k)),
+    });
+    const r = await prune(recording, 'acme', { graceMs: 0 });
+    expect(r.packs).toMatchObject({ deleted: 1, repacked: 1, written: 1 });
+    const last = (what: RegExp) => ops.reduce((at, op, i) => (what.test(op) ? i : at), -1);
+    const first = (what: RegExp) => ops.findIndex((op) => what.test(op));
+    expect(ops.filter((op) => op.startsWith('put ')).map((op) => op.split('/')[2])).toEqual(['packs', 'index']);
+    expect(last(/^put /)).toBeLessThan(first(/^delete /));
+    expect(last(/^delete t\/acme\/index\//)).toBeLessThan(first(/^delete t\/acme\/packs\//));
+    expect(ops).toContain(`delete ${pack.A}`);
+    expect(ops).toContain(`delete ${pack.C}`);
+  });
+
+  it('checks every page it moves: a corrupt live page stops prune before it deletes anything', async () => {
+    await forgetSnapshots(await repo.tenant('acme'), [A.snapshotId, C.snapshotId]);
+    const path = join(dir, ...pack.A.split('/'));
+    const bytes = await store.get(pack.A);
+    bytes[100]! ^= 0xff; // inside the first blob: S's pages
+    await writeFile(path, bytes);
+    const before = await keysUnder('t/acme/');
+    const e = await prune(store, 'acme', { graceMs: 0 }).catch((x: unknown) => x);
+    expect([ErrorCodes.OBJECT_CORRUPT, ErrorCodes.PAGE_HASH_MISMATCH]).toContain((e as PvError).code);
+    // The new pack and its index file may have been written; nothing was deleted.
+    const after = await keysUnder('t/acme/');
+    for (const [k, size] of before) expect(after.get(k), k).toBe(size);
+  });
+
+  it('deletes an old pack that no index file names (an upload cut off before its index file)', async () => {
+    const orphan = keys.pack('acme', 'ab'.repeat(32));
+    await store.put(orphan, randomBytes(1000));
+    expect((await prune(store, 'acme')).packs).toMatchObject({ deleted: 0, spared: 1 });
+    await age(orphan, 2 * HOUR);
+    expect((await prune(store, 'acme')).packs).toMatchObject({ deleted: 1, spared: 0 });
+    expect(await store.head(orphan)).toBeUndefined();
+  });
+});
