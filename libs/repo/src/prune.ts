@@ -84,7 +84,7 @@ function reportOf(plan: PrunePlan, l: { snapshots: number; livePages: number; li
   const newPacks = Math.ceil(repackBytes / packTargetBytes);
   const pagesRepacked = plan.repack.reduce((n, r) => n + r.live, 0);
   const estimate =
-    repackBytes + indexFileBytes(newPacks, pagesRepacked) + rewrites.reduce((n, d) => n + indexFileBytes(d.keep.length, d.keepEntries), 0);
+    repackBytes + (newPacks ? indexFileBytes(newPacks, pagesRepacked) : 0) + rewrites.reduce((n, d) => n + indexFileBytes(d.keep.length, d.keepEntries), 0);
   const after = plan.stored.bytes - deletedBytes(plan) + Math.round(estimate);
   return {
     dryRun, snapshots: l.snapshots, livePages: l.livePages,
