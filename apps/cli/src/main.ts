@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { isPvError } from '@pagevault/errors';
+import { registerPruneCommands } from './commands/prune';
 import { registerReadCommands } from './commands/read';
 import { registerRestoreCommands } from './commands/restore';
 import { registerSnapshotCommand } from './commands/snapshot';
@@ -23,6 +24,7 @@ const globals = () => program.opts<GlobalOptions>();
 registerSnapshotCommand(program, globals);
 registerReadCommands(program, globals);
 registerRestoreCommands(program, globals);
+registerPruneCommands(program, globals);
 program.command('demo').description('snapshot a sample process twice, restore and verify both, print the figures').action(() => runDemo(globals()));
 
 program.parseAsync(process.argv).then(

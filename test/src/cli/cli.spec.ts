@@ -1,25 +1,16 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMemtarget, startMemtarget, type Running, type SourceInfo } from '../restore-outputs/helpers/memtarget';
+import { cliOn } from './cli-env';
 
 // The built CLI (`pagevault`), embedded mode: an in-process frame log and a directory store.
-const CLI = resolve(__dirname, '../../../apps/cli/dist/main.js');
 const work = mkdtempSync(join(tmpdir(), 'pv-cli-'));
 const store = join(work, 'store');
+const { pv, pvJson } = cliOn(store);
 let src: Running<SourceInfo>;
-
-function pv(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [CLI, '--store', store, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
-function pvJson<T>(...args: string[]): T {
-  const r = pv('--json', ...args);
-  if (r.code !== 0) throw new Error(`pagevault ${args.join(' ')} exited ${r.code}: ${r.err}`);
-  return JSON.parse(r.out) as T;
-}
 
 function waitStopped(pid: number): void {
   for (let i = 0; i < 300; i++) {

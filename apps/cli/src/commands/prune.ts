@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import { beyondKeepLast, forgetSnapshots, prune, resolveSnapshot, type Manifest, type PruneReport } from '@pagevault/repo';
+import { openContext, type GlobalOptions } from '../context';
+import { parseDuration } from '../duration';
+import { bytes, printJson, printTable } from '../output';
+import { summary } from './read';
+
+export function registerPruneCommands(program: Command, globals: () => GlobalOptions): void {
+  program.command('forget [snapshots...]').description('remove snapshots (manifest and tags); `prune` then reclaims what only they used')
+    .option('--keep-last <n>', 'also forget, for each host and pid, all but the newest n snapshots')
+    .option('--dry-run', 'list what would be forgotten, remove nothing')
+    .action(async (refs: string[], o: { keepLast?: string; dryRun?: boolean }) => {
+      if (refs.length === 0 && o.keepLast === undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'name snapshots to forget, or --keep-last <n>');
+      const ctx = openContext(globals());
+      const t = await ctx.tenant();
+      // Every reference is resolved before anything is removed: an unknown one forgets nothing.
+      const chosen = new Map<string, Manifest>();
+      for (const ref of refs) {
+        const m = await resolveSnapshot(t, ref);
+        chosen.set(m.snapshotId, m);
+      }
+      if (o.keepLast !== undefined) for (const m of beyondKeepLast(await t.listManifests(), Number(o.keepLast))) chosen.set(m.snapshotId, m);
+      const ms = [...chosen.values()];
+      if (!o.dryRun) await forgetSnapshots(t, ms.map((m) => m.snapshotId));
+      if (ctx.json) return printJson({ dryRun: o.dryRun === true, forgotten: ms.map((m) => m.snapshotId) });
+      printTable(ms.map(summary));
+      process.stdout.write(`${o.dryRun ? 'would forget' : 'forgot'} ${ms.length} snapshot(s); \`pagevault prune\` reclaims their storage\n`);
+    });
+
+  program.command('prune').description("delete what no snapshot reaches and repack mostly dead packs (stop the tenant's compactors first)")
+    .option('--dry-run', 'report what would be deleted and repacked, change nothing')
+    .option('--grace <duration>', 'never delete nor repack an object younger than this (90s, 30m, 1h, 2d; 0 for none)', '1h')
+    .option('--repack-below <percent>', 'repack a partly dead pack when less than this share of its bytes is live (0 never repacks)', '50')
+    .action(async (o: { dryRun?: boolean; grace: string; repackBelow: string }) => {
+      const graceMs = parseDuration(o.grace, '--grace');
+      const pct = Number(o.repackBelow);
+      if (!(pct >= 0 && pct <= 100)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--repack-below ${JSON.stringify(o.repackBelow)} must be a percentage from 0 to 100`);
+      const ctx = openContext(globals());
+      if (!o.dryRun) {
+        process.stderr.write(
+          `pagevault: prune assumes no compactor is writing tenant ${ctx.tenantName} and none started before it keeps running after it: ` +
+            `a compactor deduplicates against the page index it loaded, which may name pages prune deletes. ` +
+            `Stop the tenant's compactors (and \`pagevault snapshot\` on this store) first; restarted, they load the pruned index.\n`,
+        );
+      }
+      const r = await prune(ctx.repo.store, ctx.tenantName, { dryRun: o.dryRun === true, graceMs, repackBelow: pct / 100 });
+      if (ctx.json) printJson(r);
+      else printTable(reportRows(r), ['what', 'count', 'detail']);
+    });
+}
+
+function reportRows(r: PruneReport): Record<string, unknown>[] {
+  const would = r.dryRun ? 'would be ' : '';
+  const b = r.bytes;
+  return [
+    { what: 'snapshots kept', count: r.snapshots, detail: `${r.livePages} distinct live pages` },
+    { what: `map nodes ${would}deleted`, count: r.mapNodes.deleted, detail: `of ${r.mapNodes.stored}; ${r.mapNodes.spared} younger than the grace period` },
+    { what: `packs ${would}deleted`, count: r.packs.deleted, detail: `of ${r.packs.stored}; ${r.packs.spared} younger than the grace period` },
+    { what: `packs ${would}repacked`, count: r.packs.repacked, detail: `${r.pagesRepacked} live pages into ${r.packs.written} new pack(s)` },
+    { what: `index files ${would}deleted`, count: r.indexFiles.deleted, detail: `${r.indexFiles.written} written in their place` },
+    { what: `tags ${would}deleted`, count: r.tagsDeleted, detail: 'markers of snapshots that no longer exist' },
+    { what: 'bytes', count: bytes(b.before - b.after), detail: `${r.dryRun ? 'would free' : 'freed'}: ${bytes(b.before)} before, ${bytes(b.after)} after${r.dryRun ? ' (estimated)' : ''}` },
+  ];
+}

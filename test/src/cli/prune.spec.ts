@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliOn } from './cli-env';
+
+// forget and prune through the built CLI, embedded mode: two processes, each holding 4 MiB of its own
+// random bytes, so what only the forgotten snapshot stored is known to be at least that much.
+const work = mkdtempSync(join(tmpdir(), 'pv-cli-prune-'));
+const store = join(work, 'store');
+const { pv, pvJson } = cliOn(store);
+const RANDOM = 4 << 20;
+const holders: ChildProcess[] = [];
+let a: string;
+let b: string;
+
+interface Report {
+  dryRun: boolean;
+  snapshots: number;
+  packs: { deleted: number; repacked: number; spared: number };
+  mapNodes: { deleted: number; spared: number };
+  bytes: { before: number; after: number; freed: number };
+}
+
+async function holder(): Promise<number> {
+  const p = spawn(process.execPath, ['-e', `const b = require('node:crypto').randomBytes(${RANDOM}); console.log('ready'); setInterval(() => b[0], 60000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  holders.push(p);
+  await new Promise<void>((res, rej) => {
+    createInterface({ input: p.stdout! }).once('line', () => res());
+    p.once('exit', (code) => rej(new Error(`holder exited ${code}`)));
+  });
+  return p.pid!;
+}
+
+/** Every file of the repository directory with its size. */
+function files(dir = store, out = new Map<string, number>()): Map<string, number> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) files(p, out);
+    else out.set(p, statSync(p).size);
+  }
+  return out;
+}
+const storedBytes = () => [...files()].filter(([p]) => /\/(packs|index|maps)\//.test(p)).reduce((n, [, s]) => n + s, 0);
+
+beforeAll(async () => {
+  const [pa, pb] = [await holder(), await holder()];
+  a = pvJson<{ snapshotId: string }[]>('snapshot', String(pa))[0]!.snapshotId;
+  b = pvJson<{ snapshotId: string }[]>('snapshot', String(pb))[0]!.snapshotId;
+}, 180_000);
+
+afterAll(() => {
+  for (const p of holders) p.kill();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('pagevault forget and prune', () => {
+  it('forget --json removes the snapshot from the listing and says which', () => {
+    expect(pvJson('forget', '--dry-run', a.slice(0, 12))).toEqual({ dryRun: true, forgotten: [a] });
+    expect(pvJson<{ id: string }[]>('ls').map((s) => s.id)).toEqual([a, b]);
+    expect(pvJson('forget', a.slice(0, 12))).toEqual({ dryRun: false, forgotten: [a] });
+    expect(pvJson<{ id: string }[]>('ls').map((s) => s.id)).toEqual([b]);
+  });
+
+  it('prune spares what is younger than --grace (1h by default), and warns about running compactors', () => {
+    const before = files();
+    const r = pv('--json', 'prune');
+    expect(r.code).toBe(0);
+    expect(r.err).toContain("Stop the tenant's compactors");
+    const report = JSON.parse(r.out) as Report;
+    expect(report.packs).toMatchObject({ deleted: 0, repacked: 0 });
+    expect(report.packs.spared).toBeGreaterThan(0);
+    expect(report.mapNodes.deleted).toBe(0);
+    expect(files()).toEqual(before);
+  });
+
+  it('prune --dry-run --json reports what it would free and changes nothing', () => {
+    const before = files();
+    const dry = pvJson<Report>('prune', '--dry-run', '--grace', '0');
+    expect(dry).toMatchObject({ dryRun: true, snapshots: 1 });
+    expect(dry.packs.deleted + dry.packs.repacked).toBeGreaterThan(0);
+    expect(dry.bytes.freed).toBeGreaterThan(RANDOM * 0.9);
+    expect(files()).toEqual(before);
+  });
+
+  it('prune --json frees what only the forgotten snapshot held; the other still verifies page by page', () => {
+    const before = storedBytes();
+    const r = pvJson<Report>('prune', '--grace', '0');
+    expect(r).toMatchObject({ dryRun: false, snapshots: 1 });
+    expect(r.bytes.before).toBe(before);
+    expect(r.bytes.after).toBe(storedBytes());
+    expect(r.bytes.freed).toBeGreaterThan(RANDOM * 0.9);
+    const v = pvJson<{ id: string; pagesVerified: number; ok: boolean }[]>('verify');
+    expect(v).toEqual([{ id: b, pagesVerified: expect.any(Number), ok: true }]);
+    expect(v[0]!.pagesVerified).toBeGreaterThan(RANDOM / 4096);
+  });
+
+  it('exit codes: 3 for an unknown snapshot, 2 for a bad --grace or nothing to forget, 4 when a node is missing', () => {
+    expect(pv('forget', 'f'.repeat(32)).code).toBe(3);
+    expect(pv('prune', '--grace', '1 hour').code).toBe(2);
+    expect(pv('forget').code).toBe(2);
+    const maps = [...files().keys()].filter((p) => p.includes('/maps/'));
+    unlinkSync(maps[0]!);
+    const r = pv('prune', '--grace', '0');
+    expect(r.code).toBe(4);
+    expect(r.err).toContain('PV_OBJECT_NOT_FOUND');
+    expect(r.err).toContain(maps[0]!.slice(store.length + 1));
+    expect(r.err).toContain('deletes nothing');
+  });
+});
