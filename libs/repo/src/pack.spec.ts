@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BLOB_PAGES, PackBuilder, inflateBlob, readPackTrailer } from './pack';
+import { BLOB_PAGES, PackBuilder, inflateBlob, inflateBlobInto, readPackTrailer } from './pack';
 
 const PS = 4096;
 
@@ -34,5 +34,17 @@ describe('packs', () => {
 
   it('names a blob that does not inflate as corrupt', () => {
     expect(() => inflateBlob(Buffer.from('not zstd'), 1, PS, 'pack x')).toThrow(expect.objectContaining({ code: 'PV_OBJECT_CORRUPT' }));
+  });
+
+  it('names a blob that inflates to more or fewer pages than its entry says as corrupt', () => {
+    const b = new PackBuilder(PS, 1);
+    for (let i = 0; i < 2; i++) b.add(Buffer.alloc(32, i + 1), randomBytes(PS), 0);
+    const sealed = b.seal()!;
+    const e = readPackTrailer(Buffer.from(sealed.bytes), 'k')[0]!;
+    const z = sealed.bytes.subarray(e.blobOffset, e.blobOffset + e.blobLength);
+    expect(inflateBlob(z, 2, PS, 'k').length).toBe(2 * PS);
+    for (const pages of [1, 3]) {
+      expect(() => inflateBlobInto(z, Buffer.alloc(pages * PS), 'pack x')).toThrow(expect.objectContaining({ code: 'PV_OBJECT_CORRUPT' }));
+    }
   });
 });

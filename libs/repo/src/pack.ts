@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Compressor, Decompressor } from 'zstd-napi';
+import { Compressor } from 'zstd-napi';
+import { DCtx } from 'zstd-napi/binding';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 
 /**
@@ -124,18 +125,28 @@ export function readPackTrailer(pack: Buffer, key: string): PackEntry[] {
   return out;
 }
 
-const decompressor = new Decompressor();
+const dctx = new DCtx();
 
 /** Decompresses one blob; a blob that does not inflate to blobPages pages is corrupt. */
 export function inflateBlob(z: Uint8Array, blobPages: number, pageSize: number, where: string): Buffer {
-  let raw: Buffer;
-  try {
-    raw = decompressor.decompress(z);
-  } catch (cause) {
-    throw new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: blob does not decompress`, { cause });
-  }
-  if (raw.length !== blobPages * pageSize) {
-    throw new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: blob inflates to ${raw.length} bytes, expected ${blobPages * pageSize}`);
-  }
+  const raw = Buffer.allocUnsafe(blobPages * pageSize);
+  inflateBlobInto(z, raw, where);
   return raw;
+}
+
+/**
+ * Decompresses one blob into `dst`, which must be exactly its inflated size (blob pages × page size):
+ * a blob that inflates to anything else, or does not decompress, is corrupt.
+ */
+export function inflateBlobInto(z: Uint8Array, dst: Uint8Array, where: string): void {
+  let n: number;
+  try {
+    n = dctx.decompress(dst, z);
+  } catch (cause) {
+    // Also what zstd says when the blob inflates to more than dst holds.
+    throw new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: blob does not decompress to ${dst.length} bytes`, { cause });
+  }
+  if (n !== dst.length) {
+    throw new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: blob inflates to ${n} bytes, expected ${dst.length}`);
+  }
 }

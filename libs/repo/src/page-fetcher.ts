@@ -1,7 +1,7 @@
-import { hash as sha256 } from 'node:crypto';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
+import { pageHasher } from '@pagevault/hashing';
 import { keys } from './keys';
-import { inflateBlob } from './pack';
+import { inflateBlobInto } from './pack';
 import type { PageLocation } from './page-index';
 import type { TenantStore } from './tenant-store';
 
@@ -21,18 +21,20 @@ interface Want {
   i: number;
 }
 
-/** An inflated blob and, per slot, whether and against which hash its bytes were checked. */
+/** An inflated blob and the SHA-256 of each of its slots, computed once when it was inflated. */
 interface Blob {
   raw: Buffer;
-  checked: Uint8Array;
-  verified: Buffer;
+  hashes: Buffer;
 }
 
 /**
  * Reads pages by hash from a tenant's packs: groups them by pack, coalesces neighbouring blobs into
- * ranged GETs (several in flight), inflates each blob once, and verifies every page against its hash —
- * once per inflated copy: a page that repeats (a constant page, a block shared by many addresses) is
- * hashed the first time it is placed, and every later copy comes from the same verified bytes.
+ * ranged GETs (several in flight), inflates each blob once, and verifies every page against its hash.
+ * The blobs a GET brings are inflated back to back into one buffer and all their pages hashed in one
+ * PageHasher call (every core); placing a page then compares its slot's hash with the one asked for, so a
+ * page that repeats (a constant page, a block shared by many addresses) is hashed once per inflated copy,
+ * and an index pointing a hash at the wrong slot still fails.
+ * Memory: the blob cache (cacheBytes) plus the blobs of the ranges in flight.
  */
 export class PageFetcher {
   private readonly o: Required<FetchOptions>;
@@ -63,7 +65,6 @@ export class PageFetcher {
   }
 
   private async fetchOnce(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
-    const ps = this.pageSize;
     const byPack = new Map<string, Want[]>();
     // Another compactor may have stored pages since this process loaded the tenant's index: one refresh.
     let refreshed = false;
@@ -111,39 +112,48 @@ export class PageFetcher {
         const bytes = await this.t.store.getRange(key, r.start, r.end - r.start);
         this.stats.requests++;
         this.stats.bytesFetched += bytes.length;
-        const inflated = new Map<number, Blob>();
-        for (const w of r.wants) {
-          let blob = inflated.get(w.loc.blobOffset);
-          if (!blob) {
-            const z = bytes.subarray(w.loc.blobOffset - r.start, w.loc.blobOffset - r.start + w.loc.blobLength);
-            blob = { raw: inflateBlob(z, w.loc.blobPages, ps, `pack ${key} blob @${w.loc.blobOffset}`), checked: new Uint8Array(w.loc.blobPages), verified: Buffer.alloc(w.loc.blobPages * 32) };
-            inflated.set(w.loc.blobOffset, blob);
-            this.remember(`${r.pack}:${w.loc.blobOffset}`, blob);
-          }
-          this.place(blob, w.loc, w.i, hashes, hashAt[w.i]!, out, where);
-        }
+        const blobs = this.inflate(r.pack, key, bytes, r.start, r.wants);
+        for (const w of r.wants) this.place(blobs.get(w.loc.blobOffset)!, w.loc, w.i, hashes, hashAt[w.i]!, out, where);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.o.maxInFlight, ranges.length) }, worker));
     this.stats.pages += n;
   }
 
+  /** Inflates the blobs the wants name (each once) back to back, hashes all their pages in one call, caches them. */
+  private inflate(pack: string, key: string, bytes: Buffer, start: number, wants: Want[]): Map<number, Blob> {
+    const ps = this.pageSize;
+    const at = new Map<number, number>();
+    let pages = 0;
+    for (const { loc } of wants) {
+      if (at.has(loc.blobOffset)) continue;
+      at.set(loc.blobOffset, pages);
+      pages += loc.blobPages;
+    }
+    const raw = Buffer.allocUnsafe(pages * ps);
+    const sums = Buffer.allocUnsafe(pages * 32);
+    const blobs = new Map<number, Blob>();
+    for (const { loc } of wants) {
+      if (blobs.has(loc.blobOffset)) continue;
+      const p = at.get(loc.blobOffset)!;
+      const z = bytes.subarray(loc.blobOffset - start, loc.blobOffset - start + loc.blobLength);
+      const blob = { raw: raw.subarray(p * ps, (p + loc.blobPages) * ps), hashes: sums.subarray(p * 32, (p + loc.blobPages) * 32) };
+      inflateBlobInto(z, blob.raw, `pack ${key} blob @${loc.blobOffset}`);
+      blobs.set(loc.blobOffset, blob);
+    }
+    pageHasher().hash(raw, pages, ps, sums);
+    this.stats.pagesVerified += pages;
+    for (const [offset, blob] of blobs) this.remember(`${pack}:${offset}`, blob);
+    return blobs;
+  }
+
   private place(blob: Blob, loc: PageLocation, i: number, hashes: Buffer, h: number, out: Buffer, where: (i: number) => string): void {
     const ps = this.pageSize;
-    const from = loc.slot * ps;
     const v = loc.slot * 32;
-    // A slot already checked against this very hash is not hashed again (a hostile index pointing two
-    // hashes at one slot still fails: the second hash differs from the one recorded).
-    if (!blob.checked[loc.slot] || blob.verified.compare(hashes, h, h + 32, v, v + 32) !== 0) {
-      const got = sha256('sha256', blob.raw.subarray(from, from + ps), 'buffer') as unknown as Buffer;
-      if (got.compare(hashes, h, h + 32) !== 0) {
-        throw new PvError(ErrorCodes.PAGE_HASH_MISMATCH, `${where(i)}: page content does not match its hash ${hashes.subarray(h, h + 32).toString('hex')} (pack ${loc.pack})`, { details: { pack: loc.pack } });
-      }
-      hashes.copy(blob.verified, v, h, h + 32);
-      blob.checked[loc.slot] = 1;
-      this.stats.pagesVerified++;
+    if (blob.hashes.compare(hashes, h, h + 32, v, v + 32) !== 0) {
+      throw new PvError(ErrorCodes.PAGE_HASH_MISMATCH, `${where(i)}: page content does not match its hash ${hashes.subarray(h, h + 32).toString('hex')} (pack ${loc.pack})`, { details: { pack: loc.pack } });
     }
-    blob.raw.copy(out, i * ps, from, from + ps);
+    blob.raw.copy(out, i * ps, loc.slot * ps, (loc.slot + 1) * ps);
   }
 
   private remember(key: string, blob: Blob): void {
