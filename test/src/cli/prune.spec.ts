@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireS3Server, s3Env, s3Store } from '../objstore/s3-env';
 import { cliOn } from './cli-env';
 
 // forget and prune through the built CLI, embedded mode: two processes, each holding 4 MiB of its own
@@ -13,6 +14,7 @@ const store = join(work, 'store');
 const { pv, pvJson } = cliOn(store);
 const RANDOM = 4 << 20;
 const holders: ChildProcess[] = [];
+let pids: number[];
 let a: string;
 let b: string;
 
@@ -46,9 +48,9 @@ function files(dir = store, out = new Map<string, number>()): Map<string, number
 const storedBytes = () => [...files()].filter(([p]) => /\/(packs|index|maps)\//.test(p)).reduce((n, [, s]) => n + s, 0);
 
 beforeAll(async () => {
-  const [pa, pb] = [await holder(), await holder()];
-  a = pvJson<{ snapshotId: string }[]>('snapshot', String(pa))[0]!.snapshotId;
-  b = pvJson<{ snapshotId: string }[]>('snapshot', String(pb))[0]!.snapshotId;
+  pids = [await holder(), await holder()];
+  a = pvJson<{ snapshotId: string }[]>('snapshot', String(pids[0]))[0]!.snapshotId;
+  b = pvJson<{ snapshotId: string }[]>('snapshot', String(pids[1]))[0]!.snapshotId;
 }, 180_000);
 
 afterAll(() => {
@@ -108,5 +110,30 @@ describe('pagevault forget and prune', () => {
     expect(r.err).toContain('PV_OBJECT_NOT_FOUND');
     expect(r.err).toContain(maps[0]!.slice(store.length + 1));
     expect(r.err).toContain('deletes nothing');
+  });
+});
+
+describe('pagevault forget and prune --s3', () => {
+  const tenant = `it-cli-prune-${Date.now().toString(36)}`;
+  const s3 = cliOn(store, {
+    PV_S3_ENDPOINT: s3Env.endpoint, PV_S3_BUCKET: s3Env.bucket, PV_S3_REGION: s3Env.region,
+    PV_S3_ACCESS_KEY: s3Env.accessKeyId, PV_S3_SECRET_KEY: s3Env.secretAccessKey,
+  });
+  const pvS3 = <T>(...args: string[]) => s3.pvJson<T>('--s3', '--tenant', tenant, ...args);
+  beforeAll(() => requireS3Server(s3Store()));
+  afterAll(async () => {
+    const bucket = s3Store();
+    for await (const o of bucket.list(`t/${tenant}/`)) await bucket.delete(o.key);
+    bucket.destroy();
+  });
+
+  it('forgets a snapshot in the bucket and prunes what only it held; the other still verifies', () => {
+    const [sa, sb] = pids.map((pid) => pvS3<{ snapshotId: string }[]>('snapshot', String(pid))[0]!.snapshotId);
+    expect(pvS3('forget', sa!)).toEqual({ dryRun: false, forgotten: [sa] });
+    expect(pvS3<Report>('prune').packs).toMatchObject({ deleted: 0, repacked: 0 }); // all within the grace
+    const r = pvS3<Report>('prune', '--grace', '0');
+    expect(r).toMatchObject({ dryRun: false, snapshots: 1 });
+    expect(r.bytes.freed).toBeGreaterThan(RANDOM * 0.9);
+    expect(pvS3<{ id: string; ok: boolean }[]>('verify')).toEqual([{ id: sb, pagesVerified: expect.any(Number), ok: true }]);
   });
 });
