@@ -61,4 +61,28 @@ describe('page map', () => {
     bytes[bytes.length - 1] ^= 1;
     await expect(readPageMap(root, PS, async () => bytes)).rejects.toMatchObject({ code: 'PV_OBJECT_CORRUPT' });
   });
+
+  it('stores a leaf whose hashes repeat as a zstd frame named by its plain bytes, a leaf of distinct hashes as is', async () => {
+    const repeated = Buffer.concat(Array.from({ length: LEAF_PAGES }, (_, i) => hashes(8, 4).subarray((i % 8) * 32, (i % 8) * 32 + 32)));
+    const a = new PageList(PS);
+    a.add(0x10_0000_0000, LEAF_PAGES, PageKind.Data, repeated);
+    const r = build(a);
+    const stored = r.nodes.get(r.root.sha)!;
+    expect(stored.subarray(0, 4)).toEqual(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
+    expect(stored.length).toBeLessThan(LEAF_PAGES * 32 / 4);
+    const back = await readPageMap(r.root, PS, async (sha) => r.nodes.get(sha)!);
+    expect(back.hashes.subarray(0, LEAF_PAGES * 32)).toEqual(repeated);
+    const b = new PageList(PS);
+    b.add(0x10_0000_0000, LEAF_PAGES, PageKind.Data, hashes(LEAF_PAGES, 5));
+    const plain = build(b);
+    expect(plain.nodes.get(plain.root.sha)!.subarray(0, 4).toString('latin1')).toBe('PVML');
+    expect(createHash('sha256').update(plain.nodes.get(plain.root.sha)!).digest('hex')).toBe(plain.root.sha);
+  });
+
+  it('rejects a compressed node that claims more than the largest node, without inflating it', async () => {
+    const { compress } = await import('zstd-napi');
+    const huge = compress(Buffer.alloc(64 << 20));
+    const root = { sha: createHash('sha256').update(Buffer.alloc(64 << 20)).digest('hex'), level: 0, first: 0 };
+    await expect(readPageMap(root, PS, async () => huge)).rejects.toMatchObject({ code: 'PV_OBJECT_CORRUPT', message: expect.stringMatching(/claims/) });
+  });
 });

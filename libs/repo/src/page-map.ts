@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { Compressor } from 'zstd-napi';
+import { DCtx, getFrameContentSize } from 'zstd-napi/binding';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { PageKind, PageList } from './page-list';
 
@@ -11,15 +13,28 @@ import { PageKind, PageList } from './page-list';
  *   leaf (level 0): count × (u32 first page in leaf, u32 pages, u8 kind, 3 × u8 0), then the hashes of
  *                   the data runs' pages, in order
  *   inner (level>0): count × (u64 first page number of the child, 32-byte child node sha)
+ *
+ * A node is named by the SHA-256 of those bytes and stored as a zstd frame of them when that is smaller
+ * (leaf hashes repeat wherever a page value does: a redis series' maps shrank 6×), else as they are;
+ * readers tell the two apart by the magic.
  */
 export const LEAF_PAGES = 1024;
 export const FANOUT = 256;
 const MAGIC = Buffer.from('PVML', 'latin1');
 
 export interface MapNode {
+  /** SHA-256 of the node's bytes. */
   sha: string;
+  /** What is stored: the node's bytes, or a zstd frame of them when smaller. */
   bytes: Buffer;
 }
+
+/** The largest node: a leaf of LEAF_PAGES one-page runs, each a data page. */
+const MAX_NODE_BYTES = 12 + LEAF_PAGES * (12 + 32);
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+const nodeCompressor = new Compressor();
+nodeCompressor.setParameters({ compressionLevel: 1 });
+const nodeDctx = new DCtx();
 
 export interface MapRoot {
   sha: string;
@@ -99,7 +114,29 @@ function seal(level: number, count: number, parts: Buffer[]): MapNode {
   head[5] = level;
   head.writeUInt32LE(count, 8);
   const bytes = Buffer.concat([head, ...parts]);
-  return { sha: createHash('sha256').update(bytes).digest('hex'), bytes };
+  const z = nodeCompressor.compress(bytes);
+  return { sha: createHash('sha256').update(bytes).digest('hex'), bytes: z.length < bytes.length ? z : bytes };
+}
+
+/** A stored node's bytes as they were named: inflated when stored as a zstd frame, bounded by the largest node. */
+function nodeBytes(stored: Buffer, bad: (why: string) => PvError): Buffer {
+  if (stored.length < 4 || stored.compare(ZSTD_MAGIC, 0, 4, 0, 4) !== 0) return stored;
+  let size: number | null;
+  try {
+    size = getFrameContentSize(stored);
+  } catch {
+    throw bad('not a zstd frame');
+  }
+  if (size === null || size > MAX_NODE_BYTES) throw bad(`compressed node claims ${size ?? 'an unknown'} size (at most ${MAX_NODE_BYTES})`);
+  const out = Buffer.allocUnsafe(size);
+  let n: number;
+  try {
+    n = nodeDctx.decompress(out, stored);
+  } catch {
+    throw bad('does not decompress');
+  }
+  if (n !== size) throw bad(`inflates to ${n} bytes, its frame says ${size}`);
+  return out;
 }
 
 /** What one page-map node holds, handed over as it is decoded: no object per run or child. */
@@ -111,8 +148,9 @@ export interface MapNodeVisitor {
 }
 
 /** Checks a node against its name and the level it was reached at, then hands its runs or children to `v`. */
-export function decodeMapNode(sha: string, b: Buffer, level: number, v: MapNodeVisitor): void {
+export function decodeMapNode(sha: string, stored: Buffer, level: number, v: MapNodeVisitor): void {
   const bad = (why: string) => new PvError(ErrorCodes.OBJECT_CORRUPT, `page-map node ${sha}: ${why}`, { details: { node: sha } });
+  const b = nodeBytes(stored, bad);
   if (createHash('sha256').update(b).digest('hex') !== sha) throw bad('content does not match its hash');
   if (b.length < 12 || b.compare(MAGIC, 0, 4, 0, 4) !== 0 || b[4] !== 1 || b[5] !== level) throw bad('bad header');
   const count = b.readUInt32LE(8);
