@@ -7,11 +7,15 @@ function hashPage(data: Uint8Array, p: number, ps: number, out: Uint8Array, k: n
   out.set(hash('sha256', data.subarray(p * ps, (p + 1) * ps), 'buffer') as unknown as Buffer, k * 32);
 }
 
-// Control words of a worker's shared block: request sequence, done sequence, page count, page size.
+// Control words of a worker's shared block: request sequence, done sequence, page count, page size, and
+// the next unclaimed page of the request (claimed CHUNK pages at a time, by the helper or by the caller).
 const REQ = 0;
 const DONE = 1;
 const N = 2;
 const PS = 3;
+const CLAIM = 4;
+/** Pages claimed at once: ~25 µs of hashing, the most a caller waits for a helper that is slow to run. */
+const CHUNK = 8;
 
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
@@ -25,7 +29,10 @@ for (;;) {
   Atomics.wait(ctrl, ${REQ}, seen);
   seen = Atomics.load(ctrl, ${REQ});
   const n = ctrl[${N}], ps = ctrl[${PS}];
-  for (let i = 0; i < n; i++) output.set(hash('sha256', input.subarray(i * ps, (i + 1) * ps), 'buffer'), i * 32);
+  for (let c; (c = Atomics.add(ctrl, ${CLAIM}, ${CHUNK})) < n; ) {
+    const end = Math.min(c + ${CHUNK}, n);
+    for (let i = c; i < end; i++) output.set(hash('sha256', input.subarray(i * ps, (i + 1) * ps), 'buffer'), i * 32);
+  }
   Atomics.store(ctrl, ${DONE}, seen);
   Atomics.notify(ctrl, ${DONE});
 }
@@ -46,11 +53,13 @@ const HELPER_TIMEOUT_MS = 10_000;
  * SHA-256 of many 4 KiB pages at once, on the calling thread and `helpers` worker threads together, and
  * synchronous: no promise, no message per call. Each helper owns a shared block (its share of the pages
  * and their hashes); a call copies each helper's share in, wakes it through Atomics, hashes its own share
- * meanwhile, then waits (Atomics.wait) for the helpers — which finish at about the same time. So hashing
- * uses every core without the chunk-per-message copies and promises of a message-passing pool (measured
- * slower than one thread here, docs/benchmarks.md). Calls are not reentrant (they cannot be: they are
- * synchronous). Helpers start on first use, never keep the process alive, and a helper that stops
- * answering costs one timeout, after which its share is hashed here and it is not used again.
+ * meanwhile, then takes over whatever part of the helpers' shares they have not claimed yet (CHUNK pages
+ * at a time, through an atomic counter) and waits only for chunks a helper is in the middle of. So a
+ * helper whose core is busy with another process costs at most a chunk, never its whole share, and
+ * hashing uses every core that is free without the per-chunk messages and promises of a message-passing
+ * pool (measured slower than one thread here, docs/benchmarks.md). Calls are not reentrant (they cannot
+ * be: they are synchronous). Helpers start on first use, never keep the process alive, and a helper that
+ * stops answering costs one timeout, after which its share is hashed here and it is not used again.
  * Memory: per helper, maxPages pages of input and their hashes (4 MiB + 32 KiB by default).
  */
 export class PageHasher {
@@ -96,6 +105,7 @@ export class PageHasher {
       else for (let k = 0; k < per; k++) h.input.set(data.subarray(idx[from + k]! * ps, (idx[from + k]! + 1) * ps), k * ps);
       h.ctrl[N] = per;
       h.ctrl[PS] = ps;
+      Atomics.store(h.ctrl, CLAIM, 0);
       Atomics.store(h.ctrl, REQ, ++h.seq);
       Atomics.notify(h.ctrl, REQ);
       busy.push({ h, from, n: per });
@@ -103,8 +113,27 @@ export class PageHasher {
     }
     for (let k = 0; k < mine; k++) hashPage(data, idx ? idx[k]! : k, ps, out, k);
     for (const { h, from, n } of busy) {
-      if (this.await(h)) out.set(h.output.subarray(0, n * 32), from * 32);
-      else for (let k = from; k < from + n; k++) hashPage(data, idx ? idx[k]! : k, ps, out, k);
+      // Chunks the helper has not claimed yet are hashed here, from the caller's data.
+      const taken = new Uint8Array(Math.ceil(n / CHUNK));
+      let all = true;
+      for (let c = 0; c < n; c += CHUNK) {
+        const claim = Atomics.add(h.ctrl, CLAIM, CHUNK);
+        if (claim >= n) {
+          all = false;
+          break;
+        }
+        taken[claim / CHUNK] = 1;
+        for (let k = from + claim; k < from + Math.min(claim + CHUNK, n); k++) hashPage(data, idx ? idx[k]! : k, ps, out, k);
+      }
+      // All of it taken here: the helper touches nothing of this request (claims are exclusive), no wait.
+      if (all) continue;
+      const answered = this.await(h);
+      for (let c = 0; c < n; c += CHUNK) {
+        if (taken[c / CHUNK]) continue;
+        const end = Math.min(c + CHUNK, n);
+        if (answered) out.set(h.output.subarray(c * 32, end * 32), (from + c) * 32);
+        else for (let k = from + c; k < from + end; k++) hashPage(data, idx ? idx[k]! : k, ps, out, k);
+      }
     }
   }
 
@@ -128,7 +157,7 @@ export class PageHasher {
     if (this.helpers) return this.helpers;
     this.helpers = [];
     for (let i = 0; i < this.threads; i++) {
-      const ctrl = new SharedArrayBuffer(16);
+      const ctrl = new SharedArrayBuffer(32);
       const input = new SharedArrayBuffer(this.maxShare * this.pageSize);
       const output = new SharedArrayBuffer(this.maxShare * 32);
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ctrl, input, output } });
