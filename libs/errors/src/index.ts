@@ -32,6 +32,10 @@ export const ErrorCodes = {
   UNKNOWN_SNAPSHOT: 'PV_UNKNOWN_SNAPSHOT',
   PARENT_MISSING: 'PV_PARENT_MISSING',
   SNAPSHOT_FAILED: 'PV_SNAPSHOT_FAILED',
+  /** Another process holds a lock on the tenant that this operation cannot share (prune while a snapshot is ingested). */
+  REPO_LOCKED: 'PV_REPO_LOCKED',
+  /** A lock this process held went unrefreshed long enough that others may have taken it as stale. */
+  LOCK_LOST: 'PV_LOCK_LOST',
   // transport and configuration
   LOG_UNAVAILABLE: 'PV_LOG_UNAVAILABLE',
   CONFIG_INVALID: 'PV_CONFIG_INVALID',
