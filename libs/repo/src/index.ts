@@ -7,8 +7,12 @@ export type { Manifest, ManifestVma, FailedSnapshot } from './manifest';
 export { parseManifest } from './manifest';
 export { encodeIndexFile, loadIndexFile } from './index-file';
 export { TenantStore, type RepoOptions } from './tenant-store';
-export { Repository } from './repository';
+export { Repository, type RepositoryOptions } from './repository';
 export { SnapshotIngest } from './ingest';
+export { lockExclusive, type ExclusiveOptions } from './exclusive-lock';
+export { HeldLock, type LockOptions } from './held-lock';
+export { scanLocks, describeLocks, type LockEntry, type LockKind, type LockScan } from './lock-scan';
+export type { LockWait, SharedHold } from './shared-lock';
 export { PageFetcher, type FetchOptions } from './page-fetcher';
 export { checkTag } from './keys';
 export {

@@ -10,6 +10,8 @@ import { ErrorCodes, PvError } from '@pagevault/errors';
  *   t/<tenant>/snapshots/<id>.json       manifests: a snapshot exists iff its manifest does
  *   t/<tenant>/failed/<id>.json          why a snapshot was rejected
  *   t/<tenant>/tags/<tag>/<id>           empty marker: snapshot <id> carries <tag> (added after commit)
+ *   t/<tenant>/locks/<kind>-<id>         a lock (shared or exclusive), rewritten while held; the one mutable key
+ *   t/<tenant>/locks/pruned-<id>         empty marker of the last prune that deleted anything (its generation)
  */
 const TENANT = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -41,6 +43,9 @@ export const keys = {
   failures: (t: string) => `t/${t}/failed/`,
   tag: (t: string, tag: string, id: string) => `t/${t}/tags/${tag}/${id}`,
   tags: (t: string) => `t/${t}/tags/`,
+  /** A lock (`shared-<id>`, `exclusive-<id>`) or a prune marker (`pruned-<id>`): one LIST reads them all. */
+  lock: (t: string, name: string) => `t/${t}/locks/${name}`,
+  locks: (t: string) => `t/${t}/locks/`,
 };
 
 /** The last path segment of a key (the sha or the file name). */

@@ -1,7 +1,14 @@
 import type { ObjectStore } from '@pagevault/objstore';
 import { checkTenant, keys } from './keys';
 import { pageHasher, type PageHasher } from '@pagevault/hashing';
+import { lockSettings, type LockOptions, type LockSettings } from './held-lock';
+import { SharedLock, type LockWait, type SharedHold } from './shared-lock';
 import { TenantStore, packOptions, type PackOptions, type RepoOptions } from './tenant-store';
+
+export interface RepositoryOptions extends RepoOptions {
+  /** Lock staleness and the holder recorded in lock objects (held-lock.ts). */
+  locks?: LockOptions;
+}
 
 /**
  * The repository over one object store: a TenantStore per tenant, created on first use with its page
@@ -9,16 +16,29 @@ import { TenantStore, packOptions, type PackOptions, type RepoOptions } from './
  */
 export class Repository {
   private readonly tenants = new Map<string, Promise<TenantStore>>();
+  private readonly shared = new Map<TenantStore, SharedLock>();
   private readonly opts: PackOptions;
   private readonly hasher: PageHasher;
+  readonly locks: LockSettings;
 
   constructor(
     readonly store: ObjectStore,
-    opts: RepoOptions = {},
+    opts: RepositoryOptions = {},
   ) {
-    const { hasher, ...rest } = opts;
+    const { hasher, locks, ...rest } = opts;
     this.opts = packOptions(rest);
     this.hasher = hasher ?? pageHasher();
+    this.locks = lockSettings(locks);
+  }
+
+  /**
+   * A share of the tenant's shared lock, held while a snapshot is ingested (shared-lock.ts): waits while
+   * a prune holds the tenant, and rebuilds the tenant's index if a prune ran since it was loaded.
+   */
+  lockShared(t: TenantStore, w?: LockWait): Promise<SharedHold> {
+    let l = this.shared.get(t);
+    if (!l) this.shared.set(t, (l = new SharedLock(t, this.locks)));
+    return l.acquire(w);
   }
 
   /** SHA-256 of n pages into out[0, 32n), on every core (PageHasher). */
@@ -32,7 +52,7 @@ export class Repository {
     if (!t) {
       t = (async () => {
         const ts = new TenantStore(this.store, name, this.opts);
-        await ts.refreshIndex();
+        await ts.open(this.locks.staleMs);
         return ts;
       })();
       t.catch(() => this.tenants.delete(name));

@@ -3,6 +3,7 @@ import type { PageHasher } from '@pagevault/hashing';
 import type { ObjectStore } from '@pagevault/objstore';
 import { encodeIndexFile, loadIndexFile } from './index-file';
 import { basename, checkTenant, keys } from './keys';
+import { scanLocks } from './lock-scan';
 import type { FailedSnapshot, Manifest } from './manifest';
 import { parseManifest } from './manifest';
 import { PackBuilder, type SealedPack } from './pack';
@@ -40,6 +41,8 @@ export class TenantStore {
   private builder: PackBuilder;
   private loadedIndexes = new Set<string>();
   private knownNodes = new Set<string>();
+  /** The prune generation the index is consistent with (lock-scan.ts); undefined: unknown, rebuilt at the next lock. */
+  private generation: string | undefined;
   private flushChain: Promise<unknown> = Promise.resolve();
   private failure: unknown;
   readonly stats = { packs: 0, packBytes: 0, pagesStored: 0, indexBytes: 0 };
@@ -56,6 +59,39 @@ export class TenantStore {
   /** Page hash -> where it is stored, for every index file loaded so far and every pack this process flushed. */
   get index(): PageIndex {
     return this.idx;
+  }
+
+  /**
+   * First load of the index. The prune generation is read before it: a prune that deletes anything while
+   * the index loads changes the generation first, so the next lock sees the change and rebuilds. Read
+   * while a prune holds its lock, the generation is unknown.
+   */
+  async open(staleMs: number): Promise<void> {
+    const scan = await scanLocks(this.store, this.tenant, staleMs);
+    await this.refreshIndex();
+    this.generation = scan.live.some((l) => l.kind === 'exclusive') ? undefined : scan.generation;
+  }
+
+  /**
+   * Called under the tenant's shared lock with the generation its LIST found: after a prune the index is
+   * rebuilt and the map nodes known to be stored are forgotten, so nothing deduplicates against an
+   * object the prune deleted.
+   */
+  async matchGeneration(generation: string): Promise<void> {
+    if (this.generation === generation) return;
+    await this.reloadIndex();
+    this.knownNodes.clear();
+    this.generation = generation;
+  }
+
+  /** The index can no longer be trusted to predate no prune (a lock was lost): rebuilt at the next lock. */
+  forgetGeneration(): void {
+    this.generation = undefined;
+  }
+
+  /** Settles once no pack upload is in flight (a failed one included). */
+  idle(): Promise<void> {
+    return this.flushChain.then(() => undefined);
   }
 
   /** Loads index files written since the last call (by this or any other compactor). */

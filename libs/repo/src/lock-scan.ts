@@ -1,0 +1,76 @@
+import { forEachLimited, type ObjectStore } from '@pagevault/objstore';
+import { basename, keys } from './keys';
+
+export type LockKind = 'shared' | 'exclusive';
+
+/** The JSON body of a lock object: who holds it, for people and messages. Liveness comes from the listing. */
+export interface LockRecord {
+  kind: LockKind;
+  id: string;
+  host: string;
+  pid: number;
+  createdMs: number;
+  refreshedMs: number;
+}
+
+/** A lock object as one LIST shows it. */
+export interface LockEntry {
+  key: string;
+  kind: LockKind;
+  id: string;
+  /** Since the object was last written, by the store's clock (S3 LastModified, a file's mtime) against ours. */
+  ageMs: number;
+}
+
+export interface LockScan {
+  /** Locks written less than staleMs ago: held. */
+  live: LockEntry[];
+  /** Locks not refreshed for staleMs: their holder is gone (or lost them); everyone ignores them. */
+  stale: LockEntry[];
+  /** The prune markers' names, sorted and joined: changes with every prune that deletes anything. */
+  generation: string;
+  marks: string[];
+}
+
+const LOCK = /^(shared|exclusive)-([0-9a-z]+)$/;
+const MARK = /^pruned-/;
+
+/**
+ * One LIST of the tenant's lock folder: the locks, live or stale, and the prune generation. A name this
+ * version does not know is taken for an exclusive lock (a newer version's lock must not be ignored); it
+ * goes stale like any other. A store that does not date its objects makes every lock live.
+ */
+export async function scanLocks(store: ObjectStore, tenant: string, staleMs: number, nowMs = Date.now()): Promise<LockScan> {
+  const scan: LockScan = { live: [], stale: [], generation: '', marks: [] };
+  for await (const o of store.list(keys.locks(tenant))) {
+    const name = basename(o.key);
+    if (MARK.test(name)) {
+      scan.marks.push(name);
+      continue;
+    }
+    const m = LOCK.exec(name);
+    const ageMs = o.modifiedMs === undefined ? 0 : Math.max(0, nowMs - o.modifiedMs);
+    const entry: LockEntry = { key: o.key, kind: (m?.[1] as LockKind | undefined) ?? 'exclusive', id: m?.[2] ?? name, ageMs };
+    (ageMs >= staleMs ? scan.stale : scan.live).push(entry);
+  }
+  scan.marks.sort();
+  scan.generation = scan.marks.join(',');
+  return scan;
+}
+
+/** "shared lock t/acme/locks/shared-… held by host h1 pid 4242, taken 12 s ago, refreshed 3 s ago", one per lock. */
+export async function describeLocks(store: ObjectStore, locks: LockEntry[]): Promise<string[]> {
+  const out: string[] = new Array(locks.length);
+  await forEachLimited(locks.map((l, i) => ({ l, i })), 8, async ({ l, i }) => {
+    const s = (ms: number) => `${Math.round(ms / 1000)} s`;
+    let who = '';
+    try {
+      const r = JSON.parse((await store.get(l.key)).toString('utf8')) as Partial<LockRecord>;
+      who = ` held by host ${r.host} pid ${r.pid}` + (typeof r.createdMs === 'number' ? `, taken ${s(Date.now() - r.createdMs)} ago` : '');
+    } catch {
+      // released meanwhile, or not ours to read: the key and its age still say enough
+    }
+    out[i] = `${l.kind} lock ${l.key}${who}, refreshed ${s(l.ageMs)} ago`;
+  });
+  return out;
+}
