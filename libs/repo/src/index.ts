@@ -8,7 +8,7 @@ export { parseManifest } from './manifest';
 export { encodeIndexFile, loadIndexFile } from './index-file';
 export { TenantStore, type RepoOptions } from './tenant-store';
 export { Repository, type RepositoryOptions } from './repository';
-export { SnapshotIngest } from './ingest';
+export { SnapshotIngest, type IngestOptions } from './ingest';
 export { lockExclusive, type ExclusiveOptions } from './exclusive-lock';
 export { HeldLock, type LockOptions } from './held-lock';
 export { scanLocks, describeLocks, type LockEntry, type LockKind, type LockScan } from './lock-scan';

@@ -6,7 +6,13 @@ import type { Manifest, ManifestVma } from './manifest';
 import { PageKind, PageList } from './page-list';
 import { buildPageMap, readPageMap, type MapNode } from './page-map';
 import type { Repository } from './repository';
+import type { SharedHold } from './shared-lock';
 import type { TenantStore } from './tenant-store';
+
+export interface IngestOptions {
+  /** Called while the snapshot waits for a prune to release the tenant (at most every 2 s): keep the consumer alive. */
+  onLockWait?: () => void | Promise<void>;
+}
 
 const CONSISTENCY = { [Consistency.Frozen]: 'frozen', [Consistency.Live]: 'live', [Consistency.PreCopy]: 'precopy' } as const;
 
@@ -15,6 +21,10 @@ const CONSISTENCY = { [Consistency.Frozen]: 'frozen', [Consistency.Live]: 'live'
  * every page and deduplicates it against the tenant, resolves "same as parent" from the parent's page
  * map, writes each VMA's page map at its end, and at snapshot end makes the packs durable and writes the
  * manifest last. Memory: the hashes of the current VMA's pages (32 bytes a page) and the parent's map.
+ *
+ * From its begin until its manifest is written (or `release`, after a failure) the snapshot holds a share
+ * of its tenant's shared lock, so no prune deletes what it deduplicates against; taking it waits while a
+ * prune runs. Whoever drops an ingest before its end MUST call `release`.
  */
 export class SnapshotIngest {
   readonly id: string;
@@ -28,10 +38,13 @@ export class SnapshotIngest {
   private packBytesBefore = 0;
   private hashes = Buffer.allocUnsafe(256 * 32);
   private readonly nodeUploads: Promise<void>[] = [];
+  private hold: SharedHold | undefined;
+  private readonly dropped = new AbortController();
 
   constructor(
     private readonly repo: Repository,
     snapshotId: Uint8Array,
+    private readonly opts: IngestOptions = {},
   ) {
     this.id = idToHex(snapshotId);
     this.validator = new StreamValidator(snapshotId);
@@ -53,6 +66,7 @@ export class SnapshotIngest {
       case FrameType.SnapshotBegin:
         this.begin = b.begin;
         this.tenant = await this.repo.tenant(b.begin.tenant);
+        if (!(await this.lock(this.tenant))) return undefined;
         this.packBytesBefore = this.tenant.stats.packBytes;
         if (b.begin.parentId) await this.loadParent(idToHex(b.begin.parentId));
         return undefined;
@@ -77,6 +91,34 @@ export class SnapshotIngest {
       case FrameType.Abort:
         throw new PvError(ErrorCodes.STREAM_ABORTED, `snapshot ${this.id} was aborted by its producer: ${b.code}: ${b.message}`, { details: { snapshot: this.id, reason: b.code } });
     }
+  }
+
+  /**
+   * Gives back the snapshot's share of the tenant lock, once the map nodes it is uploading have settled
+   * (uploads begun under the lock end under it). Idempotent; never rejects; a share still being waited
+   * for is abandoned.
+   */
+  async release(): Promise<void> {
+    this.dropped.abort();
+    const h = this.hold;
+    this.hold = undefined;
+    if (!h) return;
+    await Promise.allSettled(this.nodeUploads);
+    await h.release();
+  }
+
+  /** False when the ingest was released while it waited: it was dropped, and nothing more is done. */
+  private async lock(t: TenantStore): Promise<boolean> {
+    const signal = this.dropped.signal;
+    try {
+      this.hold = await this.repo.lockShared(t, { signal, onWait: this.opts.onLockWait });
+    } catch (e) {
+      if (signal.aborted) return false;
+      throw e;
+    }
+    if (!signal.aborted) return true;
+    await this.release();
+    return false;
   }
 
   private async addData(addrs: Float64Array, data: Buffer): Promise<void> {
@@ -198,7 +240,11 @@ export class SnapshotIngest {
       },
       streamDigest: digest,
     };
+    // No prune may have run since this snapshot deduplicated against the index.
+    if (!this.hold) throw new PvError(ErrorCodes.LOCK_LOST, `snapshot ${this.id} was released before its end`, { retriable: true, details: { snapshot: this.id } });
+    this.hold.assertHeld();
     await t.putManifest(m);
+    await this.release();
     return m;
   }
 }

@@ -4,68 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { Consistency, DEFAULT_MAX_FRAME_BYTES, SnapshotMode, SnapshotWriter, VmaKind, decodeFrame, newSnapshotId } from '@pagevault/format';
 import { DirectoryObjectStore } from '@pagevault/objstore';
 import { beyondKeepLast, forgetSnapshots } from './forget';
 import { encodeIndexFile, readIndexFile } from './index-file';
-import { SnapshotIngest } from './ingest';
 import { basename, keys } from './keys';
 import type { Manifest } from './manifest';
 import type { PackEntry } from './pack';
-import { PageFetcher } from './page-fetcher';
-import { PageKind } from './page-list';
 import { readPageMap } from './page-map';
 import { prune } from './prune';
 import { Repository } from './repository';
 import { addTags, readTags } from './snapshot-refs';
 import type { TenantStore } from './tenant-store';
+import { BASE, PS, ingest, readBack, type Vma } from './test-helpers';
 
-const PS = 4096;
-const BASE = 0x7f00_0000_0000;
 const HOUR = 3_600_000;
-
-interface Vma {
-  start: number;
-  data: Buffer;
-  zeroPages?: number;
-}
-
-/** A snapshot through the real path: SnapshotWriter frames, decoded and fed to SnapshotIngest. */
-async function ingest(repo: Repository, pid: number, vmas: Vma[], startTimeMs: number): Promise<Manifest> {
-  const id = newSnapshotId();
-  const frames: Buffer[] = [];
-  const w = new SnapshotWriter({ snapshotId: id, emit: (f) => frames.push(f) });
-  w.begin({ pageSize: PS, pid, startTimeMs, mode: SnapshotMode.Full, consistency: Consistency.Frozen, tenant: 'acme', host: 'h1', cmdline: 'prune-test' });
-  for (const v of vmas) {
-    const n = v.data.length / PS;
-    w.beginVma({ start: v.start, end: v.start + (n + (v.zeroPages ?? 0)) * PS, prot: 3, flags: 0, pgoff: 0, kind: VmaKind.PrivateAnon, dev: '00:00', inode: 0, path: '', vmFlags: 'rd wr', reason: '', sharedKey: '' });
-    w.addPages(Float64Array.from({ length: n }, (_, i) => v.start + i * PS), v.data);
-    if (v.zeroPages) w.addZero(v.start + n * PS, v.zeroPages);
-    w.endVma();
-  }
-  w.end();
-  const ing = new SnapshotIngest(repo, id);
-  let m: Manifest | undefined;
-  for (const f of frames) m = (await ing.accept(decodeFrame(f, DEFAULT_MAX_FRAME_BYTES))) ?? m;
-  return m!;
-}
-
-/** Every data page of each VMA, in address order, fetched and checked against its hash by a PageFetcher. */
-async function readBack(t: TenantStore, m: Manifest): Promise<Buffer[]> {
-  const fetcher = new PageFetcher(t, PS);
-  const out: Buffer[] = [];
-  for (const v of m.vmas) {
-    const list = await readPageMap(v.map!, PS, t.loadNode);
-    const hashAt: number[] = [];
-    for (const i of list.order('read back')) {
-      if (list.kinds[i] === PageKind.Data) for (let k = 0; k < list.counts[i]!; k++) hashAt.push(list.hashAt[i]! + k * 32);
-    }
-    const buf = Buffer.alloc(hashAt.length * PS);
-    await fetcher.fetch(list.hashes, hashAt, hashAt.length, buf, (i) => `VMA ${v.index} page ${i}`);
-    out.push(buf);
-  }
-  return out;
-}
 
 describe('forget and prune on a directory store', () => {
   let dir: string;
@@ -292,8 +244,12 @@ describe('forget and prune on a directory store', () => {
     expect(r.packs).toMatchObject({ deleted: 1, repacked: 1, written: 1 });
     const last = (what: RegExp) => ops.reduce((at, op, i) => (what.test(op) ? i : at), -1);
     const first = (what: RegExp) => ops.findIndex((op) => what.test(op));
-    expect(ops.filter((op) => op.startsWith('put ')).map((op) => op.split('/')[2])).toEqual(['packs', 'index']);
+    expect(ops.filter((op) => op.startsWith('put ')).map((op) => op.split('/')[2])).toEqual(['locks', 'packs', 'index', 'locks']);
     expect(last(/^put /)).toBeLessThan(first(/^delete /));
+    // The lock is the first write and the last delete; the prune marker is written before anything is deleted.
+    expect(ops[0]).toMatch(/^put t\/acme\/locks\/exclusive-/);
+    expect(ops.at(-1)).toBe(ops[0]!.replace('put', 'delete'));
+    expect(ops[last(/^put /)]).toMatch(/^put t\/acme\/locks\/pruned-/);
     expect(last(/^delete t\/acme\/index\//)).toBeLessThan(first(/^delete t\/acme\/packs\//));
     expect(ops).toContain(`delete ${pack.A}`);
     expect(ops).toContain(`delete ${pack.C}`);

@@ -1,7 +1,10 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { forEachLimited, type ObjectInfo, type ObjectStore } from '@pagevault/objstore';
+import { lockExclusive, type ExclusiveOptions } from './exclusive-lock';
+import { newLockId, type HeldLock } from './held-lock';
 import { indexFileBytes } from './index-file';
-import { checkTenant } from './keys';
+import { checkTenant, keys } from './keys';
+import type { LockScan } from './lock-scan';
 import { markLive } from './prune-mark';
 import { planPrune, type PrunePlan } from './prune-plan';
 import { repackLive, rewriteIndexes } from './prune-repack';
@@ -18,6 +21,8 @@ export interface PruneOptions {
   width?: number;
   /** How new packs are written (as the compactor writes them: zstd level, pack size, page size). */
   packs?: Omit<RepoOptions, 'hasher'>;
+  /** The tenant's exclusive lock: how long to wait for it (default: not at all), its staleness. */
+  lock?: ExclusiveOptions;
 }
 
 export interface PruneReport {
@@ -30,6 +35,8 @@ export interface PruneReport {
   pagesRepacked: number;
   indexFiles: { stored: number; deleted: number; written: number };
   tagsDeleted: number;
+  /** Lock objects not rewritten for the lock staleness: their holders are gone. */
+  staleLocksDeleted: number;
   /** Packs, index files and map nodes. Under dryRun, `after` counts repacked pages at their current size. */
   bytes: { before: number; after: number; freed: number };
 }
@@ -40,7 +47,12 @@ export interface PruneReport {
  * file goes, and index files naming a pack go before the pack, so no manifest and no index file ever
  * reaches an object that is gone. Objects younger than the grace period are kept (a running compactor
  * uploads before its manifest); a missing or corrupt manifest, node or index file stops prune before it
- * deletes anything. Prune assumes no compactor keeps a page index loaded from before it (docs/storage.md).
+ * deletes anything.
+ *
+ * A real run holds the tenant's exclusive lock throughout (exclusive-lock.ts): it refuses with
+ * PV_REPO_LOCKED while a snapshot is being ingested (`opts.lock.waitMs` to wait), and no snapshot starts
+ * while it runs. Before its first delete it writes a new prune marker, so every compactor rebuilds its
+ * page index before it deduplicates again (shared-lock.ts). A dry run takes no lock.
  */
 export async function prune(store: ObjectStore, tenant: string, opts: PruneOptions = {}): Promise<PruneReport> {
   checkTenant(tenant);
@@ -48,17 +60,39 @@ export async function prune(store: ObjectStore, tenant: string, opts: PruneOptio
   if (!(graceMs >= 0) || !(repackBelow >= 0 && repackBelow <= 1) || !Number.isInteger(width) || width < 1) {
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `prune: grace ${graceMs} ms must be >= 0, repackBelow ${repackBelow} in [0, 1], width ${width} an integer >= 1`);
   }
+  if (dryRun) return sweep(store, tenant, opts, undefined);
+  const { lock, scan } = await lockExclusive(store, tenant, opts.lock);
+  try {
+    return await sweep(store, tenant, opts, { lock, scan });
+  } finally {
+    await lock.release();
+  }
+}
+
+async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, held: { lock: HeldLock; scan: LockScan } | undefined): Promise<PruneReport> {
+  const { graceMs = 3_600_000, repackBelow = 0.5, width = 16 } = opts;
   const packOpts = packOptions(opts.packs);
   const nowMs = Date.now();
   const live = await markLive(store, tenant, width);
   const reader = new TenantStore(store, tenant, packOpts);
   const plan = await planPrune(store, tenant, live, reader.index, { nowMs, graceMs, repackBelow, width });
-  const report = reportOf(plan, { snapshots: live.snapshots.size, livePages: live.pages.size, liveNodes: live.nodes.size }, packOpts.packTargetBytes, dryRun);
-  if (dryRun) return report;
+  const report = reportOf(plan, { snapshots: live.snapshots.size, livePages: live.pages.size, liveNodes: live.nodes.size }, packOpts.packTargetBytes, !held);
+  if (!held) return report;
+  const { lock, scan } = held;
 
   const repacked = plan.repack.length ? await repackLive(reader, live, plan.repack, packOpts) : { packs: 0, pagesStored: 0, packBytes: 0, indexBytes: 0 };
   const rewritten = await rewriteIndexes(reader, plan.dropIndexes);
-  const removeAll = (objects: ObjectInfo[]) => forEachLimited(objects, width, (o) => store.delete(o.key));
+  // Each delete first checks the lock is still ours: once it may look stale, a compactor may be ingesting.
+  const removeAll = (objects: { key: string }[]) => forEachLimited(objects, width, (o) => (lock.assertHeld(), store.delete(o.key)));
+  if (plan.dropIndexes.length + plan.deletePacks.length + plan.repack.length + plan.deleteNodes.length > 0) {
+    // The new generation is visible before anything goes: a compactor that loaded its index before (or
+    // during) this prune rebuilds it at its next lock, even if this prune dies halfway.
+    lock.assertHeld();
+    await store.put(keys.lock(tenant, `pruned-${newLockId()}`), Buffer.alloc(0));
+    await removeAll(scan.marks.map((m) => ({ key: keys.lock(tenant, m) })));
+  }
+  await removeAll(scan.stale);
+  report.staleLocksDeleted = scan.stale.length;
   await removeAll(plan.dropIndexes.map((d) => d.info));
   await removeAll([...plan.deletePacks, ...plan.repack.map((r) => r.info)]);
   await removeAll(plan.deleteNodes);
@@ -93,6 +127,7 @@ function reportOf(plan: PrunePlan, l: { snapshots: number; livePages: number; li
     pagesRepacked,
     indexFiles: { stored: plan.stored.indexFiles, deleted: plan.dropIndexes.length, written: rewrites.length + newPacks },
     tagsDeleted: plan.deleteTags.length,
+    staleLocksDeleted: 0,
     bytes: { before: plan.stored.bytes, after, freed: plan.stored.bytes - after },
   };
 }

@@ -1,0 +1,61 @@
+// Shared by the repository's specs only (excluded from the build).
+import { Consistency, DEFAULT_MAX_FRAME_BYTES, SnapshotMode, SnapshotWriter, VmaKind, decodeFrame, newSnapshotId, type Frame } from '@pagevault/format';
+import { SnapshotIngest } from './ingest';
+import type { Manifest } from './manifest';
+import { PageFetcher } from './page-fetcher';
+import { PageKind } from './page-list';
+import { readPageMap } from './page-map';
+import type { Repository } from './repository';
+import type { TenantStore } from './tenant-store';
+
+export const PS = 4096;
+export const BASE = 0x7f00_0000_0000;
+
+export interface Vma {
+  start: number;
+  data: Buffer;
+  zeroPages?: number;
+}
+
+/** The decoded frames of one snapshot of `vmas`, as SnapshotWriter makes them. */
+export function snapshotFrames(pid: number, vmas: Vma[], startTimeMs: number, tenant = 'acme'): { id: Uint8Array; frames: Frame[] } {
+  const id = newSnapshotId();
+  const frames: Buffer[] = [];
+  const w = new SnapshotWriter({ snapshotId: id, emit: (f) => frames.push(f) });
+  w.begin({ pageSize: PS, pid, startTimeMs, mode: SnapshotMode.Full, consistency: Consistency.Frozen, tenant, host: 'h1', cmdline: 'repo-test' });
+  for (const v of vmas) {
+    const n = v.data.length / PS;
+    w.beginVma({ start: v.start, end: v.start + (n + (v.zeroPages ?? 0)) * PS, prot: 3, flags: 0, pgoff: 0, kind: VmaKind.PrivateAnon, dev: '00:00', inode: 0, path: '', vmFlags: 'rd wr', reason: '', sharedKey: '' });
+    w.addPages(Float64Array.from({ length: n }, (_, i) => v.start + i * PS), v.data);
+    if (v.zeroPages) w.addZero(v.start + n * PS, v.zeroPages);
+    w.endVma();
+  }
+  w.end();
+  return { id, frames: frames.map((f) => decodeFrame(f, DEFAULT_MAX_FRAME_BYTES)) };
+}
+
+/** A snapshot through the real path: SnapshotWriter frames, decoded and fed to SnapshotIngest. */
+export async function ingest(repo: Repository, pid: number, vmas: Vma[], startTimeMs: number, tenant = 'acme'): Promise<Manifest> {
+  const { id, frames } = snapshotFrames(pid, vmas, startTimeMs, tenant);
+  const ing = new SnapshotIngest(repo, id);
+  let m: Manifest | undefined;
+  for (const f of frames) m = (await ing.accept(f)) ?? m;
+  return m!;
+}
+
+/** Every data page of each VMA, in address order, fetched and checked against its hash by a PageFetcher. */
+export async function readBack(t: TenantStore, m: Manifest): Promise<Buffer[]> {
+  const fetcher = new PageFetcher(t, PS);
+  const out: Buffer[] = [];
+  for (const v of m.vmas) {
+    const list = await readPageMap(v.map!, PS, t.loadNode);
+    const hashAt: number[] = [];
+    for (const i of list.order('read back')) {
+      if (list.kinds[i] === PageKind.Data) for (let k = 0; k < list.counts[i]!; k++) hashAt.push(list.hashAt[i]! + k * 32);
+    }
+    const buf = Buffer.alloc(hashAt.length * PS);
+    await fetcher.fetch(list.hashes, hashAt, hashAt.length, buf, (i) => `VMA ${v.index} page ${i}`);
+    out.push(buf);
+  }
+  return out;
+}
