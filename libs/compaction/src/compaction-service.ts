@@ -12,7 +12,10 @@ export interface CompactionEvents {
 
 export interface CompactionOptions {
   groupId: string;
-  /** A snapshot with no frame for this long is failed as never-ended (default 5 min). */
+  /**
+   * A snapshot with no frame for this long is failed as never-ended (default 5 min). Time the consumer
+   * spends waiting for a prune to release a tenant does not count.
+   */
   snapshotTimeoutMs?: number;
   maxFrameBytes?: number;
   /** Where offending frames go (the dead-letter topic); awaited before the offset moves past them. */
@@ -28,6 +31,8 @@ interface Open {
   startedAt: number;
   /** A frame of it is being ingested (never expired meanwhile, however long the store takes). */
   busy: boolean;
+  /** Its begin is waiting for a prune to release its tenant. */
+  waiting?: boolean;
 }
 
 /**
@@ -43,6 +48,11 @@ export class CompactionService {
   /** Snapshots known finished (committed or failed): their stray frames are dropped. Bounded. */
   private readonly finished = new Map<string, 'committed' | 'failed'>();
   private readonly offsets = new OffsetTracker();
+  /** The batch in progress on each partition: a snapshot waiting for a tenant lock heartbeats through it. */
+  private readonly batches = new Map<number, BatchControl>();
+  /** Snapshots waiting for a tenant lock: while any does, nothing is expired. */
+  private waits = 0;
+  private stopping = false;
   private readonly timeoutMs: number;
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> = Promise.resolve();
@@ -78,7 +88,7 @@ export class CompactionService {
       onBatch: (b, ctl) => this.onBatch(b, ctl),
       onAssign: () => {
         // Everything in memory may be redelivered from the committed offsets: start clean.
-        this.open.clear();
+        void this.drop();
         this.offsets.clear();
       },
     });
@@ -93,7 +103,43 @@ export class CompactionService {
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
     await this.sweeping;
-    await this.consumer?.stop();
+    this.stopping = true; // the batch in progress ends at its next record
+    const stopped = this.consumer?.stop();
+    // Unfinished snapshots are replayed by whoever consumes next: their locks go now, and a snapshot
+    // waiting for a prune stops waiting (the batch would otherwise hold the stop up until the prune ends).
+    await this.drop();
+    await stopped;
+  }
+
+  /** Forgets the open snapshots (of one partition, or all) and gives back their tenant locks. */
+  private async drop(partition?: number): Promise<void> {
+    const gone = [...this.open].filter(([, o]) => partition === undefined || o.partition === partition);
+    for (const [id] of gone) this.open.delete(id);
+    await Promise.all(gone.map(([, o]) => o.ingest.release()));
+  }
+
+  /**
+   * Snapshot `id` of `partition` waits for a prune to release its tenant: the partition's batch stalls,
+   * as it does while the store retries. The group must still hear from us, and the snapshots held up
+   * behind the wait (on this partition, or on all when the consumer takes one batch at a time) must not
+   * be failed as never-ended for frames they could not be given: nothing expires while a snapshot waits,
+   * and the clock of every open snapshot restarts when it is done (endWait).
+   */
+  private async lockWait(id: string, partition: number): Promise<void> {
+    const o = this.open.get(id);
+    if (o && !o.waiting) {
+      o.waiting = true;
+      this.waits++;
+    }
+    await this.batches.get(partition)?.heartbeat().catch(() => undefined);
+  }
+
+  private endWait(o: Open): void {
+    if (!o.waiting) return;
+    o.waiting = false;
+    this.waits--;
+    const now = Date.now();
+    for (const x of this.open.values()) x.lastSeen = Math.max(x.lastSeen, now);
   }
 
   pause(): void {
@@ -106,8 +152,9 @@ export class CompactionService {
 
   private async onBatch(batch: FrameBatch, ctl: BatchControl): Promise<void> {
     let bytes = 0;
+    this.batches.set(batch.partition, ctl);
     for (const rec of batch.records) {
-      if (ctl.isStale()) return;
+      if (ctl.isStale() || this.stopping) return;
       bytes += rec.value.length;
       await this.onRecord(rec);
       this.offsets.seen(rec.partition, rec.offset);
@@ -137,7 +184,8 @@ export class CompactionService {
       if (frame.body.type !== FrameType.SnapshotBegin && frame.body.type !== FrameType.Abort) {
         return this.fail(id, rec, new PvError(ErrorCodes.STREAM_ORDER, `snapshot ${id}: frame ${frame.sequence} arrived without its snapshot-begin`));
       }
-      o = { ingest: new SnapshotIngest(this.repo, frame.snapshotId), partition: rec.partition, firstOffset: rec.offset, lastSeen: Date.now(), startedAt: Date.now(), busy: false };
+      const ingest = new SnapshotIngest(this.repo, frame.snapshotId, { onLockWait: () => this.lockWait(id, rec.partition) });
+      o = { ingest, partition: rec.partition, firstOffset: rec.offset, lastSeen: Date.now(), startedAt: Date.now(), busy: false };
       this.open.set(id, o);
     }
     o.busy = true; // not expired while busy; lastSeen is set when the frame is done
@@ -148,12 +196,19 @@ export class CompactionService {
         this.opts.events?.committed?.(m, Date.now() - o.startedAt);
       }
     } catch (e) {
-      if (isPvError(e) && e.retriable) throw e; // the store is down: stop here, replay later
+      if (this.open.get(id) !== o) return; // dropped meanwhile (rebalance, stop): replayed by whoever consumes next
+      if (isPvError(e) && e.retriable) {
+        // The store is down (or a lock was lost): stop here. The partition is delivered again from its
+        // committed offset, which is at or before every open snapshot's begin: each starts afresh.
+        await this.drop(rec.partition);
+        throw e;
+      }
       if (!isPvError(e)) throw e;
       await this.fail(id, rec, e, o.ingest.tenantName);
     } finally {
       o.busy = false;
       o.lastSeen = Date.now();
+      this.endWait(o);
     }
   }
 
@@ -183,6 +238,7 @@ export class CompactionService {
         failedAtMs: Date.now(), partition: rec.partition, ...(o ? { firstOffset: o.firstOffset } : {}),
       });
     }
+    await o?.ingest.release(); // held until the failed record is written
     this.done(id, 'failed');
     this.opts.events?.failed?.(id, err.code, err.message);
   }
@@ -195,6 +251,7 @@ export class CompactionService {
 
   /** Fails snapshots (of one partition, or all) whose frames stopped coming (an agent died mid-stream). */
   private async expire(partition?: number): Promise<void> {
+    if (this.waits > 0) return;
     const now = Date.now();
     for (const [id, o] of [...this.open]) {
       if ((partition !== undefined && o.partition !== partition) || o.busy || now - o.lastSeen < this.timeoutMs) continue;

@@ -30,11 +30,13 @@ describe('a compactor process killed with SIGKILL', () => {
 
       // It died with one pack stored and nothing that references it: no index file, no manifest, no
       // failed record. Page-map nodes of VMAs ingested while the pack uploaded may be there: like the
-      // pack, they are content-addressed and unreachable until a manifest names them.
+      // pack, they are content-addressed and unreachable until a manifest names them. Its shared lock
+      // stays too (a prune is refused until it is stale); another compactor shares the tenant regardless.
       expect(pack.startsWith(keys.packs(tenant))).toBe(true);
       const stored = await sc.keys(`t/${tenant}/`);
       expect(stored).toContain(pack);
-      expect(stored.filter((k) => k !== pack && !k.startsWith(keys.mapNodes(tenant)))).toEqual([]);
+      expect(stored.filter((k) => k.startsWith(keys.locks(tenant)))).toEqual([expect.stringMatching(/\/locks\/shared-/)]);
+      expect(stored.filter((k) => k !== pack && !k.startsWith(keys.mapNodes(tenant)) && !k.startsWith(keys.locks(tenant)))).toEqual([]);
       expect((await sc.offsets()).committed ?? 0n).toBe(0n);
 
       const second = new CompactorProcess(config);

@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Consistency, SnapshotMode, SnapshotWriter, VmaKind, idToHex, newSnapshotId } from '@pagevault/format';
+import { InProcessFrameLog } from '@pagevault/framelog';
+import { DirectoryObjectStore } from '@pagevault/objstore';
+import { Repository, keys, lockExclusive } from '@pagevault/repo';
+import { CompactionService } from './compaction-service';
+
+const PS = 4096;
+
+/** The encoded frames of a one-VMA snapshot of `pages` random pages for `tenant`. */
+function snapshot(tenant: string, pages: number): { id: string; frames: Buffer[] } {
+  const id = newSnapshotId();
+  const frames: Buffer[] = [];
+  const w = new SnapshotWriter({ snapshotId: id, emit: (f) => frames.push(f) });
+  const start = 0x5500_0000_0000;
+  w.begin({ pageSize: PS, pid: 7, startTimeMs: Date.now(), mode: SnapshotMode.Full, consistency: Consistency.Frozen, tenant, host: 'h', cmdline: 'lock-test' });
+  w.beginVma({ start, end: start + pages * PS, prot: 3, flags: 0, pgoff: 0, kind: VmaKind.PrivateAnon, dev: '00:00', inode: 0, path: '', vmFlags: 'rd wr', reason: '', sharedKey: '' });
+  w.addPages(Float64Array.from({ length: pages }, (_, i) => start + i * PS), randomBytes(pages * PS));
+  w.endVma();
+  w.end();
+  return { id: idToHex(id), frames };
+}
+
+describe('the consumer loop and tenant locks', () => {
+  let dir: string;
+  let store: DirectoryObjectStore;
+  let log: InProcessFrameLog;
+  let svc: CompactionService;
+  const committed: string[] = [];
+  const failed: string[] = [];
+  const locks = async (tenant: string) => {
+    const out: string[] = [];
+    for await (const o of store.list(keys.locks(tenant))) out.push(o.key);
+    return out;
+  };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pv-compaction-locks-'));
+    store = new DirectoryObjectStore(dir);
+    log = new InProcessFrameLog({ partitions: 1 });
+    committed.length = 0;
+    failed.length = 0;
+    svc = new CompactionService(log, new Repository(store), {
+      groupId: 'g',
+      snapshotTimeoutMs: 300,
+      events: { committed: (m) => committed.push(m.snapshotId), failed: (id, code) => failed.push(`${id} ${code}`) },
+    });
+    await svc.start();
+  });
+  afterEach(async () => {
+    await svc.stop();
+    log.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a snapshot waiting for a prune does not get the snapshots stuck behind it failed as never-ended', async () => {
+    const { lock } = await lockExclusive(store, 'a'); // a prune holds tenant a
+    const b = snapshot('b', 8);
+    const a = snapshot('a', 8);
+    const p = log.producer();
+    // One partition: b's frames after its begin wait behind a's begin, which waits for the prune.
+    await p.send('k', b.frames.slice(0, 1));
+    await p.send('k', a.frames);
+    await p.send('k', b.frames.slice(1));
+    await p.flush();
+    await sleep(1200); // four snapshot timeouts
+    expect(failed).toEqual([]);
+    expect(committed).toEqual([]);
+    await lock.release();
+    for (let i = 0; i < 100 && committed.length < 2; i++) await sleep(50);
+    expect(failed).toEqual([]);
+    expect(committed.sort()).toEqual([a.id, b.id].sort());
+    expect([...(await locks('a')), ...(await locks('b'))]).toEqual([]);
+    await p.close();
+  });
+
+  it('stopping gives back the locks of snapshots left unfinished', async () => {
+    const b = snapshot('b', 8);
+    const p = log.producer();
+    await p.send('k', b.frames.slice(0, 2));
+    await p.flush();
+    for (let i = 0; i < 100 && (await locks('b')).length === 0; i++) await sleep(20);
+    expect(await locks('b')).toHaveLength(1);
+    await svc.stop();
+    expect(await locks('b')).toEqual([]);
+    expect(failed).toEqual([]);
+    await p.close();
+  });
+
+  it('stopping does not wait for the prune a snapshot is waiting for', async () => {
+    const { lock } = await lockExclusive(store, 'a');
+    const a = snapshot('a', 8);
+    const p = log.producer();
+    await p.send('k', a.frames);
+    await p.flush();
+    await sleep(300);
+    const t0 = Date.now();
+    await svc.stop();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(committed).toEqual([]);
+    expect(failed).toEqual([]);
+    expect(await locks('a')).toEqual([lock.key]);
+    await lock.release();
+    await p.close();
+  });
+});
