@@ -10,6 +10,7 @@ export const Exit = {
   permission: 5,
   process: 6,
   unavailable: 7,
+  locked: 8,
 } as const;
 
 const BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -27,6 +28,7 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.STORE_UNAVAILABLE]: Exit.unavailable,
   [ErrorCodes.LOG_UNAVAILABLE]: Exit.unavailable,
   [ErrorCodes.TIMEOUT]: Exit.unavailable,
+  [ErrorCodes.REPO_LOCKED]: Exit.locked,
 };
 
 export function exitCodeFor(code: ErrorCode): number {

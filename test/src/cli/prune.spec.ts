@@ -1,17 +1,36 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DirectoryObjectStore } from '@pagevault/objstore';
+import { Repository } from '@pagevault/repo';
 import { requireS3Server, s3Env, s3Store } from '../objstore/s3-env';
-import { cliOn } from './cli-env';
+import { CLI, cliOn } from './cli-env';
 
 // forget and prune through the built CLI, embedded mode: two processes, each holding 4 MiB of its own
 // random bytes, so what only the forgotten snapshot stored is known to be at least that much.
 const work = mkdtempSync(join(tmpdir(), 'pv-cli-prune-'));
 const store = join(work, 'store');
 const { pv, pvJson } = cliOn(store);
+
+/** The CLI in the background, for a command that runs beside another: its pid, its stderr so far, its outcome. */
+function pvAsync(...args: string[]) {
+  const p = spawn(process.execPath, [CLI, '--store', store, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<{ code: number | null; out: string; err: string }>((resolve) => p.on('close', (code) => resolve({ code, out, err })));
+  return { pid: p.pid!, done, err: () => err };
+}
+
+async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+  }
+}
 const RANDOM = 4 << 20;
 const holders: ChildProcess[] = [];
 let pids: number[];
@@ -26,8 +45,8 @@ interface Report {
   bytes: { before: number; after: number; freed: number };
 }
 
-async function holder(): Promise<number> {
-  const p = spawn(process.execPath, ['-e', `const b = require('node:crypto').randomBytes(${RANDOM}); console.log('ready'); setInterval(() => b[0], 60000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function holder(bytes = RANDOM): Promise<number> {
+  const p = spawn(process.execPath, ['-e', `const b = require('node:crypto').randomBytes(${bytes}); console.log('ready'); setInterval(() => b[0], 60000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
   holders.push(p);
   await new Promise<void>((res, rej) => {
     createInterface({ input: p.stdout! }).once('line', () => res());
@@ -66,16 +85,38 @@ describe('pagevault forget and prune', () => {
     expect(pvJson<{ id: string }[]>('ls').map((s) => s.id)).toEqual([b]);
   });
 
-  it('prune spares what is younger than --grace (1h by default), and warns about running compactors', () => {
+  it('prune spares what is younger than --grace (1h by default)', () => {
     const before = files();
     const r = pv('--json', 'prune');
     expect(r.code).toBe(0);
-    expect(r.err).toContain("Stop the tenant's compactors");
+    expect(r.err).toBe('');
     const report = JSON.parse(r.out) as Report;
     expect(report.packs).toMatchObject({ deleted: 0, repacked: 0 });
     expect(report.packs.spared).toBeGreaterThan(0);
     expect(report.mapNodes.deleted).toBe(0);
     expect(files()).toEqual(before);
+  });
+
+  it('prune exits 8 naming the holder while a snapshot is being ingested; --wait waits for it to end', async () => {
+    const repo = new Repository(new DirectoryObjectStore(store), { locks: { host: 'compactor-9', pid: 999 } });
+    const ingesting = await repo.lockShared(await repo.tenant('default')); // what `pagevault snapshot` holds while it ingests
+    const before = files();
+    const r = pv('prune', '--grace', '0');
+    expect(r.code).toBe(8);
+    expect(r.err).toMatch(/PV_REPO_LOCKED: tenant default .* is locked: shared lock t\/default\/locks\/shared-\w+ held by host compactor-9 pid 999, taken \d+ s ago/);
+    expect(files()).toEqual(before);
+
+    const waiting = pvAsync('--json', 'prune', '--wait', '30s');
+    let exited = false;
+    void waiting.done.then(() => (exited = true));
+    await until('prune --wait to find the lock', () => waiting.err().includes('is locked'));
+    expect(waiting.err()).toMatch(/tenant default is locked, waiting up to 30s: shared lock .* held by host compactor-9 pid 999/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(exited).toBe(false);
+    await ingesting.release();
+    const w = await waiting.done;
+    expect(w.code).toBe(0);
+    expect(JSON.parse(w.out)).toMatchObject({ dryRun: false, snapshots: 1 });
   });
 
   it('prune --dry-run --json reports what it would free and changes nothing', () => {
@@ -110,6 +151,20 @@ describe('pagevault forget and prune', () => {
     expect(r.err).toContain('PV_OBJECT_NOT_FOUND');
     expect(r.err).toContain(maps[0]!.slice(store.length + 1));
     expect(r.err).toContain('deletes nothing');
+  });
+
+  it('prune is refused while `pagevault snapshot` is ingesting into the same store', async () => {
+    const big = await holder(192 << 20);
+    const locks = join(store, 't', 'default', 'locks');
+    const ingesting = () => existsSync(locks) && readdirSync(locks).some((n) => n.startsWith('shared-'));
+    const snap = pvAsync('--json', 'snapshot', String(big));
+    await until('the snapshot to take its lock', ingesting);
+    const r = pv('prune');
+    const s = await snap.done;
+    expect(s.code).toBe(0);
+    expect(r.code).toBe(8);
+    expect(r.err).toContain(`pid ${snap.pid}`);
+    expect(ingesting()).toBe(false); // released once its manifest was written
   });
 });
 

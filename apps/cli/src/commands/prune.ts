@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { beyondKeepLast, forgetSnapshots, prune, resolveSnapshot, type Manifest, type PruneReport } from '@pagevault/repo';
+import {
+  beyondKeepLast, describeLocks, forgetSnapshots, prune, resolveSnapshot, type LockEntry, type Manifest, type PruneReport,
+} from '@pagevault/repo';
 import { openContext, type GlobalOptions } from '../context';
 import { parseDuration } from '../duration';
 import { bytes, printJson, printTable } from '../output';
@@ -28,23 +30,25 @@ export function registerPruneCommands(program: Command, globals: () => GlobalOpt
       process.stdout.write(`${o.dryRun ? 'would forget' : 'forgot'} ${ms.length} snapshot(s); \`pagevault prune\` reclaims their storage\n`);
     });
 
-  program.command('prune').description("delete what no snapshot reaches and repack mostly dead packs (stop the tenant's compactors first)")
-    .option('--dry-run', 'report what would be deleted and repacked, change nothing')
+  program.command('prune').description('delete what no snapshot reaches and repack mostly dead packs; refused while a snapshot of the tenant is being ingested')
+    .option('--dry-run', 'report what would be deleted and repacked, change nothing (takes no lock)')
     .option('--grace <duration>', 'never delete nor repack an object younger than this (90s, 30m, 1h, 2d; 0 for none)', '1h')
     .option('--repack-below <percent>', 'repack a partly dead pack when less than this share of its bytes is live (0 never repacks)', '50')
-    .action(async (o: { dryRun?: boolean; grace: string; repackBelow: string }) => {
+    .option('--wait <duration>', 'while the tenant is locked (snapshots being ingested, another prune), keep trying this long; new snapshots wait meanwhile', '0')
+    .action(async (o: { dryRun?: boolean; grace: string; repackBelow: string; wait: string }) => {
       const graceMs = parseDuration(o.grace, '--grace');
+      const waitMs = parseDuration(o.wait, '--wait');
       const pct = Number(o.repackBelow);
       if (!(pct >= 0 && pct <= 100)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--repack-below ${JSON.stringify(o.repackBelow)} must be a percentage from 0 to 100`);
       const ctx = openContext(globals());
-      if (!o.dryRun) {
-        process.stderr.write(
-          `pagevault: prune assumes no compactor is writing tenant ${ctx.tenantName} and none started before it keeps running after it: ` +
-            `a compactor deduplicates against the page index it loaded, which may name pages prune deletes. ` +
-            `Stop the tenant's compactors (and \`pagevault snapshot\` on this store) first; restarted, they load the pruned index.\n`,
-        );
-      }
-      const r = await prune(ctx.repo.store, ctx.tenantName, { dryRun: o.dryRun === true, graceMs, repackBelow: pct / 100 });
+      let told = false;
+      const onWait = async (holders: LockEntry[]) => {
+        if (told) return;
+        told = true;
+        const held = await describeLocks(ctx.repo.store, holders);
+        process.stderr.write(`pagevault: tenant ${ctx.tenantName} is locked, waiting up to ${o.wait}: ${held.join('; ')}\n`);
+      };
+      const r = await prune(ctx.repo.store, ctx.tenantName, { dryRun: o.dryRun === true, graceMs, repackBelow: pct / 100, lock: { ...ctx.repo.locks, waitMs, onWait } });
       if (ctx.json) printJson(r);
       else printTable(reportRows(r), ['what', 'count', 'detail']);
     });
@@ -60,6 +64,7 @@ function reportRows(r: PruneReport): Record<string, unknown>[] {
     { what: `packs ${would}repacked`, count: r.packs.repacked, detail: `${r.pagesRepacked} live pages into ${r.packs.written} new pack(s)` },
     { what: `index files ${would}deleted`, count: r.indexFiles.deleted, detail: `${r.indexFiles.written} written in their place` },
     { what: `tags ${would}deleted`, count: r.tagsDeleted, detail: 'markers of snapshots that no longer exist' },
+    { what: 'stale locks deleted', count: r.staleLocksDeleted, detail: 'left by holders that stopped rewriting them' },
     { what: 'bytes', count: bytes(b.before - b.after), detail: `${r.dryRun ? 'would free' : 'freed'}: ${bytes(b.before)} before, ${bytes(b.after)} after${r.dryRun ? ' (estimated)' : ''}` },
   ];
 }
