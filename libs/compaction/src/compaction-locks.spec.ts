@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCodes, PvError } from '@pagevault/errors';
 import { Consistency, SnapshotMode, SnapshotWriter, VmaKind, idToHex, newSnapshotId } from '@pagevault/format';
 import { InProcessFrameLog } from '@pagevault/framelog';
 import { DirectoryObjectStore } from '@pagevault/objstore';
@@ -39,10 +40,21 @@ describe('the consumer loop and tenant locks', () => {
     return out;
   };
 
+  /** The store fails the next page-map node upload once (retriable, as an S3 outage past its retries). */
+  let failNextNode = false;
+
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pv-compaction-locks-'));
     store = new DirectoryObjectStore(dir);
-    log = new InProcessFrameLog({ partitions: 1 });
+    const put = store.put.bind(store);
+    store.put = async (key, body) => {
+      if (failNextNode && key.includes('/maps/')) {
+        failNextNode = false;
+        throw new PvError(ErrorCodes.STORE_UNAVAILABLE, `put ${key}: injected outage`, { retriable: true });
+      }
+      return put(key, body);
+    };
+    log = new InProcessFrameLog({ partitions: 1, retryBackoffMs: 20, log: () => undefined });
     committed.length = 0;
     failed.length = 0;
     svc = new CompactionService(log, new Repository(store), {
@@ -106,6 +118,21 @@ describe('the consumer loop and tenant locks', () => {
     expect(failed).toEqual([]);
     expect(await locks('a')).toEqual([lock.key]);
     await lock.release();
+    await p.close();
+  });
+
+  it('after a retriable store error the open snapshots start again from their begin and commit, their locks given back meanwhile', async () => {
+    const a = snapshot('a', 8);
+    const b = snapshot('b', 8);
+    const p = log.producer();
+    failNextNode = true; // a's page map, at its VMA's end: a and b are both open
+    await p.send('k', [...a.frames.slice(0, 2), ...b.frames.slice(0, 2), ...a.frames.slice(2), ...b.frames.slice(2)]);
+    await p.flush();
+    for (let i = 0; i < 100 && committed.length < 2; i++) await sleep(50);
+    expect(failed).toEqual([]);
+    expect(committed.sort()).toEqual([a.id, b.id].sort());
+    expect(failNextNode).toBe(false);
+    expect([...(await locks('a')), ...(await locks('b'))]).toEqual([]);
     await p.close();
   });
 });
