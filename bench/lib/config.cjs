@@ -2,11 +2,12 @@
 // The bench's settings, read once here from PV_BENCH_* (and the stack's PV_S3_* / PV_KAFKA_*).
 const { randomBytes } = require('node:crypto');
 
+/** A numeric setting: an integer (a multiple of `multipleOf`; 0 admits fractions) of at least `min`. */
 function num(env, name, fallback, { min = 0, multipleOf = 1 } = {}) {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < min || v % multipleOf !== 0) {
+  if (!Number.isFinite(v) || v < min || (multipleOf > 0 && v % multipleOf !== 0)) {
     throw new Error(`${name}=${raw}: expected a number ≥ ${min}${multipleOf > 1 ? `, a multiple of ${multipleOf}` : ''}`);
   }
   return v;
@@ -15,16 +16,21 @@ function num(env, name, fallback, { min = 0, multipleOf = 1 } = {}) {
 function loadConfig(env = process.env) {
   const smoke = env.PV_BENCH_SMOKE === '1' || env.PV_BENCH_SMOKE === 'true';
   const sizeMiB = num(env, 'PV_BENCH_SIZE_MIB', smoke ? 64 : 1024, { min: 16, multipleOf: 4 });
+  const series = num(env, 'PV_BENCH_SERIES', smoke ? 3 : 10, { min: 2 });
   const cfg = {
     smoke,
     /** The synthetic target's region. */
     sizeMiB,
-    /** Snapshots in the periodic series of redis under load. */
-    series: num(env, 'PV_BENCH_SERIES', smoke ? 3 : 10, { min: 2 }),
+    /** Snapshots in each periodic series (redis, the Node.js heap, the CPython heap), and the pause after each. */
+    series,
+    /** The heaps' series: as long as the others, but 2 in smoke runs (a node heap's tick costs ~15 s there). */
+    heapSeries: num(env, 'PV_BENCH_HEAP_SERIES', smoke ? 2 : series, { min: 2 }),
     intervalMs: num(env, 'PV_BENCH_INTERVAL_MS', smoke ? 500 : 2000),
-    /** The single Node.js heap, and each of the three fleet members. */
+    /** The Node.js heap and the CPython heap, and each of the three fleet members. */
     heapMiB: num(env, 'PV_BENCH_HEAP_MIB', smoke ? 32 : Math.max(32, sizeMiB / 4), { min: 8 }),
     fleetMiB: num(env, 'PV_BENCH_FLEET_MIB', smoke ? 16 : Math.max(16, sizeMiB / 8), { min: 8 }),
+    /** Share of its records a heap service replaces a second during its series (¼ as many updated in place), in %. */
+    churnPct: num(env, 'PV_BENCH_CHURN_PCT', 0.5, { min: 0, multipleOf: 0 }),
     /** redis keyspace (512-byte values by default): ~1/4 of the synthetic size at the defaults. */
     redisKeys: num(env, 'PV_BENCH_REDIS_KEYS', smoke ? 20_000 : sizeMiB * 256, { min: 1000 }),
     redisValueBytes: num(env, 'PV_BENCH_REDIS_VALUE', 512, { min: 1 }),

@@ -23,8 +23,9 @@ function markdown(res) {
     `Load average (1 min) ${Math.min(...loads)}–${Math.max(...loads)} over the run on ${m.nproc} cores: the load counts the suite's own services and peers (Kafka, SeaweedFS, redis-benchmark, restic) and whatever else ran on the machine, so every figure is ` +
     `compared with its peer measured minutes apart in the same run, not with another run.`, '');
   out.push(`Peers: ${Object.entries(res.tools).map(([k, v]) => `${k} ${v}`).join('; ')}.`, '');
-  out.push(`Sizes: synthetic ${res.config.sizeMiB} MiB, node heap ${res.config.heapMiB} MiB, fleet 3 × ${res.config.fleetMiB} MiB, ` +
-    `redis ${res.config.redisKeys} keys of ${res.config.redisValueBytes} B, series of ${res.config.series} every ${res.config.intervalMs / 1000} s. ` +
+  const c = res.config;
+  out.push(`Sizes: synthetic ${c.sizeMiB} MiB, node and python heaps ${c.heapMiB} MiB (replacing ${c.churnPct}% of their records a second), fleet 3 × ${c.fleetMiB} MiB, ` +
+    `redis ${c.redisKeys} keys of ${c.redisValueBytes} B; series of ${c.series} (heaps ${c.heapSeries}), each tick ${c.intervalMs / 1000} s after the last one's peers finished. ` +
     'Logical = the pages a snapshot holds (data + zero pages, 4 KiB each; file-backed pages a restore rereads are not counted); ' +
     'MB/s and GB/s are 10^6 and 10^9 logical bytes a second; sizes in MiB. Stored = every object under the tenant\'s (or the restic ' +
     'repository\'s) prefix in the bucket, metadata included.', '');

@@ -1,48 +1,59 @@
 'use strict';
-// A Node.js and a CPython process with large heaps of small objects, and fleets of three processes of one program:
-// cold snapshots through Kafka + S3 against gcore + restic, and what each stored — the fleets' figure is
-// the cross-process dedup.
+// A Node.js and a CPython process with large heaps of small objects, each working like a cache in service
+// (records replaced, updated and read all along) through a periodic series of snapshots; and fleets of
+// three processes of one program: cold snapshots through Kafka + S3 against gcore + restic, and what each
+// stored — the fleets' figure is the cross-process dedup.
 const { rmSync } = require('node:fs');
 const { buildSynth, startHeap, startPyHeap, startSynth } = require('../lib/targets.cjs');
 const { gcore, zstd1 } = require('../lib/peers.cjs');
+const { runSeries, seriesRows } = require('../lib/series.cjs');
 const { fmt } = require('../lib/record.cjs');
 
 const peerText = (gms, rms) => `gcore ${fmt.ms(gms)} + restic ${fmt.ms(rms)} = ${fmt.ms(gms + rms)}`;
 
-/** One process of a managed runtime: a cold snapshot through Kafka + S3 against gcore + restic, and what each stored. */
-async function singleProcess(ctx, { W, key, start }) {
-  const { rec, scratch } = ctx;
+/**
+ * One process of a managed runtime, replacing cfg.churnPct % of its records a second from the start: a
+ * series of cfg.heapSeries snapshots (bench/lib/series.cjs) whose first is the cold one. Rows: the cold
+ * snapshot and what it stored, then the incrementals and what the series stored, each against
+ * gcore + restic and zstd -1.
+ */
+async function heapSeries(ctx, { W, key, start, gcText }) {
+  const { cfg, rec } = ctx;
   rec.load(W);
   const h = await start();
   ctx.defer(() => h.stop());
-  const fleet = await ctx.fleet();
-  const tenant = ctx.tenant(key);
-  const s = await fleet.snapshot(h.pid, tenant);
-  const restic = await ctx.restic(key);
-  const g = await gcore(h.pid, scratch, scratch);
-  const r = await restic.backup([g.file]);
-  const z = await zstd1(g.file, scratch);
-  rmSync(g.file);
+  await ctx.fleet();
+  const before = await h.stats();
+  await h.churn(cfg.churnPct);
+  const series = await runSeries(ctx, { pid: h.pid, key, label: W, ticks: cfg.heapSeries });
+  const after = await h.stats();
   await h.stop();
-  const pv = await ctx.s3.usage(`t/${tenant}/`);
-  const rr = await ctx.s3.usage(`${restic.prefix}/`);
-  rec.data[key] = { target: h.info, snapshot: s, gcore: g, restic: r, zstd: z, stored: { pv, restic: rr } };
-  const peer = g.ms + r.ms;
-  rec.row(W, `cold snapshot, Kafka + S3: freeze → manifest committed (${s.capture.vmas} VMAs; committed ${fmt.ms(s.commit.wall - s.shippedWall)} after the last ack)`,
-    `${fmt.ms(s.e2eMs)}, ${fmt.rate(s.logicalBytes, s.e2eMs)} (frozen ${fmt.ms(s.capture.freezeMs)})`,
-    peerText(g.ms, r.ms), fmt.faster(peer, s.e2eMs), rec.goal(`${W} cold, Kafka + S3: ≥ 3× faster than gcore + restic`, peer / s.e2eMs >= 3, fmt.x(peer / s.e2eMs), '≥ 3× faster'));
-  rec.row(W, `stored (${fmt.mib(s.logicalBytes)} logical; core ${fmt.mib(g.bytes)})`, `${fmt.mib(pv.bytes)}, ${fmt.x(s.logicalBytes / pv.bytes)} logical/physical`,
-    `restic repo ${fmt.mib(rr.bytes)}; zstd -1 of the core ${fmt.mib(z.bytes)}`, `${fmt.x(pv.bytes / rr.bytes)} of restic's`);
+  rec.data[key] = { target: h.info, churnPct: cfg.churnPct, work: { before, after }, ...series };
+  const s = series.steps[0];
+  const peer = s.gcoreMs + s.resticMs;
+  rec.row(W, `cold snapshot (the series' first), Kafka + S3: freeze → manifest committed (${s.vmas} VMAs; committed ${fmt.ms(s.committedAfterAckMs)} after the last ack)`,
+    `${fmt.ms(s.e2eMs)}, ${fmt.rate(s.logicalBytes, s.e2eMs)} (frozen ${fmt.ms(s.freezeMs)})`,
+    peerText(s.gcoreMs, s.resticMs), fmt.faster(peer, s.e2eMs), rec.goal(`${W} cold, Kafka + S3: ≥ 3× faster than gcore + restic`, peer / s.e2eMs >= 3, fmt.x(peer / s.e2eMs), '≥ 3× faster'));
+  const { pv, restic: rr } = series.first;
+  rec.row(W, `stored after the cold snapshot (${fmt.mib(s.logicalBytes)} logical; core ${fmt.mib(s.coreBytes)})`, `${fmt.mib(pv.bytes)}, ${fmt.x(s.logicalBytes / pv.bytes)} logical/physical`,
+    `restic repo ${fmt.mib(rr.bytes)}; zstd -1 of the core ${fmt.mib(s.zstdBytes)}`, `${fmt.x(pv.bytes / rr.bytes)} of restic's`);
+  const replaced = (after.replaced - before.replaced) / after.records;
+  seriesRows(rec, {
+    W, name: W, under: `while it replaces ${cfg.churnPct}% of its records a second`, series,
+    note: `${fmt.pct(replaced)} of the records replaced in all; ${gcText(before.gcs, after.gcs)}`,
+  });
 }
 
 /** A Node.js process with a large V8 heap of small objects. */
-const single = (ctx) => singleProcess(ctx, {
+const single = (ctx) => heapSeries(ctx, {
   W: `node heap ${ctx.cfg.heapMiB} MiB`, key: 'heap', start: () => startHeap(ctx.cfg.heapMiB, 1, 2, 0.25),
+  gcText: (_, g) => `V8 GCs: ${g.minor} minor, ${g.major} major`,
 });
 
 /** A CPython process with as large a heap of dicts, strings and lists: an allocator and layout that is not ours. */
-const python = (ctx) => singleProcess(ctx, {
+const python = (ctx) => heapSeries(ctx, {
   W: `python heap ${ctx.cfg.heapMiB} MiB`, key: 'python', start: () => startPyHeap(ctx.cfg.heapMiB, 3),
+  gcText: (a, b) => `cyclic GC runs by generation: ${b.map((n, i) => n - a[i]).join(', ')}`,
 });
 
 /**
