@@ -56,7 +56,7 @@ module.exports = async ({ kafka }) => {
         await streams.flush();
         return { ids, startWall, thawedWall, shippedWall: wall(), frameBytes: streams.bytes, bytesRead: members.reduce((n, m) => n + m.result.stats.bytesRead, 0) };
       } catch (e) {
-        await streams.flushQuietly();
+        await streams.flush().catch(() => undefined); // the abort frames, if the log still answers
         throw e;
       } finally {
         await producer.close().catch(() => undefined);
