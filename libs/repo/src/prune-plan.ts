@@ -10,6 +10,8 @@ export interface PlanOptions {
   graceMs: number;
   repackBelow: number;
   width: number;
+  /** More index files older than the grace than this: all of them are merged into a few (restic's rebuild-index). */
+  consolidateAbove: number;
 }
 
 /** One pack as the index files describe it. */
@@ -40,6 +42,8 @@ export interface PrunePlan {
   repack: Repack[];
   /** Index files naming a pack that goes, each with the packs (and entries) a replacement keeps. */
   dropIndexes: { info: ObjectInfo; keep: string[]; keepEntries: number }[];
+  /** Every index file older than the grace is in dropIndexes, and their replacements are merged into a few. */
+  consolidate: boolean;
   deleteNodes: ObjectInfo[];
   /** Tag markers of snapshots that no longer exist. */
   deleteTags: ObjectInfo[];
@@ -107,7 +111,7 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     }
   }
   const plan: PrunePlan = {
-    deletePacks: [], repack: [], dropIndexes: [], deleteNodes: [], deleteTags: [], spared: { packs: 0, mapNodes: 0 },
+    deletePacks: [], repack: [], dropIndexes: [], deleteNodes: [], deleteTags: [], consolidate: false, spared: { packs: 0, mapNodes: 0 },
     stored: { packs: listed.length, indexFiles: files.size, mapNodes: 0, bytes: 0 },
   };
   const gone = new Set<string>();
@@ -129,9 +133,15 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
   // Index entries of packs already missing (and reached by nothing, checked above) go with their index files.
   for (const [sha, s] of packs) if (!stored.has(sha) && !namedByYoung(s)) gone.add(sha);
 
+  // A compactor loads a tenant's index with one GET per index file (one per flush): past a threshold, every
+  // old file is replaced by a few merged ones. Young files stay (a merged file naming their packs too is
+  // harmless: a pack named twice counts once).
+  const old = [...files.values()].filter((f) => !young(f.info));
+  plan.consolidate = old.length > o.consolidateAbove;
   for (const { info, names, perPack } of files.values()) {
     plan.stored.bytes += info.size;
-    if (!names.some((p) => gone.has(p))) continue;
+    const merge = plan.consolidate && !young(info);
+    if (!merge && !names.some((p) => gone.has(p))) continue;
     const keep = names.filter((p) => !gone.has(p));
     plan.dropIndexes.push({ info, keep, keepEntries: keep.reduce((n, p) => n + (perPack.get(p) ?? 0), 0) });
   }

@@ -48,24 +48,48 @@ export async function repackLive(reader: TenantStore, live: LiveSet, repack: Rep
   return writer.stats;
 }
 
+/** Entries per merged index file (48 bytes each: 12 MiB), at index-file granularity. */
+export const MERGED_INDEX_ENTRIES = 262_144;
+
 /**
- * For each index file that names a pack that goes but also packs that stay, writes a replacement with
- * the entries of the packs that stay (the old file is deleted later, after every replacement is durable).
- * Returns the files and bytes written.
+ * Writes the replacements of the index files prune drops, with the entries of the packs that stay: one
+ * replacement per file, or, when consolidating, the entries of all of them merged into files of about
+ * MERGED_INDEX_ENTRIES (a pack named by several files is taken from the first). The old files are deleted
+ * later, after every replacement is durable. Returns the files and bytes written.
  */
-export async function rewriteIndexes(reader: TenantStore, drops: PrunePlan['dropIndexes']): Promise<{ files: number; bytes: number }> {
-  const written = { files: 0, bytes: 0 };
-  for (const d of drops) {
-    if (d.keep.length === 0) continue;
-    const keep = new Set(d.keep);
-    const byPack = new Map<string, PackEntry[]>();
-    readIndexFile(await reader.store.get(d.info.key), d.info.key, (h, at, { pack, ...entry }) => {
-      if (keep.has(pack)) (byPack.get(pack) ?? byPack.set(pack, []).get(pack)!).push({ hash: h.subarray(at, at + 32), ...entry });
-    });
-    const idx = encodeIndexFile([...byPack].map(([sha, entries]) => ({ sha, entries })));
-    await reader.store.put(keys.index(reader.tenant, idx.sha), idx.bytes);
+export async function rewriteIndexes(reader: TenantStore, drops: PrunePlan['dropIndexes'], merge = false): Promise<{ files: number; bytes: number; unchanged: Set<string> }> {
+  // A replacement can come out byte for byte as one of the files it replaces (a file merged alone): same
+  // name, so that file must not be deleted afterwards. `unchanged` names those.
+  const written = { files: 0, bytes: 0, unchanged: new Set<string>() };
+  const dropped = new Set(drops.map((d) => d.info.key));
+  const taken = new Set<string>();
+  let byPack = new Map<string, PackEntry[]>();
+  let entries = 0;
+  const put = async () => {
+    if (byPack.size === 0) return;
+    const idx = encodeIndexFile([...byPack].map(([sha, e]) => ({ sha, entries: e })));
+    const key = keys.index(reader.tenant, idx.sha);
+    byPack = new Map();
+    entries = 0;
+    if (dropped.has(key)) {
+      written.unchanged.add(key);
+      return;
+    }
+    await reader.store.put(key, idx.bytes);
     written.files++;
     written.bytes += idx.bytes.length;
+  };
+  for (const d of drops) {
+    if (d.keep.length === 0) continue;
+    const keep = new Set(d.keep.filter((p) => !taken.has(p)));
+    readIndexFile(await reader.store.get(d.info.key), d.info.key, (h, at, { pack, ...entry }) => {
+      if (!keep.has(pack)) return;
+      (byPack.get(pack) ?? byPack.set(pack, []).get(pack)!).push({ hash: h.subarray(at, at + 32), ...entry });
+      entries++;
+    });
+    for (const p of keep) taken.add(p);
+    if (!merge || entries >= MERGED_INDEX_ENTRIES) await put();
   }
+  await put();
   return written;
 }

@@ -233,6 +233,36 @@ describe('forget and prune on a directory store', () => {
     await expectRestores(await fresh(), B, memB);
   });
 
+  it('merges the index files of many flushes into one past the threshold; a fresh reader restores from it', async () => {
+    expect((await indexNames()).size).toBe(3);
+    const dry = await prune(store, 'acme', { graceMs: 0, consolidateAbove: 2, dryRun: true });
+    expect(dry.indexFiles).toMatchObject({ deleted: 3, written: 1 });
+    expect((await indexNames()).size).toBe(3);
+    const below = await prune(store, 'acme', { graceMs: 0, consolidateAbove: 3 });
+    expect(below.indexFiles).toMatchObject({ deleted: 0, written: 0 });
+    const r = await prune(store, 'acme', { graceMs: 0, consolidateAbove: 2 });
+    expect(r.indexFiles).toMatchObject({ stored: 3, deleted: 3, written: 1 });
+    expect(r.packs).toMatchObject({ deleted: 0, repacked: 0 });
+    const names = [...(await indexNames()).values()];
+    expect(names.length).toBe(1);
+    expect(names[0]!.sort()).toEqual([pack.A, pack.B, pack.C].map(basename).sort());
+    for (const [m, mem] of [[A, memA], [B, memB], [C, memC]] as const) await expectRestores(await fresh(), m, mem);
+    // The long-lived repository rebuilds its index from the merged file (a new prune generation) and still dedups.
+    const again = await ingest(repo, 1, memB, 4000);
+    expect(again.counts.newPages).toBe(0);
+  });
+
+  it('keeps an index file its merged replacement comes out identical to (same name): never deletes it', async () => {
+    await forgetSnapshots(await repo.tenant('acme'), [B.snapshotId, C.snapshotId]);
+    const r = await prune(store, 'acme', { graceMs: 0, consolidateAbove: 1 });
+    expect(r.packs.deleted).toBe(2);
+    const names = [...(await indexNames()).values()];
+    expect(names).toEqual([[basename(pack.A)]]);
+    expect(r.indexFiles).toMatchObject({ stored: 3, deleted: 2, written: 0 });
+    expect(r.bytes.after).toBe([...(await keysUnder('t/acme/')).entries()].filter(([k]) => !k.includes('/snapshots/') && !k.includes('/locks/') && !k.includes('/tags/')).reduce((n, [, b]) => n + b, 0));
+    await expectRestores(await fresh(), A, memA);
+  });
+
   it('writes every new pack and index file before it deletes an index file, and index files before packs', async () => {
     await forgetSnapshots(await repo.tenant('acme'), [A.snapshotId, C.snapshotId]);
     const ops: string[] = [];

@@ -7,7 +7,7 @@ import { checkTenant, keys } from './keys';
 import type { LockScan } from './lock-scan';
 import { markLive } from './prune-mark';
 import { planPrune, type PrunePlan } from './prune-plan';
-import { repackLive, rewriteIndexes } from './prune-repack';
+import { MERGED_INDEX_ENTRIES, repackLive, rewriteIndexes } from './prune-repack';
 import { TenantStore, packOptions, type RepoOptions } from './tenant-store';
 
 export interface PruneOptions {
@@ -19,6 +19,11 @@ export interface PruneOptions {
   repackBelow?: number;
   /** Requests in flight for reads and deletes (default 16). */
   width?: number;
+  /**
+   * More index files older than the grace than this, and all of them are merged into files of 256 Ki
+   * entries (restic's rebuild-index; a compactor loads a tenant's index with a GET per file). Default 32.
+   */
+  consolidateAbove?: number;
   /** How new packs are written (as the compactor writes them: zstd level, pack size, page size). */
   packs?: Omit<RepoOptions, 'hasher'>;
   /** The tenant's exclusive lock: how long to wait for it (default: not at all), its staleness. */
@@ -56,9 +61,9 @@ export interface PruneReport {
  */
 export async function prune(store: ObjectStore, tenant: string, opts: PruneOptions = {}): Promise<PruneReport> {
   checkTenant(tenant);
-  const { dryRun = false, graceMs = 3_600_000, repackBelow = 0.5, width = 16 } = opts;
-  if (!(graceMs >= 0) || !(repackBelow >= 0 && repackBelow <= 1) || !Number.isInteger(width) || width < 1) {
-    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `prune: grace ${graceMs} ms must be >= 0, repackBelow ${repackBelow} in [0, 1], width ${width} an integer >= 1`);
+  const { dryRun = false, graceMs = 3_600_000, repackBelow = 0.5, width = 16, consolidateAbove = 32 } = opts;
+  if (!(graceMs >= 0) || !(repackBelow >= 0 && repackBelow <= 1) || !Number.isInteger(width) || width < 1 || !Number.isInteger(consolidateAbove) || consolidateAbove < 1) {
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `prune: grace ${graceMs} ms must be >= 0, repackBelow ${repackBelow} in [0, 1], width ${width} and consolidateAbove ${consolidateAbove} integers >= 1`);
   }
   if (dryRun) return sweep(store, tenant, opts, undefined);
   const { lock, scan } = await lockExclusive(store, tenant, opts.lock);
@@ -70,18 +75,18 @@ export async function prune(store: ObjectStore, tenant: string, opts: PruneOptio
 }
 
 async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, held: { lock: HeldLock; scan: LockScan } | undefined): Promise<PruneReport> {
-  const { graceMs = 3_600_000, repackBelow = 0.5, width = 16 } = opts;
+  const { graceMs = 3_600_000, repackBelow = 0.5, width = 16, consolidateAbove = 32 } = opts;
   const packOpts = packOptions(opts.packs);
   const nowMs = Date.now();
   const live = await markLive(store, tenant, width);
   const reader = new TenantStore(store, tenant, packOpts);
-  const plan = await planPrune(store, tenant, live, reader.index, { nowMs, graceMs, repackBelow, width });
+  const plan = await planPrune(store, tenant, live, reader.index, { nowMs, graceMs, repackBelow, width, consolidateAbove });
   const report = reportOf(plan, { snapshots: live.snapshots.size, livePages: live.pages.size, liveNodes: live.nodes.size }, packOpts.packTargetBytes, !held);
   if (!held) return report;
   const { lock, scan } = held;
 
   const repacked = plan.repack.length ? await repackLive(reader, live, plan.repack, packOpts) : { packs: 0, pagesStored: 0, packBytes: 0, indexBytes: 0 };
-  const rewritten = await rewriteIndexes(reader, plan.dropIndexes);
+  const rewritten = await rewriteIndexes(reader, plan.dropIndexes, plan.consolidate);
   // Each delete first checks the lock is still ours: once it may look stale, a compactor may be ingesting.
   const removeAll = (objects: { key: string }[]) => forEachLimited(objects, width, (o) => (lock.assertHeld(), store.delete(o.key)));
   if (plan.dropIndexes.length + plan.deletePacks.length + plan.repack.length + plan.deleteNodes.length > 0) {
@@ -93,7 +98,7 @@ async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, hel
   }
   await removeAll(scan.stale);
   report.staleLocksDeleted = scan.stale.length;
-  await removeAll(plan.dropIndexes.map((d) => d.info));
+  await removeAll(plan.dropIndexes.filter((d) => !rewritten.unchanged.has(d.info.key)).map((d) => d.info));
   await removeAll([...plan.deletePacks, ...plan.repack.map((r) => r.info)]);
   await removeAll(plan.deleteNodes);
   await removeAll(plan.deleteTags);
@@ -101,7 +106,9 @@ async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, hel
   const written = repacked.packBytes + repacked.indexBytes + rewritten.bytes;
   report.packs.written = repacked.packs;
   report.indexFiles.written = repacked.packs + rewritten.files;
-  report.bytes.after = report.bytes.before - deletedBytes(plan) + written;
+  const kept = plan.dropIndexes.filter((d) => rewritten.unchanged.has(d.info.key));
+  report.indexFiles.deleted -= kept.length;
+  report.bytes.after = report.bytes.before - deletedBytes(plan) + kept.reduce((n, d) => n + d.info.size, 0) + written;
   report.bytes.freed = report.bytes.before - report.bytes.after;
   return report;
 }
@@ -117,15 +124,20 @@ function reportOf(plan: PrunePlan, l: { snapshots: number; livePages: number; li
   const repackBytes = plan.repack.reduce((n, r) => n + r.liveBytes, 0);
   const newPacks = Math.ceil(repackBytes / packTargetBytes);
   const pagesRepacked = plan.repack.reduce((n, r) => n + r.live, 0);
-  const estimate =
-    repackBytes + (newPacks ? indexFileBytes(newPacks, pagesRepacked) : 0) + rewrites.reduce((n, d) => n + indexFileBytes(d.keep.length, d.keepEntries), 0);
+  // Merged, a pack named by two files is written once: both estimates count it twice.
+  const keptEntries = rewrites.reduce((n, d) => n + d.keepEntries, 0);
+  const replacements = plan.consolidate ? Math.ceil(keptEntries / MERGED_INDEX_ENTRIES) : rewrites.length;
+  const replacementBytes = plan.consolidate
+    ? indexFileBytes(rewrites.reduce((n, d) => n + d.keep.length, 0), keptEntries) + (replacements - 1) * 16
+    : rewrites.reduce((n, d) => n + indexFileBytes(d.keep.length, d.keepEntries), 0);
+  const estimate = repackBytes + (newPacks ? indexFileBytes(newPacks, pagesRepacked) : 0) + replacementBytes;
   const after = plan.stored.bytes - deletedBytes(plan) + Math.round(estimate);
   return {
     dryRun, snapshots: l.snapshots, livePages: l.livePages,
     mapNodes: { stored: plan.stored.mapNodes, live: l.liveNodes, deleted: plan.deleteNodes.length, spared: plan.spared.mapNodes },
     packs: { stored: plan.stored.packs, deleted: plan.deletePacks.length, repacked: plan.repack.length, written: newPacks, spared: plan.spared.packs },
     pagesRepacked,
-    indexFiles: { stored: plan.stored.indexFiles, deleted: plan.dropIndexes.length, written: rewrites.length + newPacks },
+    indexFiles: { stored: plan.stored.indexFiles, deleted: plan.dropIndexes.length, written: replacements + newPacks },
     tagsDeleted: plan.deleteTags.length,
     staleLocksDeleted: 0,
     bytes: { before: plan.stored.bytes, after, freed: plan.stored.bytes - after },

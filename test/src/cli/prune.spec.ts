@@ -42,6 +42,7 @@ interface Report {
   snapshots: number;
   packs: { deleted: number; repacked: number; spared: number };
   mapNodes: { deleted: number; spared: number };
+  indexFiles: { stored: number; deleted: number; written: number };
   bytes: { before: number; after: number; freed: number };
 }
 
@@ -130,8 +131,12 @@ describe('pagevault forget and prune', () => {
 
   it('prune --json frees what only the forgotten snapshot held; the other still verifies page by page', () => {
     const before = storedBytes();
-    const r = pvJson<Report>('prune', '--grace', '0');
+    const r = pvJson<Report>('prune', '--grace', '0', '--consolidate-above', '1');
     expect(r).toMatchObject({ dryRun: false, snapshots: 1 });
+    // Merged: the forgotten snapshot's index file goes, the other's merges alone (unchanged), a repack adds one.
+    const f = r.indexFiles;
+    expect([...files().keys()].filter((p) => p.includes('/index/'))).toHaveLength(f.stored - f.deleted + f.written);
+    expect(f.deleted).toBeGreaterThan(0);
     expect(r.bytes.before).toBe(before);
     expect(r.bytes.after).toBe(storedBytes());
     expect(r.bytes.freed).toBeGreaterThan(RANDOM * 0.9);
@@ -143,6 +148,7 @@ describe('pagevault forget and prune', () => {
   it('exit codes: 3 for an unknown snapshot, 2 for a bad --grace or nothing to forget, 4 when a node is missing', () => {
     expect(pv('forget', 'f'.repeat(32)).code).toBe(3);
     expect(pv('prune', '--grace', '1 hour').code).toBe(2);
+    expect(pv('prune', '--consolidate-above', '0').code).toBe(2);
     expect(pv('forget').code).toBe(2);
     const maps = [...files().keys()].filter((p) => p.includes('/maps/'));
     unlinkSync(maps[0]!);

@@ -35,11 +35,16 @@ export function registerPruneCommands(program: Command, globals: () => GlobalOpt
     .option('--grace <duration>', 'never delete nor repack an object younger than this (90s, 30m, 1h, 2d; 0 for none)', '1h')
     .option('--repack-below <percent>', 'repack a partly dead pack when less than this share of its bytes is live (0 never repacks)', '50')
     .option('--wait <duration>', 'while the tenant is locked (snapshots being ingested, another prune), keep trying this long; new snapshots wait meanwhile', '0')
-    .action(async (o: { dryRun?: boolean; grace: string; repackBelow: string; wait: string }) => {
+    .option('--consolidate-above <n>', 'with more index files than this older than the grace, merge them all into a few (what compactors load)', '32')
+    .action(async (o: { dryRun?: boolean; grace: string; repackBelow: string; wait: string; consolidateAbove: string }) => {
       const graceMs = parseDuration(o.grace, '--grace');
       const waitMs = parseDuration(o.wait, '--wait');
       const pct = Number(o.repackBelow);
       if (!(pct >= 0 && pct <= 100)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--repack-below ${JSON.stringify(o.repackBelow)} must be a percentage from 0 to 100`);
+      const consolidateAbove = Number(o.consolidateAbove);
+      if (!(Number.isInteger(consolidateAbove) && consolidateAbove >= 1)) {
+        throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--consolidate-above ${JSON.stringify(o.consolidateAbove)} must be an integer >= 1`);
+      }
       const ctx = openContext(globals());
       let told = false;
       const onWait = async (holders: LockEntry[]) => {
@@ -48,7 +53,7 @@ export function registerPruneCommands(program: Command, globals: () => GlobalOpt
         const held = await describeLocks(ctx.repo.store, holders);
         process.stderr.write(`pagevault: tenant ${ctx.tenantName} is locked, waiting up to ${o.wait}: ${held.join('; ')}\n`);
       };
-      const r = await prune(ctx.repo.store, ctx.tenantName, { dryRun: o.dryRun === true, graceMs, repackBelow: pct / 100, lock: { ...ctx.repo.locks, waitMs, onWait } });
+      const r = await prune(ctx.repo.store, ctx.tenantName, { dryRun: o.dryRun === true, graceMs, repackBelow: pct / 100, consolidateAbove, lock: { ...ctx.repo.locks, waitMs, onWait } });
       if (ctx.json) printJson(r);
       else printTable(reportRows(r), ['what', 'count', 'detail']);
     });
