@@ -27,8 +27,19 @@ def rss():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def word(lo, hi):
-    return "".join(rnd.choice(alpha) for _ in range(rnd.randrange(lo, hi)))
+def record(k, r):
+    """One record of k from the random stream r (the build and the churn each have their own)."""
+    w = lambda lo, hi: "".join(r.choices(alpha, k=r.randrange(lo, hi)))
+    return {
+        "id": k,
+        "name": w(6, 14),
+        "email": w(4, 10) + "@" + w(4, 8) + ".example",
+        "score": r.random() * 1000,
+        "visits": r.randrange(1_000_000),
+        "tags": [w(3, 8), w(3, 8), w(3, 8)],
+        "address": {"street": w(8, 20), "city": w(5, 12), "zip": r.randrange(99999)},
+        "note": w(40, 160),
+    }
 
 
 start = rss()
@@ -36,16 +47,7 @@ records = {}
 i = 0
 while rss() - start < mib * 2**20:
     for _ in range(1024):
-        records[i] = {
-            "id": i,
-            "name": word(6, 14),
-            "email": word(4, 10) + "@" + word(4, 8) + ".example",
-            "score": rnd.random() * 1000,
-            "visits": rnd.randrange(1_000_000),
-            "tags": [word(3, 8), word(3, 8), word(3, 8)],
-            "address": {"street": word(8, 20), "city": word(5, 12), "zip": rnd.randrange(99999)},
-            "note": word(40, 160),
-        }
+        records[i] = record(i, rnd)
         i += 1
 
 
@@ -62,20 +64,6 @@ crnd = random.Random(seed + 0x5EED)
 churn = {"pct": 0.0, "next": 0, "replaced": 0, "updated": 0, "read": 0, "bytes_served": 0}
 
 
-def fresh(k):
-    w = lambda lo, hi: "".join(crnd.choices(alpha, k=crnd.randrange(lo, hi)))
-    return {
-        "id": k,
-        "name": w(6, 14),
-        "email": w(4, 10) + "@" + w(4, 8) + ".example",
-        "score": crnd.random() * 1000,
-        "visits": crnd.randrange(1_000_000),
-        "tags": [w(3, 8), w(3, 8), w(3, 8)],
-        "address": {"street": w(8, 20), "city": w(5, 12), "zip": crnd.randrange(99999)},
-        "note": w(40, 160),
-    }
-
-
 def churn_tick():
     # A cache in service: evicts its oldest entries for fresh ones (slot by slot, in the order they were
     # built and then replaced), updates a quarter as many at random and serves reads four times as many.
@@ -83,7 +71,7 @@ def churn_tick():
     updates = max(1, round(n / 4))
     for _ in range(n):
         k = churn["next"]
-        records[k] = fresh(k)
+        records[k] = record(k, crnd)
         churn["next"] = (k + 1) % len(records)
     for _ in range(updates):
         r = records[crnd.randrange(len(records))]
