@@ -27,9 +27,13 @@ export interface LockScan {
   live: LockEntry[];
   /** Locks not refreshed for staleMs: their holder is gone (or lost them); everyone ignores them. */
   stale: LockEntry[];
-  /** The prune markers' names, sorted and joined: changes with every prune that deletes anything. */
-  generation: string;
+  /** The prune markers' names, sorted: they change with every prune that deletes anything. */
   marks: string[];
+}
+
+/** The prune generation a scan saw: its markers' names joined. */
+export function pruneGeneration(scan: LockScan): string {
+  return scan.marks.join(',');
 }
 
 const LOCK = /^(shared|exclusive)-([0-9a-z]+)$/;
@@ -41,7 +45,7 @@ const MARK = /^pruned-/;
  * goes stale like any other. A store that does not date its objects makes every lock live.
  */
 export async function scanLocks(store: ObjectStore, tenant: string, staleMs: number, nowMs = Date.now()): Promise<LockScan> {
-  const scan: LockScan = { live: [], stale: [], generation: '', marks: [] };
+  const scan: LockScan = { live: [], stale: [], marks: [] };
   for await (const o of store.list(keys.locks(tenant))) {
     const name = basename(o.key);
     if (MARK.test(name)) {
@@ -54,7 +58,6 @@ export async function scanLocks(store: ObjectStore, tenant: string, staleMs: num
     (ageMs >= staleMs ? scan.stale : scan.live).push(entry);
   }
   scan.marks.sort();
-  scan.generation = scan.marks.join(',');
   return scan;
 }
 

@@ -120,26 +120,25 @@ export class PageFetcher {
     this.stats.pages += n;
   }
 
-  /** Inflates the blobs the wants name (each once) back to back, hashes all their pages in one call, caches them. */
+  /**
+   * Inflates the blobs the wants name (each once) back to back, hashes all their pages in one call, caches
+   * them. The wants of a range are sorted by blob offset, so a blob's wants are neighbours.
+   */
   private inflate(pack: string, key: string, bytes: Buffer, start: number, wants: Want[]): Map<number, Blob> {
     const ps = this.pageSize;
-    const at = new Map<number, number>();
-    let pages = 0;
-    for (const { loc } of wants) {
-      if (at.has(loc.blobOffset)) continue;
-      at.set(loc.blobOffset, pages);
-      pages += loc.blobPages;
-    }
+    const distinct: PageLocation[] = [];
+    for (const { loc } of wants) if (distinct.at(-1)?.blobOffset !== loc.blobOffset) distinct.push(loc);
+    const pages = distinct.reduce((n, loc) => n + loc.blobPages, 0);
     const raw = Buffer.allocUnsafe(pages * ps);
     const sums = Buffer.allocUnsafe(pages * 32);
     const blobs = new Map<number, Blob>();
-    for (const { loc } of wants) {
-      if (blobs.has(loc.blobOffset)) continue;
-      const p = at.get(loc.blobOffset)!;
+    let p = 0;
+    for (const loc of distinct) {
       const z = bytes.subarray(loc.blobOffset - start, loc.blobOffset - start + loc.blobLength);
       const blob = { raw: raw.subarray(p * ps, (p + loc.blobPages) * ps), hashes: sums.subarray(p * 32, (p + loc.blobPages) * 32) };
       inflateBlobInto(z, blob.raw, `pack ${key} blob @${loc.blobOffset}`);
       blobs.set(loc.blobOffset, blob);
+      p += loc.blobPages;
     }
     pageHasher().hash(raw, pages, ps, sums);
     this.stats.pagesVerified += pages;

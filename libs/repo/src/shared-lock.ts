@@ -1,5 +1,5 @@
 import { HeldLock, pause, type LockSettings } from './held-lock';
-import { scanLocks, type LockEntry } from './lock-scan';
+import { pruneGeneration, scanLocks, type LockEntry } from './lock-scan';
 import type { TenantStore } from './tenant-store';
 
 export interface LockWait {
@@ -76,7 +76,7 @@ export class SharedLock {
         const scan = await scanLocks(store, tenant, this.s.staleMs);
         const exclusive = scan.live.filter((l) => l.kind === 'exclusive');
         if (exclusive.length === 0) {
-          await this.t.matchGeneration(scan.generation);
+          await this.t.matchGeneration(pruneGeneration(scan));
           return { lock, refs: 0 };
         }
         await lock.release();

@@ -3,7 +3,7 @@ import type { PageHasher } from '@pagevault/hashing';
 import type { ObjectStore } from '@pagevault/objstore';
 import { encodeIndexFile, loadIndexFile } from './index-file';
 import { basename, checkTenant, keys } from './keys';
-import { scanLocks } from './lock-scan';
+import { pruneGeneration, scanLocks } from './lock-scan';
 import type { FailedSnapshot, Manifest } from './manifest';
 import { parseManifest } from './manifest';
 import { PackBuilder, type SealedPack } from './pack';
@@ -69,7 +69,7 @@ export class TenantStore {
   async open(staleMs: number): Promise<void> {
     const scan = await scanLocks(this.store, this.tenant, staleMs);
     await this.refreshIndex();
-    this.generation = scan.live.some((l) => l.kind === 'exclusive') ? undefined : scan.generation;
+    this.generation = scan.live.some((l) => l.kind === 'exclusive') ? undefined : pruneGeneration(scan);
   }
 
   /**
