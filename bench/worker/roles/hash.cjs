@@ -1,7 +1,7 @@
 'use strict';
 // The compactor's hash stage in isolation: SHA-256 of every 4 KiB page (one crypto.hash call a page, as
 // SnapshotIngest used to), on this thread, on two worker threads over one shared buffer of random pages, and
-// through the PageHasher the pipeline uses.
+// through the PageHasher the pipeline uses (native batch calls when built), alone and with its helper.
 const { randomFillSync, hash } = require('node:crypto');
 const { performance } = require('node:perf_hooks');
 const { Worker } = require('node:worker_threads');
@@ -43,10 +43,9 @@ async function threads(sab, pages, n, seconds) {
  * @pagevault/hashing's PageHasher (the calling thread plus one helper a spare core), fed as SnapshotIngest
  * feeds it: one page chunk (255 pages, one frame) a synchronous call.
  */
-async function pageHasherRate(buf, pages, seconds) {
+async function pageHasherRate(buf, pages, seconds, helpers) {
   const { PageHasher } = require('@pagevault/hashing');
-  const { availableParallelism } = require('node:os');
-  const hasher = new PageHasher(Math.max(0, availableParallelism() - 1));
+  const hasher = new PageHasher(helpers);
   const chunk = 255;
   const out = Buffer.allocUnsafe(chunk * 32);
   let n = 0;
@@ -63,7 +62,7 @@ async function pageHasherRate(buf, pages, seconds) {
   } finally {
     await hasher.close();
   }
-  return { threads: hasher.threads + 1, chunkPages: chunk, pages: n, ms };
+  return { threads: hasher.threads + 1, chunkPages: chunk, pages: n, ms, native: hasher.native };
 }
 
 module.exports = async () => ({
@@ -76,8 +75,15 @@ module.exports = async () => ({
     const one = hashFor(buf, 0, pages, seconds);
     const two = await threads(sab, pages, 2, seconds);
     const rate = (r) => r.pages / (r.ms / 1000);
-    const pool = await pageHasherRate(buf, pages, seconds);
-    return { single: { ...one, pagesPerSec: rate(one) }, twoThreads: { ...two, pagesPerSec: rate(two) }, ...(pool ? { pool: { ...pool, pagesPerSec: rate(pool) } } : {}) };
+    const { availableParallelism } = require('node:os');
+    const solo = await pageHasherRate(buf, pages, seconds, 0);
+    const pool = await pageHasherRate(buf, pages, seconds, Math.max(0, availableParallelism() - 1));
+    return {
+      single: { ...one, pagesPerSec: rate(one) },
+      twoThreads: { ...two, pagesPerSec: rate(two) },
+      solo: { ...solo, pagesPerSec: rate(solo) },
+      pool: { ...pool, pagesPerSec: rate(pool) },
+    };
   },
 });
 module.exports.hashFor = hashFor;

@@ -1,1 +1,1 @@
-export { PageHasher, configurePageHasher, pageHasher } from './page-hasher';
+export { PageHasher, configurePageHasher, pageHasher, pageHashing } from './page-hasher';

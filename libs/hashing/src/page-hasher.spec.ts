@@ -1,6 +1,6 @@
 import { hash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PageHasher } from './page-hasher';
+import { PageHasher, pageHashing } from './page-hasher';
 
 const PS = 4096;
 const sha = (b: Uint8Array) => hash('sha256', b, 'hex');
@@ -63,6 +63,34 @@ describe('PageHasher', () => {
       }
     } finally {
       void slow.close();
+    }
+  });
+
+  it('hashes natively: scripts/build-native.cjs (npm ci) built the batch library and it loaded', () => {
+    // PV_NATIVE_HASH=0 is the one way to run without it; a missing compiler fails here, not silently.
+    const want = process.env['PV_NATIVE_HASH'] === '0' ? 'node:crypto' : 'native';
+    expect(pageHashing(), 'libs/hashing/native/build/libpvsha256.so: run node libs/hashing/scripts/build-native.cjs').toBe(want);
+    expect(pool.native).toBe(want === 'native');
+  });
+
+  it('reads views at any offset of their buffer, native and node:crypto alike, helpers included', () => {
+    const backing = randomBytes(700 * PS + 123);
+    const view = backing.subarray(123 + 50 * PS, 123 + 650 * PS); // not page-aligned, not at the buffer start
+    const idxAll = Int32Array.from({ length: 400 }, (_, k) => (k * 13) % 600);
+    const idx = idxAll.subarray(100); // an index view at an offset too
+    const viaCrypto = new PageHasher(1, 512, PS, false);
+    try {
+      for (const h of [pool, viaCrypto]) {
+        const out = Buffer.alloc(600 * 32);
+        h.hash(view, 600, PS, out);
+        expect(hexes(out, 600)).toEqual(Array.from({ length: 600 }, (_, i) => sha(view.subarray(i * PS, (i + 1) * PS))));
+        const some = Buffer.alloc(300 * 32);
+        h.hashAt(view, PS, idx, 300, some);
+        expect(hexes(some, 300)).toEqual([...idx].map((p) => sha(view.subarray(p * PS, (p + 1) * PS))));
+      }
+      expect(viaCrypto.native).toBe(false);
+    } finally {
+      void viaCrypto.close();
     }
   });
 });

@@ -1,46 +1,89 @@
 import { hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import koffi from 'koffi';
+import { loadNativeSha256, NATIVE_SHA256_PATH, type NativeSha256 } from './native-sha256';
 
-/** SHA-256 of page p of data into out[32k, 32k + 32), on the calling thread. */
-function hashPage(data: Uint8Array, p: number, ps: number, out: Uint8Array, k: number): void {
-  out.set(hash('sha256', data.subarray(p * ps, (p + 1) * ps), 'buffer') as unknown as Buffer, k * 32);
+/** The batch hashing library once loaded and checked (undefined: node:crypto, a call a page). */
+let nativeSha256: NativeSha256 | undefined | null = null;
+function native(): NativeSha256 | undefined {
+  if (nativeSha256 === null) nativeSha256 = loadNativeSha256();
+  return nativeSha256;
 }
 
-// Control words of a worker's shared block: request sequence, done sequence, page count, page size, and
-// the next unclaimed page of the request (claimed CHUNK pages at a time, by the helper or by the caller).
+/** How this process hashes pages: 'native' (scripts/build-native.cjs built it) or 'node:crypto'. */
+export function pageHashing(): 'native' | 'node:crypto' {
+  return native() ? 'native' : 'node:crypto';
+}
+
+/**
+ * SHA-256 of pages k in [from, from + n) into out[32k, 32k + 32): page idx[k] of data, or page k when idx
+ * is undefined. One native call for the lot, or one node:crypto call a page without the library.
+ */
+function hashRange(lib: NativeSha256 | undefined, data: Uint8Array, ps: number, idx: Int32Array | undefined, from: number, n: number, out: Uint8Array): void {
+  if (lib) {
+    if (idx) lib.at(data, ps, idx, from, n, out, from);
+    else lib.pages(data, from, n, ps, out, from);
+    return;
+  }
+  for (let k = from; k < from + n; k++) {
+    const p = idx ? idx[k]! : k;
+    out.set(hash('sha256', data.subarray(p * ps, (p + 1) * ps), 'buffer') as unknown as Buffer, k * 32);
+  }
+}
+
+// Control words of a worker's shared block: request sequence, done sequence, page count, page size, the
+// next unclaimed page of the request (claimed CHUNK pages at a time, by the helper or by the caller), and
+// the request's first page; with the native library, the addresses of the caller's pages and page
+// indexes (float64 words ADDR and ADDR + 1: the helper reads them in place, no copy).
 const REQ = 0;
 const DONE = 1;
 const N = 2;
 const PS = 3;
 const CLAIM = 4;
+const FROM = 5;
+const ADDR = 4;
+const CTRL_BYTES = 64;
 /** Pages claimed at once: ~25 µs of hashing, the most a caller waits for a helper that is slow to run. */
 const CHUNK = 8;
 
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { hash } = require('node:crypto');
-const { ctrl: ctrlSab, input: inputSab, output: outputSab } = workerData;
+const { ctrl: ctrlSab, input: inputSab, output: outputSab, koffi, lib } = workerData;
 const ctrl = new Int32Array(ctrlSab);
+const addr = new Float64Array(ctrlSab);
 const input = Buffer.from(inputSab);
 const output = Buffer.from(outputSab);
+const so = lib && require(koffi).load(lib);
+const pages = so && so.func('void pv_sha256_pages(uintptr_t data, uint32_t first, uint32_t n, uint32_t ps, _Out_ uint8_t *out, uint32_t at)');
+const at = so && so.func('void pv_sha256_at(uintptr_t data, uint32_t ps, uintptr_t idx, uint32_t first, uint32_t n, _Out_ uint8_t *out, uint32_t at)');
 let seen = 0;
 for (;;) {
   Atomics.wait(ctrl, ${REQ}, seen);
   seen = Atomics.load(ctrl, ${REQ});
-  const n = ctrl[${N}], ps = ctrl[${PS}];
+  const n = ctrl[${N}], ps = ctrl[${PS}], from = ctrl[${FROM}], data = addr[${ADDR}], idx = addr[${ADDR} + 1];
   for (let c; (c = Atomics.add(ctrl, ${CLAIM}, ${CHUNK})) < n; ) {
     const end = Math.min(c + ${CHUNK}, n);
-    for (let i = c; i < end; i++) output.set(hash('sha256', input.subarray(i * ps, (i + 1) * ps), 'buffer'), i * 32);
+    if (!so) for (let i = c; i < end; i++) output.set(hash('sha256', input.subarray(i * ps, (i + 1) * ps), 'buffer'), i * 32);
+    else if (idx) at(data, ps, idx, from + c, end - c, output, c);
+    else pages(data, from + c, end - c, ps, output, c);
   }
   Atomics.store(ctrl, ${DONE}, seen);
   Atomics.notify(ctrl, ${DONE});
 }
 `;
 
+/**
+ * Caller memory a helper was given by address when it stopped answering: kept reachable for good, so a
+ * helper that wakes up late reads memory that still exists (it writes only its own block, never `out`).
+ */
+const quarantined: unknown[] = [];
+
 interface Helper {
   worker: Worker;
   ctrl: Int32Array;
+  addr: Float64Array;
   input: Buffer;
   output: Buffer;
   seq: number;
@@ -61,17 +104,27 @@ const HELPER_TIMEOUT_MS = 10_000;
  * be: they are synchronous). Helpers start on first use, never keep the process alive, and a helper that
  * stops answering costs one timeout, after which its share is hashed here and it is not used again.
  * Memory: per helper, maxPages pages of input and their hashes (4 MiB + 32 KiB by default).
+ * Each thread hashes a range of pages in one call into native/sha256-pages.c (OpenSSL's SHA-256, ~345 k
+ * pages/s a core here) when scripts/build-native.cjs built it, else a node:crypto call a page (~177 k/s).
  */
 export class PageHasher {
   private helpers: Helper[] | undefined;
   private readonly maxShare: number;
+  private readonly lib: NativeSha256 | undefined;
 
   constructor(
     readonly threads = Math.max(0, availableParallelism() - 1),
     readonly maxPages = 1024,
     private readonly pageSize = 4096,
+    useNative = true,
   ) {
     this.maxShare = Math.ceil(maxPages / (threads + 1));
+    this.lib = useNative ? native() : undefined;
+  }
+
+  /** Whether this hasher hashes through the native batch library. */
+  get native(): boolean {
+    return this.lib !== undefined;
   }
 
   /** Hashes the n pages of data (back to back) into out[0, 32n). */
@@ -80,7 +133,7 @@ export class PageHasher {
   }
 
   /** Hashes pages idx[0..count) of data into out[32k, 32k + 32): only the pages a caller needs. */
-  hashAt(data: Uint8Array, ps: number, idx: ArrayLike<number>, count: number, out: Uint8Array): void {
+  hashAt(data: Uint8Array, ps: number, idx: Int32Array, count: number, out: Uint8Array): void {
     this.hashSome(data, ps, count, idx, out);
   }
 
@@ -91,27 +144,36 @@ export class PageHasher {
   }
 
   /** Pages idx[k] (or k, when idx is undefined: contiguous pages) for k < count. */
-  private hashSome(data: Uint8Array, ps: number, count: number, idx: ArrayLike<number> | undefined, out: Uint8Array): void {
+  private hashSome(data: Uint8Array, ps: number, count: number, idx: Int32Array | undefined, out: Uint8Array): void {
     const helpers = count >= 32 && ps === this.pageSize ? this.start() : [];
     // Shares: helpers take up to maxShare pages each from the end; the caller hashes the rest (the most).
     const per = Math.min(this.maxShare, Math.floor(count / (helpers.length + 1)));
     const busy: { h: Helper; from: number; n: number }[] = [];
     let mine = count;
+    const dataAddr = helpers.length && this.lib ? Number(koffi.address(data)) : 0;
+    const idxAddr = helpers.length && this.lib && idx ? Number(koffi.address(idx)) : 0;
     for (const h of helpers) {
       if (per === 0) break;
       const from = mine - per;
-      // Contiguous pages go into the helper's block in one copy, scattered ones a page at a time.
-      if (!idx) h.input.set(data.subarray(from * ps, (from + per) * ps));
-      else for (let k = 0; k < per; k++) h.input.set(data.subarray(idx[from + k]! * ps, (idx[from + k]! + 1) * ps), k * ps);
+      if (this.lib) {
+        // The helper reads the pages (and indexes) where they are: the call does not return before it is done.
+        h.addr[ADDR] = dataAddr;
+        h.addr[ADDR + 1] = idxAddr;
+      } else if (!idx) {
+        h.input.set(data.subarray(from * ps, (from + per) * ps)); // contiguous pages in one copy
+      } else {
+        for (let k = 0; k < per; k++) h.input.set(data.subarray(idx[from + k]! * ps, (idx[from + k]! + 1) * ps), k * ps);
+      }
       h.ctrl[N] = per;
       h.ctrl[PS] = ps;
+      h.ctrl[FROM] = from;
       Atomics.store(h.ctrl, CLAIM, 0);
       Atomics.store(h.ctrl, REQ, ++h.seq);
       Atomics.notify(h.ctrl, REQ);
       busy.push({ h, from, n: per });
       mine = from;
     }
-    for (let k = 0; k < mine; k++) hashPage(data, idx ? idx[k]! : k, ps, out, k);
+    hashRange(this.lib, data, ps, idx, 0, mine, out);
     for (const { h, from, n } of busy) {
       // Chunks the helper has not claimed yet are hashed here, from the caller's data.
       const taken = new Uint8Array(Math.ceil(n / CHUNK));
@@ -123,16 +185,17 @@ export class PageHasher {
           break;
         }
         taken[claim / CHUNK] = 1;
-        for (let k = from + claim; k < from + Math.min(claim + CHUNK, n); k++) hashPage(data, idx ? idx[k]! : k, ps, out, k);
+        hashRange(this.lib, data, ps, idx, from + claim, Math.min(CHUNK, n - claim), out);
       }
       // All of it taken here: the helper touches nothing of this request (claims are exclusive), no wait.
       if (all) continue;
       const answered = this.await(h);
+      if (!answered && this.lib) quarantined.push(data, idx);
       for (let c = 0; c < n; c += CHUNK) {
         if (taken[c / CHUNK]) continue;
         const end = Math.min(c + CHUNK, n);
         if (answered) out.set(h.output.subarray(c * 32, end * 32), (from + c) * 32);
-        else for (let k = from + c; k < from + end; k++) hashPage(data, idx ? idx[k]! : k, ps, out, k);
+        else hashRange(this.lib, data, ps, idx, from + c, end - c, out);
       }
     }
   }
@@ -157,13 +220,14 @@ export class PageHasher {
     if (this.helpers) return this.helpers;
     this.helpers = [];
     for (let i = 0; i < this.threads; i++) {
-      const ctrl = new SharedArrayBuffer(32);
-      const input = new SharedArrayBuffer(this.maxShare * this.pageSize);
+      const ctrl = new SharedArrayBuffer(CTRL_BYTES);
+      const input = new SharedArrayBuffer(this.lib ? 0 : this.maxShare * this.pageSize);
       const output = new SharedArrayBuffer(this.maxShare * 32);
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ctrl, input, output } });
+      const lib = this.lib ? NATIVE_SHA256_PATH : undefined;
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ctrl, input, output, koffi: require.resolve('koffi'), lib } });
       worker.unref(); // blocked in Atomics.wait between calls: it must not keep the process alive
       worker.on('error', () => (this.helpers = this.helpers?.filter((x) => x.worker !== worker)));
-      this.helpers.push({ worker, ctrl: new Int32Array(ctrl), input: Buffer.from(input), output: Buffer.from(output), seq: 0 });
+      this.helpers.push({ worker, ctrl: new Int32Array(ctrl), addr: new Float64Array(ctrl), input: Buffer.from(input), output: Buffer.from(output), seq: 0 });
     }
     return this.helpers;
   }
