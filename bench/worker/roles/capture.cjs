@@ -4,7 +4,7 @@
 const { closeSync, openSync, readFileSync, readSync } = require('node:fs');
 const { performance } = require('node:perf_hooks');
 const { HI_FILE_SHARED, HI_PRESENT, RemoteReader, captureSnapshot, parseSmaps } = require('@pagevault/capture');
-const { FramePool, SnapshotWriter, newSnapshotId } = require('@pagevault/format');
+const { FramePool, SnapshotWriter, frameSealer, newSnapshotId } = require('@pagevault/format');
 
 const NO_CONTENTS = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']);
 const WINDOW = 65536; // pagemap entries per pread, as the capture reads them
@@ -71,7 +71,7 @@ module.exports = async () => ({
       frameBytes += f.length;
       pool.give(f);
     };
-    const writer = new SnapshotWriter({ snapshotId: newSnapshotId(), emit, pool });
+    const writer = new SnapshotWriter({ snapshotId: newSnapshotId(), emit, pool, sealer: frameSealer() });
     const t0 = performance.now();
     const r = await captureSnapshot({
       pid, writer, tenant: 'bench', host: 'bench', drain: async () => undefined, wantHashes,

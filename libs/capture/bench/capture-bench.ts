@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { hash, randomBytes } from 'node:crypto';
-import { Consistency, FramePool, SnapshotWriter, newSnapshotId } from '@pagevault/format';
+import { Consistency, FramePool, SnapshotWriter, frameSealer, newSnapshotId } from '@pagevault/format';
 import { RemoteReader, captureSnapshot, type CaptureOptions, type CaptureResult } from '../src/index';
 import { ZeroScanner } from '../src/memory/zero-page';
 
@@ -58,12 +58,14 @@ async function capture(
   info: Big,
   extra: Partial<CaptureOptions> = {},
   recycle = true,
+  sealer = true,
 ): Promise<CaptureResult & { ms: number; frameBytes: number }> {
   let frameBytes = 0;
   const pool = recycle ? new FramePool() : undefined;
   const writer = new SnapshotWriter({
     snapshotId: newSnapshotId(),
     pool,
+    ...(sealer ? { sealer: frameSealer() } : {}),
     emit: (f) => {
       frameBytes += f.length;
       pool?.give(f);
@@ -148,6 +150,7 @@ async function main(): Promise<void> {
     for (const bp of [256, 512, 1024])
       line(`captureSnapshot frozen, batchPages ${bp}`, await capture(info, { batchPages: bp }), info.bytes);
     line('same, 1024, fresh frames (no pool)', await capture(info, { batchPages: 1024 }, false), info.bytes);
+    line('same, 1024, CRCs on the capture thread', await capture(info, { batchPages: 1024 }, true, false), info.bytes);
     line(
       'captureSnapshot live, batchPages 1024',
       await capture(info, { consistency: Consistency.Live }),

@@ -8,8 +8,9 @@ import {
   allocPageChunk, encodeAbort, encodeRuns, encodeSnapshotBegin, encodeSnapshotEnd, encodeVmaBegin,
   encodeVmaEnd, pageChunkBytes, writeChunkAddress,
 } from './v1/encode';
-import { sealFrame } from './v1/header';
+import { sealFrame, writeHeader } from './v1/header';
 import type { FramePool } from './frame-pool';
+import type { FrameSealer } from './frame-sealer';
 
 export interface SnapshotWriterOptions {
   snapshotId: Uint8Array;
@@ -18,7 +19,15 @@ export interface SnapshotWriterOptions {
   maxFrameBytes?: number;
   /** Full page-chunk frames come from here; the receiver may give frames back when done with them. */
   pool?: FramePool;
+  /**
+   * Page-chunk CRCs are computed here, on a helper thread, while the next chunk fills; frames are then
+   * emitted a little later but in the same order and with the same bytes.
+   */
+  sealer?: FrameSealer;
 }
+
+/** Chunk frames waiting for their CRC at most: beyond, the writer waits for the oldest. */
+const MAX_SEALING = 4;
 
 type RunKind = FrameType.ZeroRuns | FrameType.FileRuns | FrameType.ParentRuns;
 const RUN_KINDS: RunKind[] = [FrameType.ZeroRuns, FrameType.FileRuns, FrameType.ParentRuns];
@@ -40,6 +49,9 @@ export class SnapshotWriter {
   private chunk: { frame: Buffer; dataOffset: number; n: number } | undefined;
   private runs = new Map<RunKind, PageRun[]>();
   private lastAddr = -1;
+  /** Frames numbered but not emitted yet, in order: chunks whose CRC is being computed, and what follows them. */
+  private readonly queue: { frame: Buffer; ticket: number }[] = [];
+  private sealing = 0;
   readonly counts = { dataPages: 0, zeroPages: 0, filePages: 0, parentPages: 0 };
   private finished = false;
 
@@ -146,6 +158,7 @@ export class SnapshotWriter {
   /** Ends the snapshot with its counts and the digest over every earlier frame's header. */
   end(): SnapshotEnd {
     if (this.vma) throw new Error('end inside a VMA');
+    this.release(true);
     const end: SnapshotEnd = {
       vmaCount: this.vmaCount,
       ...this.counts,
@@ -161,6 +174,7 @@ export class SnapshotWriter {
   abort(code: string, message: string): void {
     if (this.finished) return;
     this.chunk = undefined;
+    this.release(true);
     this.push(encodeAbort(this.opts.snapshotId, this.seq, code, message));
     this.finished = true;
   }
@@ -186,7 +200,35 @@ export class SnapshotWriter {
       c.frame.copy(frame, HEADER_BYTES + 8 + c.n * 8, c.dataOffset, c.dataOffset + c.n * this.pageSize);
       this.opts.pool?.give(c.frame);
     }
-    this.push(sealFrame(frame, FrameType.PageChunk, this.seq, this.opts.snapshotId));
+    const sealer = this.opts.sealer;
+    if (!sealer) {
+      this.push(sealFrame(frame, FrameType.PageChunk, this.seq, this.opts.snapshotId));
+      return;
+    }
+    writeHeader(frame, FrameType.PageChunk, this.seq, this.opts.snapshotId);
+    const ticket = sealer.submit(frame);
+    if (ticket < 0) sealFrame(frame, FrameType.PageChunk, this.seq, this.opts.snapshotId); // the ring is full
+    this.push(frame, ticket);
+    this.release(false);
+  }
+
+  /**
+   * Emits queued frames in order: those whose CRC is ready, and all of them when `wait` (or down to
+   * MAX_SEALING chunks still being sealed).
+   */
+  private release(wait: boolean): void {
+    const q = this.queue;
+    let i = 0;
+    for (; i < q.length; i++) {
+      const { frame, ticket } = q[i]!;
+      if (ticket >= 0) {
+        if (!wait && this.sealing <= MAX_SEALING && !this.opts.sealer!.ready(ticket)) break;
+        this.opts.sealer!.finish(ticket);
+        this.sealing--;
+      }
+      this.emit(frame);
+    }
+    q.splice(0, i);
   }
 
   private requireVma(): VmaHeader {
@@ -194,14 +236,24 @@ export class SnapshotWriter {
     return this.vma;
   }
 
-  private push(frame: Buffer): void {
+  /** Numbers a frame and emits it, or queues it behind chunks still being sealed (ticket: its CRC's). */
+  private push(frame: Buffer, ticket = -1): void {
     if (this.finished) throw new Error('snapshot already ended');
     if (frame.length > this.maxFrameBytes) {
       // Only a header frame with long strings can get here, under a small configured maximum.
       throw new PvError(ErrorCodes.INVALID_ARGUMENT, `frame type ${frame[5]} is ${frame.length} bytes, more than the maximum frame of ${this.maxFrameBytes}`);
     }
-    this.digest.update(frame.subarray(0, HEADER_BYTES));
     this.seq++;
+    if (ticket < 0 && this.queue.length === 0) {
+      this.emit(frame);
+      return;
+    }
+    this.queue.push({ frame, ticket });
+    if (ticket >= 0) this.sealing++;
+  }
+
+  private emit(frame: Buffer): void {
+    this.digest.update(frame.subarray(0, HEADER_BYTES));
     this.opts.emit(frame);
   }
 }

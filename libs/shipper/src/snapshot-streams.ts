@@ -1,4 +1,4 @@
-import { FramePool, SnapshotWriter, idToHex } from '@pagevault/format';
+import { FramePool, SnapshotWriter, frameSealer, idToHex } from '@pagevault/format';
 import type { FrameProducer } from '@pagevault/framelog';
 
 export interface OpenStream {
@@ -30,7 +30,7 @@ export class SnapshotStreams {
     const s = { key, queue: [] as Buffer[] };
     this.streams.push(s);
     const writer = new SnapshotWriter({
-      snapshotId, maxFrameBytes: this.maxFrameBytes, pool: this.pool,
+      snapshotId, maxFrameBytes: this.maxFrameBytes, pool: this.pool, sealer: frameSealer(),
       emit: (f) => {
         s.queue.push(f);
         this.frames++;

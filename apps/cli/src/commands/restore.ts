@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { captureSnapshot } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { SnapshotWriter, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
+import { SnapshotWriter, frameSealer, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import { restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream } from '@pagevault/restore';
 import { resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
 import { openContext, type GlobalOptions } from '../context';
@@ -40,7 +40,7 @@ export async function dumpProcess(pid: number, out: string, o: { id?: string; ti
   let frames = 0;
   let bytes = 0;
   let pending: Buffer[] = [];
-  const writer = new SnapshotWriter({ snapshotId: id, emit: (f) => (pending.push(f), frames++, (bytes += f.length)) });
+  const writer = new SnapshotWriter({ snapshotId: id, sealer: frameSealer(), emit: (f) => (pending.push(f), frames++, (bytes += f.length)) });
   const drain = async () => {
     const b = pending;
     pending = [];

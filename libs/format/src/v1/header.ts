@@ -13,6 +13,13 @@ export function sealFrame(
   sequence: number,
   snapshotId: Uint8Array,
 ): Buffer {
+  writeHeader(frame, type, sequence, snapshotId);
+  frame.writeUInt32LE(frameCrc(frame), CRC_OFFSET);
+  return frame;
+}
+
+/** The header but its CRC field (sealFrame without the CRC, for a FrameSealer to finish). */
+export function writeHeader(frame: Buffer, type: FrameType, sequence: number, snapshotId: Uint8Array): void {
   MAGIC.copy(frame, 0);
   frame[4] = FORMAT_VERSION;
   frame[5] = type;
@@ -20,9 +27,11 @@ export function sealFrame(
   frame.writeUInt32LE(frame.length - HEADER_BYTES, 8);
   frame.writeUInt32LE(sequence >>> 0, 12);
   frame.set(snapshotId, 16);
-  const crc = crc32c(frame.subarray(HEADER_BYTES), crc32c(frame.subarray(0, CRC_OFFSET)));
-  frame.writeUInt32LE(crc >>> 0, CRC_OFFSET);
-  return frame;
+}
+
+/** CRC32C of header bytes [0, CRC_OFFSET) and then the payload: what the CRC field must hold. */
+export function frameCrc(frame: Buffer): number {
+  return crc32c(frame.subarray(HEADER_BYTES), crc32c(frame.subarray(0, CRC_OFFSET))) >>> 0;
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(FrameType).filter((v) => typeof v === 'number'));
