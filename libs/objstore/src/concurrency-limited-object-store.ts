@@ -32,8 +32,8 @@ export class ConcurrencyLimitedObjectStore implements ObjectStore {
   get(key: string): Promise<Buffer> {
     return this.slots.run(() => this.inner.get(key));
   }
-  getRange(key: string, offset: number, length: number): Promise<Buffer> {
-    return this.slots.run(() => this.inner.getRange(key, offset, length));
+  getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    return this.slots.run(() => this.inner.getRange(key, offset, length, into));
   }
   head(key: string): Promise<ObjectInfo | undefined> {
     return this.slots.run(() => this.inner.head(key));

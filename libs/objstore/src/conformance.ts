@@ -84,6 +84,21 @@ export function describeObjectStoreConformance(name: string, make: () => Promise
       }
     });
 
+    it('getRange into a caller buffer gives the same bytes, in it, and falls back when it is too small', async () => {
+      const key = `${ns}range/into`;
+      const body = patterned(100_000, 5);
+      await store.put(key, body);
+      const into = Buffer.alloc(70_000, 0xee);
+      for (const [offset, length] of [[0, 70_000], [4095, 8193], [99_000, 1000]] as const) {
+        const got = await store.getRange(key, offset, length, into);
+        expect(got.equals(body.subarray(offset, offset + length)), `range ${offset}+${length}`).toBe(true);
+        expect(got.buffer === into.buffer, 'a view of the caller buffer').toBe(true);
+      }
+      const big = await store.getRange(key, 0, 90_000, into); // longer than into: a buffer of its own
+      expect(big.equals(body.subarray(0, 90_000))).toBe(true);
+      await expectPvError(store.getRange(key, 99_990, 11, into), ErrorCodes.OBJECT_CORRUPT, key);
+    });
+
     it('getRange past the end of the object is PV_OBJECT_CORRUPT naming the key', async () => {
       const key = `${ns}range/short`;
       await store.put(key, patterned(100));

@@ -52,7 +52,7 @@ export class DirectoryObjectStore implements ObjectStore {
     }
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+  async getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const path = this.path(key);
     validateRange(key, offset, length);
     try {
@@ -60,7 +60,7 @@ export class DirectoryObjectStore implements ObjectStore {
       try {
         const size = (await file.stat()).size;
         if (offset + length > size) throw objectShorter(key, this.description, offset, length, size);
-        const out = Buffer.allocUnsafe(length);
+        const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
         let filled = 0;
         while (filled < length) {
           const { bytesRead } = await file.read(out, filled, length - filled, offset + filled);

@@ -24,8 +24,13 @@ export interface ObjectStore {
   put(key: string, body: Uint8Array): Promise<void>;
   /** Whole object; throws PvError PV_OBJECT_NOT_FOUND naming the key. */
   get(key: string): Promise<Buffer>;
-  /** Bytes [offset, offset+length); PV_OBJECT_NOT_FOUND, or PV_OBJECT_CORRUPT if the object is shorter. */
-  getRange(key: string, offset: number, length: number): Promise<Buffer>;
+  /**
+   * Bytes [offset, offset+length); PV_OBJECT_NOT_FOUND, or PV_OBJECT_CORRUPT if the object is shorter.
+   * Given `into` (at least `length` bytes), a store may read into it and return a view of it instead of
+   * allocating (a reader of many large ranges, which would otherwise make V8 collect the old generation
+   * every few MiB); the caller must not reuse `into` while it still uses the result.
+   */
+  getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /** Size of the object, or undefined when there is none. */
   head(key: string): Promise<ObjectInfo | undefined>;
   /** All keys under prefix (a plain string prefix, as in S3), in lexicographic order, paged internally, with sizes and modification times. */

@@ -49,8 +49,8 @@ export class RetryingObjectStore implements ObjectStore {
   get(key: string): Promise<Buffer> {
     return this.retry('get', key, () => this.inner.get(key));
   }
-  getRange(key: string, offset: number, length: number): Promise<Buffer> {
-    return this.retry('getRange', key, () => this.inner.getRange(key, offset, length));
+  getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    return this.retry('getRange', key, () => this.inner.getRange(key, offset, length, into));
   }
   head(key: string): Promise<ObjectInfo | undefined> {
     return this.retry('head', key, () => this.inner.head(key));

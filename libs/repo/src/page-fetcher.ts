@@ -2,7 +2,8 @@ import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { pageHasher } from '@pagevault/hashing';
 import { keys } from './keys';
 import { inflateBlobInto } from './pack';
-import type { PageLocation } from './page-index';
+import { BlobRing } from './blob-ring';
+import type { PageIndex } from './page-index';
 import type { TenantStore } from './tenant-store';
 
 export interface FetchOptions {
@@ -16,30 +17,33 @@ export interface FetchOptions {
   cacheBytes?: number;
 }
 
-interface Want {
-  loc: PageLocation;
-  i: number;
-}
-
-/** An inflated blob and the SHA-256 of each of its slots, computed once when it was inflated. */
-interface Blob {
-  raw: Buffer;
-  hashes: Buffer;
+/** A ranged GET: misses[from, to) (sorted by blob) are pages of blobs in [start, end) of one pack. */
+interface Range {
+  pack: string;
+  start: number;
+  end: number;
+  from: number;
+  to: number;
 }
 
 /**
  * Reads pages by hash from a tenant's packs: groups them by pack, coalesces neighbouring blobs into
  * ranged GETs (several in flight), inflates each blob once, and verifies every page against its hash.
- * The blobs a GET brings are inflated back to back into one buffer and all their pages hashed in one
- * PageHasher call (every core); placing a page then compares its slot's hash with the one asked for, so a
- * page that repeats (a constant page, a block shared by many addresses) is hashed once per inflated copy,
- * and an index pointing a hash at the wrong slot still fails.
- * Memory: the blob cache (cacheBytes) plus the blobs of the ranges in flight.
+ * The blobs a GET brings are inflated back to back into a region of the blob ring (the cache) and all
+ * their pages hashed in one PageHasher call (every core); placing a page then compares its slot's hash
+ * with the one asked for, so a page that repeats (a constant page, a block shared by many addresses) is
+ * hashed once per inflated copy, and an index pointing a hash at the wrong slot still fails. Per page
+ * only typed-array entries: no location or want object, no string.
+ * Memory: the blob ring (cacheBytes) plus a read buffer (maxRangeBytes) per GET in flight.
  */
 export class PageFetcher {
   private readonly o: Required<FetchOptions>;
-  private cache = new Map<string, Blob>();
-  private cached = 0;
+  private readonly ring: BlobRing;
+  /** Packs by number, for the cache's numeric keys (pack number × 2^32 + blob offset). */
+  private readonly packNo = new Map<string, number>();
+  /** A ranged GET's bytes land here, one buffer per GET in flight. */
+  private readonly readBufs: Buffer[] = [];
+  private fetching = 0;
   readonly stats = { requests: 0, bytesFetched: 0, pages: 0, pagesVerified: 0 };
 
   constructor(
@@ -48,6 +52,7 @@ export class PageFetcher {
     opts: FetchOptions = {},
   ) {
     this.o = { maxInFlight: 4, gapBytes: 256 << 10, maxRangeBytes: 8 << 20, cacheBytes: 64 << 20, ...opts };
+    this.ring = new BlobRing(pageSize, this.o.cacheBytes);
   }
 
   /** Fills out[i * pageSize ...] with the page whose hash is hashes[hashAt[i] ...], for i < n. */
@@ -65,103 +70,136 @@ export class PageFetcher {
   }
 
   private async fetchOnce(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
-    const byPack = new Map<string, Want[]>();
+    // Per page: its index record, its blob's cache key, and the pages no cached blob holds.
+    const recs = new Int32Array(n);
+    const blobKey = new Float64Array(n);
+    const misses = new Int32Array(n);
+    const ring = this.ring;
     // Another compactor may have stored pages since this process loaded the tenant's index: one refresh.
     let refreshed = false;
-    let last: Blob | undefined;
-    let lastPack = '';
-    let lastOffset = -1;
+    let m = 0;
+    let lastKey = -1;
+    let hit = -1;
     for (let i = 0; i < n; i++) {
       const h = hashAt[i]!;
-      let loc = this.t.index.get(hashes, h);
-      if (!loc && !refreshed) {
+      let r = this.t.index.locate(hashes, h);
+      if (r < 0 && !refreshed) {
         await this.t.refreshIndex();
         refreshed = true;
-        loc = this.t.index.get(hashes, h);
+        r = this.t.index.locate(hashes, h);
       }
-      if (!loc) {
+      if (r < 0) {
         throw new PvError(ErrorCodes.OBJECT_NOT_FOUND, `${where(i)}: page ${hashes.subarray(h, h + 32).toString('hex')} is in no pack of tenant ${this.t.tenant}`, { details: { page: hashes.subarray(h, h + 32).toString('hex') } });
       }
+      recs[i] = r;
+      const index = this.t.index;
+      const key = this.keyOf(index.packOf(r), index.blobOffsetOf(r));
       // Neighbouring pages mostly share a blob: look the cache up once per blob, not once per page.
-      if (loc.pack !== lastPack || loc.blobOffset !== lastOffset) {
-        last = this.cache.get(`${loc.pack}:${loc.blobOffset}`);
-        lastPack = loc.pack;
-        lastOffset = loc.blobOffset;
+      if (key !== lastKey) {
+        hit = ring.get(key);
+        lastKey = key;
       }
-      if (last) this.place(last, loc, i, hashes, h, out, where);
-      else (byPack.get(loc.pack) ?? byPack.set(loc.pack, []).get(loc.pack)!).push({ loc, i });
+      if (hit >= 0) this.place(ring.raw, ring.hashes, hit + index.slotOf(r), r, i, hashes, h, out, where);
+      else {
+        blobKey[i] = key;
+        misses[m++] = i;
+      }
     }
-    const ranges: { pack: string; start: number; end: number; wants: Want[] }[] = [];
-    for (const [pack, wants] of byPack) {
-      wants.sort((a, b) => a.loc.blobOffset - b.loc.blobOffset);
-      let cur: (typeof ranges)[number] | undefined;
-      for (const w of wants) {
-        const s = w.loc.blobOffset;
-        const e = s + w.loc.blobLength;
-        if (cur && s - cur.end <= this.o.gapBytes && e - cur.start <= this.o.maxRangeBytes) {
-          cur.end = Math.max(cur.end, e);
-          cur.wants.push(w);
-        } else ranges.push((cur = { pack, start: s, end: e, wants: [w] }));
-      }
+    // The misses by pack and blob offset, then coalesced into ranged GETs.
+    const sorted = misses.subarray(0, m).sort((a, b) => blobKey[a]! - blobKey[b]! || a - b);
+    const ranges: Range[] = [];
+    const index = this.t.index;
+    let cur: Range | undefined;
+    for (let k = 0; k < m; k++) {
+      const r = recs[sorted[k]!]!;
+      const pack = index.packOf(r);
+      const s = index.blobOffsetOf(r);
+      const e = s + index.blobLengthOf(r);
+      if (cur && cur.pack === pack && s - cur.end <= this.o.gapBytes && e - cur.start <= this.o.maxRangeBytes) {
+        cur.end = Math.max(cur.end, e);
+        cur.to = k + 1;
+      } else ranges.push((cur = { pack, start: s, end: e, from: k, to: k + 1 }));
     }
     let next = 0;
-    const worker = async () => {
+    const worker = async (w: number) => {
       while (next < ranges.length) {
         const r = ranges[next++]!;
         const key = keys.pack(this.t.tenant, r.pack);
-        const bytes = await this.t.store.getRange(key, r.start, r.end - r.start);
+        // Each worker reads into a buffer of its own, kept by the fetcher: no fresh MiBs per GET (a
+        // second call running beside this one gets fresh buffers).
+        const into = reuse ? (this.readBufs[w] ??= Buffer.allocUnsafeSlow(this.o.maxRangeBytes)) : undefined;
+        const bytes = await this.t.store.getRange(key, r.start, r.end - r.start, into);
         this.stats.requests++;
         this.stats.bytesFetched += bytes.length;
-        const blobs = this.inflate(r.pack, key, bytes, r.start, r.wants);
-        for (const w of r.wants) this.place(blobs.get(w.loc.blobOffset)!, w.loc, w.i, hashes, hashAt[w.i]!, out, where);
+        this.inflate(index, key, bytes, r, recs, sorted, hashes, hashAt, out, where);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.o.maxInFlight, ranges.length) }, worker));
+    const reuse = this.fetching++ === 0;
+    try {
+      await Promise.all(Array.from({ length: Math.min(this.o.maxInFlight, ranges.length) }, (_, w) => worker(w)));
+    } finally {
+      this.fetching--;
+    }
     this.stats.pages += n;
   }
 
+  private keyOf(pack: string, blobOffset: number): number {
+    let p = this.packNo.get(pack);
+    if (p === undefined) this.packNo.set(pack, (p = this.packNo.size));
+    return p * 2 ** 32 + blobOffset;
+  }
+
   /**
-   * Inflates the blobs the wants name (each once) back to back, hashes all their pages in one call, caches
-   * them. The wants of a range are sorted by blob offset, so a blob's wants are neighbours.
+   * Inflates the blobs a range's pages lie in (each once) back to back into a region of the ring, hashes
+   * all their pages in one call, caches them, and places the pages. The range's misses are sorted by
+   * blob, so a blob's pages are neighbours.
    */
-  private inflate(pack: string, key: string, bytes: Buffer, start: number, wants: Want[]): Map<number, Blob> {
+  private inflate(index: PageIndex, key: string, bytes: Buffer, range: Range, recs: Int32Array, sorted: Int32Array, hashes: Buffer, hashAt: ArrayLike<number>, out: Buffer, where: (i: number) => string): void {
     const ps = this.pageSize;
-    const distinct: PageLocation[] = [];
-    for (const { loc } of wants) if (distinct.at(-1)?.blobOffset !== loc.blobOffset) distinct.push(loc);
-    const pages = distinct.reduce((n, loc) => n + loc.blobPages, 0);
-    const raw = Buffer.allocUnsafe(pages * ps);
-    const sums = Buffer.allocUnsafe(pages * 32);
-    const blobs = new Map<number, Blob>();
-    let p = 0;
-    for (const loc of distinct) {
-      const z = bytes.subarray(loc.blobOffset - start, loc.blobOffset - start + loc.blobLength);
-      const blob = { raw: raw.subarray(p * ps, (p + loc.blobPages) * ps), hashes: sums.subarray(p * 32, (p + loc.blobPages) * 32) };
-      inflateBlobInto(z, blob.raw, `pack ${key} blob @${loc.blobOffset}`);
-      blobs.set(loc.blobOffset, blob);
-      p += loc.blobPages;
+    let pages = 0;
+    let lastOffset = -1;
+    for (let k = range.from; k < range.to; k++) {
+      const r = recs[sorted[k]!]!;
+      if (index.blobOffsetOf(r) !== lastOffset) pages += index.blobPagesOf(r);
+      lastOffset = index.blobOffsetOf(r);
     }
-    pageHasher().hash(raw, pages, ps, sums);
+    const region = this.ring.region(pages);
+    let p = -1;
+    lastOffset = -1;
+    for (let k = range.from; k < range.to; k++) {
+      const r = recs[sorted[k]!]!;
+      const offset = index.blobOffsetOf(r);
+      if (offset === lastOffset) continue;
+      p = p < 0 ? 0 : p + index.blobPagesOf(recs[sorted[k - 1]!]!);
+      const z = bytes.subarray(offset - range.start, offset - range.start + index.blobLengthOf(r));
+      inflateBlobInto(z, region.raw.subarray(p * ps, (p + index.blobPagesOf(r)) * ps), `pack ${key} blob @${offset}`);
+      lastOffset = offset;
+    }
+    pageHasher().hash(region.raw, pages, ps, region.hashes);
     this.stats.pagesVerified += pages;
-    for (const [offset, blob] of blobs) this.remember(`${pack}:${offset}`, blob);
-    return blobs;
+    // Cache each blob (when the region is in the ring) and place its pages.
+    p = -1;
+    lastOffset = -1;
+    for (let k = range.from; k < range.to; k++) {
+      const i = sorted[k]!;
+      const r = recs[i]!;
+      const offset = index.blobOffsetOf(r);
+      if (offset !== lastOffset) {
+        p = p < 0 ? 0 : p + index.blobPagesOf(recs[sorted[k - 1]!]!);
+        if (region.inRing) this.ring.keep(this.keyOf(range.pack, offset), region.first + p, index.blobPagesOf(r));
+        lastOffset = offset;
+      }
+      this.place(region.raw, region.hashes, p + index.slotOf(r), r, i, hashes, hashAt[i]!, out, where);
+    }
   }
 
-  private place(blob: Blob, loc: PageLocation, i: number, hashes: Buffer, h: number, out: Buffer, where: (i: number) => string): void {
+  /** Copies page `at` of raw (whose SHA-256 is at hashesOf[32 at]) to out[i], if it is the page asked for. */
+  private place(raw: Buffer, sums: Buffer, at: number, r: number, i: number, hashes: Buffer, h: number, out: Buffer, where: (i: number) => string): void {
     const ps = this.pageSize;
-    const v = loc.slot * 32;
-    if (blob.hashes.compare(hashes, h, h + 32, v, v + 32) !== 0) {
-      throw new PvError(ErrorCodes.PAGE_HASH_MISMATCH, `${where(i)}: page content does not match its hash ${hashes.subarray(h, h + 32).toString('hex')} (pack ${loc.pack})`, { details: { pack: loc.pack } });
+    if (sums.compare(hashes, h, h + 32, at * 32, at * 32 + 32) !== 0) {
+      const pack = this.t.index.packOf(r);
+      throw new PvError(ErrorCodes.PAGE_HASH_MISMATCH, `${where(i)}: page content does not match its hash ${hashes.subarray(h, h + 32).toString('hex')} (pack ${pack})`, { details: { pack } });
     }
-    blob.raw.copy(out, i * ps, loc.slot * ps, (loc.slot + 1) * ps);
-  }
-
-  private remember(key: string, blob: Blob): void {
-    this.cache.set(key, blob);
-    this.cached += blob.raw.length;
-    for (const [k, v] of this.cache) {
-      if (this.cached <= this.o.cacheBytes) break;
-      this.cache.delete(k);
-      this.cached -= v.raw.length;
-    }
+    raw.copy(out, i * ps, at * ps, (at + 1) * ps);
   }
 }

@@ -22,6 +22,18 @@ describe('PageIndex', () => {
     expect(idx.get(h(1))!.pack).toBe('a');
   });
 
+  it('tells apart hashes that differ only in their last byte (same bucket, probed)', () => {
+    const idx = new PageIndex(4);
+    const a = h(3);
+    const b = Buffer.from(a);
+    b[31] ^= 1;
+    idx.add(a, 0, { pack: 'a', blobOffset: 1, blobLength: 1, slot: 0, blobPages: 1 });
+    expect(idx.has(b)).toBe(false);
+    idx.add(b, 0, { pack: 'b', blobOffset: 2, blobLength: 1, slot: 0, blobPages: 1 });
+    expect([idx.get(a)!.pack, idx.get(b)!.pack, idx.size]).toEqual(['a', 'b', 2]);
+    expect(idx.packOf(idx.locate(b)) + idx.blobOffsetOf(idx.locate(b))).toBe('b2');
+  });
+
   it('reads hashes at an offset inside a larger buffer', () => {
     const idx = new PageIndex();
     const buf = Buffer.concat([Buffer.alloc(7), h(9)]);

@@ -52,6 +52,30 @@ export class PageIndex {
     };
   }
 
+  /**
+   * The record number of a page (or -1), for the accessors below: a lookup that allocates nothing, for
+   * callers that look up every page of a restore. Valid while this index lives.
+   */
+  locate(hash: Uint8Array, hashOffset = 0): number {
+    return this.find(hash, hashOffset);
+  }
+
+  packOf(r: number): string {
+    return this.packs[this.recs.readUInt32LE(r * REC + 32)]!;
+  }
+  blobOffsetOf(r: number): number {
+    return this.recs.readUInt32LE(r * REC + 36);
+  }
+  blobLengthOf(r: number): number {
+    return this.recs.readUInt32LE(r * REC + 40);
+  }
+  slotOf(r: number): number {
+    return this.recs.readUInt16LE(r * REC + 44);
+  }
+  blobPagesOf(r: number): number {
+    return this.recs.readUInt16LE(r * REC + 46);
+  }
+
   /** Every hash held, in insertion order, as views into the index (copy one to keep it). */
   *hashes(): Generator<Buffer> {
     for (let r = 0; r < this.n; r++) yield this.recs.subarray(r * REC, r * REC + 32);
@@ -78,11 +102,17 @@ export class PageIndex {
 
   private find(hash: Uint8Array, off: number): number {
     const mask = this.table.length - 1;
+    const recs = this.recs;
     let i = bucket(hash, off) & mask;
     for (;;) {
       const r = this.table[i]!;
       if (r < 0) return -1;
-      if (this.recs.compare(hash, off, off + 32, r * REC, r * REC + 32) === 0) return r;
+      // Compared here, a byte at a time: a native Buffer.compare per probe cost more than the bytes
+      // (SHA-256 output differs within its first bytes unless it is the same hash).
+      const o = r * REC;
+      let k = 0;
+      while (k < 32 && recs[o + k] === hash[off + k]) k++;
+      if (k === 32) return r;
       i = (i + 1) & mask;
     }
   }

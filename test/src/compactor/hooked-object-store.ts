@@ -31,8 +31,8 @@ export class HookedObjectStore implements ObjectStore {
     return this.inner.get(key);
   }
 
-  getRange(key: string, offset: number, length: number): Promise<Buffer> {
-    return this.inner.getRange(key, offset, length);
+  getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    return this.inner.getRange(key, offset, length, into);
   }
 
   head(key: string): Promise<ObjectInfo | undefined> {
