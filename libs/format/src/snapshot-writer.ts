@@ -103,8 +103,7 @@ export class SnapshotWriter {
    * ascending addresses. Copies them into the chunk being filled; one copy per run of pages.
    */
   addPages(addrs: ArrayLike<number>, data: Buffer, offset = 0, n = addrs.length): void {
-    const vma = this.requireVma();
-    if (vma.flags & (VmaFlag.NoContents | VmaFlag.SharedElsewhere)) throw new Error(`VMA ${vma.index} carries no pages`);
+    this.requirePagesVma();
     const ps = this.pageSize;
     if (n > addrs.length || offset < 0 || offset + n * ps > data.length) {
       // Buffer.copy would copy less and leave the rest of the chunk uninitialised memory.
@@ -114,18 +113,50 @@ export class SnapshotWriter {
     while (i < n) {
       const c = (this.chunk ??= { ...allocPageChunk(this.chunkCap, ps, this.opts.pool), n: 0 });
       const take = Math.min(n - i, this.chunkCap - c.n);
-      for (let k = 0; k < take; k++) {
-        const a = addrs[i + k]!;
-        if (a <= this.lastAddr) throw new Error(`page 0x${a.toString(16)} is not after 0x${this.lastAddr.toString(16)}`);
-        this.lastAddr = a;
-        writeChunkAddress(c.frame, c.n + k, a);
-      }
       data.copy(c.frame, c.dataOffset + c.n * ps, offset + i * ps, offset + (i + take) * ps);
-      c.n += take;
+      this.took(c, addrs, i, take);
       i += take;
-      this.counts.dataPages += take;
-      if (c.n === this.chunkCap) this.flushChunk();
     }
+  }
+
+  /** Data pages the chunk being filled still has room for (a whole chunk when none is open). */
+  get pageRoom(): number {
+    return this.chunkCap - (this.chunk?.n ?? 0);
+  }
+
+  /**
+   * Where the next data pages go, in the chunk being filled (opened if needed): page k at
+   * frame[offset + k * pageSize] for k < room, taken with placedPages. A reader can read pages straight
+   * into the frame instead of into a buffer of its own and then copying them here.
+   */
+  pageSpace(): { frame: Buffer; offset: number; room: number } {
+    this.requirePagesVma();
+    const c = (this.chunk ??= { ...allocPageChunk(this.chunkCap, this.pageSize, this.opts.pool), n: 0 });
+    return { frame: c.frame, offset: c.dataOffset + c.n * this.pageSize, room: this.chunkCap - c.n };
+  }
+
+  /** Takes the first n pages at pageSpace()'s offset (n <= room) as the pages at these ascending addresses. */
+  placedPages(addrs: ArrayLike<number>, n: number): void {
+    this.requirePagesVma();
+    const c = this.chunk;
+    if (n === 0) return;
+    if (!c || n > this.chunkCap - c.n || n > addrs.length) {
+      throw new PvError(ErrorCodes.INVALID_ARGUMENT, `placedPages: ${n} pages do not fit the ${c ? this.chunkCap - c.n : 0} pages of room`);
+    }
+    this.took(c, addrs, 0, n);
+  }
+
+  /** Records addresses addrs[from, from + n) for the next n pages of chunk c (their data in place). */
+  private took(c: { frame: Buffer; n: number }, addrs: ArrayLike<number>, from: number, n: number): void {
+    for (let k = 0; k < n; k++) {
+      const a = addrs[from + k]!;
+      if (a <= this.lastAddr) throw new Error(`page 0x${a.toString(16)} is not after 0x${this.lastAddr.toString(16)}`);
+      this.lastAddr = a;
+      writeChunkAddress(c.frame, c.n + k, a);
+    }
+    c.n += n;
+    this.counts.dataPages += n;
+    if (c.n === this.chunkCap) this.flushChunk();
   }
 
   addZero(start: number, pages: number): void {
@@ -229,6 +260,11 @@ export class SnapshotWriter {
       this.emit(frame);
     }
     q.splice(0, i);
+  }
+
+  private requirePagesVma(): void {
+    const vma = this.requireVma();
+    if (vma.flags & (VmaFlag.NoContents | VmaFlag.SharedElsewhere)) throw new Error(`VMA ${vma.index} carries no pages`);
   }
 
   private requireVma(): VmaHeader {

@@ -1,5 +1,7 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { pageHasher } from '@pagevault/hashing';
+import { libc } from '../memory/libc';
+import type { ReadTarget } from '../memory/remote-reader';
 import { ZeroScanner } from '../memory/zero-page';
 import { PAGE_DEFERRED, PAGE_FAILED, PAGE_OK, PAGE_PENDING } from '../memory/page-status';
 import { isUntouched } from '../pagemap/pagemap-bits';
@@ -7,10 +9,19 @@ import { PagemapReader } from '../pagemap/pagemap-reader';
 import { addSkipped } from './options';
 import type { Session } from './session';
 
+/** Chunk frames of at least this many pages are read into directly; smaller ones would cost calls. */
+const DIRECT_MIN_PAGES = 64;
+
 /**
  * The pages of one VMA waiting to be read, in ascending address order, up to the reader's capacity. A
  * flush reads them (coalesced, one call per IOV_MAX runs), classifies each as data, zero or
  * same-as-parent, hands them to the writer, then awaits the sink's drain: one await per batch.
+ *
+ * With chunk frames of DIRECT_MIN_PAGES pages or more, a batch is as large as the room left in the
+ * writer's chunk and is read straight into that chunk frame: the data pages stay where they landed
+ * (pages that turn out zero or same as parent are squeezed out by moving the later ones down) instead
+ * of being copied from a read buffer into the frame. A capture is bound by memory bandwidth, and that
+ * copy was a full extra read and write of every page.
  */
 export class PageBatch {
   readonly addrs: Float64Array;
@@ -28,6 +39,9 @@ export class PageBatch {
   n = 0;
   /** Read this VMA through /proc/PID/mem (it is not readable by process_vm_readv). */
   forceProcMem = false;
+  /** Data pages read straight into frames, and where those kept later than a dropped page moved to. */
+  private readonly kept: Float64Array;
+  private readonly direct: boolean;
 
   constructor(private readonly s: Session) {
     const cap = s.reader.capacity;
@@ -38,10 +52,12 @@ export class PageBatch {
     this.kind = new Uint8Array(cap);
     this.dataIdx = new Int32Array(cap);
     this.hashes = Buffer.allocUnsafe(s.readHashes ? cap * 32 : 0);
+    this.kept = new Float64Array(cap);
+    this.direct = s.writer.pagesPerChunk >= DIRECT_MIN_PAGES && s.writer.pagesPerChunk <= cap;
   }
 
   get full(): boolean {
-    return this.n === this.addrs.length;
+    return this.n >= (this.direct ? this.s.writer.pageRoom : this.addrs.length);
   }
 
   /**
@@ -59,27 +75,38 @@ export class PageBatch {
     const n = this.n;
     if (n === 0) return;
     const { status, viaMem } = this;
+    const into = this.target(n);
     if (this.forceProcMem || this.deferred === 0) {
       status.fill(PAGE_PENDING, 0, n);
-      this.readAll(n, this.forceProcMem);
+      this.readAll(n, this.forceProcMem, into);
     } else {
       // Two passes: process_vm_readv for the exclusive pages, then /proc/PID/mem for the shared ones.
       for (let j = 0; j < n; j++) status[j] = viaMem[j] ? PAGE_DEFERRED : PAGE_PENDING;
-      if (this.deferred < n) this.readAll(n, false);
+      if (this.deferred < n) this.readAll(n, false, into);
       for (let j = 0; j < n; j++) if (status[j] === PAGE_DEFERRED) status[j] = PAGE_PENDING;
-      this.readAll(n, true);
+      this.readAll(n, true, into);
       this.s.stats.nonExclusivePages += this.deferred;
     }
-    this.emit(n);
+    this.emit(n, into);
     this.n = 0;
     this.deferred = 0;
     if (this.s.drain) await this.s.drain();
     if (this.s.signal?.aborted) throw aborted(this.s.pid, this.s.signal);
   }
 
-  private readAll(n: number, procMem: boolean): void {
+  /** The writer's chunk frame, where n pages go when reading straight into frames; else the reader's buffer. */
+  private target(n: number): ReadTarget | undefined {
+    if (!this.direct) return undefined;
+    const sp = this.s.writer.pageSpace();
+    if (sp.room < n) throw new Error(`batch of ${n} pages > room of ${sp.room} in the chunk`);
+    const ps = this.s.pageSize;
+    const c = libc();
+    return { buf: sp.frame.subarray(sp.offset, sp.offset + n * ps), addr: c ? c.addressOf(sp.frame) + sp.offset : 0 };
+  }
+
+  private readAll(n: number, procMem: boolean, into: ReadTarget | undefined): void {
     let i = 0;
-    while ((i = this.s.reader.readPending(this.addrs, this.status, i, n, procMem)) < n) this.failed(i, n);
+    while ((i = this.s.reader.readPending(this.addrs, this.status, i, n, procMem, into)) < n) this.failed(i, n);
   }
 
   /**
@@ -107,11 +134,12 @@ export class PageBatch {
     }
   }
 
-  private emit(n: number): void {
+  private emit(n: number, into: ReadTarget | undefined): void {
     const { writer, stats, mode, pageSize: ps } = this.s;
     const { readHashes, parent } = this.s;
-    const buf = this.s.reader.buf;
-    const { kind, dataIdx, hashes } = this;
+    const buf = into ? into.buf : this.s.reader.buf;
+    this.zero.scan(buf);
+    const { kind, dataIdx, hashes, kept } = this;
     // Classify first, so the data pages are hashed in one call (every core) rather than one at a time.
     let data = 0;
     for (let j = 0; j < n; j++) {
@@ -125,9 +153,18 @@ export class PageBatch {
     if (readHashes && data > 0) pageHasher().hashAt(buf, ps, dataIdx, data, hashes);
     let seg = -1;
     let k = 0;
+    let w = 0;
+    // Read into the reader's buffer: runs of data pages are copied into the writer. Read into the chunk:
+    // data pages are kept in place, moved down past any page dropped before them.
     const close = (end: number): void => {
       if (seg < 0) return;
-      writer.addPages(this.addrs.subarray(seg, end), buf, seg * ps, end - seg);
+      if (into) {
+        if (seg !== w) buf.copyWithin(w * ps, seg * ps, end * ps);
+        kept.set(this.addrs.subarray(seg, end), w);
+        w += end - seg;
+      } else {
+        writer.addPages(this.addrs.subarray(seg, end), buf, seg * ps, end - seg);
+      }
       stats.dataPages += end - seg;
       seg = -1;
     };
@@ -159,6 +196,7 @@ export class PageBatch {
       if (seg < 0) seg = j;
     }
     close(n);
+    if (into) writer.placedPages(kept, w);
   }
 }
 

@@ -7,13 +7,20 @@ import { fsErrno, memoryAccessError } from './errno-error';
 import { IovecPair } from './iovec';
 import { PAGE_OK, PAGE_PENDING } from './page-status';
 
+/** Somewhere else to read a batch into: page k at buf[k * pageSize]; addr is buf's address. */
+export interface ReadTarget {
+  buf: Buffer;
+  addr: number;
+}
+
 export interface RemoteReaderOptions {
   /** Read through /proc/PID/mem instead of process_vm_readv. */
   useProcMem?: boolean;
 }
 
 /**
- * Copies pages of another process into one reused buffer: page k of a batch lands at `buf[k * pageSize]`.
+ * Copies pages of another process into one reused buffer: page k of a batch lands at `buf[k * pageSize]`
+ * (or into a ReadTarget the caller gives, such as the frame the pages will travel in).
  * process_vm_readv with up to IOV_MAX coalesced runs per call; /proc/PID/mem (one pread per run) when
  * process_vm_readv is unavailable, forced, or the VMA is not readable (only FOLL_FORCE reads it).
  * Memory: the buffer (capacity pages) and two iovec arrays of IOV_MAX entries.
@@ -51,24 +58,27 @@ export class RemoteReader {
     from: number,
     to: number,
     forceProcMem = false,
+    into?: ReadTarget,
   ): number {
     if (to > this.capacity) throw new RangeError(`batch of ${to} pages > reader capacity ${this.capacity}`);
+    if (into && into.buf.length < to * this.pageSize) throw new RangeError(`batch of ${to} pages > target of ${into.buf.length} bytes`);
     const t0 = performance.now();
+    const target = into ?? { buf: this.buf, addr: this.bufAddr };
     try {
       return this.procMem || forceProcMem
-        ? this.viaProcMem(addrs, status, from, to)
-        : this.viaReadv(addrs, status, from, to);
+        ? this.viaProcMem(addrs, status, from, to, target.buf)
+        : this.viaReadv(addrs, status, from, to, target);
     } finally {
       this.readMs += performance.now() - t0;
     }
   }
 
-  private viaReadv(addrs: Float64Array, status: Uint8Array, from: number, to: number): number {
+  private viaReadv(addrs: Float64Array, status: Uint8Array, from: number, to: number, target: ReadTarget): number {
     const c = libc()!;
     const ps = this.pageSize;
     let i = from;
     while (i < to) {
-      const { runs, next } = this.iov.fill(addrs, status, i, to, ps, this.bufAddr);
+      const { runs, next } = this.iov.fill(addrs, status, i, to, ps, target.addr);
       if (runs === 0) return to;
       this.calls++;
       const n = c.processVmReadv(this.pid, this.iov.local, runs, this.iov.remote, runs, 0);
@@ -77,7 +87,7 @@ export class RemoteReader {
         if (errno === ERRNO.EFAULT) return this.iov.first(0);
         if (errno === ERRNO.ENOSYS) {
           this.procMem = true;
-          return this.viaProcMem(addrs, status, i, to);
+          return this.viaProcMem(addrs, status, i, to, target.buf);
         }
         throw memoryAccessError(errno, this.pid, 'read', addrs[this.iov.first(0)]);
       }
@@ -89,7 +99,7 @@ export class RemoteReader {
     return to;
   }
 
-  private viaProcMem(addrs: Float64Array, status: Uint8Array, from: number, to: number): number {
+  private viaProcMem(addrs: Float64Array, status: Uint8Array, from: number, to: number, buf: Buffer): number {
     const ps = this.pageSize;
     if (this.memFd < 0) {
       try {
@@ -109,7 +119,7 @@ export class RemoteReader {
       let got: number;
       this.calls++;
       try {
-        got = readSync(this.memFd, this.buf, i * ps, n * ps, addrs[i]);
+        got = readSync(this.memFd, buf, i * ps, n * ps, addrs[i]);
       } catch (e) {
         const errno = fsErrno(e);
         if (errno === ERRNO.EIO || errno === ERRNO.EFAULT) return i;

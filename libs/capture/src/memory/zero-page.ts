@@ -5,18 +5,26 @@
  * shared zero page. A JS loop over all words costs ~1.3 µs per page, a per-page subarray().equals() more.
  */
 export class ZeroScanner {
-  private readonly words: Int32Array;
+  private words!: Int32Array;
+  private buf!: Buffer;
   private readonly zero: Buffer;
   private readonly wordsPerPage: number;
 
   constructor(
-    private readonly buf: Buffer,
+    buf: Buffer,
     private readonly pageSize: number,
   ) {
-    if (buf.byteOffset % 4 !== 0) throw new RangeError('read buffer must be 4-byte aligned');
-    this.words = new Int32Array(buf.buffer, buf.byteOffset, Math.floor(buf.length / 4));
     this.zero = Buffer.alloc(pageSize);
     this.wordsPerPage = pageSize / 4;
+    this.scan(buf);
+  }
+
+  /** Tests the pages of another buffer from now on (a batch read straight into a frame). */
+  scan(buf: Buffer): void {
+    if (buf === this.buf) return;
+    if (buf.byteOffset % 4 !== 0) throw new RangeError('read buffer must be 4-byte aligned');
+    this.buf = buf;
+    this.words = new Int32Array(buf.buffer, buf.byteOffset, Math.floor(buf.length / 4));
   }
 
   /** True when page k of the buffer is all zero bytes. */

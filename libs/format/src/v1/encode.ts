@@ -75,10 +75,12 @@ export function allocPageChunk(n: number, pageSize: number, pool?: FramePool): {
   return { frame, dataOffset: HEADER_BYTES + 8 + n * 8 };
 }
 
+/** Address i of a page-chunk frame (u64 little-endian), with no writer object: it runs once a page. */
 export function writeChunkAddress(frame: Buffer, i: number, addr: number): void {
-  const w = new ByteWriter(frame);
-  w.pos = HEADER_BYTES + 8 + i * 8;
-  w.u64(addr);
+  const pos = HEADER_BYTES + 8 + i * 8;
+  const hi = Math.floor(addr / 2 ** 32);
+  frame.writeUInt32LE(addr - hi * 2 ** 32, pos);
+  frame.writeUInt32LE(hi, pos + 4);
 }
 
 export function encodePageChunk(id: Uint8Array, seq: number, pageSize: number, addrs: ArrayLike<number>, data: Uint8Array): Buffer {
