@@ -142,13 +142,28 @@ export class PageBatch {
     const { kind, dataIdx, hashes, kept } = this;
     // Classify first, so the data pages are hashed in one call (every core) rather than one at a time.
     let data = 0;
+    const { status, zero } = this;
     for (let j = 0; j < n; j++) {
-      if (this.status[j] !== PAGE_OK) kind[j] = 0;
-      else if (this.zero.isZero(j)) kind[j] = 2;
-      else {
-        kind[j] = 1;
-        dataIdx[data++] = j;
+      if (status[j] !== PAGE_OK) {
+        kind[j] = 0;
+        continue;
       }
+      if (zero.mayBeZero(j)) {
+        // A run of pages that may be zero is checked in one compare; page by page only if that fails.
+        let e = j + 1;
+        while (e < n && status[e] === PAGE_OK && zero.mayBeZero(e)) e++;
+        if (e - j > 1 && zero.allZero(j, e)) {
+          kind.fill(2, j, e);
+          j = e - 1;
+          continue;
+        }
+        if (zero.allZero(j, j + 1)) {
+          kind[j] = 2;
+          continue;
+        }
+      }
+      kind[j] = 1;
+      dataIdx[data++] = j;
     }
     if (readHashes && data > 0) pageHasher().hashAt(buf, ps, dataIdx, data, hashes);
     let seg = -1;

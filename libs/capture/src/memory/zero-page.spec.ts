@@ -20,4 +20,17 @@ describe('ZeroScanner', () => {
       true,
     ]);
   });
+
+  it('checks runs of zero pages in one compare, and finds the one page of a run that is not zero', () => {
+    const ps = 4096;
+    const buf = Buffer.alloc(200 * ps);
+    const z = new ZeroScanner(buf, ps);
+    expect(z.allZero(0, 200)).toBe(true); // longer than one compare
+    buf[150 * ps + 77] = 9; // passes the probe, fails the run
+    expect(z.mayBeZero(150)).toBe(true);
+    expect(z.allZero(0, 200)).toBe(false);
+    expect(z.allZero(0, 150)).toBe(true);
+    expect(z.allZero(151, 200)).toBe(true);
+    expect(z.isZero(150)).toBe(false);
+  });
 });
