@@ -20,6 +20,12 @@ const program = new Command('pagevault')
   .addHelpText('after', `\nSnapshot references: an id, a unique id prefix, latest, or latest narrowed as latest:host=<name>,pid=<n>,tag=<tag>.\nExit codes: 0 ok, 1 failure, 2 usage, 3 unknown snapshot, 4 missing or corrupt data, 5 permission, 6 target process, 7 service unavailable, 8 tenant locked (prune while snapshots are ingested)`)
   .exitOverride();
 
+// A reader that stops early (`pagevault ls | head`) closes the pipe: that ends the output, not in a crash.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(Exit.ok);
+  throw e;
+});
+
 const globals = () => program.opts<GlobalOptions>();
 registerSnapshotCommand(program, globals);
 registerReadCommands(program, globals);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMemtarget, startMemtarget, type Running, type SourceInfo } from '../restore-outputs/helpers/memtarget';
-import { cliOn } from './cli-env';
+import { CLI, cliOn } from './cli-env';
 
 // The built CLI (`pagevault`), embedded mode: an in-process frame log and a directory store.
 const work = mkdtempSync(join(tmpdir(), 'pv-cli-'));
@@ -144,6 +144,16 @@ describe('pagevault CLI, embedded mode', () => {
       a.kill();
       b.kill();
     }
+  });
+
+  it('ends quietly with exit 0 when the reader of its output has gone (pagevault ls | head)', async () => {
+    const p = spawn(process.execPath, [CLI, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout.destroy(); // the read end closed before the CLI writes: its write fails with EPIPE
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((r) => p.once('close', r));
+    expect(err).not.toContain('EPIPE');
+    expect(code).toBe(0);
   });
 
   it('exits 6 for a process that does not exist', () => {
