@@ -131,8 +131,12 @@ export class FrameSealer {
     }
   }
 
-  private start(): void {
-    if (this.worker) return;
+  /**
+   * Starts the helper thread now rather than at the first frame: frameSealer() does, so the thread boots
+   * (~30–50 ms) while a capture reads the target's maps and freezes it, not while the target is frozen.
+   */
+  start(): void {
+    if (this.worker || this.broken) return;
     const workerData = {
       ctrl: this.ctrl.buffer,
       koffi: require.resolve('koffi'),
@@ -153,5 +157,9 @@ let shared: FrameSealer | undefined;
 
 /** The process's frame sealer, shared by every SnapshotWriter given it (calls are synchronous). */
 export function frameSealer(): FrameSealer {
-  return (shared ??= new FrameSealer());
+  if (!shared) {
+    shared = new FrameSealer();
+    shared.start();
+  }
+  return shared;
 }

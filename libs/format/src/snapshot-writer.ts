@@ -27,7 +27,7 @@ export interface SnapshotWriterOptions {
 }
 
 /** Chunk frames waiting for their CRC at most: beyond, the writer waits for the oldest. */
-const MAX_SEALING = 4;
+const MAX_SEALING = 8;
 
 type RunKind = FrameType.ZeroRuns | FrameType.FileRuns | FrameType.ParentRuns;
 const RUN_KINDS: RunKind[] = [FrameType.ZeroRuns, FrameType.FileRuns, FrameType.ParentRuns];
