@@ -51,12 +51,15 @@ export class PageHashTable {
     return this.hashes.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES);
   }
 
-  /** Whether entry i's hash equals the 32 bytes at src[off]. */
+  /**
+   * Whether entry i's hash equals the 32 bytes at src[off]. Compared here, not by a native Buffer.compare:
+   * it runs once a page of an incremental, and the call cost more than the 32 bytes.
+   */
   sameHash(i: number, src: Buffer, off = 0): boolean {
-    return (
-      src.compare(this.hashes, i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES, off, off + PAGE_HASH_BYTES) ===
-      0
-    );
+    const h = this.hashes;
+    const o = i * PAGE_HASH_BYTES;
+    for (let k = 0; k < PAGE_HASH_BYTES; k++) if (h[o + k] !== src[off + k]) return false;
+    return true;
   }
 }
 
@@ -98,7 +101,9 @@ export class PageHashTableBuilder {
     }
     if (this.n === this.addrs.length) this.grow();
     this.addrs[this.n] = addr;
-    src.copy(this.hashes, this.n * PAGE_HASH_BYTES, off, off + PAGE_HASH_BYTES);
+    const h = this.hashes;
+    const o = this.n * PAGE_HASH_BYTES;
+    for (let k = 0; k < PAGE_HASH_BYTES; k++) h[o + k] = src[off + k]!; // once a page: no native call
     this.n++;
   }
 
