@@ -5,14 +5,15 @@
 # node_modules/, .stack/ and build outputs out of the context.
 
 FROM node:20-bookworm-slim AS build
-# Toolchain only for native addons that have no prebuilt binary.
+# Toolchain for native addons that have no prebuilt binary, and gcc for libs/hashing's batch hashing
+# library (npm ci builds it; PV_NATIVE_REQUIRED makes a failed build fail the image).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
+ && apt-get install -y --no-install-recommends python3 make g++ gcc \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 ENV NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 COPY . .
-RUN npm ci --no-audit --no-fund
+RUN PV_NATIVE_REQUIRED=1 npm ci --no-audit --no-fund
 RUN npx nx run @pagevault/agent:build --output-style=stream
 
 FROM node:20-bookworm-slim
