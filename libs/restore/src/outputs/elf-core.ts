@@ -1,7 +1,7 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
 import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
-import { atomicFile, finishFile } from './atomic-output';
+import { abandonFile, atomicFile, finishFile, openOutput } from './atomic-output';
 import {
   ELF, alignUp, encodeElfHeader, encodeExtnumSection, encodeProgramHeaders, segmentFlags, type ProgramHeader,
 } from './elf-layout';
@@ -42,14 +42,14 @@ export async function writeElfCore(frames: SnapshotInput, path: string, opts: El
   const t0 = performance.now();
   const fsync = opts.fsync ?? true;
   return atomicFile(path, fsync, async (tmp) => {
-    const fh = await open(tmp, 'wx+'); // read back too: see rebuildAuxv
+    const fh = await openOutput(tmp, fsync, 'wx+'); // read back too: see rebuildAuxv
     const w = new ElfCoreWriter(fh, opts);
     try {
       await walkSnapshot(frames, w, opts.validate ?? true);
       await w.finish();
       await finishFile(fh, fsync);
     } catch (e) {
-      await fh.close().catch(() => undefined);
+      await abandonFile(fh);
       throw e;
     } finally {
       await w.files?.close();

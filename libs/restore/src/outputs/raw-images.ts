@@ -2,7 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
 import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
-import { atomicDir, finishFile } from './atomic-output';
+import { abandonFile, atomicDir, finishFile, openOutput } from './atomic-output';
 import { FilePageReader } from './file-pages';
 import { addCounts, emptyCounts, type FileOutputOptions, type OutputStats, type PageCounts } from './output-types';
 import { endInfo, imageName, snapshotInfo, vmaEntry, type RawLayout } from './raw-layout';
@@ -73,7 +73,7 @@ class RawWriter {
     this.counts = emptyCounts();
     if (!hasContents(v)) return;
     if (this.opts.fillUntouchedFromFile && mapsFile(v)) this.untouched = new UntouchedPages(v, this.head.pageSize);
-    this.img = await open(join(this.dir, imageName(v)), 'wx');
+    this.img = await openOutput(join(this.dir, imageName(v)), this.fsync);
     await this.img.truncate(v.end - v.start);
   }
 
@@ -132,7 +132,7 @@ class RawWriter {
   }
 
   async close(): Promise<void> {
-    await this.img?.close().catch(() => undefined);
+    if (this.img) await abandonFile(this.img);
     this.img = undefined;
     await this.files?.close();
   }

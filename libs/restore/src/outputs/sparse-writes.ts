@@ -1,4 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
+import { wrote } from './early-flush';
 import { chunkRuns } from './page-runs';
 
 /**
@@ -27,5 +28,6 @@ export async function writeFully(fh: FileHandle, buf: Buffer, position: number):
     const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
     done += bytesWritten;
   }
+  wrote(fh, done);
   return done;
 }

@@ -1,8 +1,7 @@
-import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { PageRun } from '@pagevault/format';
-import { atomicFile, finishFile } from './atomic-output';
+import { abandonFile, atomicFile, finishFile, openOutput } from './atomic-output';
 import { emptyCounts, type FileOutputOptions, type OutputStats } from './output-types';
 import { walkSnapshot, type SnapshotInput } from './snapshot-walk';
 import { writeFully } from './sparse-writes';
@@ -47,7 +46,7 @@ export async function writeStream(frames: SnapshotInput, out: Writable | string,
   } else {
     const fsync = opts.fsync ?? true;
     await atomicFile(out, fsync, async (tmp) => {
-      const fh = await open(tmp, 'wx');
+      const fh = await openOutput(tmp, fsync);
       let position = 0;
       try {
         await walk(async (raw) => {
@@ -55,7 +54,7 @@ export async function writeStream(frames: SnapshotInput, out: Writable | string,
           position += await writeFully(fh, raw, position);
         });
       } catch (e) {
-        await fh.close().catch(() => undefined);
+        await abandonFile(fh);
         throw e;
       }
       await finishFile(fh, fsync);
