@@ -99,4 +99,37 @@ describe('FrameSealer', () => {
     frames.slice(0, 64).forEach((f, i) => expect(f.readUInt32LE(32)).toBe(want[i]));
     expect(s.submit(frames[64]!)).toBeGreaterThanOrEqual(0); // slots free again
   });
+
+  it('frees every ticket of a writer whose receiver failed, so the shared ring never fills up', () => {
+    const s = new FrameSealer();
+    for (let round = 0; round < 3; round++) {
+      let n = 0;
+      const w = new SnapshotWriter({
+        snapshotId: ID,
+        sealer: s,
+        emit: () => {
+          if (++n === 6) throw new Error('receiver gone');
+        },
+      });
+      try {
+        w.begin(BEGIN);
+        w.beginVma(anon(0x100000000, 0x100000000 + 3000 * 4096));
+        w.addPages(Array.from({ length: 3000 }, (_, k) => 0x100000000 + k * 4096), randomBytes(3000 * 4096));
+        w.endVma();
+        w.end();
+      } catch {
+        try {
+          w.abort('TEST', 'receiver gone'); // as capture does on any failure
+        } catch {
+          // the receiver is what failed
+        }
+      }
+    }
+    // Every slot is free again: a full ring of tickets is handed out.
+    const f = Buffer.alloc(4096);
+    writeHeader(f, FrameType.PageChunk, 0, ID);
+    const tickets = Array.from({ length: 64 }, () => s.submit(f));
+    expect(tickets.every((t) => t >= 0)).toBe(true);
+    for (const t of tickets) s.finish(t);
+  });
 });

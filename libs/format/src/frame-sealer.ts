@@ -101,7 +101,8 @@ export class FrameSealer {
   /** Writes the ticket's CRC into its frame (computing it here if the helper has not started it). */
   finish(ticket: number): void {
     const s = ticket & (SLOTS - 1);
-    const frame = this.frames[s]!;
+    const frame = this.frames[s];
+    if (!frame || Atomics.load(this.ctrl, STATE + s) === FREE) throw new Error(`frame sealer: ticket ${ticket} is not pending`);
     let crc: number;
     if (Atomics.compareExchange(this.ctrl, STATE + s, QUEUED, TAKEN) === QUEUED || !this.awaitHelper(s)) {
       crc = frameCrc(frame);

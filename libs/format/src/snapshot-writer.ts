@@ -205,7 +205,11 @@ export class SnapshotWriter {
   abort(code: string, message: string): void {
     if (this.finished) return;
     this.chunk = undefined;
-    this.release(true);
+    try {
+      this.release(true);
+    } finally {
+      this.drop();
+    }
     this.push(encodeAbort(this.opts.snapshotId, this.seq, code, message));
     this.finished = true;
   }
@@ -249,17 +253,23 @@ export class SnapshotWriter {
    */
   private release(wait: boolean): void {
     const q = this.queue;
-    let i = 0;
-    for (; i < q.length; i++) {
-      const { frame, ticket } = q[i]!;
+    while (q.length > 0) {
+      const { frame, ticket } = q[0]!;
+      if (ticket >= 0 && !wait && this.sealing <= MAX_SEALING && !this.opts.sealer!.ready(ticket)) break;
+      // Off the queue before the emit, which may throw: a frame is never finished or emitted twice.
+      q.shift();
       if (ticket >= 0) {
-        if (!wait && this.sealing <= MAX_SEALING && !this.opts.sealer!.ready(ticket)) break;
-        this.opts.sealer!.finish(ticket);
         this.sealing--;
+        this.opts.sealer!.finish(ticket);
       }
       this.emit(frame);
     }
-    q.splice(0, i);
+  }
+
+  /** Drops what is queued (the emit failed): each CRC ticket is still finished, freeing its slot. */
+  private drop(): void {
+    for (const { ticket } of this.queue.splice(0)) if (ticket >= 0) this.opts.sealer!.finish(ticket);
+    this.sealing = 0;
   }
 
   private requirePagesVma(): void {
