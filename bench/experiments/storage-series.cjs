@@ -173,7 +173,7 @@ async function main() {
 
   log('page maps');
   const maps = [1024, 512, 256, 128, 64].map((leaf) => ({ leaf, ...mapSeries(states, leaf) }));
-  const map1024 = maps[0].bytes;
+  const map1024 = maps[0].storedBytes; // what pagevault stores: its own builder, each node zstd -1 when smaller
 
   const variants = [];
   const grid = [];

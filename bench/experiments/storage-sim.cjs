@@ -4,13 +4,13 @@
 // lists; packs and page maps are then rebuilt under other blob sizes, zstd levels, page orders and leaf
 // sizes. Byte accounting follows docs/storage.md: pack = blobs + 44 B a page + 16; index file per flush
 // = 48 + 48 B a page; map nodes stored once by sha. The models are checked against the real code at
-// today's settings (16 pages, 1024-page leaves) by the driver.
+// today's settings (16 pages) by the driver; page maps are built by the real buildPageMap at each leaf size.
 const { createHash } = require('node:crypto');
 const { readFileSync } = require('node:fs');
 const { performance } = require('node:perf_hooks');
 const { Compressor, Decompressor } = require('zstd-napi');
 const { FrameSplitter, FrameType } = require('@pagevault/format');
-const { PageKind, PageList } = require('@pagevault/repo');
+const { PageKind, PageList, buildPageMap, mapNodeBytes } = require('@pagevault/repo');
 
 const PS = 4096;
 const PACK_TARGET = 12 << 20;
@@ -207,100 +207,35 @@ function blobCost(pages, blobPages, level, { reps = 3, samples = 2000 } = {}) {
   };
 }
 
-/** Page-map node bytes, as libs/repo/src/page-map.ts seals them (header "PVML", version 1). */
-function seal(level, count, parts) {
-  const head = Buffer.alloc(12);
-  head.write('PVML', 0, 'latin1');
-  head[4] = 1;
-  head[5] = level;
-  head.writeUInt32LE(count, 8);
-  const bytes = Buffer.concat([head, ...parts]);
-  return { sha: createHash('sha256').update(bytes).digest('hex'), bytes };
-}
-
-/** buildPageMap of libs/repo/src/page-map.ts with the leaf size as a parameter (same bytes at 1024). */
-function buildMap(list, order, leafPages, fanout, emit) {
-  let level = [];
-  let cur;
-  const flushLeaf = () => {
-    if (!cur) return;
-    const runBytes = Buffer.alloc(cur.runs.length * 4);
-    for (let i = 0; i < cur.runs.length; i += 3) {
-      runBytes.writeUInt32LE(cur.runs[i], i * 4);
-      runBytes.writeUInt32LE(cur.runs[i + 1], i * 4 + 4);
-      runBytes[i * 4 + 8] = cur.runs[i + 2];
-    }
-    const node = seal(0, cur.runs.length / 3, [runBytes, ...cur.hashes]);
-    emit(node, cur.hashes.reduce((n, h) => n + h.length, 0));
-    level.push({ first: cur.leaf * leafPages, sha: Buffer.from(node.sha, 'hex') });
-    cur = undefined;
-  };
-  for (const i of order) {
-    let page = list.starts[i] / PS;
-    let left = list.counts[i];
-    const kind = list.kinds[i];
-    let h = list.hashAt[i];
-    while (left > 0) {
-      const leaf = Math.floor(page / leafPages);
-      if (cur && cur.leaf !== leaf) flushLeaf();
-      cur ??= { leaf, runs: [], hashes: [] };
-      const take = Math.min(left, (leaf + 1) * leafPages - page);
-      const r = cur.runs;
-      const off = page - leaf * leafPages;
-      if (r.length && r[r.length - 1] === kind && r[r.length - 3] + r[r.length - 2] === off) r[r.length - 2] += take;
-      else r.push(off, take, kind);
-      if (kind === PageKind.Data) {
-        cur.hashes.push(list.hashes.subarray(h, h + take * 32));
-        h += take * 32;
-      }
-      page += take;
-      left -= take;
-    }
-  }
-  flushLeaf();
-  if (!level.length) return;
-  let depth = 0;
-  while (level.length > 1) {
-    depth++;
-    const up = [];
-    for (let i = 0; i < level.length; i += fanout) {
-      const kids = level.slice(i, i + fanout);
-      const body = Buffer.alloc(kids.length * 40);
-      kids.forEach((k, j) => {
-        body.writeUInt32LE(k.first % 0x1_0000_0000, j * 40);
-        body.writeUInt32LE(Math.floor(k.first / 0x1_0000_0000), j * 40 + 4);
-        k.sha.copy(body, j * 40 + 8);
-      });
-      const node = seal(depth, kids.length, [body]);
-      emit(node, 0);
-      up.push({ first: kids[0].first, sha: Buffer.from(node.sha, 'hex') });
-    }
-    level = up;
-  }
-}
-
 /**
- * Page-map bytes over the series for one leaf size: nodes stored once by sha, raw and each zstd-compressed
+ * Page-map bytes over the series for one leaf size, built by pagevault's own buildPageMap: nodes stored once by
+ * sha, raw, as stored (zstd -1 when smaller) and each zstd-compressed
  * (level `zlevel`), and how much of the raw bytes are page hashes. Per state: bytes written.
  */
 function mapSeries(states, leafPages, { fanout = 256, zlevel = 3 } = {}) {
   const stored = new Set();
   const cmp = new Compressor();
   cmp.setParameters({ compressionLevel: zlevel });
-  const out = { nodes: 0, bytes: 0, zBytes: 0, hashBytes: 0, leaves: 0, perState: [] };
+  const out = { nodes: 0, bytes: 0, zBytes: 0, storedBytes: 0, hashBytes: 0, leaves: 0, perState: [] };
   for (const st of states) {
     let written = 0;
     for (const list of st.lists) {
-      buildMap(list, list.order('map'), leafPages, fanout, (node, hashBytes) => {
+      // The real map builder at this leaf size; nodes weighed by their raw bytes, before pagevault's own
+      // zstd -1 of each node. A leaf is a 12-byte head, 12 bytes a run, then its pages' hashes.
+      buildPageMap(list, list.order('map'), (node) => {
         if (stored.has(node.sha)) return;
         stored.add(node.sha);
+        const raw = mapNodeBytes(node.bytes);
         out.nodes++;
-        out.bytes += node.bytes.length;
-        out.zBytes += Math.min(node.bytes.length, cmp.compress(node.bytes).length);
-        out.hashBytes += hashBytes;
-        if (node.bytes[5] === 0) out.leaves++;
-        written += node.bytes.length;
-      });
+        out.bytes += raw.length;
+        out.zBytes += Math.min(raw.length, cmp.compress(raw).length);
+        if (raw[5] === 0) {
+          out.leaves++;
+          out.hashBytes += raw.length - 12 - raw.readUInt32LE(8) * 12;
+        }
+        out.storedBytes += node.bytes.length;
+        written += raw.length;
+      }, { leafPages, fanout });
     }
     out.perState.push(written);
   }

@@ -2,7 +2,7 @@ export { keys, checkTenant } from './keys';
 export { PageIndex, type PageLocation } from './page-index';
 export { PackBuilder, readPackTrailer, inflateBlob, BLOB_PAGES } from './pack';
 export { PageKind, PageList } from './page-list';
-export { buildPageMap, readPageMap, LEAF_PAGES, type MapRoot, type MapNode } from './page-map';
+export { buildPageMap, mapNodeBytes, readPageMap, LEAF_PAGES, type MapRoot, type MapNode, type MapShape } from './page-map';
 export type { Manifest, ManifestVma, FailedSnapshot } from './manifest';
 export { parseManifest } from './manifest';
 export { encodeIndexFile, loadIndexFile } from './index-file';

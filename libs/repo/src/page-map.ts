@@ -43,8 +43,23 @@ export interface MapRoot {
   first: number;
 }
 
-/** Builds the nodes of one VMA's page map; `emit` receives every node (callers skip ones already stored). */
-export function buildPageMap(list: PageList, order: Int32Array, emit: (n: MapNode) => void): MapRoot | undefined {
+/** Pages per leaf and children per inner node. */
+export interface MapShape {
+  leafPages: number;
+  fanout: number;
+}
+
+/**
+ * Builds the nodes of one VMA's page map; `emit` receives every node (callers skip ones already stored).
+ * `shape` is for bench/experiments, which weigh other leaf sizes: stored maps always use the default
+ * (readers bound a node's size by LEAF_PAGES).
+ */
+export function buildPageMap(
+  list: PageList,
+  order: Int32Array,
+  emit: (n: MapNode) => void,
+  { leafPages, fanout }: MapShape = { leafPages: LEAF_PAGES, fanout: FANOUT },
+): MapRoot | undefined {
   const ps = list.pageSize;
   let level: { first: number; sha: Buffer }[] = [];
   let cur: { leaf: number; runs: number[]; hashes: Buffer[] } | undefined;
@@ -58,7 +73,7 @@ export function buildPageMap(list: PageList, order: Int32Array, emit: (n: MapNod
     }
     const node = seal(0, cur.runs.length / 3, [runBytes, ...cur.hashes]);
     emit(node);
-    level.push({ first: cur.leaf * LEAF_PAGES, sha: Buffer.from(node.sha, 'hex') });
+    level.push({ first: cur.leaf * leafPages, sha: Buffer.from(node.sha, 'hex') });
     cur = undefined;
   };
   for (const i of order) {
@@ -67,12 +82,12 @@ export function buildPageMap(list: PageList, order: Int32Array, emit: (n: MapNod
     const kind = list.kinds[i]!;
     let h = list.hashAt[i]!;
     while (left > 0) {
-      const leaf = Math.floor(page / LEAF_PAGES);
+      const leaf = Math.floor(page / leafPages);
       if (cur && cur.leaf !== leaf) flushLeaf();
       cur ??= { leaf, runs: [], hashes: [] };
-      const take = Math.min(left, (leaf + 1) * LEAF_PAGES - page);
+      const take = Math.min(left, (leaf + 1) * leafPages - page);
       const r = cur.runs;
-      const off = page - leaf * LEAF_PAGES;
+      const off = page - leaf * leafPages;
       // Adjacent runs of one kind merge, so a map's bytes depend only on the memory, not on how it arrived.
       if (r.length && r[r.length - 1] === kind && r[r.length - 3]! + r[r.length - 2]! === off) r[r.length - 2]! += take;
       else r.push(off, take, kind);
@@ -90,8 +105,8 @@ export function buildPageMap(list: PageList, order: Int32Array, emit: (n: MapNod
   while (level.length > 1) {
     depth++;
     const up: typeof level = [];
-    for (let i = 0; i < level.length; i += FANOUT) {
-      const kids = level.slice(i, i + FANOUT);
+    for (let i = 0; i < level.length; i += fanout) {
+      const kids = level.slice(i, i + fanout);
       const body = Buffer.alloc(kids.length * 40);
       kids.forEach((k, j) => {
         body.writeUInt32LE(k.first % 0x1_0000_0000, j * 40);
@@ -116,6 +131,11 @@ function seal(level: number, count: number, parts: Buffer[]): MapNode {
   const bytes = Buffer.concat([head, ...parts]);
   const z = nodeCompressor.compress(bytes);
   return { sha: createHash('sha256').update(bytes).digest('hex'), bytes: z.length < bytes.length ? z : bytes };
+}
+
+/** A stored node's bytes as its sha names them (inflated when stored as a zstd frame). */
+export function mapNodeBytes(stored: Buffer): Buffer {
+  return nodeBytes(stored, (why) => new PvError(ErrorCodes.OBJECT_CORRUPT, `page-map node: ${why}`));
 }
 
 /** A stored node's bytes as they were named: inflated when stored as a zstd frame, bounded by the largest node. */

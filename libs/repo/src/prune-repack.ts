@@ -28,8 +28,10 @@ export async function repackLive(reader: TenantStore, live: LiveSet, repack: Rep
     let n = 0;
     readIndexFile(await reader.store.get(r.indexFile), r.indexFile, (h, at, loc) => {
       if (loc.pack !== r.sha || !live.pages.has(h, at)) return;
-      const here = reader.index.get(h, at)!; // the copy that counted as live; a duplicate elsewhere did not
-      if (here.pack !== r.sha || here.blobOffset !== loc.blobOffset || here.slot !== loc.slot) return;
+      // The copy that counted as live (a duplicate elsewhere did not), looked up without an object a page.
+      const idx = reader.index;
+      const here = idx.locate(h, at);
+      if (idx.packOf(here) !== r.sha || idx.blobOffsetOf(here) !== loc.blobOffset || idx.slotOf(here) !== loc.slot) return;
       if (n === r.live) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `index ${r.indexFile} changed while prune ran: more live pages in ${packKey} than planned`, { details: { key: r.indexFile } });
       h.copy(hashes, n++ * 32, at, at + 32);
     });
