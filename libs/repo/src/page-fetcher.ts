@@ -78,7 +78,9 @@ export class PageFetcher {
     // Another compactor may have stored pages since this process loaded the tenant's index: one refresh.
     let refreshed = false;
     let m = 0;
-    let lastKey = -1;
+    let lastPack = '';
+    let lastOffset = -1;
+    let key = -1;
     let hit = -1;
     for (let i = 0; i < n; i++) {
       const h = hashAt[i]!;
@@ -93,11 +95,15 @@ export class PageFetcher {
       }
       recs[i] = r;
       const index = this.t.index;
-      const key = this.keyOf(index.packOf(r), index.blobOffsetOf(r));
-      // Neighbouring pages mostly share a blob: look the cache up once per blob, not once per page.
-      if (key !== lastKey) {
+      // Neighbouring pages mostly share a blob: key it and look the cache up once per blob, not per page
+      // (pack names are the index's interned strings: comparing them is comparing references).
+      const pack = index.packOf(r);
+      const offset = index.blobOffsetOf(r);
+      if (pack !== lastPack || offset !== lastOffset) {
+        lastPack = pack;
+        lastOffset = offset;
+        key = this.keyOf(pack, offset);
         hit = ring.get(key);
-        lastKey = key;
       }
       if (hit >= 0) this.place(ring.raw, ring.hashes, hit + index.slotOf(r), r, i, hashes, h, out, where);
       else {
