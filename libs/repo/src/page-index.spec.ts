@@ -16,8 +16,8 @@ describe('PageIndex', () => {
 
   it('keeps the first location when a page is added twice', () => {
     const idx = new PageIndex();
-    idx.add(h(1), 0, { pack: 'a', blobOffset: 1, blobLength: 1, slot: 0, blobPages: 1 });
-    idx.add(h(1), 0, { pack: 'b', blobOffset: 2, blobLength: 2, slot: 0, blobPages: 1 });
+    expect(idx.add(h(1), 0, { pack: 'a', blobOffset: 1, blobLength: 1, slot: 0, blobPages: 1 })).toBe(true);
+    expect(idx.add(h(1), 0, { pack: 'b', blobOffset: 2, blobLength: 2, slot: 0, blobPages: 1 })).toBe(false);
     expect(idx.size).toBe(1);
     expect(idx.get(h(1))!.pack).toBe('a');
   });

@@ -81,9 +81,9 @@ export class PageIndex {
     for (let r = 0; r < this.n; r++) yield this.recs.subarray(r * REC, r * REC + 32);
   }
 
-  /** Adds a page; an existing entry wins (first stored copy). */
-  add(hash: Uint8Array, hashOffset: number, loc: PageLocation): void {
-    if (this.find(hash, hashOffset) >= 0) return;
+  /** Adds a page; an existing entry wins (first stored copy). True when it was added (it was not held). */
+  add(hash: Uint8Array, hashOffset: number, loc: PageLocation): boolean {
+    if (this.find(hash, hashOffset) >= 0) return false;
     if ((this.n + 1) * 2 > this.table.length) this.grow();
     let p = this.packNo.get(loc.pack);
     if (p === undefined) {
@@ -91,13 +91,14 @@ export class PageIndex {
       this.packNo.set(loc.pack, p);
     }
     const o = this.n * REC;
-    this.recs.set(hash.subarray(hashOffset, hashOffset + 32), o);
+    for (let k = 0; k < 32; k++) this.recs[o + k] = hash[hashOffset + k]!; // no view object a page
     this.recs.writeUInt32LE(p, o + 32);
     this.recs.writeUInt32LE(loc.blobOffset, o + 36);
     this.recs.writeUInt32LE(loc.blobLength, o + 40);
     this.recs.writeUInt16LE(loc.slot, o + 44);
     this.recs.writeUInt16LE(loc.blobPages, o + 46);
     this.insertSlot(this.n++);
+    return true;
   }
 
   private find(hash: Uint8Array, off: number): number {

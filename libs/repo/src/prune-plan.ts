@@ -76,8 +76,7 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     let names: string[];
     try {
       names = readIndexFile(await store.get(info.key), info.key, (h, at, loc) => {
-        const canonical = !reader.has(h, at);
-        if (canonical) reader.add(h, at, loc);
+        const canonical = reader.add(h, at, loc); // the first location of a page is the live one
         perPack.set(loc.pack, (perPack.get(loc.pack) ?? 0) + 1);
         const s = pack(loc.pack);
         if (canonical && live.pages.has(h, at)) {

@@ -27,6 +27,9 @@ export function packOptions(o: Omit<RepoOptions, 'hasher'> = {}): PackOptions {
   return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, ...o };
 }
 
+/** Where a page queued for the pack being filled is: nowhere yet (the pending index only answers `has`). */
+const PENDING = { pack: '', blobOffset: 0, blobLength: 0, slot: 0, blobPages: 0 };
+
 /**
  * One tenant's slice of the repository: the dedup scope. Holds the page index (rebuilt from the index
  * files in the store), the pack being filled, and the set of page-map nodes known to be stored.
@@ -123,8 +126,8 @@ export class TenantStore {
 
   /** True when the page is stored or on its way; otherwise queues it for the current pack. */
   addPage(hash: Buffer, data: Uint8Array, offset: number): boolean {
-    if (this.idx.has(hash) || this.pending.has(hash) || this.uploading.some((u) => u.pages.has(hash))) return false;
-    this.pending.add(hash, 0, { pack: '', blobOffset: 0, blobLength: 0, slot: 0, blobPages: 0 });
+    if (this.idx.has(hash) || this.uploading.some((u) => u.pages.has(hash))) return false;
+    if (!this.pending.add(hash, 0, PENDING)) return false; // already in the pack being filled
     this.builder.add(Buffer.from(hash), data, offset); // the caller reuses its hash buffer
     return true;
   }
