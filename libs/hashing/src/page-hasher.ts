@@ -33,9 +33,10 @@ function hashRange(lib: NativeSha256 | undefined, data: Uint8Array, ps: number, 
 }
 
 // Control words of a worker's shared block: request sequence, done sequence, page count, page size, the
-// next unclaimed page of the request (claimed CHUNK pages at a time, by the helper or by the caller), and
-// the request's first page; with the native library, the addresses of the caller's pages and page
-// indexes (float64 words ADDR and ADDR + 1: the helper reads them in place, no copy).
+// next unclaimed page of the request (claimed CHUNK pages at a time, by the helper or by the caller), the
+// request's first page, and (float64 words from ADDR) the address and byte length of the caller's pages
+// and the address of its page indexes (0: contiguous pages). The helper reads them in place, no copy: the
+// call does not return before it is done with them.
 const REQ = 0;
 const DONE = 1;
 const N = 2;
@@ -47,27 +48,38 @@ const CTRL_BYTES = 64;
 /** Pages claimed at once: ~25 µs of hashing, the most a caller waits for a helper that is slow to run. */
 const CHUNK = 8;
 
+// With the native library a chunk is one call; without it (node:crypto a page) the helper sees the
+// caller's memory through views made once a request.
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { hash } = require('node:crypto');
-const { ctrl: ctrlSab, input: inputSab, output: outputSab, koffi, lib } = workerData;
+const { ctrl: ctrlSab, output: outputSab, koffi: koffiPath, lib } = workerData;
+const koffi = require(koffiPath);
 const ctrl = new Int32Array(ctrlSab);
 const addr = new Float64Array(ctrlSab);
-const input = Buffer.from(inputSab);
 const output = Buffer.from(outputSab);
-const so = lib && require(koffi).load(lib);
+const so = lib && koffi.load(lib);
 const pages = so && so.func('void pv_sha256_pages(uintptr_t data, uint32_t first, uint32_t n, uint32_t ps, _Out_ uint8_t *out, uint32_t at)');
 const at = so && so.func('void pv_sha256_at(uintptr_t data, uint32_t ps, uintptr_t idx, uint32_t first, uint32_t n, _Out_ uint8_t *out, uint32_t at)');
 let seen = 0;
 for (;;) {
   Atomics.wait(ctrl, ${REQ}, seen);
   seen = Atomics.load(ctrl, ${REQ});
-  const n = ctrl[${N}], ps = ctrl[${PS}], from = ctrl[${FROM}], data = addr[${ADDR}], idx = addr[${ADDR} + 1];
+  const n = ctrl[${N}], ps = ctrl[${PS}], from = ctrl[${FROM}];
+  const data = addr[${ADDR}], bytes = addr[${ADDR} + 1], idx = addr[${ADDR} + 2];
+  let d, ix;
+  if (!so) {
+    d = Buffer.from(koffi.view(BigInt(data), bytes));
+    if (idx) ix = new Int32Array(koffi.view(BigInt(idx), (from + n) * 4));
+  }
   for (let c; (c = Atomics.add(ctrl, ${CLAIM}, ${CHUNK})) < n; ) {
     const end = Math.min(c + ${CHUNK}, n);
-    if (!so) for (let i = c; i < end; i++) output.set(hash('sha256', input.subarray(i * ps, (i + 1) * ps), 'buffer'), i * 32);
-    else if (idx) at(data, ps, idx, from + c, end - c, output, c);
-    else pages(data, from + c, end - c, ps, output, c);
+    if (so && idx) at(data, ps, idx, from + c, end - c, output, c);
+    else if (so) pages(data, from + c, end - c, ps, output, c);
+    else for (let i = c; i < end; i++) {
+      const p = ix ? ix[from + i] : from + i;
+      output.set(hash('sha256', d.subarray(p * ps, (p + 1) * ps), 'buffer'), i * 32);
+    }
   }
   Atomics.store(ctrl, ${DONE}, seen);
   Atomics.notify(ctrl, ${DONE});
@@ -84,7 +96,6 @@ interface Helper {
   worker: Worker;
   ctrl: Int32Array;
   addr: Float64Array;
-  input: Buffer;
   output: Buffer;
   seq: number;
 }
@@ -94,16 +105,16 @@ const HELPER_TIMEOUT_MS = 10_000;
 
 /**
  * SHA-256 of many 4 KiB pages at once, on the calling thread and `helpers` worker threads together, and
- * synchronous: no promise, no message per call. Each helper owns a shared block (its share of the pages
- * and their hashes); a call copies each helper's share in, wakes it through Atomics, hashes its own share
- * meanwhile, then takes over whatever part of the helpers' shares they have not claimed yet (CHUNK pages
+ * synchronous: no promise, no message per call. Each helper owns a shared block (its share of the request
+ * and the hashes it computes); a call wakes it through Atomics (the helper reads the caller's pages in
+ * place, by address), hashes its own share meanwhile, then takes over whatever part of the helpers' shares they have not claimed yet (CHUNK pages
  * at a time, through an atomic counter) and waits only for chunks a helper is in the middle of. So a
  * helper whose core is busy with another process costs at most a chunk, never its whole share, and
  * hashing uses every core that is free without the per-chunk messages and promises of a message-passing
  * pool (measured slower than one thread here, docs/benchmarks.md). Calls are not reentrant (they cannot
  * be: they are synchronous). Helpers start on first use, never keep the process alive, and a helper that
  * stops answering costs one timeout, after which its share is hashed here and it is not used again.
- * Memory: per helper, maxPages pages of input and their hashes (4 MiB + 32 KiB by default).
+ * Memory: per helper, the hashes of its share (32 KiB by default).
  * Each thread hashes a range of pages in one call into native/sha256-pages.c (OpenSSL's SHA-256, ~345 k
  * pages/s a core here) when scripts/build-native.cjs built it, else a node:crypto call a page (~177 k/s).
  */
@@ -150,20 +161,14 @@ export class PageHasher {
     const per = Math.min(this.maxShare, Math.floor(count / (helpers.length + 1)));
     const busy: { h: Helper; from: number; n: number }[] = [];
     let mine = count;
-    const dataAddr = helpers.length && this.lib ? Number(koffi.address(data)) : 0;
-    const idxAddr = helpers.length && this.lib && idx ? Number(koffi.address(idx)) : 0;
+    const dataAddr = per > 0 ? Number(koffi.address(data)) : 0;
+    const idxAddr = per > 0 && idx ? Number(koffi.address(idx)) : 0;
     for (const h of helpers) {
       if (per === 0) break;
       const from = mine - per;
-      if (this.lib) {
-        // The helper reads the pages (and indexes) where they are: the call does not return before it is done.
-        h.addr[ADDR] = dataAddr;
-        h.addr[ADDR + 1] = idxAddr;
-      } else if (!idx) {
-        h.input.set(data.subarray(from * ps, (from + per) * ps)); // contiguous pages in one copy
-      } else {
-        for (let k = 0; k < per; k++) h.input.set(data.subarray(idx[from + k]! * ps, (idx[from + k]! + 1) * ps), k * ps);
-      }
+      h.addr[ADDR] = dataAddr;
+      h.addr[ADDR + 1] = data.byteLength;
+      h.addr[ADDR + 2] = idxAddr;
       h.ctrl[N] = per;
       h.ctrl[PS] = ps;
       h.ctrl[FROM] = from;
@@ -190,7 +195,7 @@ export class PageHasher {
       // All of it taken here: the helper touches nothing of this request (claims are exclusive), no wait.
       if (all) continue;
       const answered = this.await(h);
-      if (!answered && this.lib) quarantined.push(data, idx);
+      if (!answered) quarantined.push(data, idx);
       for (let c = 0; c < n; c += CHUNK) {
         if (taken[c / CHUNK]) continue;
         const end = Math.min(c + CHUNK, n);
@@ -221,13 +226,12 @@ export class PageHasher {
     this.helpers = [];
     for (let i = 0; i < this.threads; i++) {
       const ctrl = new SharedArrayBuffer(CTRL_BYTES);
-      const input = new SharedArrayBuffer(this.lib ? 0 : this.maxShare * this.pageSize);
       const output = new SharedArrayBuffer(this.maxShare * 32);
       const lib = this.lib ? NATIVE_SHA256_PATH : undefined;
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ctrl, input, output, koffi: require.resolve('koffi'), lib } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ctrl, output, koffi: require.resolve('koffi'), lib } });
       worker.unref(); // blocked in Atomics.wait between calls: it must not keep the process alive
       worker.on('error', () => (this.helpers = this.helpers?.filter((x) => x.worker !== worker)));
-      this.helpers.push({ worker, ctrl: new Int32Array(ctrl), addr: new Float64Array(ctrl), input: Buffer.from(input), output: Buffer.from(output), seq: 0 });
+      this.helpers.push({ worker, ctrl: new Int32Array(ctrl), addr: new Float64Array(ctrl), output: Buffer.from(output), seq: 0 });
     }
     return this.helpers;
   }
