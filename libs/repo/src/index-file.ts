@@ -1,13 +1,17 @@
 import { createHash } from 'node:crypto';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { PageIndex, PageLocation } from './page-index';
-import type { SealedPack } from './pack';
+import type { BlobBases, SealedPack } from './pack';
 
 /**
  * An index file lists the pages of the packs written by one flush, so a compactor or restorer rebuilds
  * its PageIndex with one GET per flush instead of reading every pack's trailer.
- *   "PVIX" u32 version=1 u32 packs, packs × 32-byte sha, u32 entries,
- *   entries × (hash[32], u32 pack number, u32 blob offset, u32 blob length, u16 slot, u16 blob pages)
+ *   "PVIX" u32 version u32 packs, packs × 32-byte sha, u32 entries,
+ *   entries × (hash[32], u32 pack number, u32 blob offset, u32 blob length, u16 slot, u8 blob pages,
+ *              u8 delta depth)
+ * Version 2 (written when a pack has delta blobs) goes on with the delta blobs' bases, which prune must
+ * keep while a page of the blob is live:
+ *   u32 blobs, blobs × (u32 pack number, u32 blob offset, u16 bases, u16 0, bases × hash[32])
  */
 const MAGIC = Buffer.from('PVIX', 'latin1');
 const ENTRY = 48;
@@ -17,11 +21,13 @@ export function indexFileBytes(packs: number, entries: number): number {
   return 12 + packs * 32 + 4 + entries * ENTRY;
 }
 
-export function encodeIndexFile(packs: Pick<SealedPack, 'sha' | 'entries'>[]): { sha: string; bytes: Buffer } {
+export function encodeIndexFile(packs: (Pick<SealedPack, 'sha' | 'entries'> & { bases?: BlobBases[] })[]): { sha: string; bytes: Buffer } {
   const entries = packs.reduce((n, p) => n + p.entries.length, 0);
-  const b = Buffer.alloc(indexFileBytes(packs.length, entries));
+  const blobs = packs.reduce((n, p) => n + (p.bases?.length ?? 0), 0);
+  const baseBytes = blobs === 0 ? 0 : packs.reduce((n, p) => n + (p.bases ?? []).reduce((m, x) => m + 12 + x.hashes.length, 0), 4);
+  const b = Buffer.alloc(indexFileBytes(packs.length, entries) + baseBytes);
   MAGIC.copy(b);
-  b.writeUInt32LE(1, 4);
+  b.writeUInt32LE(blobs === 0 ? 1 : 2, 4);
   b.writeUInt32LE(packs.length, 8);
   let o = 12;
   for (const p of packs) o += Buffer.from(p.sha, 'hex').copy(b, o);
@@ -34,20 +40,37 @@ export function encodeIndexFile(packs: Pick<SealedPack, 'sha' | 'entries'>[]): {
       b.writeUInt32LE(e.blobOffset, o + 36);
       b.writeUInt32LE(e.blobLength, o + 40);
       b.writeUInt16LE(e.slot, o + 44);
-      b.writeUInt16LE(e.blobPages, o + 46);
+      b[o + 46] = e.blobPages;
+      b[o + 47] = e.depth ?? 0;
       o += ENTRY;
     }
   });
+  if (blobs > 0) {
+    b.writeUInt32LE(blobs, o);
+    o += 4;
+    packs.forEach((p, pi) => {
+      for (const x of p.bases ?? []) {
+        b.writeUInt32LE(pi, o);
+        b.writeUInt32LE(x.blobOffset, o + 4);
+        b.writeUInt16LE(x.hashes.length / 32, o + 8);
+        o += 12 + x.hashes.copy(b, o + 12);
+      }
+    });
+  }
   return { sha: createHash('sha256').update(b).digest('hex'), bytes: b };
 }
 
+/** A delta blob's bases as an index file lists them: `n` hashes at b[at, at + 32 n). */
+export type EachBases = (pack: string, blobOffset: number, b: Buffer, at: number, n: number) => void;
+
 /**
- * Decodes an index file: hands every entry to `each` (its hash is b[hashAt, hashAt + 32)) and returns the
- * packs the file names, in its order.
+ * Decodes an index file: hands every entry to `each` (its hash is b[hashAt, hashAt + 32)), every delta
+ * blob's bases to `eachBases`, and returns the packs the file names, in its order.
  */
-export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: number, loc: PageLocation) => void): string[] {
+export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: number, loc: PageLocation) => void, eachBases?: EachBases): string[] {
   const bad = (why: string) => new PvError(ErrorCodes.OBJECT_CORRUPT, `index ${key}: ${why}`, { details: { key } });
-  if (b.length < 16 || b.compare(MAGIC, 0, 4, 0, 4) !== 0 || b.readUInt32LE(4) !== 1) throw bad('bad header');
+  const version = b.length < 16 ? 0 : b.readUInt32LE(4);
+  if (b.length < 16 || b.compare(MAGIC, 0, 4, 0, 4) !== 0 || (version !== 1 && version !== 2)) throw bad('bad header');
   const packs = b.readUInt32LE(8);
   if (b.length < 12 + packs * 32 + 4) throw bad('truncated');
   const names: string[] = [];
@@ -55,7 +78,8 @@ export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: 
   let o = 12 + packs * 32;
   const n = b.readUInt32LE(o);
   o += 4;
-  if (b.length !== o + n * ENTRY) throw bad('length does not match its entry count');
+  const end = o + n * ENTRY;
+  if (version === 1 ? b.length !== end : b.length < end + 4) throw bad('length does not match its entry count');
   for (let i = 0; i < n; i++, o += ENTRY) {
     const pack = names[b.readUInt32LE(o + 32)];
     if (pack === undefined) throw bad('entry names a pack it does not list');
@@ -64,8 +88,23 @@ export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: 
       blobOffset: b.readUInt32LE(o + 36),
       blobLength: b.readUInt32LE(o + 40),
       slot: b.readUInt16LE(o + 44),
-      blobPages: b.readUInt16LE(o + 46),
+      blobPages: b[o + 46]!,
+      depth: b[o + 47]!,
     });
+  }
+  if (version === 2) {
+    const blobs = b.readUInt32LE(o);
+    o += 4;
+    for (let i = 0; i < blobs; i++) {
+      if (o + 12 > b.length) throw bad('truncated in its delta bases');
+      const pack = names[b.readUInt32LE(o)];
+      const k = b.readUInt16LE(o + 8);
+      if (pack === undefined) throw bad('delta bases name a pack it does not list');
+      if (k === 0 || o + 12 + k * 32 > b.length) throw bad('truncated in its delta bases');
+      eachBases?.(pack, b.readUInt32LE(o + 4), b, o + 12, k);
+      o += 12 + k * 32;
+    }
+    if (o !== b.length) throw bad('length does not match its delta bases');
   }
   return names;
 }

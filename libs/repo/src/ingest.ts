@@ -1,8 +1,9 @@
-import { ErrorCodes, PvError, hex } from '@pagevault/errors';
+import { ErrorCodes, PvError, hex, isPvError } from '@pagevault/errors';
 import {
   Consistency, FrameType, SnapshotMode, StreamValidator, idToHex, type Frame, type SnapshotBegin, type VmaHeader,
 } from '@pagevault/format';
 import type { Manifest, ManifestVma } from './manifest';
+import { MAX_DELTA_DEPTH } from './pack';
 import { PageKind, PageList } from './page-list';
 import { buildPageMap, readPageMap, type MapNode } from './page-map';
 import type { Repository } from './repository';
@@ -34,9 +35,11 @@ export class SnapshotIngest {
   private vma: { header: VmaHeader; list: PageList } | undefined;
   private readonly vmas: ManifestVma[] = [];
   private parent: { manifest: Manifest; lists: Map<number, { list: PageList; order: Int32Array }> } | undefined;
-  private readonly counts = { newPages: 0, mapNodesWritten: 0, mapBytesWritten: 0 };
+  private readonly counts = { newPages: 0, deltaPages: 0, mapNodesWritten: 0, mapBytesWritten: 0 };
   private packBytesBefore = 0;
   private hashes = Buffer.allocUnsafe(256 * 32);
+  /** A chunk's delta bases (findBases): page i of the chunk, the base's hash, bytes and blob depth. */
+  private bases = { of: new Int32Array(0), at: new Int32Array(0), depth: new Uint8Array(0), hashes: Buffer.alloc(0), data: Buffer.alloc(0) };
   private readonly nodeUploads: Promise<void>[] = [];
   private hold: SharedHold | undefined;
   private readonly dropped = new AbortController();
@@ -127,8 +130,17 @@ export class SnapshotIngest {
     if (this.hashes.length < n * 32) this.hashes = Buffer.allocUnsafe(n * 32);
     const t = this.tenant!;
     this.repo.hashPages(data, n, ps, this.hashes);
-    for (let i = 0; i < n; i++) {
-      if (t.addPage(this.hashes.subarray(i * 32, i * 32 + 32), data, i * ps)) this.counts.newPages++;
+    const k = this.parent ? await this.findBases(addrs, n) : 0;
+    const bs = this.bases;
+    for (let i = 0, b = 0; i < n; i++) {
+      const h = this.hashes.subarray(i * 32, i * 32 + 32);
+      if (b < k && bs.of[b] === i) {
+        if (t.addPage(h, data, i * ps, bs.hashes, b * 32, bs.data, b * ps, bs.depth[b])) {
+          this.counts.newPages++;
+          this.counts.deltaPages++;
+        }
+        b++;
+      } else if (t.addPage(h, data, i * ps)) this.counts.newPages++;
     }
     // Data pages of one chunk are ascending but need not be contiguous: one run per contiguous stretch.
     let s = 0;
@@ -139,6 +151,45 @@ export class SnapshotIngest {
       }
     }
     if (t.packFull) await t.flushBehind();
+  }
+
+  /**
+   * The bases of a chunk's new pages: for each page the tenant does not hold, the parent's page at its
+   * address when that is stored (not in a pack still being written) and not at the end of a longest
+   * delta chain; their bytes are read back in one fetch. Returns how many (this.bases). A base that
+   * cannot be read (a pack gone or corrupt) only means the pages are stored whole.
+   */
+  private async findBases(addrs: Float64Array, n: number): Promise<number> {
+    const src = await this.parentVma(addrs[0]!);
+    if (!src) return 0;
+    const t = this.tenant!;
+    const idx = t.index;
+    const ps = this.begin!.pageSize;
+    let bs = this.bases;
+    if (bs.of.length < n) {
+      bs = this.bases = { of: new Int32Array(n), at: new Int32Array(n), depth: new Uint8Array(n), hashes: Buffer.allocUnsafe(n * 32), data: Buffer.allocUnsafe(n * ps) };
+    }
+    let k = 0;
+    for (let i = 0; i < n && addrs[i]! < src.end; i++) {
+      if (t.holds(this.hashes, i * 32)) continue;
+      const off = src.list.dataHashAt(addrs[i]!, src.order);
+      if (off < 0) continue;
+      const r = idx.locate(src.list.hashes, off);
+      if (r < 0 || idx.depthOf(r) >= MAX_DELTA_DEPTH) continue;
+      bs.of[k] = i;
+      bs.at[k] = k * 32;
+      bs.depth[k] = idx.depthOf(r);
+      src.list.hashes.copy(bs.hashes, k * 32, off, off + 32);
+      k++;
+    }
+    if (k === 0) return 0;
+    try {
+      await t.fetchPages(bs.hashes, bs.at, k, bs.data, (j) => `snapshot ${this.id}: base of the page at ${hex(addrs[bs.of[j]!]!)}`);
+    } catch (e) {
+      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) || isPvError(e, ErrorCodes.OBJECT_CORRUPT) || isPvError(e, ErrorCodes.PAGE_HASH_MISMATCH)) return 0;
+      throw e;
+    }
+    return k;
   }
 
   private async loadParent(parentId: string): Promise<void> {
@@ -235,6 +286,7 @@ export class SnapshotIngest {
         parentPages,
         newPages: this.counts.newPages,
         newBytes: t.stats.packBytes - this.packBytesBefore,
+        ...(this.counts.deltaPages ? { deltaPages: this.counts.deltaPages } : {}),
         mapNodesWritten: this.counts.mapNodesWritten,
         mapBytesWritten: this.counts.mapBytesWritten,
       },

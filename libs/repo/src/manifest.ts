@@ -31,6 +31,8 @@ export interface Manifest {
     /** Pages this snapshot added to the tenant's store, and their compressed bytes. */
     newPages: number;
     newBytes: number;
+    /** New pages stored as deltas against the parent's page at their address (absent: none). */
+    deltaPages?: number;
     mapNodesWritten: number;
     mapBytesWritten: number;
   };

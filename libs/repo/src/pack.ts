@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Compressor } from 'zstd-napi';
-import { DCtx } from 'zstd-napi/binding';
+import { CCtx, DCtx, compressBound } from 'zstd-napi/binding';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 
 /**
@@ -10,11 +10,24 @@ import { ErrorCodes, PvError } from '@pagevault/errors';
  *
  *   blob 0 | blob 1 | ... | trailer | u32 trailer length | "PVPK"
  *   trailer: u32 version=1, u32 entries, then per page: hash[32], u32 blob offset, u32 blob length,
- *            u16 slot in blob, u16 pages in blob
+ *            u16 slot in blob, u8 pages in blob, u8 delta depth
+ *
+ * A blob is a zstd frame of its pages, or a delta blob: its pages compressed with the pages they
+ * replaced (their bases, usually the parent snapshot's pages at the same addresses) as zstd's
+ * dictionary, which is where a periodic snapshot's changed pages find most of their bytes:
+ *   "PVDB" u8 depth u8 bases u16 0, bases × hash[32], zstd frame (dictionary: 8 zero bytes, then the
+ *   bases' pages in that order; the zero bytes keep a page that starts with zstd's dictionary magic
+ *   from being taken for a trained dictionary)
+ * A delta blob's depth is one more than the deepest blob its bases are in (a plain blob's is 0); a
+ * reader decodes the bases first, so a chain is at most MAX_DELTA_DEPTH blobs long.
  */
 export const BLOB_PAGES = 16;
 export const PACK_MAGIC = Buffer.from('PVPK', 'latin1');
+export const DELTA_MAGIC = Buffer.from('PVDB', 'latin1');
+/** Longest chain of delta blobs a page may need; a page whose base is this deep is stored whole. */
+export const MAX_DELTA_DEPTH = 8;
 const ENTRY = 44;
+const DICT_PAD = 8;
 
 export interface PackEntry {
   hash: Buffer;
@@ -22,12 +35,22 @@ export interface PackEntry {
   blobLength: number;
   slot: number;
   blobPages: number;
+  /** 0 for a plain blob, else the delta blob's depth. */
+  depth: number;
+}
+
+/** The bases of one delta blob: `hashes` holds their 32-byte hashes back to back. */
+export interface BlobBases {
+  blobOffset: number;
+  hashes: Buffer;
 }
 
 export interface SealedPack {
   sha: string;
   bytes: Buffer;
   entries: PackEntry[];
+  /** The delta blobs' bases, for the index file (prune keeps a live page's bases). */
+  bases: BlobBases[];
   pages: number;
 }
 
@@ -37,14 +60,24 @@ export class PackBuilder {
   private entries: PackEntry[] = [];
   private blob: Buffer;
   private blobHashes: Buffer[] = [];
+  private bases: BlobBases[] = [];
+  /** The blob's bases: their pages after DICT_PAD zero bytes (zstd's dictionary), hashes, deepest. */
+  private readonly dict: Buffer;
+  private readonly baseHashes = Buffer.alloc(BLOB_PAGES * 32);
+  private nBases = 0;
+  private baseDepth = -1;
   private readonly compressor = new Compressor();
+  private readonly cctx = new CCtx();
+  private readonly zbuf: Buffer;
 
   constructor(
     private readonly pageSize: number,
-    level: number,
+    private readonly level: number,
   ) {
     this.compressor.setParameters({ compressionLevel: level });
     this.blob = Buffer.allocUnsafe(BLOB_PAGES * pageSize);
+    this.dict = Buffer.alloc(DICT_PAD + BLOB_PAGES * pageSize);
+    this.zbuf = Buffer.allocUnsafe(compressBound(BLOB_PAGES * pageSize));
   }
 
   /** Compressed bytes so far (excluding the blob being filled). */
@@ -56,11 +89,31 @@ export class PackBuilder {
     return this.entries.length + this.blobHashes.length;
   }
 
-  /** Adds one unique page: its hash and its bytes at data[offset, offset + pageSize). */
-  add(hash: Buffer, data: Uint8Array, offset: number): void {
-    this.blob.set(data.subarray(offset, offset + this.pageSize), this.blobHashes.length * this.pageSize);
+  /**
+   * Adds one unique page: its hash and its bytes at data[offset, offset + pageSize). With a base (the
+   * page it replaced, stored already: its hash at baseHash[baseHashAt], its bytes at
+   * baseData[baseDataAt], the depth of its blob) the page's blob becomes a delta blob on it.
+   */
+  add(hash: Buffer, data: Uint8Array, offset: number, baseHash?: Uint8Array, baseHashAt = 0, baseData?: Uint8Array, baseDataAt = 0, baseDepth = 0): void {
+    const ps = this.pageSize;
+    this.blob.set(data.subarray(offset, offset + ps), this.blobHashes.length * ps);
     this.blobHashes.push(hash);
+    if (baseHash && baseData) this.addBase(baseHash, baseHashAt, baseData, baseDataAt, baseDepth);
     if (this.blobHashes.length === BLOB_PAGES) this.closeBlob();
+  }
+
+  private addBase(h: Uint8Array, at: number, data: Uint8Array, dataAt: number, depth: number): void {
+    if (depth >= MAX_DELTA_DEPTH) return;
+    const hs = this.baseHashes;
+    for (let b = 0; b < this.nBases; b++) {
+      let k = 0;
+      while (k < 32 && hs[b * 32 + k] === h[at + k]) k++;
+      if (k === 32) return; // the same base twice (pages that replaced copies of one page)
+    }
+    hs.set(h.subarray(at, at + 32), this.nBases * 32);
+    this.dict.set(data.subarray(dataAt, dataAt + this.pageSize), DICT_PAD + this.nBases * this.pageSize);
+    this.nBases++;
+    if (depth > this.baseDepth) this.baseDepth = depth;
   }
 
   seal(): SealedPack | undefined {
@@ -75,25 +128,46 @@ export class PackBuilder {
       trailer.writeUInt32LE(e.blobOffset, o + 32);
       trailer.writeUInt32LE(e.blobLength, o + 36);
       trailer.writeUInt16LE(e.slot, o + 40);
-      trailer.writeUInt16LE(e.blobPages, o + 42);
+      trailer[o + 42] = e.blobPages;
+      trailer[o + 43] = e.depth;
       o += ENTRY;
     }
     trailer.writeUInt32LE(o, o);
     PACK_MAGIC.copy(trailer, o + 4);
     const bytes = Buffer.concat([...this.parts, trailer]);
-    const sealed = { sha: createHash('sha256').update(bytes).digest('hex'), bytes, entries: this.entries, pages: this.entries.length };
+    const sealed = { sha: createHash('sha256').update(bytes).digest('hex'), bytes, entries: this.entries, bases: this.bases, pages: this.entries.length };
     this.parts = [];
     this.size = 0;
     this.entries = [];
+    this.bases = [];
     return sealed;
   }
 
   private closeBlob(): void {
     const n = this.blobHashes.length;
     if (n === 0) return;
-    const z = this.compressor.compress(this.blob.subarray(0, n * this.pageSize));
+    const raw = this.blob.subarray(0, n * this.pageSize);
+    let z: Buffer;
+    let depth = 0;
+    if (this.nBases === 0) z = this.compressor.compress(raw);
+    else {
+      depth = this.baseDepth + 1;
+      const dict = this.dict.subarray(0, DICT_PAD + this.nBases * this.pageSize);
+      const len = this.cctx.compressUsingDict(this.zbuf, raw, dict, this.level);
+      const head = 8 + this.nBases * 32;
+      z = Buffer.allocUnsafe(head + len);
+      DELTA_MAGIC.copy(z, 0);
+      z[4] = depth;
+      z[5] = this.nBases;
+      z.writeUInt16LE(0, 6);
+      this.baseHashes.copy(z, 8, 0, this.nBases * 32);
+      this.zbuf.copy(z, head, 0, len);
+      this.bases.push({ blobOffset: this.size, hashes: Buffer.from(z.subarray(8, head)) });
+      this.nBases = 0;
+      this.baseDepth = -1;
+    }
     for (let slot = 0; slot < n; slot++) {
-      this.entries.push({ hash: this.blobHashes[slot]!, blobOffset: this.size, blobLength: z.length, slot, blobPages: n });
+      this.entries.push({ hash: this.blobHashes[slot]!, blobOffset: this.size, blobLength: z.length, slot, blobPages: n, depth });
     }
     this.parts.push(z);
     this.size += z.length;
@@ -117,7 +191,8 @@ export function readPackTrailer(pack: Buffer, key: string): PackEntry[] {
       blobOffset: pack.readUInt32LE(o + 32),
       blobLength: pack.readUInt32LE(o + 36),
       slot: pack.readUInt16LE(o + 40),
-      blobPages: pack.readUInt16LE(o + 42),
+      blobPages: pack[o + 42]!,
+      depth: pack[o + 43]!,
     };
     if (e.blobOffset + e.blobLength > t0) throw bad(`blob at ${e.blobOffset} runs into the trailer`);
     out.push(e);
@@ -128,21 +203,50 @@ export function readPackTrailer(pack: Buffer, key: string): PackEntry[] {
 const dctx = new DCtx();
 
 /** Decompresses one blob; a blob that does not inflate to blobPages pages is corrupt. */
-export function inflateBlob(z: Uint8Array, blobPages: number, pageSize: number, where: string): Buffer {
+export function inflateBlob(z: Uint8Array, blobPages: number, pageSize: number, where: string, dict?: Uint8Array): Buffer {
   const raw = Buffer.allocUnsafe(blobPages * pageSize);
-  inflateBlobInto(z, raw, where);
+  inflateBlobInto(z, raw, where, dict);
   return raw;
+}
+
+/** A delta blob's header: its depth, its bases' hashes at z[8, body), and where its zstd frame starts. */
+export interface DeltaHeader {
+  depth: number;
+  bases: number;
+  body: number;
+}
+
+/** The header of a delta blob, undefined for a plain one; a delta header that does not fit is corrupt. */
+export function deltaHeader(z: Uint8Array, where: string): DeltaHeader | undefined {
+  if (z.length < 4 || z[0] !== 0x50 || z[1] !== 0x56 || z[2] !== 0x44 || z[3] !== 0x42) return undefined; // "PVDB"
+  const bases = z[5] ?? 0;
+  const depth = z[4] ?? 0;
+  const body = 8 + bases * 32;
+  if (z.length < body || bases === 0 || bases > BLOB_PAGES || depth === 0) {
+    throw new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: delta blob header is malformed (depth ${depth}, ${bases} bases, ${z.length} bytes)`);
+  }
+  return { depth, bases, body };
+}
+
+/** Where a delta blob's bases go before inflating it: `bases` pages after the dictionary's zero bytes. */
+export function deltaDictionary(bases: number, pageSize: number): { dict: Buffer; pages: Buffer } {
+  const dict = Buffer.alloc(DICT_PAD + bases * pageSize);
+  return { dict, pages: dict.subarray(DICT_PAD) };
 }
 
 /**
  * Decompresses one blob into `dst`, which must be exactly its inflated size (blob pages × page size):
- * a blob that inflates to anything else, or does not decompress, is corrupt.
+ * a blob that inflates to anything else, or does not decompress, is corrupt. A delta blob needs its
+ * dictionary: DICT_PAD zero bytes, then its bases' pages in header order (deltaDictionary).
  */
-export function inflateBlobInto(z: Uint8Array, dst: Uint8Array, where: string): void {
+export function inflateBlobInto(z: Uint8Array, dst: Uint8Array, where: string, dict?: Uint8Array): void {
   let n: number;
   try {
-    n = dctx.decompress(dst, z);
+    const h = deltaHeader(z, where);
+    if (h && !dict) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: a delta blob needs the pages of its ${h.bases} bases`);
+    n = h ? dctx.decompressUsingDict(dst, z.subarray(h.body), dict!) : dctx.decompress(dst, z);
   } catch (cause) {
+    if (cause instanceof PvError) throw cause;
     // Also what zstd says when the blob inflates to more than dst holds.
     throw new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: blob does not decompress to ${dst.length} bytes`, { cause });
   }

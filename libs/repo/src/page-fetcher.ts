@@ -1,7 +1,7 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { pageHasher } from '@pagevault/hashing';
 import { keys } from './keys';
-import { inflateBlobInto } from './pack';
+import { deltaHeader, inflateBlobInto } from './pack';
 import { BlobRing } from './blob-ring';
 import type { PageIndex } from './page-index';
 import type { TenantStore } from './tenant-store';
@@ -16,6 +16,16 @@ export interface FetchOptions {
   /** Inflated blobs kept between calls (default 64 MiB): bounds the cache, whatever the snapshot size. */
   cacheBytes?: number;
 }
+
+/** The bases of a range's delta blobs, fetched: the blob at offset o has its bases at pages[first.get(o)…]. */
+interface RangeBases {
+  pages: Buffer;
+  first: Map<number, number>;
+}
+
+/** Deeper than any delta chain: what a top-level fetch accepts. */
+const ANY_DEPTH = 256;
+const DICT_PAD = 8;
 
 /** A ranged GET: misses[from, to) (sorted by blob) are pages of blobs in [start, end) of one pack. */
 interface Range {
@@ -34,6 +44,8 @@ interface Range {
  * with the one asked for, so a page that repeats (a constant page, a block shared by many addresses) is
  * hashed once per inflated copy, and an index pointing a hash at the wrong slot still fails. Per page
  * only typed-array entries: no location or want object, no string.
+ * A delta blob (pack.ts) is inflated with its bases' pages, fetched first by the same code one level
+ * down; each level accepts only blobs shallower than the one that needs them, so a chain ends.
  * Memory: the blob ring (cacheBytes) plus a read buffer (maxRangeBytes) per GET in flight.
  */
 export class PageFetcher {
@@ -44,7 +56,9 @@ export class PageFetcher {
   /** A ranged GET's bytes land here, one buffer per GET in flight. */
   private readonly readBufs: Buffer[] = [];
   private fetching = 0;
-  readonly stats = { requests: 0, bytesFetched: 0, pages: 0, pagesVerified: 0 };
+  /** A delta blob's zstd dictionary: DICT_PAD zero bytes, then its bases' pages. */
+  private dict: Buffer | undefined;
+  readonly stats = { requests: 0, bytesFetched: 0, pages: 0, pagesVerified: 0, deltaBlobs: 0 };
 
   constructor(
     private readonly t: TenantStore,
@@ -58,18 +72,19 @@ export class PageFetcher {
   /** Fills out[i * pageSize ...] with the page whose hash is hashes[hashAt[i] ...], for i < n. */
   async fetch(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
     try {
-      await this.fetchOnce(hashes, hashAt, n, out, where);
+      await this.fetchOnce(hashes, hashAt, n, out, where, ANY_DEPTH);
     } catch (e) {
       // A prune since this process loaded the tenant's index may have moved pages out of a pack and
       // deleted it: rebuild the index once from the index files now stored, and try again.
       const key = isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) ? e.details['key'] : undefined;
       if (typeof key !== 'string' || !key.startsWith(keys.packs(this.t.tenant))) throw e;
       await this.t.reloadIndex();
-      await this.fetchOnce(hashes, hashAt, n, out, where);
+      await this.fetchOnce(hashes, hashAt, n, out, where, ANY_DEPTH);
     }
   }
 
-  private async fetchOnce(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
+  /** `below`: every blob read must be shallower (the bases of a delta blob of depth d are above d). */
+  private async fetchOnce(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string, below: number): Promise<void> {
     // Per page: its index record, its blob's cache key, and the pages no cached blob holds.
     const recs = new Int32Array(n);
     const blobKey = new Float64Array(n);
@@ -137,7 +152,8 @@ export class PageFetcher {
         const bytes = await this.t.store.getRange(key, r.start, r.end - r.start, into);
         this.stats.requests++;
         this.stats.bytesFetched += bytes.length;
-        this.inflate(index, key, bytes, r, recs, sorted, hashes, hashAt, out, where);
+        const bases = await this.fetchBases(index, key, bytes, r, recs, sorted, below);
+        this.inflate(index, key, bytes, r, recs, sorted, hashes, hashAt, out, where, bases);
       }
     };
     const reuse = this.fetching++ === 0;
@@ -156,11 +172,49 @@ export class PageFetcher {
   }
 
   /**
+   * The bases of the range's delta blobs, all fetched by one call a level down (nothing when it has
+   * none). `bytes` stays this worker's meanwhile: a nested call reads into buffers of its own.
+   */
+  private async fetchBases(index: PageIndex, key: string, bytes: Buffer, range: Range, recs: Int32Array, sorted: Int32Array, below: number): Promise<RangeBases | undefined> {
+    let total = 0;
+    let deepest = 0;
+    let lastOffset = -1;
+    const found: { offset: number; z: Buffer; bases: number }[] = [];
+    for (let k = range.from; k < range.to; k++) {
+      const r = recs[sorted[k]!]!;
+      const offset = index.blobOffsetOf(r);
+      if (offset === lastOffset) continue;
+      lastOffset = offset;
+      const z = bytes.subarray(offset - range.start, offset - range.start + index.blobLengthOf(r));
+      const where = `pack ${key} blob @${offset}`;
+      const h = deltaHeader(z, where);
+      if (!h) continue;
+      if (h.depth >= below) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: delta blob of depth ${h.depth} is the base of a blob no deeper than it`, { details: { key } });
+      found.push({ offset, z, bases: h.bases });
+      total += h.bases;
+      if (h.depth > deepest) deepest = h.depth;
+    }
+    if (found.length === 0) return undefined;
+    const hashes = Buffer.allocUnsafe(total * 32);
+    const first = new Map<number, number>();
+    let b = 0;
+    for (const f of found) {
+      first.set(f.offset, b);
+      b += f.z.copy(hashes, b * 32, 8, 8 + f.bases * 32) / 32;
+    }
+    const pages = Buffer.allocUnsafe(total * this.pageSize);
+    const at = Int32Array.from({ length: total }, (_, i) => i * 32);
+    await this.fetchOnce(hashes, at, total, pages, (i) => `base ${hashes.toString('hex', i * 32, i * 32 + 32)} of a delta blob in pack ${key}`, deepest);
+    this.stats.deltaBlobs += found.length;
+    return { pages, first };
+  }
+
+  /**
    * Inflates the blobs a range's pages lie in (each once) back to back into a region of the ring, hashes
    * all their pages in one call, caches them, and places the pages. The range's misses are sorted by
    * blob, so a blob's pages are neighbours.
    */
-  private inflate(index: PageIndex, key: string, bytes: Buffer, range: Range, recs: Int32Array, sorted: Int32Array, hashes: Buffer, hashAt: ArrayLike<number>, out: Buffer, where: (i: number) => string): void {
+  private inflate(index: PageIndex, key: string, bytes: Buffer, range: Range, recs: Int32Array, sorted: Int32Array, hashes: Buffer, hashAt: ArrayLike<number>, out: Buffer, where: (i: number) => string, bases: RangeBases | undefined): void {
     const ps = this.pageSize;
     let pages = 0;
     let lastOffset = -1;
@@ -178,7 +232,16 @@ export class PageFetcher {
       if (offset === lastOffset) continue;
       p = p < 0 ? 0 : p + index.blobPagesOf(recs[sorted[k - 1]!]!);
       const z = bytes.subarray(offset - range.start, offset - range.start + index.blobLengthOf(r));
-      inflateBlobInto(z, region.raw.subarray(p * ps, (p + index.blobPagesOf(r)) * ps), `pack ${key} blob @${offset}`);
+      const first = bases?.first.get(offset);
+      let dict: Buffer | undefined;
+      if (first !== undefined) {
+        const nb = z[5]!; // checked by deltaHeader in fetchBases
+        dict = this.dict ??= Buffer.alloc(DICT_PAD + 16 * ps);
+        if (dict.length < DICT_PAD + nb * ps) dict = this.dict = Buffer.alloc(DICT_PAD + nb * ps);
+        bases!.pages.copy(dict, DICT_PAD, first * ps, (first + nb) * ps);
+        dict = dict.subarray(0, DICT_PAD + nb * ps);
+      }
+      inflateBlobInto(z, region.raw.subarray(p * ps, (p + index.blobPagesOf(r)) * ps), `pack ${key} blob @${offset}`, dict);
       lastOffset = offset;
     }
     pageHasher().hash(region.raw, pages, ps, region.hashes);

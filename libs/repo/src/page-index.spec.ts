@@ -7,9 +7,9 @@ const h = (i: number) => createHash('sha256').update(String(i)).digest();
 describe('PageIndex', () => {
   it('finds every page it was given and none it was not, across growth', () => {
     const idx = new PageIndex(4);
-    for (let i = 0; i < 5000; i++) idx.add(h(i), 0, { pack: `p${i % 7}`, blobOffset: i, blobLength: 10, slot: i % 16, blobPages: 16 });
+    for (let i = 0; i < 5000; i++) idx.add(h(i), 0, { pack: `p${i % 7}`, blobOffset: i, blobLength: 10, slot: i % 16, blobPages: 16, depth: i % 9 });
     expect(idx.size).toBe(5000);
-    for (let i = 0; i < 5000; i++) expect(idx.get(h(i))).toEqual({ pack: `p${i % 7}`, blobOffset: i, blobLength: 10, slot: i % 16, blobPages: 16 });
+    for (let i = 0; i < 5000; i++) expect(idx.get(h(i))).toEqual({ pack: `p${i % 7}`, blobOffset: i, blobLength: 10, slot: i % 16, blobPages: 16, depth: i % 9 });
     for (let i = 5000; i < 6000; i++) expect(idx.has(h(i))).toBe(false);
     expect(idx.packs.length).toBe(7);
   });

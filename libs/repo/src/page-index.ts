@@ -1,7 +1,7 @@
 /**
  * The in-memory page index of one tenant: page hash -> where its compressed blob lives. Open addressing
  * over typed arrays: one 48-byte record per page (32-byte hash, pack number, blob offset, blob length,
- * slot in blob, pages in blob) plus an Int32Array slot table kept at most half full — about 64 bytes
+ * u16 slot in blob, u8 pages in blob, u8 delta depth) plus an Int32Array slot table kept at most half full — about 64 bytes
  * per page, no JS object or string per page. Pack ids are interned once in `packs`.
  */
 export interface PageLocation {
@@ -10,6 +10,8 @@ export interface PageLocation {
   blobLength: number;
   slot: number;
   blobPages: number;
+  /** Depth of a delta blob (pack.ts), 0 or absent for a plain one. */
+  depth?: number;
 }
 
 const REC = 48;
@@ -48,7 +50,8 @@ export class PageIndex {
       blobOffset: this.recs.readUInt32LE(o + 36),
       blobLength: this.recs.readUInt32LE(o + 40),
       slot: this.recs.readUInt16LE(o + 44),
-      blobPages: this.recs.readUInt16LE(o + 46),
+      blobPages: this.recs[o + 46]!,
+      depth: this.recs[o + 47]!,
     };
   }
 
@@ -73,7 +76,10 @@ export class PageIndex {
     return this.recs.readUInt16LE(r * REC + 44);
   }
   blobPagesOf(r: number): number {
-    return this.recs.readUInt16LE(r * REC + 46);
+    return this.recs[r * REC + 46]!;
+  }
+  depthOf(r: number): number {
+    return this.recs[r * REC + 47]!;
   }
 
   /** Every hash held, in insertion order, as views into the index (copy one to keep it). */
@@ -96,7 +102,8 @@ export class PageIndex {
     this.recs.writeUInt32LE(loc.blobOffset, o + 36);
     this.recs.writeUInt32LE(loc.blobLength, o + 40);
     this.recs.writeUInt16LE(loc.slot, o + 44);
-    this.recs.writeUInt16LE(loc.blobPages, o + 46);
+    this.recs[o + 46] = loc.blobPages;
+    this.recs[o + 47] = loc.depth ?? 0;
     this.insertSlot(this.n++);
     return true;
   }

@@ -59,6 +59,21 @@ export class PageList {
     return idx;
   }
 
+  /** The offset in `hashes` of the hash of the data page at addr, or -1 (no page, or not data): allocates nothing. */
+  dataHashAt(addr: number, order: Int32Array): number {
+    let lo = 0;
+    let hi = order.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const i = order[mid]!;
+      const s = this.starts[i]!;
+      if (addr < s) hi = mid - 1;
+      else if (addr >= s + this.counts[i]! * this.pageSize) lo = mid + 1;
+      else return this.kinds[i] === PageKind.Data ? this.hashAt[i]! + ((addr - s) / this.pageSize) * 32 : -1;
+    }
+    return -1;
+  }
+
   /** Finds the page at addr: its kind and, for data, the offset of its hash in `hashes`. */
   lookup(addr: number, order: Int32Array): { kind: PageKind; hashOffset: number } | undefined {
     let lo = 0;

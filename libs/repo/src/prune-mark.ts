@@ -16,7 +16,8 @@ export interface LiveSet {
   pages: PageIndex;
 }
 
-const NOWHERE: PageLocation = { pack: '', blobOffset: 0, blobLength: 0, slot: 0, blobPages: 0 };
+/** The location of a page in a set of hashes (unused). */
+export const NOWHERE: PageLocation = { pack: '', blobOffset: 0, blobLength: 0, slot: 0, blobPages: 0 };
 
 /** Everything under a prefix (keys, sizes, modification times): one string per object, never per page. */
 export async function listAll(store: ObjectStore, prefix: string): Promise<ObjectInfo[]> {

@@ -3,7 +3,7 @@ import { forEachLimited, type ObjectInfo, type ObjectStore } from '@pagevault/ob
 import { readIndexFile } from './index-file';
 import { basename, keys } from './keys';
 import type { PageIndex } from './page-index';
-import { listAll, refusal, type LiveSet } from './prune-mark';
+import { NOWHERE, listAll, refusal, type LiveSet } from './prune-mark';
 
 export interface PlanOptions {
   nowMs: number;
@@ -71,6 +71,8 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
   const pack = (sha: string) => packs.get(sha) ?? packs.set(sha, { indexFiles: [], entries: 0, live: 0, liveBytes: 0 }).get(sha)!;
   const files = new Map<string, { info: ObjectInfo; names: string[]; perPack: Map<string, number> }>();
   let claimed = 0;
+  /** Delta blobs' bases, by `pack:blob offset`. */
+  const basesOf = new Map<string, Buffer>();
   await forEachLimited(await listAll(store, keys.indexes(tenant)), o.width, async (info) => {
     const perPack = new Map<string, number>();
     let names: string[];
@@ -86,6 +88,8 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
         }
         s.countedBy ??= info.key;
         if (s.countedBy === info.key) s.entries++;
+      }, (p, blobOffset, b, at, n) => {
+        basesOf.set(`${p}:${blobOffset}`, b.subarray(at, at + n * 32));
       });
     } catch (e) {
       throw refusal(e, `index file ${info.key}`, { key: info.key });
@@ -93,6 +97,28 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     for (const p of names) pack(p).indexFiles.push(info.key);
     files.set(info.key, { info, names, perPack });
   });
+  // A live page in a delta blob needs the blob's bases (and theirs, down the chain): live too, counted
+  // in their packs like any other live page. Pages added here are visited by the same loop.
+  if (basesOf.size > 0) {
+    for (const h of live.pages.hashes()) {
+      const r = reader.locate(h);
+      if (r < 0 || reader.depthOf(r) === 0) continue;
+      const bases = basesOf.get(`${reader.packOf(r)}:${reader.blobOffsetOf(r)}`);
+      if (!bases) {
+        const pack = keys.pack(tenant, reader.packOf(r));
+        throw new PvError(ErrorCodes.OBJECT_CORRUPT, `delta blob @${reader.blobOffsetOf(r)} of ${pack} has no bases in any index file: prune deletes nothing`, { details: { key: pack } });
+      }
+      for (let at = 0; at < bases.length; at += 32) {
+        if (!live.pages.add(bases, at, NOWHERE)) continue;
+        const b = reader.locate(bases, at);
+        if (b < 0) continue; // reported below with the other live pages in no index file
+        const s = pack(reader.packOf(b));
+        claimed++;
+        s.live++;
+        s.liveBytes += reader.blobLengthOf(b) / reader.blobPagesOf(b);
+      }
+    }
+  }
   if (claimed < live.pages.size) {
     for (const h of live.pages.hashes()) {
       if (reader.has(h)) continue;

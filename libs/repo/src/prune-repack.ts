@@ -1,7 +1,7 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { encodeIndexFile, readIndexFile } from './index-file';
 import { keys } from './keys';
-import type { PackEntry } from './pack';
+import type { BlobBases, PackEntry } from './pack';
 import { PageFetcher } from './page-fetcher';
 import type { LiveSet } from './prune-mark';
 import type { PrunePlan, Repack } from './prune-plan';
@@ -66,12 +66,14 @@ export async function rewriteIndexes(reader: TenantStore, drops: PrunePlan['drop
   const dropped = new Set(drops.map((d) => d.info.key));
   const taken = new Set<string>();
   let byPack = new Map<string, PackEntry[]>();
+  let basesOf = new Map<string, BlobBases[]>();
   let entries = 0;
   const put = async () => {
     if (byPack.size === 0) return;
-    const idx = encodeIndexFile([...byPack].map(([sha, e]) => ({ sha, entries: e })));
+    const idx = encodeIndexFile([...byPack].map(([sha, e]) => ({ sha, entries: e, bases: basesOf.get(sha) })));
     const key = keys.index(reader.tenant, idx.sha);
     byPack = new Map();
+    basesOf = new Map();
     entries = 0;
     if (dropped.has(key)) {
       written.unchanged.add(key);
@@ -84,11 +86,18 @@ export async function rewriteIndexes(reader: TenantStore, drops: PrunePlan['drop
   for (const d of drops) {
     if (d.keep.length === 0) continue;
     const keep = new Set(d.keep.filter((p) => !taken.has(p)));
-    readIndexFile(await reader.store.get(d.info.key), d.info.key, (h, at, { pack, ...entry }) => {
-      if (!keep.has(pack)) return;
-      (byPack.get(pack) ?? byPack.set(pack, []).get(pack)!).push({ hash: h.subarray(at, at + 32), ...entry });
-      entries++;
-    });
+    readIndexFile(
+      await reader.store.get(d.info.key),
+      d.info.key,
+      (h, at, { pack, ...entry }) => {
+        if (!keep.has(pack)) return;
+        (byPack.get(pack) ?? byPack.set(pack, []).get(pack)!).push({ hash: h.subarray(at, at + 32), ...entry, depth: entry.depth ?? 0 });
+        entries++;
+      },
+      (pack, blobOffset, b, at, n) => {
+        if (keep.has(pack)) (basesOf.get(pack) ?? basesOf.set(pack, []).get(pack)!).push({ blobOffset, hashes: b.subarray(at, at + n * 32) });
+      },
+    );
     for (const p of keep) taken.add(p);
     if (!merge || entries >= MERGED_INDEX_ENTRIES) await put();
   }

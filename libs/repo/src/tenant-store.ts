@@ -7,6 +7,7 @@ import { pruneGeneration, scanLocks } from './lock-scan';
 import type { FailedSnapshot, Manifest } from './manifest';
 import { parseManifest } from './manifest';
 import { PackBuilder, type SealedPack } from './pack';
+import { PageFetcher } from './page-fetcher';
 import { PageIndex } from './page-index';
 import type { MapNode } from './page-map';
 
@@ -48,6 +49,7 @@ export class TenantStore {
   private generation: string | undefined;
   private flushChain: Promise<unknown> = Promise.resolve();
   private failure: unknown;
+  private fetcher: PageFetcher | undefined;
   readonly stats = { packs: 0, packBytes: 0, pagesStored: 0, indexBytes: 0 };
 
   constructor(
@@ -124,12 +126,30 @@ export class TenantStore {
     }
   }
 
-  /** True when the page is stored or on its way; otherwise queues it for the current pack. */
-  addPage(hash: Buffer, data: Uint8Array, offset: number): boolean {
+  /** True when the page is stored or on its way (so addPage would not store it). */
+  holds(hash: Uint8Array, hashOffset = 0): boolean {
+    return this.idx.has(hash, hashOffset) || this.pending.has(hash, hashOffset) || this.uploading.some((u) => u.pages.has(hash, hashOffset));
+  }
+
+  /**
+   * True when the page is stored or on its way; otherwise queues it for the current pack. A base (a
+   * page stored already, which the new one replaced: its hash at baseHash[baseHashAt], its bytes at
+   * baseData[baseDataAt], its blob's depth) makes the page's blob a delta blob on it (pack.ts).
+   */
+  addPage(hash: Buffer, data: Uint8Array, offset: number, baseHash?: Uint8Array, baseHashAt = 0, baseData?: Uint8Array, baseDataAt = 0, baseDepth = 0): boolean {
     if (this.idx.has(hash) || this.uploading.some((u) => u.pages.has(hash))) return false;
     if (!this.pending.add(hash, 0, PENDING)) return false; // already in the pack being filled
-    this.builder.add(Buffer.from(hash), data, offset); // the caller reuses its hash buffer
+    this.builder.add(Buffer.from(hash), data, offset, baseHash, baseHashAt, baseData, baseDataAt, baseDepth); // the caller reuses its hash buffer
     return true;
+  }
+
+  /**
+   * Reads stored pages back (the bases of delta blobs) through a fetcher of its own, which keeps 32 MiB
+   * of the blobs it inflated: bases that share a blob cost one GET.
+   */
+  fetchPages(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
+    this.fetcher ??= new PageFetcher(this, this.opts.pageSize, { cacheBytes: 32 << 20 });
+    return this.fetcher.fetch(hashes, hashAt, n, out, where);
   }
 
   get packFull(): boolean {

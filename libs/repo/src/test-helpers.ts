@@ -1,5 +1,5 @@
 // Shared by the repository's specs only (excluded from the build).
-import { Consistency, DEFAULT_MAX_FRAME_BYTES, SnapshotMode, SnapshotWriter, VmaKind, decodeFrame, newSnapshotId, type Frame } from '@pagevault/format';
+import { Consistency, DEFAULT_MAX_FRAME_BYTES, SnapshotMode, SnapshotWriter, VmaKind, decodeFrame, idFromHex, newSnapshotId, type Frame } from '@pagevault/format';
 import { SnapshotIngest } from './ingest';
 import type { Manifest } from './manifest';
 import { PageFetcher } from './page-fetcher';
@@ -17,12 +17,16 @@ export interface Vma {
   zeroPages?: number;
 }
 
-/** The decoded frames of one snapshot of `vmas`, as SnapshotWriter makes them. */
-export function snapshotFrames(pid: number, vmas: Vma[], startTimeMs: number, tenant = 'acme'): { id: Uint8Array; frames: Frame[] } {
+/**
+ * The decoded frames of one snapshot of `vmas`, as SnapshotWriter makes them. With a parent it is an
+ * incremental snapshot that still sends every page (its changed pages find their delta bases there).
+ */
+export function snapshotFrames(pid: number, vmas: Vma[], startTimeMs: number, tenant = 'acme', parent?: string): { id: Uint8Array; frames: Frame[] } {
   const id = newSnapshotId();
   const frames: Buffer[] = [];
   const w = new SnapshotWriter({ snapshotId: id, emit: (f) => frames.push(f) });
-  w.begin({ pageSize: PS, pid, startTimeMs, mode: SnapshotMode.Full, consistency: Consistency.Frozen, tenant, host: 'h1', cmdline: 'repo-test' });
+  const mode = parent ? { mode: SnapshotMode.Incremental, parentId: idFromHex(parent) } : { mode: SnapshotMode.Full };
+  w.begin({ pageSize: PS, pid, startTimeMs, ...mode, consistency: Consistency.Frozen, tenant, host: 'h1', cmdline: 'repo-test' });
   for (const v of vmas) {
     const n = v.data.length / PS;
     w.beginVma({ start: v.start, end: v.start + (n + (v.zeroPages ?? 0)) * PS, prot: 3, flags: 0, pgoff: 0, kind: VmaKind.PrivateAnon, dev: '00:00', inode: 0, path: '', vmFlags: 'rd wr', reason: '', sharedKey: '' });
@@ -35,8 +39,8 @@ export function snapshotFrames(pid: number, vmas: Vma[], startTimeMs: number, te
 }
 
 /** A snapshot through the real path: SnapshotWriter frames, decoded and fed to SnapshotIngest. */
-export async function ingest(repo: Repository, pid: number, vmas: Vma[], startTimeMs: number, tenant = 'acme'): Promise<Manifest> {
-  const { id, frames } = snapshotFrames(pid, vmas, startTimeMs, tenant);
+export async function ingest(repo: Repository, pid: number, vmas: Vma[], startTimeMs: number, tenant = 'acme', parent?: string): Promise<Manifest> {
+  const { id, frames } = snapshotFrames(pid, vmas, startTimeMs, tenant, parent);
   const ing = new SnapshotIngest(repo, id);
   let m: Manifest | undefined;
   for (const f of frames) m = (await ing.accept(f)) ?? m;

@@ -1,0 +1,175 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCodes } from '@pagevault/errors';
+import { DirectoryObjectStore } from '@pagevault/objstore';
+import { forgetSnapshots } from './forget';
+import { encodeIndexFile, readIndexFile } from './index-file';
+import { keys } from './keys';
+import type { Manifest } from './manifest';
+import { BLOB_PAGES, MAX_DELTA_DEPTH, PackBuilder, deltaDictionary, deltaHeader, inflateBlob, readPackTrailer } from './pack';
+import { PageFetcher } from './page-fetcher';
+import { prune } from './prune';
+import { Repository } from './repository';
+import { BASE, PS, ingest, readBack } from './test-helpers';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest();
+/** `page` with a few bytes changed at a place that depends on `seed`. */
+const touch = (page: Buffer, seed: number) => {
+  const p = Buffer.from(page);
+  p.writeUInt32LE(seed * 2654435761 >>> 0, (seed * 88) % (PS - 4));
+  return p;
+};
+
+describe('delta blobs', () => {
+  it('inflate with their bases, even a base that starts with zstd’s dictionary magic, and are far smaller', () => {
+    const bases = Array.from({ length: 20 }, () => randomBytes(PS));
+    bases[3]!.writeUInt32LE(0xec30a437, 0); // ZSTD_MAGIC_DICTIONARY: must not be read as a trained dictionary
+    const pages = bases.map((b, i) => touch(b, i));
+    const plain = new PackBuilder(PS, 1);
+    const delta = new PackBuilder(PS, 1);
+    pages.forEach((p, i) => {
+      plain.add(sha(p), p, 0);
+      delta.add(sha(p), p, 0, sha(bases[i]!), 0, bases[i]!, 0, i % 2); // bases in blobs of depth 0 and 1
+    });
+    const sp = plain.seal()!;
+    const sd = delta.seal()!;
+    expect(sd.bytes.length).toBeLessThan(sp.bytes.length / 20);
+    const entries = readPackTrailer(sd.bytes, 'k');
+    expect(entries.map((e) => e.depth)).toEqual(pages.map(() => 2));
+    expect(sd.bases.map((b) => b.hashes.length / 32)).toEqual([BLOB_PAGES, pages.length - BLOB_PAGES]);
+    for (const e of entries) {
+      const z = sd.bytes.subarray(e.blobOffset, e.blobOffset + e.blobLength);
+      const h = deltaHeader(z, 'k')!;
+      expect(h).toMatchObject({ depth: 2, bases: e.blobPages });
+      const { dict, pages: at } = deltaDictionary(h.bases, PS);
+      const first = e.blobOffset === 0 ? 0 : BLOB_PAGES; // the blob's first page (and base)
+      for (let b = 0; b < h.bases; b++) bases[first + b]!.copy(at, b * PS);
+      const raw = inflateBlob(z, e.blobPages, PS, 'k', dict);
+      expect(raw.subarray(e.slot * PS, (e.slot + 1) * PS).equals(pages[first + e.slot]!)).toBe(true);
+      expect(() => inflateBlob(z, e.blobPages, PS, 'pack k')).toThrow(expect.objectContaining({ code: ErrorCodes.OBJECT_CORRUPT }));
+    }
+  });
+
+  it('lists a base once per blob, and ignores a base at the end of a longest chain', () => {
+    const base = randomBytes(PS);
+    const b = new PackBuilder(PS, 1);
+    for (let i = 0; i < 4; i++) b.add(sha(touch(base, i)), touch(base, i), 0, sha(base), 0, base, 0, 0);
+    b.add(sha(touch(base, 9)), touch(base, 9), 0, sha(randomBytes(PS)), 0, base, 0, MAX_DELTA_DEPTH);
+    const s = b.seal()!;
+    expect(s.bases).toEqual([{ blobOffset: 0, hashes: sha(base) }]);
+    expect(readPackTrailer(s.bytes, 'k')[0]!.depth).toBe(1);
+    const only = new PackBuilder(PS, 1);
+    only.add(sha(base), base, 0, sha(randomBytes(PS)), 0, base, 0, MAX_DELTA_DEPTH);
+    const o = only.seal()!;
+    expect(o.bases).toEqual([]);
+    expect(readPackTrailer(o.bytes, 'k')[0]!.depth).toBe(0);
+  });
+
+  it('index files carry the bases (version 2) and stay version 1 without them; a cut bases section is corrupt', () => {
+    const base = randomBytes(PS);
+    const b = new PackBuilder(PS, 1);
+    b.add(sha(touch(base, 1)), touch(base, 1), 0, sha(base), 0, base, 0, 0);
+    const s = b.seal()!;
+    const v2 = encodeIndexFile([s]).bytes;
+    expect(v2.readUInt32LE(4)).toBe(2);
+    const got: [string, number, string][] = [];
+    const depths: number[] = [];
+    readIndexFile(v2, 'k', (_h, _at, loc) => depths.push(loc.depth!), (pack, off, buf, at, n) => got.push([pack, off, buf.toString('hex', at, at + n * 32)]));
+    expect(got).toEqual([[s.sha, 0, sha(base).toString('hex')]]);
+    expect(depths).toEqual([1]);
+    expect(encodeIndexFile([{ sha: s.sha, entries: s.entries }]).bytes.readUInt32LE(4)).toBe(1);
+    expect(() => readIndexFile(v2.subarray(0, v2.length - 1), 'k', () => undefined)).toThrow(expect.objectContaining({ code: ErrorCodes.OBJECT_CORRUPT }));
+  });
+
+  it('a delta blob that names itself as its base is corrupt, not an endless chain', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pv-delta-'));
+    try {
+      const store = new DirectoryObjectStore(dir);
+      const page = randomBytes(PS);
+      const b = new PackBuilder(PS, 1);
+      b.add(sha(page), page, 0, sha(page), 0, page, 0, 0); // hostile: its own base
+      const s = b.seal()!;
+      await store.put(keys.pack('acme', s.sha), s.bytes);
+      const idx = encodeIndexFile([s]);
+      await store.put(keys.index('acme', idx.sha), idx.bytes);
+      const t = await new Repository(store).tenant('acme');
+      const f = new PageFetcher(t, PS);
+      await expect(f.fetch(sha(page), [0], 1, Buffer.alloc(PS), () => 'page')).rejects.toMatchObject({ code: ErrorCodes.OBJECT_CORRUPT });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('incremental snapshots stored as deltas', () => {
+  let dir: string;
+  let store: DirectoryObjectStore;
+  let repo: Repository;
+  const N = 64;
+  /** State k of a 64-page region: every page changed in a few bytes at every state. */
+  const states: Buffer[] = [randomBytes(N * PS)];
+  for (let k = 1; k <= MAX_DELTA_DEPTH + 3; k++) {
+    const prev = states[k - 1]!;
+    states.push(Buffer.concat(Array.from({ length: N }, (_, i) => touch(prev.subarray(i * PS, (i + 1) * PS), k * N + i))));
+  }
+  const mem = (k: number) => [{ start: BASE, data: states[k]! }];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pv-delta-'));
+    store = new DirectoryObjectStore(dir);
+    repo = new Repository(store);
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  const series = async (n: number) => {
+    const out: Manifest[] = [];
+    for (let k = 0; k < n; k++) out.push(await ingest(repo, 1, mem(k), 1000 + k, 'acme', out[k - 1]?.snapshotId));
+    return out;
+  };
+
+  it('store each changed page against the parent’s, chains at most MAX_DELTA_DEPTH long, and restore byte for byte', async () => {
+    const ms = await series(MAX_DELTA_DEPTH + 3);
+    // A chain restarts with whole pages once its bases are MAX_DELTA_DEPTH deep.
+    expect(ms.map((m) => m.counts.deltaPages ?? 0)).toEqual(ms.map((_, k) => (k === 0 || k === MAX_DELTA_DEPTH + 1 ? 0 : N)));
+    for (const m of ms) expect(m.counts.newPages).toBe(N);
+    expect(ms[1]!.counts.newBytes).toBeLessThan(ms[0]!.counts.newBytes / 10);
+    const fresh = await new Repository(new DirectoryObjectStore(dir)).tenant('acme');
+    let deepest = 0;
+    for (const h of fresh.index.hashes()) deepest = Math.max(deepest, fresh.index.depthOf(fresh.index.locate(h)));
+    expect(deepest).toBe(MAX_DELTA_DEPTH);
+    for (let k = 0; k < ms.length; k++) expect((await readBack(fresh, ms[k]!))[0]!.equals(states[k]!), `state ${k}`).toBe(true);
+  });
+
+  it('prune keeps the bases a live snapshot’s deltas need, down the chain, and repacks them whole', async () => {
+    // State 0 also has a region no later state has: dead once state 0 is forgotten, beside live bases.
+    const gone = { start: BASE + 0x100_0000, data: randomBytes(N * PS) };
+    const ms = [await ingest(repo, 1, [...mem(0), gone], 1000)];
+    for (let k = 1; k < 4; k++) ms.push(await ingest(repo, 1, mem(k), 1000 + k, 'acme', ms[k - 1]!.snapshotId));
+    await forgetSnapshots(await repo.tenant('acme'), ms.slice(0, 3).map((m) => m.snapshotId));
+    const r = await prune(store, 'acme', { graceMs: 0, repackBelow: 1 });
+    expect(r.snapshots).toBe(1);
+    // Every page of states 0-2 is a base on the chain of state 3: only the other region goes, and the
+    // bases in its pack move to a new one.
+    expect(r.livePages).toBe(4 * N);
+    expect(r.packs.repacked).toBe(1);
+    expect(r.pagesRepacked).toBe(N);
+    const fresh = await new Repository(new DirectoryObjectStore(dir)).tenant('acme');
+    expect((await readBack(fresh, ms[3]!))[0]!.equals(states[3]!)).toBe(true);
+    // A new snapshot on top of it still finds its bases and restores.
+    const next = await ingest(new Repository(new DirectoryObjectStore(dir)), 1, mem(4), 5000, 'acme', ms[3]!.snapshotId);
+    expect(next.counts.deltaPages).toBe(N);
+    expect((await readBack(await new Repository(new DirectoryObjectStore(dir)).tenant('acme'), next))[0]!.equals(states[4]!)).toBe(true);
+  });
+
+  it('a base that cannot be read leaves its pages stored whole: the snapshot still commits and restores', async () => {
+    const [m0] = await series(1);
+    for await (const o of store.list(keys.packs('acme'))) await store.delete(o.key);
+    const m1 = await ingest(repo, 1, mem(1), 2000, 'acme', m0!.snapshotId);
+    expect(m1.counts.deltaPages ?? 0).toBe(0);
+    expect(m1.counts.newPages).toBe(N);
+    expect((await readBack(await new Repository(new DirectoryObjectStore(dir)).tenant('acme'), m1))[0]!.equals(states[1]!)).toBe(true);
+  });
+});
