@@ -12,6 +12,7 @@ import type { Manifest } from './manifest';
 import { BLOB_PAGES, MAX_DELTA_DEPTH, PackBuilder, deltaDictionary, deltaHeader, inflateBlob, readPackTrailer } from './pack';
 import { PageFetcher } from './page-fetcher';
 import { prune } from './prune';
+import { RecentPages } from './recent-pages';
 import { Repository } from './repository';
 import { BASE, PS, ingest, readBack } from './test-helpers';
 
@@ -130,8 +131,12 @@ describe('incremental snapshots stored as deltas', () => {
     return out;
   };
 
-  it('store each changed page against the parent’s, chains at most MAX_DELTA_DEPTH long, and restore byte for byte', async () => {
-    const ms = await series(MAX_DELTA_DEPTH + 3);
+  it.each([
+    ['kept from storing them', () => repo],
+    ['fetched from their packs', () => new Repository(store, { recentPagesBytes: 0 })],
+  ])('store each changed page against the parent’s (bases %s), chains at most MAX_DELTA_DEPTH long, and restore byte for byte', async (_how, compactor) => {
+    const ms: Manifest[] = [];
+    for (let k = 0; k < MAX_DELTA_DEPTH + 3; k++) ms.push(await ingest(compactor(), 1, mem(k), 1000 + k, 'acme', ms[k - 1]?.snapshotId));
     // A chain restarts with whole pages once its bases are MAX_DELTA_DEPTH deep.
     expect(ms.map((m) => m.counts.deltaPages ?? 0)).toEqual(ms.map((_, k) => (k === 0 || k === MAX_DELTA_DEPTH + 1 ? 0 : N)));
     for (const m of ms) expect(m.counts.newPages).toBe(N);
@@ -167,9 +172,31 @@ describe('incremental snapshots stored as deltas', () => {
   it('a base that cannot be read leaves its pages stored whole: the snapshot still commits and restores', async () => {
     const [m0] = await series(1);
     for await (const o of store.list(keys.packs('acme'))) await store.delete(o.key);
-    const m1 = await ingest(repo, 1, mem(1), 2000, 'acme', m0!.snapshotId);
+    // A compactor that did not store state 0 itself: its bases must come from the (deleted) packs.
+    const m1 = await ingest(new Repository(store), 1, mem(1), 2000, 'acme', m0!.snapshotId);
     expect(m1.counts.deltaPages ?? 0).toBe(0);
     expect(m1.counts.newPages).toBe(N);
     expect((await readBack(await new Repository(new DirectoryObjectStore(dir)).tenant('acme'), m1))[0]!.equals(states[1]!)).toBe(true);
+  });
+});
+
+describe('RecentPages', () => {
+  it('gives back the page kept under a hash, nothing for another hash, and the newer of two pages sharing a slot', () => {
+    const r = new RecentPages(PS, 4 * PS);
+    const pages = Array.from({ length: 64 }, () => randomBytes(PS));
+    const hs = pages.map(sha);
+    const out = Buffer.alloc(2 * PS);
+    expect(r.get(hs[0]!, 0, out, 0)).toBe(false);
+    pages.forEach((p, i) => r.put(hs[i]!, 0, Buffer.concat([Buffer.alloc(PS), p]), PS));
+    let held = 0;
+    for (let i = 0; i < 64; i++) {
+      if (!r.get(hs[i]!, 0, out, PS)) continue;
+      held++;
+      expect(out.subarray(PS).equals(pages[i]!)).toBe(true);
+    }
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThanOrEqual(4);
+    // The last page put is always held (nothing replaced it).
+    expect(r.get(hs[63]!, 0, out, 0) && out.subarray(0, PS).equals(pages[63]!)).toBe(true);
   });
 });

@@ -76,7 +76,7 @@ export async function prune(store: ObjectStore, tenant: string, opts: PruneOptio
 
 async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, held: { lock: HeldLock; scan: LockScan } | undefined): Promise<PruneReport> {
   const { graceMs = 3_600_000, repackBelow = 0.5, width = 16, consolidateAbove = 32 } = opts;
-  const packOpts = packOptions(opts.packs);
+  const packOpts = packOptions({ ...opts.packs, recentPagesBytes: 0 }); // nothing here is a delta base
   const nowMs = Date.now();
   const live = await markLive(store, tenant, width);
   const reader = new TenantStore(store, tenant, packOpts);

@@ -8,6 +8,7 @@ import type { FailedSnapshot, Manifest } from './manifest';
 import { parseManifest } from './manifest';
 import { PackBuilder, type SealedPack } from './pack';
 import { PageFetcher } from './page-fetcher';
+import { RecentPages } from './recent-pages';
 import { PageIndex } from './page-index';
 import type { MapNode } from './page-map';
 
@@ -17,6 +18,11 @@ export interface RepoOptions {
   /** A pack is sealed once its compressed bytes reach this (default 12 MiB). */
   packTargetBytes?: number;
   pageSize?: number;
+  /**
+   * Bytes of recently stored pages kept by hash per tenant (default 64 MiB; 0: none): the next snapshot
+   * of a process finds its delta bases there without a GET (recent-pages.ts).
+   */
+  recentPagesBytes?: number;
   /** Hashes pages (default: the process's shared PageHasher, on every core). */
   hasher?: PageHasher;
 }
@@ -25,7 +31,7 @@ export type PackOptions = Required<Omit<RepoOptions, 'hasher'>>;
 
 /** How packs are written when nothing says otherwise. */
 export function packOptions(o: Omit<RepoOptions, 'hasher'> = {}): PackOptions {
-  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, ...o };
+  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, recentPagesBytes: 64 << 20, ...o };
 }
 
 /** Where a page queued for the pack being filled is: nowhere yet (the pending index only answers `has`). */
@@ -50,6 +56,7 @@ export class TenantStore {
   private flushChain: Promise<unknown> = Promise.resolve();
   private failure: unknown;
   private fetcher: PageFetcher | undefined;
+  private recent: RecentPages | undefined;
   readonly stats = { packs: 0, packBytes: 0, pagesStored: 0, indexBytes: 0 };
 
   constructor(
@@ -140,16 +147,30 @@ export class TenantStore {
     if (this.idx.has(hash) || this.uploading.some((u) => u.pages.has(hash))) return false;
     if (!this.pending.add(hash, 0, PENDING)) return false; // already in the pack being filled
     this.builder.add(Buffer.from(hash), data, offset, baseHash, baseHashAt, baseData, baseDataAt, baseDepth); // the caller reuses its hash buffer
+    if (this.opts.recentPagesBytes > 0) (this.recent ??= new RecentPages(this.opts.pageSize, this.opts.recentPagesBytes)).put(hash, 0, data, offset);
     return true;
   }
 
   /**
-   * Reads stored pages back (the bases of delta blobs) through a fetcher of its own, which keeps 32 MiB
-   * of the blobs it inflated: bases that share a blob cost one GET.
+   * Reads stored pages back (the bases of delta blobs): from the pages this store kept when it stored
+   * them (RecentPages), the rest through a fetcher of its own, which keeps 32 MiB of the blobs it
+   * inflated (bases that share a blob cost one GET).
    */
-  fetchPages(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
-    this.fetcher ??= new PageFetcher(this, this.opts.pageSize, { cacheBytes: 32 << 20 });
-    return this.fetcher.fetch(hashes, hashAt, n, out, where);
+  async fetchPages(hashes: Buffer, hashAt: Int32Array, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
+    const ps = this.opts.pageSize;
+    let m = 0;
+    const missAt = new Int32Array(n);
+    const missOut = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      if (this.recent?.get(hashes, hashAt[i]!, out, i * ps)) continue;
+      missAt[m] = hashAt[i]!;
+      missOut[m++] = i;
+    }
+    if (m === 0) return;
+    const got = Buffer.allocUnsafe(m * ps);
+    this.fetcher ??= new PageFetcher(this, ps, { cacheBytes: 32 << 20 });
+    await this.fetcher.fetch(hashes, missAt, m, got, (j) => where(missOut[j]!));
+    for (let j = 0; j < m; j++) got.copy(out, missOut[j]! * ps, j * ps, (j + 1) * ps);
   }
 
   get packFull(): boolean {
