@@ -15,6 +15,9 @@ export interface IngestOptions {
   onLockWait?: () => void | Promise<void>;
 }
 
+/** Sampled delta blobs a snapshot's decision on deltas waits for (ingest.deltasPay). */
+const SAMPLE_BLOBS = 4;
+
 const CONSISTENCY = { [Consistency.Frozen]: 'frozen', [Consistency.Live]: 'live', [Consistency.PreCopy]: 'precopy' } as const;
 
 /**
@@ -39,6 +42,9 @@ export class SnapshotIngest {
   private packBytesBefore = 0;
   private hashes = Buffer.allocUnsafe(256 * 32);
   /** A chunk's delta bases (findBases): page i of the chunk, the base's hash, bytes and blob depth. */
+  /** The pack writer's delta sample when this snapshot began, and whether its deltas stopped paying. */
+  private sampleAtBegin = { blobs: 0, deltaBytes: 0, plainBytes: 0 };
+  private deltasOff = false;
   private bases = { of: new Int32Array(0), at: new Int32Array(0), depth: new Uint8Array(0), hashes: Buffer.alloc(0), data: Buffer.alloc(0) };
   private readonly nodeUploads: Promise<void>[] = [];
   private hold: SharedHold | undefined;
@@ -71,6 +77,7 @@ export class SnapshotIngest {
         this.tenant = await this.repo.tenant(b.begin.tenant);
         if (!(await this.lock(this.tenant))) return undefined;
         this.packBytesBefore = this.tenant.stats.packBytes;
+        this.sampleAtBegin = { ...this.tenant.deltaSample };
         if (b.begin.parentId) await this.loadParent(idToHex(b.begin.parentId));
         return undefined;
       case FrameType.VmaBegin:
@@ -130,7 +137,7 @@ export class SnapshotIngest {
     if (this.hashes.length < n * 32) this.hashes = Buffer.allocUnsafe(n * 32);
     const t = this.tenant!;
     this.repo.hashPages(data, n, ps, this.hashes);
-    const k = this.parent ? await this.findBases(addrs, n) : 0;
+    const k = this.parent && t.deltas && this.deltasPay() ? await this.findBases(addrs, n) : 0;
     const bs = this.bases;
     for (let i = 0, b = 0; i < n; i++) {
       const h = this.hashes.subarray(i * 32, i * 32 + 32);
@@ -151,6 +158,20 @@ export class SnapshotIngest {
       }
     }
     if (t.packFull) await t.flushBehind();
+  }
+
+  /**
+   * Whether reading bases still pays in this snapshot: once SAMPLE_BLOBS of its delta blobs were also
+   * compressed whole, deltas that save less than a quarter (pages rewritten, not edited: random
+   * bytes, a new allocation over an old one) stop it, so their snapshot does not pay the reads.
+   */
+  private deltasPay(): boolean {
+    if (this.deltasOff) return false;
+    const now = this.tenant!.deltaSample;
+    const was = this.sampleAtBegin;
+    if (now.blobs - was.blobs < SAMPLE_BLOBS) return true;
+    this.deltasOff = now.deltaBytes - was.deltaBytes > 0.75 * (now.plainBytes - was.plainBytes);
+    return !this.deltasOff;
   }
 
   /**

@@ -28,6 +28,7 @@ export const DELTA_MAGIC = Buffer.from('PVDB', 'latin1');
 export const MAX_DELTA_DEPTH = 8;
 const ENTRY = 44;
 const DICT_PAD = 8;
+const SAMPLE_EVERY = 4;
 
 export interface PackEntry {
   hash: Buffer;
@@ -69,6 +70,12 @@ export class PackBuilder {
   private readonly compressor = new Compressor();
   private readonly cctx = new CCtx();
   private readonly zbuf: Buffer;
+  /**
+   * What deltas save: every SAMPLE_EVERY-th delta blob is also compressed whole, and both sizes are
+   * added here, so a compactor can stop looking for bases when pages are rewritten rather than edited.
+   */
+  readonly deltaSample = { blobs: 0, deltaBytes: 0, plainBytes: 0 };
+  private deltaBlobs = 0;
 
   constructor(
     private readonly pageSize: number,
@@ -163,6 +170,11 @@ export class PackBuilder {
       this.baseHashes.copy(z, 8, 0, this.nBases * 32);
       this.zbuf.copy(z, head, 0, len);
       this.bases.push({ blobOffset: this.size, hashes: Buffer.from(z.subarray(8, head)) });
+      if (this.deltaBlobs++ % SAMPLE_EVERY === 0) {
+        this.deltaSample.blobs++;
+        this.deltaSample.deltaBytes += z.length;
+        this.deltaSample.plainBytes += this.compressor.compress(raw).length;
+      }
       this.nBases = 0;
       this.baseDepth = -1;
     }

@@ -19,10 +19,16 @@ export interface RepoOptions {
   packTargetBytes?: number;
   pageSize?: number;
   /**
-   * Bytes of recently stored pages kept by hash per tenant (default 64 MiB; 0: none): the next snapshot
-   * of a process finds its delta bases there without a GET (recent-pages.ts).
+   * Bytes of recently stored pages kept by hash per tenant (default 256 MiB, taken at the tenant's first
+   * new page; 0: none): the next snapshot of a process finds its delta bases there without a GET
+   * (recent-pages.ts).
    */
   recentPagesBytes?: number;
+  /**
+   * Store a changed page as a delta against the parent's page at its address (default true; pack.ts).
+   * Off, pages are stored whole: the compactor does less work, the store holds more.
+   */
+  delta?: boolean;
   /** Hashes pages (default: the process's shared PageHasher, on every core). */
   hasher?: PageHasher;
 }
@@ -31,7 +37,7 @@ export type PackOptions = Required<Omit<RepoOptions, 'hasher'>>;
 
 /** How packs are written when nothing says otherwise. */
 export function packOptions(o: Omit<RepoOptions, 'hasher'> = {}): PackOptions {
-  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, recentPagesBytes: 64 << 20, ...o };
+  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, recentPagesBytes: 256 << 20, delta: true, ...o };
 }
 
 /** Where a page queued for the pack being filled is: nowhere yet (the pending index only answers `has`). */
@@ -57,7 +63,7 @@ export class TenantStore {
   private failure: unknown;
   private fetcher: PageFetcher | undefined;
   private recent: RecentPages | undefined;
-  readonly stats = { packs: 0, packBytes: 0, pagesStored: 0, indexBytes: 0 };
+  readonly stats = { packs: 0, packBytes: 0, pagesStored: 0, indexBytes: 0, basesKept: 0, basesFetched: 0 };
 
   constructor(
     readonly store: ObjectStore,
@@ -133,6 +139,16 @@ export class TenantStore {
     }
   }
 
+  /** Whether changed pages of incremental snapshots are stored as deltas (RepoOptions.delta). */
+  get deltas(): boolean {
+    return this.opts.delta;
+  }
+
+  /** Delta blobs sampled so far, compressed as deltas and whole (PackBuilder.deltaSample). */
+  get deltaSample(): Readonly<PackBuilder['deltaSample']> {
+    return this.builder.deltaSample;
+  }
+
   /** True when the page is stored or on its way (so addPage would not store it). */
   holds(hash: Uint8Array, hashOffset = 0): boolean {
     return this.idx.has(hash, hashOffset) || this.pending.has(hash, hashOffset) || this.uploading.some((u) => u.pages.has(hash, hashOffset));
@@ -162,10 +178,12 @@ export class TenantStore {
     const missAt = new Int32Array(n);
     const missOut = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      if (this.recent?.get(hashes, hashAt[i]!, out, i * ps)) continue;
+      if (this.recent?.take(hashes, hashAt[i]!, out, i * ps)) continue;
       missAt[m] = hashAt[i]!;
       missOut[m++] = i;
     }
+    this.stats.basesKept += n - m;
+    this.stats.basesFetched += m;
     if (m === 0) return;
     const got = Buffer.allocUnsafe(m * ps);
     this.fetcher ??= new PageFetcher(this, ps, { cacheBytes: 32 << 20 });
