@@ -9,6 +9,7 @@ export function compactorMetrics(registry: Registry, lag?: () => Promise<bigint>
   const bytesIn = new Counter({ name: 'pagevault_compactor_bytes_in_total', help: 'frame bytes consumed', ...r });
   const pagesIn = new Counter({ name: 'pagevault_compactor_pages_in_total', help: 'data pages in committed snapshots', ...r });
   const unique = new Counter({ name: 'pagevault_compactor_unique_pages_stored_total', help: 'pages stored for the first time', ...r });
+  const delta = new Counter({ name: 'pagevault_compactor_delta_pages_stored_total', help: 'pages stored as deltas against their parent snapshot\'s page', ...r });
   const stored = new Counter({ name: 'pagevault_compactor_bytes_stored_total', help: 'compressed pack bytes written', ...r });
   const dedup = new Gauge({ name: 'pagevault_compactor_dedup_ratio', help: 'data pages in / pages stored, since start', ...r });
   const committed = new Counter({ name: 'pagevault_compactor_snapshots_committed_total', help: 'snapshots made visible', ...r });
@@ -33,6 +34,7 @@ export function compactorMetrics(registry: Registry, lag?: () => Promise<bigint>
       latency.observe(ms / 1000);
       pagesIn.inc(m.counts.dataPages);
       unique.inc(m.counts.newPages);
+      delta.inc(m.counts.deltaPages ?? 0);
       stored.inc(m.counts.newBytes);
       inPages += m.counts.dataPages;
       newPages += m.counts.newPages;

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
       ...metrics,
       committed: (m, ms) => {
         metrics.committed?.(m, ms);
-        log.info({ snapshot: m.snapshotId, tenant: m.tenant, pages: m.counts.dataPages, newPages: m.counts.newPages, ms }, 'snapshot committed');
+        log.info({ snapshot: m.snapshotId, tenant: m.tenant, pages: m.counts.dataPages, newPages: m.counts.newPages, deltaPages: m.counts.deltaPages ?? 0, ms }, 'snapshot committed');
       },
       failed: (id, code, reason) => {
         metrics.failed?.(id, code, reason);
