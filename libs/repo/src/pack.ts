@@ -12,9 +12,10 @@ import { ErrorCodes, PvError } from '@pagevault/errors';
  *   trailer: u32 version=1, u32 entries, then per page: hash[32], u32 blob offset, u32 blob length,
  *            u16 slot in blob, u8 pages in blob, u8 delta depth
  *
- * A blob is a zstd frame of its pages, or a delta blob: its pages compressed with the pages they
- * replaced (their bases, usually the parent snapshot's pages at the same addresses) as zstd's
- * dictionary, which is where a periodic snapshot's changed pages find most of their bytes:
+ * A blob is a zstd frame of its pages, or a delta blob: pages compressed with the pages they replaced
+ * (their bases, the parent snapshot's pages at the same addresses) as zstd's dictionary, which is where
+ * a periodic snapshot's changed pages find most of their bytes. The writer puts one page in a delta
+ * blob (see addDelta); the format allows up to BLOB_PAGES:
  *   "PVDB" u8 depth u8 bases u16 0, bases × hash[32], zstd frame (dictionary: 8 zero bytes, then the
  *   bases' pages in that order; the zero bytes keep a page that starts with zstd's dictionary magic
  *   from being taken for a trained dictionary)
@@ -62,16 +63,13 @@ export class PackBuilder {
   private blob: Buffer;
   private blobHashes: Buffer[] = [];
   private bases: BlobBases[] = [];
-  /** The blob's bases: their pages after DICT_PAD zero bytes (zstd's dictionary), hashes, deepest. */
+  /** A delta blob's zstd dictionary: DICT_PAD zero bytes, then its base page. */
   private readonly dict: Buffer;
-  private readonly baseHashes = Buffer.alloc(BLOB_PAGES * 32);
-  private nBases = 0;
-  private baseDepth = -1;
   private readonly compressor = new Compressor();
   private readonly cctx = new CCtx();
   private readonly zbuf: Buffer;
   /**
-   * What deltas save: every SAMPLE_EVERY-th delta blob is also compressed whole, and both sizes are
+   * What deltas save: every SAMPLE_EVERY-th delta page is also compressed whole, and both sizes are
    * added here, so a compactor can stop looking for bases when pages are rewritten rather than edited.
    */
   readonly deltaSample = { blobs: 0, deltaBytes: 0, plainBytes: 0 };
@@ -83,7 +81,7 @@ export class PackBuilder {
   ) {
     this.compressor.setParameters({ compressionLevel: level });
     this.blob = Buffer.allocUnsafe(BLOB_PAGES * pageSize);
-    this.dict = Buffer.alloc(DICT_PAD + BLOB_PAGES * pageSize);
+    this.dict = Buffer.alloc(DICT_PAD + pageSize);
     this.zbuf = Buffer.allocUnsafe(compressBound(BLOB_PAGES * pageSize));
   }
 
@@ -99,28 +97,44 @@ export class PackBuilder {
   /**
    * Adds one unique page: its hash and its bytes at data[offset, offset + pageSize). With a base (the
    * page it replaced, stored already: its hash at baseHash[baseHashAt], its bytes at
-   * baseData[baseDataAt], the depth of its blob) the page's blob becomes a delta blob on it.
+   * baseData[baseDataAt], the depth of its blob, below MAX_DELTA_DEPTH) the page becomes a delta blob
+   * of its own; other pages share plain blobs of up to BLOB_PAGES.
    */
   add(hash: Buffer, data: Uint8Array, offset: number, baseHash?: Uint8Array, baseHashAt = 0, baseData?: Uint8Array, baseDataAt = 0, baseDepth = 0): void {
     const ps = this.pageSize;
+    if (baseHash && baseData && baseDepth < MAX_DELTA_DEPTH) {
+      this.addDelta(hash, data.subarray(offset, offset + ps), baseData.subarray(baseDataAt, baseDataAt + ps), baseHash.subarray(baseHashAt, baseHashAt + 32), baseDepth + 1);
+      return;
+    }
     this.blob.set(data.subarray(offset, offset + ps), this.blobHashes.length * ps);
     this.blobHashes.push(hash);
-    if (baseHash && baseData) this.addBase(baseHash, baseHashAt, baseData, baseDataAt, baseDepth);
     if (this.blobHashes.length === BLOB_PAGES) this.closeBlob();
   }
 
-  private addBase(h: Uint8Array, at: number, data: Uint8Array, dataAt: number, depth: number): void {
-    if (depth >= MAX_DELTA_DEPTH) return;
-    const hs = this.baseHashes;
-    for (let b = 0; b < this.nBases; b++) {
-      let k = 0;
-      while (k < 32 && hs[b * 32 + k] === h[at + k]) k++;
-      if (k === 32) return; // the same base twice (pages that replaced copies of one page)
+  /**
+   * One page against its base, alone in its blob: a blob with several bases would make each page depend
+   * on all of them, and each of those on theirs (a fan-out of BLOB_PAGES a level down a chain), while a
+   * page of its own depends on one page a level.
+   */
+  private addDelta(hash: Buffer, page: Uint8Array, base: Uint8Array, baseHash: Uint8Array, depth: number): void {
+    this.dict.set(base, DICT_PAD);
+    const len = this.cctx.compressUsingDict(this.zbuf, page, this.dict, this.level);
+    const z = Buffer.allocUnsafe(40 + len);
+    DELTA_MAGIC.copy(z, 0);
+    z[4] = depth;
+    z[5] = 1;
+    z.writeUInt16LE(0, 6);
+    z.set(baseHash, 8);
+    this.zbuf.copy(z, 40, 0, len);
+    if (this.deltaBlobs++ % SAMPLE_EVERY === 0) {
+      this.deltaSample.blobs++;
+      this.deltaSample.deltaBytes += z.length;
+      this.deltaSample.plainBytes += this.compressor.compress(page).length;
     }
-    hs.set(h.subarray(at, at + 32), this.nBases * 32);
-    this.dict.set(data.subarray(dataAt, dataAt + this.pageSize), DICT_PAD + this.nBases * this.pageSize);
-    this.nBases++;
-    if (depth > this.baseDepth) this.baseDepth = depth;
+    this.bases.push({ blobOffset: this.size, hashes: Buffer.from(z.subarray(8, 40)) });
+    this.entries.push({ hash, blobOffset: this.size, blobLength: z.length, slot: 0, blobPages: 1, depth });
+    this.parts.push(z);
+    this.size += z.length;
   }
 
   seal(): SealedPack | undefined {
@@ -153,33 +167,9 @@ export class PackBuilder {
   private closeBlob(): void {
     const n = this.blobHashes.length;
     if (n === 0) return;
-    const raw = this.blob.subarray(0, n * this.pageSize);
-    let z: Buffer;
-    let depth = 0;
-    if (this.nBases === 0) z = this.compressor.compress(raw);
-    else {
-      depth = this.baseDepth + 1;
-      const dict = this.dict.subarray(0, DICT_PAD + this.nBases * this.pageSize);
-      const len = this.cctx.compressUsingDict(this.zbuf, raw, dict, this.level);
-      const head = 8 + this.nBases * 32;
-      z = Buffer.allocUnsafe(head + len);
-      DELTA_MAGIC.copy(z, 0);
-      z[4] = depth;
-      z[5] = this.nBases;
-      z.writeUInt16LE(0, 6);
-      this.baseHashes.copy(z, 8, 0, this.nBases * 32);
-      this.zbuf.copy(z, head, 0, len);
-      this.bases.push({ blobOffset: this.size, hashes: Buffer.from(z.subarray(8, head)) });
-      if (this.deltaBlobs++ % SAMPLE_EVERY === 0) {
-        this.deltaSample.blobs++;
-        this.deltaSample.deltaBytes += z.length;
-        this.deltaSample.plainBytes += this.compressor.compress(raw).length;
-      }
-      this.nBases = 0;
-      this.baseDepth = -1;
-    }
+    const z = this.compressor.compress(this.blob.subarray(0, n * this.pageSize));
     for (let slot = 0; slot < n; slot++) {
-      this.entries.push({ hash: this.blobHashes[slot]!, blobOffset: this.size, blobLength: z.length, slot, blobPages: n, depth });
+      this.entries.push({ hash: this.blobHashes[slot]!, blobOffset: this.size, blobLength: z.length, slot, blobPages: n, depth: 0 });
     }
     this.parts.push(z);
     this.size += z.length;

@@ -23,6 +23,13 @@ interface RangeBases {
   first: Map<number, number>;
 }
 
+/** A range's delta blobs (their bytes are views of the range's), with their bases counted. */
+interface DeltaBlobs {
+  found: { offset: number; z: Buffer; bases: number }[];
+  total: number;
+  deepest: number;
+}
+
 /** Deeper than any delta chain: what a top-level fetch accepts. */
 const ANY_DEPTH = 256;
 const DICT_PAD = 8;
@@ -152,13 +159,39 @@ export class PageFetcher {
         const bytes = await this.t.store.getRange(key, r.start, r.end - r.start, into);
         this.stats.requests++;
         this.stats.bytesFetched += bytes.length;
-        const bases = await this.fetchBases(index, key, bytes, r, recs, sorted, below);
-        this.inflate(index, key, bytes, r, recs, sorted, hashes, hashAt, out, where, bases);
+        if (this.deltasIn(index, key, bytes, r, recs, sorted, below)) {
+          // It waits: off the worker's buffer, which the next GET overwrites.
+          const own = into && bytes.buffer === into.buffer ? Buffer.from(bytes) : bytes;
+          waiting.push({ key, bytes: own, range: r, ...this.deltasIn(index, key, own, r, recs, sorted, below)! });
+        } else this.inflate(index, key, bytes, r, recs, sorted, hashes, hashAt, out, where, undefined);
       }
     };
+    // Ranges with delta blobs wait until every GET is in; then the bases of all of them are fetched by one
+    // call a level down (neighbouring bases share its GETs), and they are inflated.
+    const waiting: ({ key: string; bytes: Buffer; range: Range } & DeltaBlobs)[] = [];
     const reuse = this.fetching++ === 0;
     try {
       await Promise.all(Array.from({ length: Math.min(this.o.maxInFlight, ranges.length) }, (_, w) => worker(w)));
+      if (waiting.length > 0) {
+        for (const x of waiting) this.stats.deltaBlobs += x.found.length;
+        const total = waiting.reduce((t, x) => t + x.total, 0);
+        const deepest = waiting.reduce((d, x) => Math.max(d, x.deepest), 0);
+        const baseHashes = Buffer.allocUnsafe(total * 32);
+        const firsts: Map<number, number>[] = [];
+        let b = 0;
+        for (const x of waiting) {
+          const first = new Map<number, number>();
+          for (const f of x.found) {
+            first.set(f.offset, b);
+            b += f.z.copy(baseHashes, b * 32, 8, 8 + f.bases * 32) / 32;
+          }
+          firsts.push(first);
+        }
+        const pages = Buffer.allocUnsafe(total * this.pageSize);
+        const at = Int32Array.from({ length: total }, (_, i) => i * 32);
+        await this.fetchOnce(baseHashes, at, total, pages, (i) => `base ${baseHashes.toString('hex', i * 32, i * 32 + 32)} of a delta blob`, deepest);
+        waiting.forEach((x, i) => this.inflate(index, x.key, x.bytes, x.range, recs, sorted, hashes, hashAt, out, where, { pages, first: firsts[i]! }));
+      }
     } finally {
       this.fetching--;
     }
@@ -171,15 +204,12 @@ export class PageFetcher {
     return p * 2 ** 32 + blobOffset;
   }
 
-  /**
-   * The bases of the range's delta blobs, all fetched by one call a level down (nothing when it has
-   * none). `bytes` stays this worker's meanwhile: a nested call reads into buffers of its own.
-   */
-  private async fetchBases(index: PageIndex, key: string, bytes: Buffer, range: Range, recs: Int32Array, sorted: Int32Array, below: number): Promise<RangeBases | undefined> {
+  /** The delta blobs among a range's blobs, checked to be shallower than `below`; undefined if none. */
+  private deltasIn(index: PageIndex, key: string, bytes: Buffer, range: Range, recs: Int32Array, sorted: Int32Array, below: number): DeltaBlobs | undefined {
     let total = 0;
     let deepest = 0;
     let lastOffset = -1;
-    const found: { offset: number; z: Buffer; bases: number }[] = [];
+    const found: DeltaBlobs['found'] = [];
     for (let k = range.from; k < range.to; k++) {
       const r = recs[sorted[k]!]!;
       const offset = index.blobOffsetOf(r);
@@ -195,18 +225,7 @@ export class PageFetcher {
       if (h.depth > deepest) deepest = h.depth;
     }
     if (found.length === 0) return undefined;
-    const hashes = Buffer.allocUnsafe(total * 32);
-    const first = new Map<number, number>();
-    let b = 0;
-    for (const f of found) {
-      first.set(f.offset, b);
-      b += f.z.copy(hashes, b * 32, 8, 8 + f.bases * 32) / 32;
-    }
-    const pages = Buffer.allocUnsafe(total * this.pageSize);
-    const at = Int32Array.from({ length: total }, (_, i) => i * 32);
-    await this.fetchOnce(hashes, at, total, pages, (i) => `base ${hashes.toString('hex', i * 32, i * 32 + 32)} of a delta blob in pack ${key}`, deepest);
-    this.stats.deltaBlobs += found.length;
-    return { pages, first };
+    return { found, total, deepest };
   }
 
   /**
