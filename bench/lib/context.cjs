@@ -79,7 +79,10 @@ function makeContext({ cfg, runId, services }, rec) {
         settle(data.id);
       };
       const kafka = { brokers: services.brokers, topic: t, partitions: 2 };
-      const compactor = await startWorker('compactor', { kafka, store: s3config, groupId }, { onEvent, execArgv: compactorArgv });
+      // PV_BENCH_COMPACTOR_PROF=<dir>: every fleet compactor also writes CPU profiles there (by hand, to see
+      // where a series' time goes; the figures of such a run are not the suite's).
+      const prof = process.env.PV_BENCH_COMPACTOR_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PV_BENCH_COMPACTOR_PROF}`, '--cpu-prof-interval=1000'] : [];
+      const compactor = await startWorker('compactor', { kafka, store: s3config, groupId }, { onEvent, execArgv: [...compactorArgv, ...prof] });
       const agent = await startWorker('agent', { kafka }, { execArgv: agentArgv });
       const committed = (id) => new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`snapshot ${id} was not committed within 15 min`)), 15 * 60_000);

@@ -67,7 +67,7 @@ async function runSeries(ctx, { pid, key, label, running, ticks = ctx.cfg.series
       i, loadRunning, sinceMs: lastStop === undefined ? undefined : stoppedAt - lastStop, id: s.id, e2eMs: s.e2eMs,
       shipMs: s.shippedWall - s.startWall, committedAfterAckMs: s.commit.wall - s.shippedWall, vmas: s.capture.vmas,
       freezeMs: s.capture.freezeMs, logicalBytes: s.logicalBytes, dataPages: c.dataPages, zeroPages: c.zeroPages, parentPages: c.parentPages,
-      newPages: c.newPages, newBytes: c.newBytes + c.mapBytesWritten,
+      newPages: c.newPages, deltaPages: c.deltaPages ?? 0, basesFetched: c.basesFetched ?? 0, newBytes: c.newBytes + c.mapBytesWritten,
       gcoreMs: g.ms, coreBytes: g.bytes, resticMs: r.ms, resticAdded: r.dataAdded, zstdBytes: z.bytes,
     });
     lastStop = stoppedAt;

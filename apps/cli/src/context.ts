@@ -58,7 +58,12 @@ export function openContext(o: GlobalOptions): Context {
   // Page hashing uses every core by default (PageHasher); PV_HASH_THREADS sets its helper threads.
   const threads = process.env['PV_HASH_THREADS'];
   if (threads !== undefined && threads !== '') configurePageHasher(Number(threads));
-  const repo = new Repository(openObjectStore(storeConfig));
+  // One run takes a snapshot or two: a large cache of recent pages (delta bases) would cost memory and
+  // copies for little; the compactor service keeps 1 GiB.
+  const repo = new Repository(openObjectStore(storeConfig), {
+    recentPagesBytes: Number(process.env['PV_RECENT_PAGES_MIB'] ?? 64) * 1_048_576,
+    delta: process.env['PV_DELTA'] !== '0',
+  });
   return {
     repo, storeConfig, logConfig, tenantName: o.tenant, host: o.host ?? hostname(), json: o.json === true,
     tenant: () => repo.tenant(o.tenant),

@@ -15,7 +15,7 @@ const spec = {
   PV_SNAPSHOT_TIMEOUT_MS: { kind: 'int', default: '300000', help: 'fail a snapshot whose frames stop for this long' },
   PV_ZSTD_LEVEL: { kind: 'int', default: '1', help: 'zstd level for new packs' },
   PV_DELTA: { kind: 'int', default: '1', help: '1: store a changed page as a delta against the parent snapshot\'s page at its address; 0: whole' },
-  PV_RECENT_PAGES_MIB: { kind: 'int', default: '256', help: 'MiB of recently stored pages kept per tenant, where deltas find their bases without a GET' },
+  PV_RECENT_PAGES_MIB: { kind: 'int', default: '1024', help: 'MiB of recently stored pages kept (all tenants), where deltas find their bases without a GET' },
   PV_HASH_THREADS: { kind: 'int', default: String(Math.max(0, availableParallelism() - 1)), help: 'helper threads hashing pages beside the main thread (default: cores - 1)' },
 } as const;
 

@@ -9,7 +9,9 @@ const { openFrameLog, openObjectStore } = require('@pagevault/runtime');
 module.exports = async ({ kafka, store, groupId }, emit) => {
   const log = openFrameLog({ kind: 'kafka', clientId: 'pv-bench-compactor', ...kafka });
   await log.ensureTopic();
-  const service = new CompactionService(log, new Repository(openObjectStore(store)), {
+  // As the compactor app reads them: PV_DELTA=0 stores pages whole (to compare), PV_RECENT_PAGES_MIB.
+  const repoOpts = { delta: process.env.PV_DELTA !== '0', ...(process.env.PV_RECENT_PAGES_MIB ? { recentPagesBytes: Number(process.env.PV_RECENT_PAGES_MIB) * 2 ** 20 } : {}) };
+  const service = new CompactionService(log, new Repository(openObjectStore(store), repoOpts), {
     groupId,
     events: {
       committed: (m) => emit('committed', { id: m.snapshotId, tenant: m.tenant, wall: performance.timeOrigin + performance.now(), counts: m.counts, pageSize: m.pageSize }),

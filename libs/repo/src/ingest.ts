@@ -15,6 +15,9 @@ export interface IngestOptions {
   onLockWait?: () => void | Promise<void>;
 }
 
+/** Parent page maps read at once ahead of the frames that need them. */
+const PARENT_MAPS_IN_FLIGHT = 8;
+
 /** Sampled delta blobs a snapshot's decision on deltas waits for (ingest.deltasPay). */
 const SAMPLE_BLOBS = 4;
 
@@ -37,8 +40,8 @@ export class SnapshotIngest {
   private tenant: TenantStore | undefined;
   private vma: { header: VmaHeader; list: PageList } | undefined;
   private readonly vmas: ManifestVma[] = [];
-  private parent: { manifest: Manifest; lists: Map<number, { list: PageList; order: Int32Array }> } | undefined;
-  private readonly counts = { newPages: 0, deltaPages: 0, mapNodesWritten: 0, mapBytesWritten: 0 };
+  private parent: { manifest: Manifest; lists: Map<number, Promise<{ list: PageList; order: Int32Array }>> } | undefined;
+  private readonly counts = { newPages: 0, deltaPages: 0, basesFetched: 0, mapNodesWritten: 0, mapBytesWritten: 0 };
   private packBytesBefore = 0;
   private hashes = Buffer.allocUnsafe(256 * 32);
   /** A chunk's delta bases (findBases): page i of the chunk, the base's hash, bytes and blob depth. */
@@ -205,7 +208,7 @@ export class SnapshotIngest {
     }
     if (k === 0) return 0;
     try {
-      await t.fetchPages(bs.hashes, bs.at, k, bs.data, (j) => `snapshot ${this.id}: base of the page at ${hex(addrs[bs.of[j]!]!)}`);
+      this.counts.basesFetched += await t.fetchPages(bs.hashes, bs.at, k, bs.data, (j) => `snapshot ${this.id}: base of the page at ${hex(addrs[bs.of[j]!]!)}`);
     } catch (e) {
       if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) || isPvError(e, ErrorCodes.OBJECT_CORRUPT) || isPvError(e, ErrorCodes.PAGE_HASH_MISMATCH)) return 0;
       throw e;
@@ -221,19 +224,39 @@ export class SnapshotIngest {
       throw new PvError(ErrorCodes.PARENT_MISSING, `snapshot ${this.id}: parent snapshot ${parentId} does not exist for tenant ${this.begin!.tenant}`, { cause: e, details: { snapshot: this.id, parent: parentId } });
     }
     this.parent = { manifest, lists: new Map() };
+    this.prefetchParentMaps();
+  }
+
+  /**
+   * Starts reading the parent's page maps, PARENT_MAPS_IN_FLIGHT VMAs at a time in address order, while
+   * the frames arrive: a process with a thousand VMAs must not pay a round trip per VMA when its frames
+   * ask for them one after the other. A map that fails is reported to whoever asks for it.
+   */
+  private prefetchParentMaps(): void {
+    const vmas = this.parent!.manifest.vmas.filter((v) => v.map);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < vmas.length && !this.dropped.signal.aborted) await this.parentMap(vmas[next++]!).catch(() => undefined);
+    };
+    for (let i = 0; i < PARENT_MAPS_IN_FLIGHT; i++) void lane();
+  }
+
+  private parentMap(v: ManifestVma): Promise<{ list: PageList; order: Int32Array }> {
+    const p = this.parent!;
+    let got = p.lists.get(v.index);
+    if (!got) {
+      got = readPageMap(v.map!, p.manifest.pageSize, this.tenant!.loadNode).then((list) => ({ list, order: list.order(`parent ${p.manifest.snapshotId}`) }));
+      got.catch(() => undefined); // reported to the frame that needs it
+      p.lists.set(v.index, got);
+    }
+    return got;
   }
 
   private async parentVma(addr: number): Promise<{ list: PageList; order: Int32Array; end: number } | undefined> {
     const p = this.parent;
     const v = p?.manifest.vmas.find((x) => addr >= x.start && addr < x.end);
     if (!p || !v?.map) return undefined;
-    let got = p.lists.get(v.index);
-    if (!got) {
-      const list = await readPageMap(v.map, p.manifest.pageSize, this.tenant!.loadNode);
-      got = { list, order: list.order(`parent ${p.manifest.snapshotId}`) };
-      p.lists.set(v.index, got);
-    }
-    return { ...got, end: v.end };
+    return { ...(await this.parentMap(v)), end: v.end };
   }
 
   /** Resolves a "same as parent" run page by page from the parent's map, one await per parent VMA. */
@@ -307,7 +330,7 @@ export class SnapshotIngest {
         parentPages,
         newPages: this.counts.newPages,
         newBytes: t.stats.packBytes - this.packBytesBefore,
-        ...(this.counts.deltaPages ? { deltaPages: this.counts.deltaPages } : {}),
+        ...(this.counts.deltaPages ? { deltaPages: this.counts.deltaPages, basesFetched: this.counts.basesFetched } : {}),
         mapNodesWritten: this.counts.mapNodesWritten,
         mapBytesWritten: this.counts.mapBytesWritten,
       },

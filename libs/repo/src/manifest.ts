@@ -33,6 +33,8 @@ export interface Manifest {
     newBytes: number;
     /** New pages stored as deltas against the parent's page at their address (absent: none). */
     deltaPages?: number;
+    /** Of their bases, those read back from the store (the rest were still in the compactor's memory). */
+    basesFetched?: number;
     mapNodesWritten: number;
     mapBytesWritten: number;
   };

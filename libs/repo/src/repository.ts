@@ -3,6 +3,7 @@ import { checkTenant, keys } from './keys';
 import { pageHasher, type PageHasher } from '@pagevault/hashing';
 import { lockSettings, type LockOptions, type LockSettings } from './held-lock';
 import { SharedLock, type LockWait, type SharedHold } from './shared-lock';
+import { RecentPages } from './recent-pages';
 import { TenantStore, packOptions, type PackOptions, type RepoOptions } from './tenant-store';
 
 export interface RepositoryOptions extends RepoOptions {
@@ -19,6 +20,8 @@ export class Repository {
   private readonly shared = new Map<TenantStore, SharedLock>();
   private readonly opts: PackOptions;
   private readonly hasher: PageHasher;
+  /** Recently stored pages of every tenant, by hash (recent-pages.ts): taken at the first new page. */
+  private recent: RecentPages | undefined;
   readonly locks: LockSettings;
 
   constructor(
@@ -51,7 +54,9 @@ export class Repository {
     let t = this.tenants.get(name);
     if (!t) {
       t = (async () => {
-        const ts = new TenantStore(this.store, name, this.opts);
+        // Pages are named by their bytes, so one cache serves every tenant: a tenant only ever takes a base
+        // its own index holds, and gets the bytes that hash names.
+        const ts = new TenantStore(this.store, name, this.opts, () => (this.recent ??= new RecentPages(this.opts.pageSize, this.opts.recentPagesBytes)));
         await ts.open(this.locks.staleMs);
         return ts;
       })();

@@ -19,9 +19,9 @@ export interface RepoOptions {
   packTargetBytes?: number;
   pageSize?: number;
   /**
-   * Bytes of recently stored pages kept by hash per tenant (default 256 MiB, taken at the tenant's first
-   * new page; 0: none): the next snapshot of a process finds its delta bases there without a GET
-   * (recent-pages.ts).
+   * Bytes of recently stored pages kept by hash (default 1 GiB, one cache for all of a Repository's
+   * tenants, taken at the first new page; 0: none): the next snapshot of a process finds its delta bases
+   * there without a GET (recent-pages.ts).
    */
   recentPagesBytes?: number;
   /**
@@ -37,7 +37,7 @@ export type PackOptions = Required<Omit<RepoOptions, 'hasher'>>;
 
 /** How packs are written when nothing says otherwise. */
 export function packOptions(o: Omit<RepoOptions, 'hasher'> = {}): PackOptions {
-  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, recentPagesBytes: 256 << 20, delta: true, ...o };
+  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, recentPagesBytes: 1 << 30, delta: true, ...o };
 }
 
 /** Where a page queued for the pack being filled is: nowhere yet (the pending index only answers `has`). */
@@ -69,6 +69,8 @@ export class TenantStore {
     readonly store: ObjectStore,
     readonly tenant: string,
     private readonly opts: PackOptions,
+    /** The RecentPages this store keeps its new pages in (a Repository shares one among its tenants). */
+    private readonly recentPages?: () => RecentPages,
   ) {
     checkTenant(tenant);
     this.builder = new PackBuilder(opts.pageSize, opts.compressionLevel);
@@ -163,7 +165,7 @@ export class TenantStore {
     if (this.idx.has(hash) || this.uploading.some((u) => u.pages.has(hash))) return false;
     if (!this.pending.add(hash, 0, PENDING)) return false; // already in the pack being filled
     this.builder.add(Buffer.from(hash), data, offset, baseHash, baseHashAt, baseData, baseDataAt, baseDepth); // the caller reuses its hash buffer
-    if (this.opts.recentPagesBytes > 0) (this.recent ??= new RecentPages(this.opts.pageSize, this.opts.recentPagesBytes)).put(hash, 0, data, offset);
+    if (this.opts.recentPagesBytes > 0) (this.recent ??= this.recentPages?.() ?? new RecentPages(this.opts.pageSize, this.opts.recentPagesBytes)).put(hash, 0, data, offset);
     return true;
   }
 
@@ -172,7 +174,8 @@ export class TenantStore {
    * them (RecentPages), the rest through a fetcher of its own, which keeps 32 MiB of the blobs it
    * inflated (bases that share a blob cost one GET).
    */
-  async fetchPages(hashes: Buffer, hashAt: Int32Array, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
+  /** Returns how many were read from the store (the rest were kept). */
+  async fetchPages(hashes: Buffer, hashAt: Int32Array, n: number, out: Buffer, where: (i: number) => string): Promise<number> {
     const ps = this.opts.pageSize;
     let m = 0;
     const missAt = new Int32Array(n);
@@ -184,11 +187,12 @@ export class TenantStore {
     }
     this.stats.basesKept += n - m;
     this.stats.basesFetched += m;
-    if (m === 0) return;
+    if (m === 0) return 0;
     const got = Buffer.allocUnsafe(m * ps);
     this.fetcher ??= new PageFetcher(this, ps, { cacheBytes: 32 << 20 });
     await this.fetcher.fetch(hashes, missAt, m, got, (j) => where(missOut[j]!));
     for (let j = 0; j < m; j++) got.copy(out, missOut[j]! * ps, j * ps, (j + 1) * ps);
+    return m;
   }
 
   get packFull(): boolean {
