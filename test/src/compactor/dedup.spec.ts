@@ -5,7 +5,7 @@ import { shipSnapshot } from '@pagevault/shipper';
 import { CompactorScenario, waitFor } from './compactor-env';
 import { HookedObjectStore } from './hooked-object-store';
 import {
-  distinctPages, relocated, syntheticProcess, withChangedPages, writeMemory, writeSnapshot, type SyntheticProcess, type WriteOptions,
+  distinctPages, relocated, syntheticProcess, withChangedPages, withEditedPages, writeMemory, writeSnapshot, type SyntheticProcess, type WriteOptions,
 } from './synthetic-memory';
 
 // Content-addressed dedup through the real Kafka into the real bucket: the dedup scope is the tenant,
@@ -14,6 +14,7 @@ import {
 const sc = new CompactorScenario('dedup');
 const tenant = sc.tenant('dedup');
 const other = sc.tenant('dedup-other');
+const edits = sc.tenant('dedup-edits');
 let service: CompactionService;
 const committed = new Map<string, Manifest>();
 const failed: string[] = [];
@@ -52,7 +53,9 @@ async function ship(p: SyntheticProcess, o: WriteOptions = {}): Promise<{ manife
 beforeAll(async () => {
   await sc.start();
   const store = new HookedObjectStore(sc.store, { onList: (prefix) => listed.push(prefix) });
-  service = new CompactionService(sc.log, new Repository(store), {
+  // No cache of recent pages: the bases of delta pages are read back from the bucket (the cache is the
+  // repository's unit tests' business).
+  service = new CompactionService(sc.log, new Repository(store, { recentPagesBytes: 0 }), {
     groupId: sc.group,
     events: { committed: (m) => committed.set(m.snapshotId, m), failed: (id) => failed.push(id) },
   });
@@ -133,5 +136,23 @@ describe('dedup on S3', () => {
     // Besides, each snapshot that takes its tenant's lock lists the tenant's lock folder (docs/storage.md#locks).
     expect(listed.filter((p) => p.includes('/index/'))).toEqual([keys.indexes(tenant), keys.indexes(other)]);
     expect(new Set(listed.filter((p) => !p.includes('/index/')))).toEqual(new Set([keys.locks(tenant), keys.locks(other)]));
+  });
+});
+
+describe('delta pages on S3', () => {
+  it('stores the edited pages of an incremental against their parent pages, read back from the bucket, and restores them', async () => {
+    const base = { ...syntheticProcess({ tenant: edits, pid: 303, host: 'host-c', randomPages: 400, repeatedPages: 0, patterns: 1 }) };
+    const first = await ship(base);
+    const edited = Array.from({ length: 100 }, (_, i) => i * 4);
+    const parent = { snapshotId: Buffer.from(first.manifest.snapshotId, 'hex'), memory: base };
+    const deltas = await ship(withEditedPages(base, edited), { parent });
+    expect(deltas.manifest.counts.newPages).toBe(100);
+    expect(deltas.manifest.counts.deltaPages).toBe(100);
+    expect(deltas.manifest.counts.basesFetched).toBe(100);
+    expect((await sc.restore(edits, deltas.manifest.snapshotId)).equals(deltas.stream)).toBe(true);
+    // The same count of pages rewritten whole: stored at their full compressed size.
+    const whole = await ship(withChangedPages(base, edited.map((i) => i + 1)), { parent });
+    expect(whole.manifest.counts.newPages).toBe(100);
+    expect(deltas.manifest.counts.newBytes * 20).toBeLessThan(whole.manifest.counts.newBytes);
   });
 });

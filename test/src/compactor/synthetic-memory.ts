@@ -78,6 +78,14 @@ export function withChangedPages(p: SyntheticProcess, pages: number[]): Syntheti
   return { ...p, vmas: [{ ...first!, data }, ...rest] };
 }
 
+/** The same process with 8 bytes of each listed page of its first VMA changed (an edit, not a rewrite). */
+export function withEditedPages(p: SyntheticProcess, pages: number[]): SyntheticProcess {
+  const [first, ...rest] = p.vmas;
+  const data = Buffer.from(first!.data);
+  for (const i of pages) randomBytes(8).copy(data, i * PAGE + ((i * 136) % (PAGE - 8)));
+  return { ...p, vmas: [{ ...first!, data }, ...rest] };
+}
+
 export interface WriteOptions {
   snapshotId?: Uint8Array;
   /** Writes an incremental snapshot: pages equal to the parent's at the same address go as parent runs. */
