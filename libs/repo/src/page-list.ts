@@ -61,21 +61,20 @@ export class PageList {
 
   /** The offset in `hashes` of the hash of the data page at addr, or -1 (no page, or not data): allocates nothing. */
   dataHashAt(addr: number, order: Int32Array): number {
-    let lo = 0;
-    let hi = order.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const i = order[mid]!;
-      const s = this.starts[i]!;
-      if (addr < s) hi = mid - 1;
-      else if (addr >= s + this.counts[i]! * this.pageSize) lo = mid + 1;
-      else return this.kinds[i] === PageKind.Data ? this.hashAt[i]! + ((addr - s) / this.pageSize) * 32 : -1;
-    }
-    return -1;
+    const i = this.runAt(addr, order);
+    return i >= 0 && this.kinds[i] === PageKind.Data ? this.hashAt[i]! + ((addr - this.starts[i]!) / this.pageSize) * 32 : -1;
   }
 
   /** Finds the page at addr: its kind and, for data, the offset of its hash in `hashes`. */
   lookup(addr: number, order: Int32Array): { kind: PageKind; hashOffset: number } | undefined {
+    const i = this.runAt(addr, order);
+    if (i < 0) return undefined;
+    const k = this.kinds[i] as PageKind;
+    return { kind: k, hashOffset: k === PageKind.Data ? this.hashAt[i]! + ((addr - this.starts[i]!) / this.pageSize) * 32 : -1 };
+  }
+
+  /** The run holding addr (binary search over `order`), or -1. */
+  private runAt(addr: number, order: Int32Array): number {
     let lo = 0;
     let hi = order.length - 1;
     while (lo <= hi) {
@@ -84,12 +83,9 @@ export class PageList {
       const s = this.starts[i]!;
       if (addr < s) hi = mid - 1;
       else if (addr >= s + this.counts[i]! * this.pageSize) lo = mid + 1;
-      else {
-        const k = this.kinds[i] as PageKind;
-        return { kind: k, hashOffset: k === PageKind.Data ? this.hashAt[i]! + ((addr - s) / this.pageSize) * 32 : -1 };
-      }
+      else return i;
     }
-    return undefined;
+    return -1;
   }
 
   private growRuns(): void {
