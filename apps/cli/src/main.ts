@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { isPvError } from '@pagevault/errors';
+import { settlePageHasher } from '@pagevault/hashing';
 import { registerPruneCommands } from './commands/prune';
 import { registerReadCommands } from './commands/read';
 import { registerRestoreCommands } from './commands/restore';
@@ -33,15 +34,18 @@ registerRestoreCommands(program, globals);
 registerPruneCommands(program, globals);
 program.command('demo').description('snapshot a sample process twice, restore and verify both, print the figures').action(() => runDemo(globals()));
 
+// A hash helper thread still loading its library when the process exits would crash it: wait for it.
+const exit = (code: number) => void settlePageHasher().finally(() => process.exit(code));
+
 program.parseAsync(process.argv).then(
-  () => process.exit(Exit.ok),
+  () => exit(Exit.ok),
   (e: unknown) => {
-    if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? Exit.ok : Exit.usage);
+    if (e instanceof CommanderError) return exit(e.exitCode === 0 ? Exit.ok : Exit.usage);
     if (isPvError(e)) {
       process.stderr.write(`pagevault: ${e.code}: ${e.message}\n`);
-      process.exit(exitCodeFor(e.code));
+      return exit(exitCodeFor(e.code));
     }
     process.stderr.write(`pagevault: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(Exit.failure);
+    return exit(Exit.failure);
   },
 );

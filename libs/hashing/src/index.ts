@@ -1,1 +1,1 @@
-export { PageHasher, configurePageHasher, pageHasher, pageHashing } from './page-hasher';
+export { PageHasher, configurePageHasher, pageHasher, pageHashing, settlePageHasher } from './page-hasher';

@@ -66,6 +66,16 @@ describe('PageHasher', () => {
     }
   });
 
+  it('settles only once every helper it started has loaded its libraries (a process may then exit)', async () => {
+    const h = new PageHasher(2);
+    const pages = randomBytes(64 * 4096);
+    const out = Buffer.alloc(64 * 32);
+    h.hash(pages, 64, 4096, out); // starts the helpers; the caller hashes what they have not claimed
+    await h.settle();
+    expect(h.starting).toBe(0);
+    await h.close();
+  });
+
   it('hashes natively: scripts/build-native.cjs (npm ci) built the batch library and it loaded', () => {
     // PV_NATIVE_HASH=0 is the one way to run without it; a missing compiler fails here, not silently.
     const want = process.env['PV_NATIVE_HASH'] === '0' ? 'node:crypto' : 'native';

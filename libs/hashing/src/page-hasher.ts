@@ -44,6 +44,8 @@ const PS = 3;
 const CLAIM = 4;
 const FROM = 5;
 const ADDR = 4;
+/** Set by the helper once it has loaded its libraries (int32 word 14: after the float64 words). */
+const BOOTED = 14;
 const CTRL_BYTES = 64;
 /** Pages claimed at once: ~25 µs of hashing, the most a caller waits for a helper that is slow to run. */
 const CHUNK = 8;
@@ -61,6 +63,7 @@ const output = Buffer.from(outputSab);
 const so = lib && koffi.load(lib);
 const pages = so && so.func('void pv_sha256_pages(uintptr_t data, uint32_t first, uint32_t n, uint32_t ps, _Out_ uint8_t *out, uint32_t at)');
 const at = so && so.func('void pv_sha256_at(uintptr_t data, uint32_t ps, uintptr_t idx, uint32_t first, uint32_t n, _Out_ uint8_t *out, uint32_t at)');
+Atomics.store(ctrl, ${BOOTED}, 1);
 let seen = 0;
 for (;;) {
   Atomics.wait(ctrl, ${REQ}, seen);
@@ -94,6 +97,8 @@ const quarantined: unknown[] = [];
 
 interface Helper {
   worker: Worker;
+  /** The worker has exited (an error, or terminated). */
+  gone?: boolean;
   ctrl: Int32Array;
   addr: Float64Array;
   output: Buffer;
@@ -148,7 +153,25 @@ export class PageHasher {
     this.hashSome(data, ps, count, idx, out);
   }
 
+  /** Helpers started and still loading their libraries. */
+  get starting(): number {
+    return (this.helpers ?? []).filter((h) => !h.gone && Atomics.load(h.ctrl, BOOTED) === 0).length;
+  }
+
+  /**
+   * Resolves once no helper is still loading its libraries (at most `timeoutMs`). A process must not exit
+   * while one is: koffi throwing inside a worker that is being torn down is a fatal error of the whole
+   * process (seen once at the exit of a short CLI command whose helper was still booting).
+   */
+  async settle(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.starting > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
   async close(): Promise<void> {
+    await this.settle();
     const hs = this.helpers ?? [];
     this.helpers = [];
     await Promise.all(hs.map((h) => h.worker.terminate()));
@@ -230,8 +253,10 @@ export class PageHasher {
       const lib = this.lib ? NATIVE_SHA256_PATH : undefined;
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ctrl, output, koffi: require.resolve('koffi'), lib } });
       worker.unref(); // blocked in Atomics.wait between calls: it must not keep the process alive
+      const h: Helper = { worker, ctrl: new Int32Array(ctrl), addr: new Float64Array(ctrl), output: Buffer.from(output), seq: 0 };
       worker.on('error', () => (this.helpers = this.helpers?.filter((x) => x.worker !== worker)));
-      this.helpers.push({ worker, ctrl: new Int32Array(ctrl), addr: new Float64Array(ctrl), output: Buffer.from(output), seq: 0 });
+      worker.on('exit', () => (h.gone = true));
+      this.helpers.push(h);
     }
     return this.helpers;
   }
@@ -246,6 +271,11 @@ let sharedThreads: number | undefined;
  */
 export function pageHasher(): PageHasher {
   return (shared ??= new PageHasher(sharedThreads));
+}
+
+/** Resolves once the shared hasher (if any) has no helper still starting: call before process.exit. */
+export function settlePageHasher(): Promise<void> {
+  return shared?.settle() ?? Promise.resolve();
 }
 
 /** Sets the shared hasher's helper threads (an app's configuration); takes effect for the next pageHasher(). */
