@@ -44,10 +44,10 @@ export class SnapshotIngest {
   private readonly counts = { newPages: 0, deltaPages: 0, basesFetched: 0, mapNodesWritten: 0, mapBytesWritten: 0 };
   private packBytesBefore = 0;
   private hashes = Buffer.allocUnsafe(256 * 32);
-  /** A chunk's delta bases (findBases): page i of the chunk, the base's hash, bytes and blob depth. */
   /** The pack writer's delta sample when this snapshot began, and whether its deltas stopped paying. */
   private sampleAtBegin = { blobs: 0, deltaBytes: 0, plainBytes: 0 };
   private deltasOff = false;
+  /** A chunk's delta bases (findBases): page i of the chunk, the base's hash, bytes and blob depth. */
   private bases = { of: new Int32Array(0), at: new Int32Array(0), depth: new Uint8Array(0), hashes: Buffer.alloc(0), data: Buffer.alloc(0) };
   private readonly nodeUploads: Promise<void>[] = [];
   private hold: SharedHold | undefined;

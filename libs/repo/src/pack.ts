@@ -28,7 +28,8 @@ export const DELTA_MAGIC = Buffer.from('PVDB', 'latin1');
 /** Longest chain of delta blobs a page may need; a page whose base is this deep is stored whole. */
 export const MAX_DELTA_DEPTH = 8;
 const ENTRY = 44;
-const DICT_PAD = 8;
+/** Zero bytes before a delta blob's base pages in its zstd dictionary. */
+export const DICT_PAD = 8;
 const SAMPLE_EVERY = 4;
 
 export interface PackEntry {

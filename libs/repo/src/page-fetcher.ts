@@ -1,7 +1,7 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { pageHasher } from '@pagevault/hashing';
 import { keys } from './keys';
-import { deltaHeader, inflateBlobInto } from './pack';
+import { DICT_PAD, deltaHeader, inflateBlobInto } from './pack';
 import { BlobRing } from './blob-ring';
 import type { PageIndex } from './page-index';
 import type { TenantStore } from './tenant-store';
@@ -23,16 +23,15 @@ interface RangeBases {
   first: Map<number, number>;
 }
 
-/** A range's delta blobs (their bytes are views of the range's), with their bases counted. */
+/** A range's delta blobs (blob offsets in the pack and their base counts), with their bases counted. */
 interface DeltaBlobs {
-  found: { offset: number; z: Buffer; bases: number }[];
+  found: { offset: number; bases: number }[];
   total: number;
   deepest: number;
 }
 
 /** Deeper than any delta chain: what a top-level fetch accepts. */
 const ANY_DEPTH = 256;
-const DICT_PAD = 8;
 
 /** A ranged GET: misses[from, to) (sorted by blob) are pages of blobs in [start, end) of one pack. */
 interface Range {
@@ -161,10 +160,11 @@ export class PageFetcher {
         const bytes = await this.t.store.getRange(key, r.start, r.end - r.start, into);
         this.stats.requests++;
         this.stats.bytesFetched += bytes.length;
-        if (this.deltasIn(index, key, bytes, r, recs, sorted, below)) {
+        const d = this.deltasIn(index, key, bytes, r, recs, sorted, below);
+        if (d) {
           // It waits: off the worker's buffer, which the next GET overwrites.
           const own = into && bytes.buffer === into.buffer ? Buffer.from(bytes) : bytes;
-          waiting.push({ key, bytes: own, range: r, ...this.deltasIn(index, key, own, r, recs, sorted, below)! });
+          waiting.push({ key, bytes: own, range: r, ...d });
         } else this.inflate(index, key, bytes, r, recs, sorted, hashes, hashAt, out, where, undefined);
       }
     };
@@ -185,7 +185,8 @@ export class PageFetcher {
           const first = new Map<number, number>();
           for (const f of x.found) {
             first.set(f.offset, b);
-            b += f.z.copy(baseHashes, b * 32, 8, 8 + f.bases * 32) / 32;
+            const at = f.offset - x.range.start + 8; // the header's base hashes
+            b += x.bytes.copy(baseHashes, b * 32, at, at + f.bases * 32) / 32;
           }
           firsts.push(first);
         }
@@ -240,7 +241,7 @@ export class PageFetcher {
       const h = deltaHeader(z, where);
       if (!h) continue;
       if (h.depth >= below) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: delta blob of depth ${h.depth} is the base of a blob no deeper than it`, { details: { key } });
-      found.push({ offset, z, bases: h.bases });
+      found.push({ offset, bases: h.bases });
       total += h.bases;
       if (h.depth > deepest) deepest = h.depth;
     }
@@ -274,7 +275,7 @@ export class PageFetcher {
       const first = bases?.first.get(offset);
       let dict: Buffer | undefined;
       if (first !== undefined) {
-        const nb = z[5]!; // checked by deltaHeader in fetchBases
+        const nb = z[5]!; // checked by deltaHeader in deltasIn
         dict = this.dict ??= Buffer.alloc(DICT_PAD + 16 * ps);
         if (dict.length < DICT_PAD + nb * ps) dict = this.dict = Buffer.alloc(DICT_PAD + nb * ps);
         bases!.pages.copy(dict, DICT_PAD, first * ps, (first + nb) * ps);

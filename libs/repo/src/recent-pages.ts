@@ -9,7 +9,7 @@ const WAYS = 4;
 export class RecentPages {
   private readonly raw: Buffer;
   private readonly hashes: Buffer;
-  /** When each slot was written (0: never), to replace the older of a pair. */
+  /** When each slot was written (0: never or let go), to replace the oldest of a set. */
   private readonly stamp: Float64Array;
   private clock = 0;
   private readonly slots: number;

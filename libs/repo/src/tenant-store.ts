@@ -63,7 +63,7 @@ export class TenantStore {
   private failure: unknown;
   private fetcher: PageFetcher | undefined;
   private recent: RecentPages | undefined;
-  readonly stats = { packs: 0, packBytes: 0, pagesStored: 0, indexBytes: 0, basesKept: 0, basesFetched: 0 };
+  readonly stats = { packs: 0, packBytes: 0, pagesStored: 0, indexBytes: 0 };
 
   constructor(
     readonly store: ObjectStore,
@@ -172,9 +172,8 @@ export class TenantStore {
   /**
    * Reads stored pages back (the bases of delta blobs): from the pages this store kept when it stored
    * them (RecentPages), the rest through a fetcher of its own, which keeps 32 MiB of the blobs it
-   * inflated (bases that share a blob cost one GET).
+   * inflated (bases that share a blob cost one GET). Returns how many were read from the store.
    */
-  /** Returns how many were read from the store (the rest were kept). */
   async fetchPages(hashes: Buffer, hashAt: Int32Array, n: number, out: Buffer, where: (i: number) => string): Promise<number> {
     const ps = this.opts.pageSize;
     let m = 0;
@@ -185,8 +184,6 @@ export class TenantStore {
       missAt[m] = hashAt[i]!;
       missOut[m++] = i;
     }
-    this.stats.basesKept += n - m;
-    this.stats.basesFetched += m;
     if (m === 0) return 0;
     const got = Buffer.allocUnsafe(m * ps);
     this.fetcher ??= new PageFetcher(this, ps, { cacheBytes: 32 << 20 });
