@@ -71,8 +71,7 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
   const pack = (sha: string) => packs.get(sha) ?? packs.set(sha, { indexFiles: [], entries: 0, live: 0, liveBytes: 0 }).get(sha)!;
   const files = new Map<string, { info: ObjectInfo; names: string[]; perPack: Map<string, number> }>();
   let claimed = 0;
-  /** Delta blobs' bases, by `pack:blob offset`. */
-  const basesOf = new Map<string, Buffer>();
+  const basesOf = new DeltaBases();
   await forEachLimited(await listAll(store, keys.indexes(tenant)), o.width, async (info) => {
     const perPack = new Map<string, number>();
     let names: string[];
@@ -89,7 +88,7 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
         s.countedBy ??= info.key;
         if (s.countedBy === info.key) s.entries++;
       }, (p, blobOffset, b, at, n) => {
-        basesOf.set(`${p}:${blobOffset}`, b.subarray(at, at + n * 32));
+        basesOf.add(p, blobOffset, b, at, n);
       });
     } catch (e) {
       throw refusal(e, `index file ${info.key}`, { key: info.key });
@@ -103,12 +102,13 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     for (const h of live.pages.hashes()) {
       const r = reader.locate(h);
       if (r < 0 || reader.depthOf(r) === 0) continue;
-      const bases = basesOf.get(`${reader.packOf(r)}:${reader.blobOffsetOf(r)}`);
-      if (!bases) {
+      const found = basesOf.find(reader.packOf(r), reader.blobOffsetOf(r));
+      if (found < 0) {
         const pack = keys.pack(tenant, reader.packOf(r));
         throw new PvError(ErrorCodes.OBJECT_CORRUPT, `delta blob @${reader.blobOffsetOf(r)} of ${pack} has no bases in any index file: prune deletes nothing`, { details: { key: pack } });
       }
-      for (let at = 0; at < bases.length; at += 32) {
+      const bases = basesOf.hashes;
+      for (let at = basesOf.firstAt(found), end = at + basesOf.count(found) * 32; at < end; at += 32) {
         if (!live.pages.add(bases, at, NOWHERE)) continue;
         const b = reader.locate(bases, at);
         if (b < 0) continue; // reported below with the other live pages in no index file
@@ -181,4 +181,50 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     if (!live.snapshots.has(basename(info.key)) && !young(info)) plan.deleteTags.push(info);
   }
   return plan;
+}
+
+/**
+ * The delta blobs' bases the index files list, by blob: their hashes back to back in one buffer, a blob
+ * found by a number (pack number × 2^32 + blob offset). Delta blobs hold one page each, so this is per
+ * delta page: no string or buffer object each.
+ */
+class DeltaBases {
+  hashes = Buffer.allocUnsafe(1 << 16);
+  private used = 0;
+  private readonly packNo = new Map<string, number>();
+  /** Blob → (index of its first hash) × 2^16 + its base count. */
+  private readonly byBlob = new Map<number, number>();
+
+  get size(): number {
+    return this.byBlob.size;
+  }
+
+  add(pack: string, blobOffset: number, b: Buffer, at: number, n: number): void {
+    if (this.used + n * 32 > this.hashes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.hashes.length * 2, this.used + n * 32));
+      this.hashes.copy(grown, 0, 0, this.used);
+      this.hashes = grown;
+    }
+    this.byBlob.set(this.key(pack, blobOffset), (this.used / 32) * 2 ** 16 + n);
+    this.used += b.copy(this.hashes, this.used, at, at + n * 32);
+  }
+
+  /** The blob's entry for firstAt and count, or -1. */
+  find(pack: string, blobOffset: number): number {
+    return this.byBlob.get(this.key(pack, blobOffset)) ?? -1;
+  }
+
+  firstAt(entry: number): number {
+    return Math.floor(entry / 2 ** 16) * 32;
+  }
+
+  count(entry: number): number {
+    return entry % 2 ** 16;
+  }
+
+  private key(pack: string, blobOffset: number): number {
+    let p = this.packNo.get(pack);
+    if (p === undefined) this.packNo.set(pack, (p = this.packNo.size));
+    return p * 2 ** 32 + blobOffset;
+  }
 }
