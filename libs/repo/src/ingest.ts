@@ -244,6 +244,8 @@ export class SnapshotIngest {
   private parentMap(v: ManifestVma): Promise<{ list: PageList; order: Int32Array }> {
     const p = this.parent!;
     let got = p.lists.get(v.index);
+    const kept = got ? undefined : this.repo.recentMaps.get(v.map!);
+    if (kept) p.lists.set(v.index, (got = Promise.resolve(kept)));
     if (!got) {
       got = readPageMap(v.map!, p.manifest.pageSize, this.tenant!.loadNode).then((list) => ({ list, order: list.order(`parent ${p.manifest.snapshotId}`) }));
       got.catch(() => undefined); // reported to the frame that needs it
@@ -259,7 +261,7 @@ export class SnapshotIngest {
     return { ...(await this.parentMap(v)), end: v.end };
   }
 
-  /** Resolves a "same as parent" run page by page from the parent's map, one await per parent VMA. */
+  /** Resolves a "same as parent" run from the parent's map: a run of ours for each parent run it covers. */
   private async addFromParent(start: number, pages: number): Promise<void> {
     const ps = this.begin!.pageSize;
     const list = this.vma!.list;
@@ -267,15 +269,15 @@ export class SnapshotIngest {
     const end = start + pages * ps;
     while (addr < end) {
       const src = await this.parentVma(addr);
-      const stop = Math.min(end, src?.end ?? addr + ps);
-      for (; addr < stop; addr += ps) {
-        const hit = src?.list.lookup(addr, src.order);
-        if (!src || !hit) {
-          throw new PvError(ErrorCodes.PARENT_MISSING, `snapshot ${this.id}: page ${hex(addr)} is "same as parent" but parent ${idToHex(this.begin!.parentId!)} has no such page`, { details: { snapshot: this.id, address: hex(addr) } });
-        }
-        if (hit.kind === PageKind.Data) list.add(addr, 1, PageKind.Data, src.list.hashes, hit.hashOffset);
-        else list.add(addr, 1, hit.kind);
+      const i = src ? src.list.runAt(addr, src.order) : -1;
+      if (!src || i < 0) {
+        throw new PvError(ErrorCodes.PARENT_MISSING, `snapshot ${this.id}: page ${hex(addr)} is "same as parent" but parent ${idToHex(this.begin!.parentId!)} has no such page`, { details: { snapshot: this.id, address: hex(addr) } });
       }
+      const p = src.list;
+      const n = (Math.min(end, p.runEnd(i)) - addr) / ps;
+      if (p.kinds[i] === PageKind.Data) list.add(addr, n, PageKind.Data, p.hashes, p.hashAt[i]! + ((addr - p.starts[i]!) / ps) * 32);
+      else list.add(addr, n, p.kinds[i] as PageKind);
+      addr += n * ps;
     }
   }
 
@@ -285,6 +287,7 @@ export class SnapshotIngest {
     const order = list.order(`snapshot ${this.id} VMA ${header.index}`);
     const nodes: MapNode[] = [];
     const map = buildPageMap(list, order, (n) => nodes.push(n));
+    if (map) this.repo.recentMaps.put(map, { list, order });
     // Uploaded while the next VMAs arrive, awaited before the manifest: a process with a thousand VMAs
     // must not pay a round trip per VMA (the store bounds requests in flight).
     const put = this.tenant!.putNodes(nodes).then((w) => {

@@ -65,6 +65,11 @@ export class PageList {
     return i >= 0 && this.kinds[i] === PageKind.Data ? this.hashAt[i]! + ((addr - this.starts[i]!) / this.pageSize) * 32 : -1;
   }
 
+  /** Address just past run i. */
+  runEnd(i: number): number {
+    return this.starts[i]! + this.counts[i]! * this.pageSize;
+  }
+
   /** Finds the page at addr: its kind and, for data, the offset of its hash in `hashes`. */
   lookup(addr: number, order: Int32Array): { kind: PageKind; hashOffset: number } | undefined {
     const i = this.runAt(addr, order);
@@ -74,7 +79,7 @@ export class PageList {
   }
 
   /** The run holding addr (binary search over `order`), or -1. */
-  private runAt(addr: number, order: Int32Array): number {
+  runAt(addr: number, order: Int32Array): number {
     let lo = 0;
     let hi = order.length - 1;
     while (lo <= hi) {

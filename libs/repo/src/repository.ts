@@ -3,6 +3,7 @@ import { checkTenant, keys } from './keys';
 import { pageHasher, type PageHasher } from '@pagevault/hashing';
 import { lockSettings, type LockOptions, type LockSettings } from './held-lock';
 import { SharedLock, type LockWait, type SharedHold } from './shared-lock';
+import { RecentMaps } from './recent-maps';
 import { RecentPages } from './recent-pages';
 import { TenantStore, packOptions, type PackOptions, type RepoOptions } from './tenant-store';
 
@@ -22,6 +23,8 @@ export class Repository {
   private readonly hasher: PageHasher;
   /** Recently stored pages of every tenant, by hash (recent-pages.ts): taken at the first new page. */
   private recent: RecentPages | undefined;
+  /** Page maps of the VMAs ingested last, by root (recent-maps.ts): where incrementals find their parent's. */
+  readonly recentMaps: RecentMaps;
   readonly locks: LockSettings;
 
   constructor(
@@ -32,6 +35,7 @@ export class Repository {
     this.opts = packOptions(rest);
     this.hasher = hasher ?? pageHasher();
     this.locks = lockSettings(locks);
+    this.recentMaps = new RecentMaps(this.opts.recentMapsBytes);
   }
 
   /**

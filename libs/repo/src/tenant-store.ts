@@ -25,6 +25,12 @@ export interface RepoOptions {
    */
   recentPagesBytes?: number;
   /**
+   * Bytes of the page maps of recently ingested VMAs kept by root (default 256 MiB, one cache for all of
+   * a Repository's tenants; 0: none): an incremental reads its parent's maps from there instead of the
+   * store (recent-maps.ts).
+   */
+  recentMapsBytes?: number;
+  /**
    * Store a changed page as a delta against the parent's page at its address (default true; pack.ts).
    * Off, pages are stored whole: the compactor does less work, the store holds more.
    */
@@ -37,7 +43,7 @@ export type PackOptions = Required<Omit<RepoOptions, 'hasher'>>;
 
 /** How packs are written when nothing says otherwise. */
 export function packOptions(o: Omit<RepoOptions, 'hasher'> = {}): PackOptions {
-  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, recentPagesBytes: 1 << 30, delta: true, ...o };
+  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, recentPagesBytes: 1 << 30, recentMapsBytes: 256 << 20, delta: true, ...o };
 }
 
 /** Where a page queued for the pack being filled is: nowhere yet (the pending index only answers `has`). */

@@ -15,6 +15,8 @@ export interface Vma {
   start: number;
   data: Buffer;
   zeroPages?: number;
+  /** Page ranges [first page, pages) of the VMA (data or zero) sent as "same as parent" (incrementals). */
+  sameAsParent?: [number, number][];
 }
 
 /**
@@ -30,8 +32,11 @@ export function snapshotFrames(pid: number, vmas: Vma[], startTimeMs: number, te
   for (const v of vmas) {
     const n = v.data.length / PS;
     w.beginVma({ start: v.start, end: v.start + (n + (v.zeroPages ?? 0)) * PS, prot: 3, flags: 0, pgoff: 0, kind: VmaKind.PrivateAnon, dev: '00:00', inode: 0, path: '', vmFlags: 'rd wr', reason: '', sharedKey: '' });
-    w.addPages(Float64Array.from({ length: n }, (_, i) => v.start + i * PS), v.data);
-    if (v.zeroPages) w.addZero(v.start + n * PS, v.zeroPages);
+    const same = (p: number) => v.sameAsParent?.some(([f, k]) => p >= f && p < f + k) ?? false;
+    const sent = Array.from({ length: n }, (_, i) => i).filter((i) => !same(i));
+    w.addPages(sent.map((i) => v.start + i * PS), Buffer.concat(sent.map((i) => v.data.subarray(i * PS, (i + 1) * PS))));
+    for (let z = n; z < n + (v.zeroPages ?? 0); z++) if (!same(z)) w.addZero(v.start + z * PS, 1);
+    for (const [f, k] of v.sameAsParent ?? []) w.addParent(v.start + f * PS, k);
     w.endVma();
   }
   w.end();
