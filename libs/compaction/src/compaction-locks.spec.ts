@@ -40,7 +40,7 @@ describe('the consumer loop and tenant locks', () => {
     return out;
   };
 
-  /** The store fails the next page-map node upload once (retriable, as an S3 outage past its retries). */
+  /** The store fails the next node-pack upload once (retriable, as an S3 outage past its retries). */
   let failNextNode = false;
 
   beforeEach(async () => {
@@ -125,7 +125,7 @@ describe('the consumer loop and tenant locks', () => {
     const a = snapshot('a', 8);
     const b = snapshot('b', 8);
     const p = log.producer();
-    failNextNode = true; // a's page map, at its VMA's end: a and b are both open
+    failNextNode = true; // a's node pack, at its end: b is open too
     await p.send('k', [...a.frames.slice(0, 2), ...b.frames.slice(0, 2), ...a.frames.slice(2), ...b.frames.slice(2)]);
     await p.flush();
     for (let i = 0; i < 100 && committed.length < 2; i++) await sleep(50);

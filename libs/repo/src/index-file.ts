@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { PageIndex, PageLocation } from './page-index';
+import type { NodeEntry, SealedNodePack } from './node-pack';
 import type { BlobBases, SealedPack } from './pack';
 
 /**
@@ -12,22 +13,32 @@ import type { BlobBases, SealedPack } from './pack';
  * Version 2 (written when a pack has delta blobs) goes on with the delta blobs' bases, which prune must
  * keep while a page of the blob is live:
  *   u32 blobs, blobs × (u32 pack number, u32 blob offset, u16 bases, u16 0, bases × hash[32])
+ * Version 3 (written when it lists node packs, node-pack.ts) has that section, then the page-map nodes:
+ *   u32 node packs, node packs × 32-byte sha, u32 nodes,
+ *   nodes × (sha[32], u32 node pack number, u32 offset, u32 length)
  */
 const MAGIC = Buffer.from('PVIX', 'latin1');
 const ENTRY = 48;
+const NODE_ENTRY = 44;
 
 /** Bytes of an index file naming `packs` packs and `entries` pages. */
 export function indexFileBytes(packs: number, entries: number): number {
   return 12 + packs * 32 + 4 + entries * ENTRY;
 }
 
-export function encodeIndexFile(packs: (Pick<SealedPack, 'sha' | 'entries'> & { bases?: BlobBases[] })[]): { sha: string; bytes: Buffer } {
+export function encodeIndexFile(
+  packs: (Pick<SealedPack, 'sha' | 'entries'> & { bases?: BlobBases[] })[],
+  nodePacks: Pick<SealedNodePack, 'sha' | 'entries'>[] = [],
+): { sha: string; bytes: Buffer } {
   const entries = packs.reduce((n, p) => n + p.entries.length, 0);
   const blobs = packs.reduce((n, p) => n + (p.bases?.length ?? 0), 0);
-  const baseBytes = blobs === 0 ? 0 : packs.reduce((n, p) => n + (p.bases ?? []).reduce((m, x) => m + 12 + x.hashes.length, 0), 4);
-  const b = Buffer.alloc(indexFileBytes(packs.length, entries) + baseBytes);
+  const nodes = nodePacks.reduce((n, p) => n + p.entries.length, 0);
+  const version = nodePacks.length > 0 ? 3 : blobs > 0 ? 2 : 1;
+  const baseBytes = version === 1 ? 0 : packs.reduce((n, p) => n + (p.bases ?? []).reduce((m, x) => m + 12 + x.hashes.length, 0), 4);
+  const nodeBytes = version === 3 ? 8 + nodePacks.length * 32 + nodes * NODE_ENTRY : 0;
+  const b = Buffer.alloc(indexFileBytes(packs.length, entries) + baseBytes + nodeBytes);
   MAGIC.copy(b);
-  b.writeUInt32LE(blobs === 0 ? 1 : 2, 4);
+  b.writeUInt32LE(version, 4);
   b.writeUInt32LE(packs.length, 8);
   let o = 12;
   for (const p of packs) o += Buffer.from(p.sha, 'hex').copy(b, o);
@@ -45,7 +56,7 @@ export function encodeIndexFile(packs: (Pick<SealedPack, 'sha' | 'entries'> & { 
       o += ENTRY;
     }
   });
-  if (blobs > 0) {
+  if (version > 1) {
     b.writeUInt32LE(blobs, o);
     o += 4;
     packs.forEach((p, pi) => {
@@ -57,20 +68,40 @@ export function encodeIndexFile(packs: (Pick<SealedPack, 'sha' | 'entries'> & { 
       }
     });
   }
+  if (version === 3) {
+    b.writeUInt32LE(nodePacks.length, o);
+    o += 4;
+    for (const p of nodePacks) o += Buffer.from(p.sha, 'hex').copy(b, o);
+    b.writeUInt32LE(nodes, o);
+    o += 4;
+    nodePacks.forEach((p, pi) => {
+      for (const e of p.entries) {
+        e.sha.copy(b, o);
+        b.writeUInt32LE(pi, o + 32);
+        b.writeUInt32LE(e.offset, o + 36);
+        b.writeUInt32LE(e.length, o + 40);
+        o += NODE_ENTRY;
+      }
+    });
+  }
   return { sha: createHash('sha256').update(b).digest('hex'), bytes: b };
 }
 
 /** A delta blob's bases as an index file lists them: `n` hashes at b[at, at + 32 n). */
 export type EachBases = (pack: string, blobOffset: number, b: Buffer, at: number, n: number) => void;
 
+/** A page-map node as an index file lists it: its sha at b[at, at + 32), where it is in which node pack. */
+export type EachNode = (nodePack: string, b: Buffer, at: number, node: Omit<NodeEntry, 'sha'>) => void;
+
 /**
  * Decodes an index file: hands every entry to `each` (its hash is b[hashAt, hashAt + 32)), every delta
- * blob's bases to `eachBases`, and returns the packs the file names, in its order.
+ * blob's bases to `eachBases`, every page-map node to `eachNode`, and returns the packs the file names,
+ * in its order, then its node packs.
  */
-export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: number, loc: PageLocation) => void, eachBases?: EachBases): string[] {
+export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: number, loc: PageLocation) => void, eachBases?: EachBases, eachNode?: EachNode): string[] {
   const bad = (why: string) => new PvError(ErrorCodes.OBJECT_CORRUPT, `index ${key}: ${why}`, { details: { key } });
   const version = b.length < 16 ? 0 : b.readUInt32LE(4);
-  if (b.length < 16 || b.compare(MAGIC, 0, 4, 0, 4) !== 0 || (version !== 1 && version !== 2)) throw bad('bad header');
+  if (b.length < 16 || b.compare(MAGIC, 0, 4, 0, 4) !== 0 || version < 1 || version > 3) throw bad('bad header');
   const packs = b.readUInt32LE(8);
   if (b.length < 12 + packs * 32 + 4) throw bad('truncated');
   const names: string[] = [];
@@ -92,7 +123,8 @@ export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: 
       depth: b[o + 47]!,
     });
   }
-  if (version === 2) {
+  if (version > 1) {
+    if (o + 4 > b.length) throw bad('truncated in its delta bases');
     const blobs = b.readUInt32LE(o);
     o += 4;
     for (let i = 0; i < blobs; i++) {
@@ -104,17 +136,34 @@ export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: 
       eachBases?.(pack, b.readUInt32LE(o + 4), b, o + 12, k);
       o += 12 + k * 32;
     }
-    if (o !== b.length) throw bad('length does not match its delta bases');
+    if (version === 2 && o !== b.length) throw bad('length does not match its delta bases');
+  }
+  if (version === 3) {
+    if (o + 4 > b.length) throw bad('truncated in its nodes');
+    const np = b.readUInt32LE(o);
+    o += 4;
+    if (o + np * 32 + 4 > b.length) throw bad('truncated in its nodes');
+    const nodePacks: string[] = [];
+    for (let i = 0; i < np; i++, o += 32) nodePacks.push(b.toString('hex', o, o + 32));
+    const nodes = b.readUInt32LE(o);
+    o += 4;
+    if (o + nodes * NODE_ENTRY !== b.length) throw bad('length does not match its node count');
+    for (let i = 0; i < nodes; i++, o += NODE_ENTRY) {
+      const pack = nodePacks[b.readUInt32LE(o + 32)];
+      if (pack === undefined) throw bad('a node names a node pack it does not list');
+      eachNode?.(pack, b, o, { offset: b.readUInt32LE(o + 36), length: b.readUInt32LE(o + 40) });
+    }
+    names.push(...nodePacks);
   }
   return names;
 }
 
-/** Adds an index file's entries to `into`; returns how many it holds. */
-export function loadIndexFile(b: Buffer, key: string, into: PageIndex): number {
+/** Adds an index file's pages to `into` and its nodes to `nodes`; returns how many pages it holds. */
+export function loadIndexFile(b: Buffer, key: string, into: PageIndex, nodes?: PageIndex): number {
   let n = 0;
   readIndexFile(b, key, (h, at, loc) => {
     into.add(h, at, loc);
     n++;
-  });
+  }, undefined, nodes && ((pack, nb, at, e) => void nodes.add(nb, at, { pack, blobOffset: e.offset, blobLength: e.length, slot: 0, blobPages: 0 })));
   return n;
 }

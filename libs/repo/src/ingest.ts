@@ -3,6 +3,7 @@ import {
   Consistency, FrameType, SnapshotMode, StreamValidator, idToHex, type Frame, type SnapshotBegin, type VmaHeader,
 } from '@pagevault/format';
 import type { Manifest, ManifestVma } from './manifest';
+import { NODE_PACK_BYTES } from './node-pack';
 import { MAX_DELTA_DEPTH } from './pack';
 import { PageKind, PageList } from './page-list';
 import { buildPageMap, readPageMap, type MapNode } from './page-map';
@@ -49,6 +50,9 @@ export class SnapshotIngest {
   private deltasOff = false;
   /** A chunk's delta bases (findBases): page i of the chunk, the base's hash, bytes and blob depth. */
   private bases = { of: new Int32Array(0), at: new Int32Array(0), depth: new Uint8Array(0), hashes: Buffer.alloc(0), data: Buffer.alloc(0) };
+  /** Map nodes of ended VMAs not yet in a node pack: they go out together (node-pack.ts). */
+  private nodes: MapNode[] = [];
+  private nodeBytes = 0;
   private readonly nodeUploads: Promise<void>[] = [];
   private hold: SharedHold | undefined;
   private readonly dropped = new AbortController();
@@ -285,17 +289,14 @@ export class SnapshotIngest {
     const { header, list } = this.vma!;
     this.vma = undefined;
     const order = list.order(`snapshot ${this.id} VMA ${header.index}`);
-    const nodes: MapNode[] = [];
-    const map = buildPageMap(list, order, (n) => nodes.push(n));
-    if (map) this.repo.recentMaps.put(map, { list, order });
-    // Uploaded while the next VMAs arrive, awaited before the manifest: a process with a thousand VMAs
-    // must not pay a round trip per VMA (the store bounds requests in flight).
-    const put = this.tenant!.putNodes(nodes).then((w) => {
-      this.counts.mapNodesWritten += w.written;
-      this.counts.mapBytesWritten += w.bytes;
+    const t = this.tenant!;
+    const map = buildPageMap(list, order, (n) => {
+      if (t.holdsNode(n.sha)) return;
+      this.nodes.push(n);
+      this.nodeBytes += n.bytes.length;
     });
-    put.catch(() => undefined); // observed at commit
-    this.nodeUploads.push(put);
+    if (map) this.repo.recentMaps.put(map, { list, order });
+    if (this.nodeBytes >= NODE_PACK_BYTES) this.uploadNodes();
     const pages = { data: 0, zero: 0, file: 0 };
     for (let i = 0; i < list.n; i++) {
       const k = list.kinds[i] === PageKind.Data ? 'data' : list.kinds[i] === PageKind.Zero ? 'zero' : 'file';
@@ -304,11 +305,34 @@ export class SnapshotIngest {
     this.vmas.push({ ...header, ...(map ? { map } : {}), pages });
   }
 
+  /**
+   * Stores the nodes gathered so far in a node pack while the next VMAs arrive (awaited before the
+   * manifest): a process with a thousand VMAs writes one object, not a thousand.
+   */
+  private uploadNodes(): void {
+    const nodes = this.nodes;
+    this.nodes = [];
+    this.nodeBytes = 0;
+    if (nodes.length === 0) return;
+    const put = this.tenant!.putNodes(nodes).then((w) => {
+      this.counts.mapNodesWritten += w.written;
+      this.counts.mapBytesWritten += w.bytes;
+    });
+    put.catch(() => undefined); // observed at commit
+    this.nodeUploads.push(put);
+  }
+
   private async commit(digest: string, parentPages: number): Promise<Manifest> {
     const t = this.tenant!;
     const b = this.begin!;
+    // The last pack, the nodes not uploaded yet, and one index file for both. Flushes are chained: this
+    // settles after every earlier pack, node pack and index upload.
+    const nodes = this.nodes;
+    this.nodes = [];
+    const w = await t.flush(nodes);
+    this.counts.mapNodesWritten += w.written;
+    this.counts.mapBytesWritten += w.bytes;
     await Promise.all(this.nodeUploads);
-    await t.flush(); // flushes are chained: this settles after every earlier pack and index upload
     const sum = (k: 'data' | 'zero' | 'file') => this.vmas.reduce((n, v) => n + v.pages[k], 0);
     const m: Manifest = {
       format: 'pagevault.manifest.v1',

@@ -1,6 +1,8 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { forEachLimited, type ObjectInfo, type ObjectStore } from '@pagevault/objstore';
+import { readIndexFile } from './index-file';
 import { keys } from './keys';
+import { NodeStore } from './node-pack';
 import { parseManifest } from './manifest';
 import { PageIndex, type PageLocation } from './page-index';
 import { PageKind } from './page-list';
@@ -39,13 +41,26 @@ export function refusal(e: unknown, what: string, details: Record<string, unknow
 }
 
 /**
- * Mark: reads every manifest, then walks every VMA's page map breadth first, `width` node GETs in
- * flight, each node once however many snapshots share it (so an unchanged region costs one walk, not
- * one per snapshot). A manifest or node that is missing or does not decode stops prune with a PvError
- * naming it. Memory: one string per map node (a leaf covers 4 MiB of memory) and one PageIndex record
- * (~59 bytes) per distinct live page.
+ * Mark: reads every manifest, then walks every VMA's page map breadth first, `width` node reads in
+ * flight (`loadNode`: from the node packs, a pack read once), each node once however many snapshots
+ * share it (so an unchanged region costs one walk, not one per snapshot). A manifest or node that is
+ * missing or does not decode stops prune with a PvError naming it. Memory: one string per map node (a
+ * leaf covers 4 MiB of memory) and one PageIndex record (~59 bytes) per distinct live page.
  */
-export async function markLive(store: ObjectStore, tenant: string, width: number): Promise<LiveSet> {
+/** The tenant's node index, from every index file (`width` GETs in flight); an unreadable file stops prune. */
+export async function loadNodes(store: ObjectStore, tenant: string, width: number): Promise<NodeStore> {
+  const nodes = new NodeStore(store, tenant);
+  await forEachLimited(await listAll(store, keys.indexes(tenant)), width, async (info) => {
+    try {
+      readIndexFile(await store.get(info.key), info.key, () => {}, undefined, (pack, b, at, e) => nodes.addNode(pack, b, at, e));
+    } catch (e) {
+      throw refusal(e, `index file ${info.key}`, { key: info.key });
+    }
+  });
+  return nodes;
+}
+
+export async function markLive(store: ObjectStore, tenant: string, width: number, loadNode: (sha: string) => Promise<Buffer>): Promise<LiveSet> {
   const live: LiveSet = { snapshots: new Set(), nodes: new Set(), pages: new PageIndex() };
   let wave: { sha: string; level: number; snapshot: string }[] = [];
   await forEachLimited(await listAll(store, keys.manifests(tenant)), width, async ({ key }) => {
@@ -72,9 +87,8 @@ export async function markLive(store: ObjectStore, tenant: string, width: number
   while (wave.length > 0) {
     const next: typeof wave = [];
     await forEachLimited(wave, width, async (n) => {
-      const key = keys.mapNode(tenant, n.sha);
       try {
-        decodeMapNode(n.sha, await store.get(key), n.level, {
+        decodeMapNode(n.sha, await loadNode(n.sha), n.level, {
           run: (_first, pages, kind, b, h) => {
             if (kind === PageKind.Data) for (let i = 0; i < pages; i++) live.pages.add(b, h + i * 32, NOWHERE);
           },
@@ -85,7 +99,7 @@ export async function markLive(store: ObjectStore, tenant: string, width: number
           },
         });
       } catch (e) {
-        throw refusal(e, `page-map node ${key}, reached by snapshot ${n.snapshot}`, { key, snapshot: n.snapshot });
+        throw refusal(e, `page-map node ${n.sha}, reached by snapshot ${n.snapshot}`, { node: n.sha, snapshot: n.snapshot });
       }
     });
     wave = next;

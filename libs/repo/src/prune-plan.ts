@@ -44,6 +44,7 @@ export interface PrunePlan {
   dropIndexes: { info: ObjectInfo; keep: string[]; keepEntries: number }[];
   /** Every index file older than the grace is in dropIndexes, and their replacements are merged into a few. */
   consolidate: boolean;
+  /** Node packs no live node is in (kept whole otherwise), and map nodes of their own no snapshot reaches. */
   deleteNodes: ObjectInfo[];
   /** Tag markers of snapshots that no longer exist. */
   deleteTags: ObjectInfo[];
@@ -70,6 +71,8 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
   const packs = new Map<string, PackState>();
   const pack = (sha: string) => packs.get(sha) ?? packs.set(sha, { indexFiles: [], entries: 0, live: 0, liveBytes: 0 }).get(sha)!;
   const files = new Map<string, { info: ObjectInfo; names: string[]; perPack: Map<string, number> }>();
+  const nodePacks = new Map<string, { indexFiles: string[]; live: number }>();
+  const nodePack = (sha: string) => nodePacks.get(sha) ?? nodePacks.set(sha, { indexFiles: [], live: 0 }).get(sha)!;
   let claimed = 0;
   const basesOf = new DeltaBases();
   await forEachLimited(await listAll(store, keys.indexes(tenant)), o.width, async (info) => {
@@ -89,11 +92,15 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
         if (s.countedBy === info.key) s.entries++;
       }, (p, blobOffset, b, at, n) => {
         basesOf.add(p, blobOffset, b, at, n);
+      }, (p, b, at) => {
+        perPack.set(p, (perPack.get(p) ?? 0) + 1);
+        if (live.nodes.has(b.toString('hex', at, at + 32))) nodePack(p).live++;
+        else nodePack(p);
       });
     } catch (e) {
       throw refusal(e, `index file ${info.key}`, { key: info.key });
     }
-    for (const p of names) pack(p).indexFiles.push(info.key);
+    for (const p of names) (nodePacks.has(p) ? nodePack(p) : pack(p)).indexFiles.push(info.key);
     files.set(info.key, { info, names, perPack });
   });
   // A live page in a delta blob needs the blob's bases (and theirs, down the chain): live too, counted
@@ -140,7 +147,7 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     stored: { packs: listed.length, indexFiles: files.size, mapNodes: 0, bytes: 0 },
   };
   const gone = new Set<string>();
-  const namedByYoung = (s: PackState | undefined) => s?.indexFiles.some((k) => young(files.get(k)!.info)) ?? false;
+  const namedByYoung = (s: { indexFiles: string[] } | undefined) => s?.indexFiles.some((k) => young(files.get(k)!.info)) ?? false;
   for (const info of listed) {
     plan.stored.bytes += info.size;
     const sha = basename(info.key);
@@ -158,6 +165,24 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
   // Index entries of packs already missing (and reached by nothing, checked above) go with their index files.
   for (const [sha, s] of packs) if (!stored.has(sha) && !namedByYoung(s)) gone.add(sha);
 
+  // Under maps/: node packs, kept whole while any node in them is live (not repacked: nodes are small),
+  // and nodes stored one an object (before node packs) or packs no index file names (a crash between).
+  const listedMaps = new Set<string>();
+  for (const info of await listAll(store, keys.mapNodes(tenant))) {
+    const sha = basename(info.key);
+    listedMaps.add(sha);
+    plan.stored.mapNodes++;
+    plan.stored.bytes += info.size;
+    const np = nodePacks.get(sha);
+    if (np ? np.live > 0 : live.nodes.has(sha)) continue;
+    if (young(info) || namedByYoung(np)) plan.spared.mapNodes++;
+    else {
+      plan.deleteNodes.push(info);
+      if (np) gone.add(sha);
+    }
+  }
+  for (const [sha, np] of nodePacks) if (!listedMaps.has(sha) && np.live === 0 && !namedByYoung(np)) gone.add(sha);
+
   // A compactor loads a tenant's index with one GET per index file (one per flush): past a threshold, every
   // old file is replaced by a few merged ones. Young files stay (a merged file naming their packs too is
   // harmless: a pack named twice counts once).
@@ -169,13 +194,6 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     if (!merge && !names.some((p) => gone.has(p))) continue;
     const keep = names.filter((p) => !gone.has(p));
     plan.dropIndexes.push({ info, keep, keepEntries: keep.reduce((n, p) => n + (perPack.get(p) ?? 0), 0) });
-  }
-  for (const info of await listAll(store, keys.mapNodes(tenant))) {
-    plan.stored.mapNodes++;
-    plan.stored.bytes += info.size;
-    if (live.nodes.has(basename(info.key))) continue;
-    if (young(info)) plan.spared.mapNodes++;
-    else plan.deleteNodes.push(info);
   }
   for (const info of await listAll(store, keys.tags(tenant))) {
     if (!live.snapshots.has(basename(info.key)) && !young(info)) plan.deleteTags.push(info);

@@ -1,6 +1,7 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { encodeIndexFile, readIndexFile } from './index-file';
 import { keys } from './keys';
+import type { NodeEntry } from './node-pack';
 import type { BlobBases, PackEntry } from './pack';
 import { PageFetcher } from './page-fetcher';
 import type { LiveSet } from './prune-mark';
@@ -67,13 +68,15 @@ export async function rewriteIndexes(reader: TenantStore, drops: PrunePlan['drop
   const taken = new Set<string>();
   let byPack = new Map<string, PackEntry[]>();
   let basesOf = new Map<string, BlobBases[]>();
+  let nodesOf = new Map<string, NodeEntry[]>();
   let entries = 0;
   const put = async () => {
-    if (byPack.size === 0) return;
-    const idx = encodeIndexFile([...byPack].map(([sha, e]) => ({ sha, entries: e, bases: basesOf.get(sha) })));
+    if (byPack.size === 0 && nodesOf.size === 0) return;
+    const idx = encodeIndexFile([...byPack].map(([sha, e]) => ({ sha, entries: e, bases: basesOf.get(sha) })), [...nodesOf].map(([sha, e]) => ({ sha, entries: e })));
     const key = keys.index(reader.tenant, idx.sha);
     byPack = new Map();
     basesOf = new Map();
+    nodesOf = new Map();
     entries = 0;
     if (dropped.has(key)) {
       written.unchanged.add(key);
@@ -96,6 +99,11 @@ export async function rewriteIndexes(reader: TenantStore, drops: PrunePlan['drop
       },
       (pack, blobOffset, b, at, n) => {
         if (keep.has(pack)) (basesOf.get(pack) ?? basesOf.set(pack, []).get(pack)!).push({ blobOffset, hashes: b.subarray(at, at + n * 32) });
+      },
+      (pack, b, at, e) => {
+        if (!keep.has(pack)) return;
+        (nodesOf.get(pack) ?? nodesOf.set(pack, []).get(pack)!).push({ sha: b.subarray(at, at + 32), ...e });
+        entries++;
       },
     );
     for (const p of keep) taken.add(p);

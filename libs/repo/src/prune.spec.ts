@@ -9,8 +9,8 @@ import { beyondKeepLast, forgetSnapshots } from './forget';
 import { encodeIndexFile, readIndexFile } from './index-file';
 import { basename, keys } from './keys';
 import type { Manifest } from './manifest';
+import type { NodeEntry } from './node-pack';
 import type { PackEntry } from './pack';
-import { readPageMap } from './page-map';
 import { prune } from './prune';
 import { Repository } from './repository';
 import { addTags, readTags } from './snapshot-refs';
@@ -32,8 +32,9 @@ describe('forget and prune on a directory store', () => {
   const memB = [{ start: BASE, data: Buffer.concat([S, b]) }];
   const memC = [{ start: BASE + 0x1000_0000, data: c, zeroPages: 8 }];
   let A: Manifest, B: Manifest, C: Manifest;
-  /** The pack each snapshot's new pages went to (one flush per snapshot at these sizes). */
+  /** The pack each snapshot's new pages went to (one flush per snapshot at these sizes), and its node pack. */
   const pack: Record<'A' | 'B' | 'C', string> = { A: '', B: '', C: '' };
+  const nodePack: Record<'A' | 'B' | 'C', string> = { A: '', B: '', C: '' };
 
   const keysUnder = async (prefix: string) => {
     const out = new Map<string, number>();
@@ -41,13 +42,6 @@ describe('forget and prune on a directory store', () => {
     return out;
   };
   const fresh = () => new Repository(new DirectoryObjectStore(dir)).tenant('acme');
-  /** The nodes of a snapshot's page maps. */
-  const nodesOf = async (m: Manifest) => {
-    const t = await fresh();
-    const out = new Set<string>();
-    for (const v of m.vmas) await readPageMap(v.map!, PS, (sha) => (out.add(keys.mapNode('acme', sha)), t.loadNode(sha)));
-    return out;
-  };
   const indexNames = async () => {
     const out = new Map<string, string[]>();
     for (const k of (await keysUnder(keys.indexes('acme'))).keys()) out.set(k, readIndexFile(await store.get(k), k, () => undefined));
@@ -65,19 +59,21 @@ describe('forget and prune on a directory store', () => {
     dir = await mkdtemp(join(tmpdir(), 'pv-prune-'));
     store = new DirectoryObjectStore(dir);
     repo = new Repository(store);
-    let before = new Set((await keysUnder(keys.packs('acme'))).keys());
-    const newPack = async () => {
-      const now = [...(await keysUnder(keys.packs('acme'))).keys()].filter((k) => !before.has(k));
+    const before = new Set<string>();
+    const newObject = async (prefix: string) => {
+      const now = [...(await keysUnder(prefix)).keys()].filter((k) => !before.has(k));
       expect(now.length).toBe(1);
-      before = new Set([...before, ...now]);
+      before.add(now[0]!);
       return now[0]!;
     };
     A = await ingest(repo, 1, memA, 1000);
-    pack.A = await newPack();
+    [pack.A, nodePack.A] = [await newObject(keys.packs('acme')), await newObject(keys.mapNodes('acme'))];
     B = await ingest(repo, 1, memB, 2000);
-    pack.B = await newPack();
+    [pack.B, nodePack.B] = [await newObject(keys.packs('acme')), await newObject(keys.mapNodes('acme'))];
     C = await ingest(repo, 2, memC, 3000);
-    pack.C = await newPack();
+    [pack.C, nodePack.C] = [await newObject(keys.packs('acme')), await newObject(keys.mapNodes('acme'))];
+    // One index file a snapshot, naming its pack and its node pack.
+    expect([...(await indexNames()).values()].sort()).toEqual((['A', 'B', 'C'] as const).map((x) => [pack[x], nodePack[x]].map(basename)).sort());
     expect(B.counts.newPages).toBe(8); // S deduplicated against A's pack
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
@@ -106,8 +102,8 @@ describe('forget and prune on a directory store', () => {
   });
 
   it('prune after forget deletes what only the forgotten snapshot reached; the rest restores byte for byte', async () => {
-    const cNodes = await nodesOf(C);
-    const kept = new Set([...(await nodesOf(A)), ...(await nodesOf(B))]);
+    const cNodes = [nodePack.C];
+    const kept = [nodePack.A, nodePack.B];
     await forgetSnapshots(await repo.tenant('acme'), [C.snapshotId]);
     const dry = await prune(store, 'acme', { graceMs: 0, dryRun: true });
     const r = await prune(store, 'acme', { graceMs: 0 });
@@ -117,7 +113,9 @@ describe('forget and prune on a directory store', () => {
     for (const k of cNodes) expect(await store.head(k), k).toBeUndefined();
     for (const k of kept) expect(await store.head(k), k).toBeDefined();
     expect([...(await indexNames()).values()].flat()).not.toContain(basename(pack.C));
-    expect(r).toMatchObject({ dryRun: false, snapshots: 2, packs: { deleted: 1, repacked: 0, written: 0 }, mapNodes: { deleted: cNodes.size, live: kept.size } });
+    expect([...(await indexNames()).values()].flat()).not.toContain(basename(nodePack.C));
+    // One leaf a snapshot here: A's and B's are live, C's node pack goes.
+    expect(r).toMatchObject({ dryRun: false, snapshots: 2, packs: { deleted: 1, repacked: 0, written: 0 }, mapNodes: { deleted: 1, live: 2 } });
     // The report's bytes are what is stored now.
     const now = [keys.packs('acme'), keys.indexes('acme'), keys.mapNodes('acme')];
     let stored = 0;
@@ -144,6 +142,7 @@ describe('forget and prune on a directory store', () => {
     const names = [...(await indexNames()).values()];
     expect(names.flat()).not.toContain(basename(pack.A));
     expect(names).toContainEqual([basename(moved)]);
+    expect(names.flat()).not.toContain(basename(nodePack.A)); // A's own leaf went too
     await expectRestores(await fresh(), B, memB);
     await expectRestores(await fresh(), C, memC);
     await expectRestores(stale, B, memB);
@@ -154,9 +153,12 @@ describe('forget and prune on a directory store', () => {
     const indexBefore = await indexNames();
     const r = await prune(store, 'acme', { graceMs: 0, repackBelow: 0.2 });
     expect(r.packs).toMatchObject({ deleted: 0, repacked: 0 });
-    expect(r.mapNodes.deleted).toBeGreaterThan(0); // A's own leaf goes all the same
+    expect(r.mapNodes.deleted).toBe(1); // A's own leaf goes all the same, in its node pack
+    expect(await store.head(nodePack.A)).toBeUndefined();
     expect(await store.head(pack.A)).toBeDefined();
-    expect(await indexNames()).toEqual(indexBefore);
+    // A's index file is rewritten without its node pack.
+    const flat = (m: Map<string, string[]>) => [...m.values()].flat().sort();
+    expect(flat(await indexNames())).toEqual(flat(indexBefore).filter((n) => n !== basename(nodePack.A)));
     await expectRestores(await fresh(), B, memB);
   });
 
@@ -178,7 +180,7 @@ describe('forget and prune on a directory store', () => {
     const t = await repo.tenant('acme');
     await addTags(t, C.snapshotId, ['old']);
     await forgetSnapshots(t, [A.snapshotId, C.snapshotId]);
-    const cObjects = [pack.C, ...(await nodesOf(C))];
+    const cObjects = [pack.C, nodePack.C];
     for (const [k, names] of await indexNames()) if (names.includes(basename(pack.C))) cObjects.push(k);
     for (const k of cObjects) await age(k, 2 * HOUR);
     const r = await prune(store, 'acme'); // the default grace: one hour
@@ -191,8 +193,8 @@ describe('forget and prune on a directory store', () => {
 
   it('refuses, deleting nothing, when a page-map node a snapshot reaches is missing', async () => {
     await forgetSnapshots(await repo.tenant('acme'), [C.snapshotId]);
-    const missing = keys.mapNode('acme', B.vmas[0]!.map!.sha);
-    expect(await nodesOf(A)).not.toContain(missing);
+    const missing = nodePack.B;
+    expect(nodePack.A).not.toBe(missing);
     await store.delete(missing);
     const before = await keysUnder('t/acme/');
     const e = await prune(store, 'acme', { graceMs: 0 }).catch((x: unknown) => x);
@@ -212,13 +214,15 @@ describe('forget and prune on a directory store', () => {
   });
 
   it('rewrites an index file that names a deleted pack and a kept one, before deleting it', async () => {
-    // One index file for A's and C's packs, as a consolidated index would have them.
+    // One index file for A's and C's packs and node packs, as a consolidated index would have them.
     const entries = new Map<string, PackEntry[]>();
+    const nodes = new Map<string, NodeEntry[]>();
     const merged = [...(await indexNames())].filter(([, n]) => n.includes(basename(pack.A)) || n.includes(basename(pack.C)));
     for (const [k] of merged) {
-      readIndexFile(await store.get(k), k, (h, at, { pack: p, ...e }) => void (entries.get(p) ?? entries.set(p, []).get(p)!).push({ hash: Buffer.from(h.subarray(at, at + 32)), ...e }));
+      readIndexFile(await store.get(k), k, (h, at, { pack: p, ...e }) => void (entries.get(p) ?? entries.set(p, []).get(p)!).push({ hash: Buffer.from(h.subarray(at, at + 32)), ...e }),
+        undefined, (p, b, at, e) => void (nodes.get(p) ?? nodes.set(p, []).get(p)!).push({ sha: Buffer.from(b.subarray(at, at + 32)), ...e }));
     }
-    const idx = encodeIndexFile([...entries].map(([sha, e]) => ({ sha, entries: e })));
+    const idx = encodeIndexFile([...entries].map(([sha, e]) => ({ sha, entries: e })), [...nodes].map(([sha, e]) => ({ sha, entries: e })));
     await store.put(keys.index('acme', idx.sha), idx.bytes);
     for (const [k] of merged) await store.delete(k);
     await forgetSnapshots(await repo.tenant('acme'), [C.snapshotId]);
@@ -227,8 +231,10 @@ describe('forget and prune on a directory store', () => {
     expect(r).toMatchObject({ packs: { deleted: 1 }, indexFiles: { deleted: 1, written: 1 } });
     expect(await store.head(keys.index('acme', idx.sha))).toBeUndefined();
     const names = [...(await indexNames()).values()];
-    expect(names).toContainEqual([basename(pack.A)]);
+    expect(names).toContainEqual([pack.A, nodePack.A].map(basename));
     expect(names.flat()).not.toContain(basename(pack.C));
+    expect(names.flat()).not.toContain(basename(nodePack.C));
+    expect(await store.head(nodePack.C)).toBeUndefined();
     await expectRestores(await fresh(), A, memA);
     await expectRestores(await fresh(), B, memB);
   });
@@ -245,7 +251,7 @@ describe('forget and prune on a directory store', () => {
     expect(r.packs).toMatchObject({ deleted: 0, repacked: 0 });
     const names = [...(await indexNames()).values()];
     expect(names.length).toBe(1);
-    expect(names[0]!.sort()).toEqual([pack.A, pack.B, pack.C].map(basename).sort());
+    expect(names[0]!.sort()).toEqual([pack.A, pack.B, pack.C, nodePack.A, nodePack.B, nodePack.C].map(basename).sort());
     for (const [m, mem] of [[A, memA], [B, memB], [C, memC]] as const) await expectRestores(await fresh(), m, mem);
     // The long-lived repository rebuilds its index from the merged file (a new prune generation) and still dedups.
     const again = await ingest(repo, 1, memB, 4000);
@@ -257,7 +263,7 @@ describe('forget and prune on a directory store', () => {
     const r = await prune(store, 'acme', { graceMs: 0, consolidateAbove: 1 });
     expect(r.packs.deleted).toBe(2);
     const names = [...(await indexNames()).values()];
-    expect(names).toEqual([[basename(pack.A)]]);
+    expect(names).toEqual([[pack.A, nodePack.A].map(basename)]);
     expect(r.indexFiles).toMatchObject({ stored: 3, deleted: 2, written: 0 });
     expect(r.bytes.after).toBe([...(await keysUnder('t/acme/')).entries()].filter(([k]) => !k.includes('/snapshots/') && !k.includes('/locks/') && !k.includes('/tags/')).reduce((n, [, b]) => n + b, 0));
     await expectRestores(await fresh(), A, memA);

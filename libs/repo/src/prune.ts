@@ -5,7 +5,7 @@ import { newLockId, type HeldLock } from './held-lock';
 import { indexFileBytes } from './index-file';
 import { checkTenant, keys } from './keys';
 import type { LockScan } from './lock-scan';
-import { markLive } from './prune-mark';
+import { loadNodes, markLive } from './prune-mark';
 import { planPrune, type PrunePlan } from './prune-plan';
 import { MERGED_INDEX_ENTRIES, repackLive, rewriteIndexes } from './prune-repack';
 import { TenantStore, packOptions, type RepoOptions } from './tenant-store';
@@ -78,7 +78,8 @@ async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, hel
   const { graceMs = 3_600_000, repackBelow = 0.5, width = 16, consolidateAbove = 32 } = opts;
   const packOpts = packOptions({ ...opts.packs, recentPagesBytes: 0 }); // nothing here is a delta base
   const nowMs = Date.now();
-  const live = await markLive(store, tenant, width);
+  // Map nodes are found through the index files: read once for them here, once more by the plan.
+  const live = await markLive(store, tenant, width, (await loadNodes(store, tenant, width)).load);
   const reader = new TenantStore(store, tenant, packOpts);
   const plan = await planPrune(store, tenant, live, reader.index, { nowMs, graceMs, repackBelow, width, consolidateAbove });
   const report = reportOf(plan, { snapshots: live.snapshots.size, livePages: live.pages.size, liveNodes: live.nodes.size }, packOpts.packTargetBytes, !held);

@@ -6,6 +6,7 @@ import { basename, checkTenant, keys } from './keys';
 import { pruneGeneration, scanLocks } from './lock-scan';
 import type { FailedSnapshot, Manifest } from './manifest';
 import { parseManifest } from './manifest';
+import { NodeStore, encodeNodePack, type SealedNodePack } from './node-pack';
 import { PackBuilder, type SealedPack } from './pack';
 import { PageFetcher } from './page-fetcher';
 import { RecentPages } from './recent-pages';
@@ -50,19 +51,23 @@ export function packOptions(o: Omit<RepoOptions, 'hasher'> = {}): PackOptions {
 const PENDING = { pack: '', blobOffset: 0, blobLength: 0, slot: 0, blobPages: 0 };
 
 /**
- * One tenant's slice of the repository: the dedup scope. Holds the page index (rebuilt from the index
- * files in the store), the pack being filled, and the set of page-map nodes known to be stored.
- * Ordering invariant (restic's): packs, then their index file, then map nodes, then the manifest.
+ * One tenant's slice of the repository: the dedup scope. Holds the page index and the node index (both
+ * rebuilt from the index files in the store) and the pack being filled.
+ * Ordering invariant (restic's): packs and node packs, then the index files naming them, then the manifest.
  */
 export class TenantStore {
   private idx = new PageIndex();
   /** Pages in the pack being filled: not durable yet. */
   private pending = new PageIndex();
   /** Sealed packs being uploaded, oldest first: their pages (to dedup against) and the upload. */
-  private readonly uploading: { pages: PageIndex; done: Promise<void> }[] = [];
+  private readonly uploading: { pages: PageIndex; done: Promise<unknown> }[] = [];
   private builder: PackBuilder;
   private loadedIndexes = new Set<string>();
-  private knownNodes = new Set<string>();
+  /** Where page-map nodes are, and reading them (node-pack.ts). */
+  private nodeStore: NodeStore;
+  private refreshSeq = 0;
+  private refreshDone = 0;
+  private refreshing: Promise<void> | undefined;
   /** The prune generation the index is consistent with (lock-scan.ts); undefined: unknown, rebuilt at the next lock. */
   private generation: string | undefined;
   private flushChain: Promise<unknown> = Promise.resolve();
@@ -80,6 +85,7 @@ export class TenantStore {
   ) {
     checkTenant(tenant);
     this.builder = new PackBuilder(opts.pageSize, opts.compressionLevel);
+    this.nodeStore = this.newNodeStore();
   }
 
   /** Page hash -> where it is stored, for every index file loaded so far and every pack this process flushed. */
@@ -99,14 +105,12 @@ export class TenantStore {
   }
 
   /**
-   * Called under the tenant's shared lock with the generation its LIST found: after a prune the index is
-   * rebuilt and the map nodes known to be stored are forgotten, so nothing deduplicates against an
-   * object the prune deleted.
+   * Called under the tenant's shared lock with the generation its LIST found: after a prune the index
+   * (pages and map nodes) is rebuilt, so nothing deduplicates against an object the prune deleted.
    */
   async matchGeneration(generation: string): Promise<void> {
     if (this.generation === generation) return;
     await this.reloadIndex();
-    this.knownNodes.clear();
     this.generation = generation;
   }
 
@@ -122,7 +126,27 @@ export class TenantStore {
 
   /** Loads index files written since the last call (by this or any other compactor). */
   async refreshIndex(): Promise<void> {
-    await this.loadIndexes(this.idx, this.loadedIndexes);
+    await this.loadIndexes(this.idx, this.loadedIndexes, this.nodeStore.index);
+  }
+
+  /** Settles after a refreshIndex that began after this call (concurrent callers share one). */
+  private async refreshedIndex(): Promise<void> {
+    const need = this.refreshSeq + 1;
+    while (this.refreshDone < need) {
+      if (!this.refreshing) {
+        const seq = ++this.refreshSeq;
+        this.refreshing = this.refreshIndex().finally(() => {
+          this.refreshing = undefined;
+          this.refreshDone = seq;
+        });
+      }
+      await this.refreshing;
+    }
+  }
+
+  /** A node store whose misses first load the index files written since (another compactor's snapshot). */
+  private newNodeStore(): NodeStore {
+    return new NodeStore(this.store, this.tenant, () => this.refreshedIndex());
   }
 
   /**
@@ -133,16 +157,18 @@ export class TenantStore {
   async reloadIndex(): Promise<void> {
     const idx = new PageIndex();
     const loaded = new Set<string>();
-    await this.loadIndexes(idx, loaded);
+    const nodes = this.newNodeStore();
+    await this.loadIndexes(idx, loaded, nodes.index);
     this.idx = idx;
     this.loadedIndexes = loaded;
+    this.nodeStore = nodes;
   }
 
-  private async loadIndexes(into: PageIndex, loaded: Set<string>): Promise<void> {
+  private async loadIndexes(into: PageIndex, loaded: Set<string>, nodes: PageIndex): Promise<void> {
     for await (const o of this.store.list(keys.indexes(this.tenant))) {
       const sha = basename(o.key);
       if (loaded.has(sha)) continue;
-      loadIndexFile(await this.store.get(o.key), o.key, into);
+      loadIndexFile(await this.store.get(o.key), o.key, into, nodes);
       loaded.add(sha);
     }
   }
@@ -203,28 +229,42 @@ export class TenantStore {
   }
 
   /**
-   * Seals the current pack and makes every page added so far durable (pack, then index file).
-   * Flushes are serialized; a failed flush poisons the store until restart, because snapshots that
-   * deduplicated against its pages must not commit.
+   * Seals the current pack and makes every page added so far durable (pack, then index file), with
+   * `nodes` (page-map nodes) in a node pack named by the same index file (nodes already durable are
+   * skipped). Flushes are serialized; a failed flush poisons the store until restart, because snapshots
+   * that deduplicated against its pages must not commit. Resolves with the nodes written and their bytes.
    */
-  flush(): Promise<void> {
+  flush(nodes: MapNode[] = []): Promise<{ written: number; bytes: number }> {
     const sealed = this.builder.seal();
     const pages = this.pending;
     if (sealed) this.pending = new PageIndex();
     const p = this.flushChain.then(async () => {
       if (this.failure) throw this.failure;
-      if (!sealed) return;
+      const np = this.nodePack(nodes);
+      if (!sealed && !np) return { written: 0, bytes: 0 };
+      // A node pack that fails only fails the snapshot it belongs to; the pages still become durable.
+      const [packPut, nodesPut] = await Promise.allSettled([
+        sealed && this.store.put(keys.pack(this.tenant, sealed.sha), sealed.bytes),
+        np && this.store.put(keys.mapNode(this.tenant, np.sha), np.bytes),
+      ]);
+      const named = nodesPut.status === 'fulfilled' ? np : undefined;
       try {
-        await this.store.put(keys.pack(this.tenant, sealed.sha), sealed.bytes);
-        const idx = encodeIndexFile([sealed]);
-        await this.store.put(keys.index(this.tenant, idx.sha), idx.bytes);
-        this.loadedIndexes.add(idx.sha);
-        this.stats.indexBytes += idx.bytes.length;
-        this.commitPack(sealed);
+        if (packPut.status === 'rejected') throw packPut.reason;
+        if (sealed || named) {
+          const idx = encodeIndexFile(sealed ? [sealed] : [], named ? [named] : []);
+          await this.store.put(keys.index(this.tenant, idx.sha), idx.bytes);
+          this.loadedIndexes.add(idx.sha);
+          this.stats.indexBytes += idx.bytes.length;
+        }
       } catch (e) {
-        this.failure = e;
+        if (sealed) this.failure = e;
         throw e;
       }
+      if (sealed) this.commitPack(sealed);
+      if (nodesPut.status === 'rejected') throw nodesPut.reason;
+      if (!named) return { written: 0, bytes: 0 };
+      this.nodeStore.addPack(named);
+      return { written: named.entries.length, bytes: named.bytes.length };
     });
     this.flushChain = p.catch(() => undefined);
     if (sealed) {
@@ -235,6 +275,13 @@ export class TenantStore {
       p.then(settled, settled);
     }
     return p;
+  }
+
+  /** The nodes not durable yet, once each, in a node pack; undefined when none is left. */
+  private nodePack(nodes: MapNode[]): SealedNodePack | undefined {
+    const seen = new Set<string>();
+    const todo = nodes.filter((n) => !seen.has(n.sha) && (seen.add(n.sha), !this.nodeStore.has(n.sha)));
+    return todo.length ? encodeNodePack(todo) : undefined;
   }
 
   /**
@@ -255,34 +302,22 @@ export class TenantStore {
     this.stats.pagesStored += p.entries.length;
   }
 
-  /** Stores page-map nodes not known to be stored; returns how many were written and their bytes. */
-  async putNodes(nodes: MapNode[], concurrency = 8): Promise<{ written: number; bytes: number }> {
-    const todo = nodes.filter((n) => !this.knownNodes.has(n.sha));
-    let written = 0;
-    let bytes = 0;
-    for (let i = 0; i < todo.length; i += concurrency) {
-      await Promise.all(
-        todo.slice(i, i + concurrency).map(async (n) => {
-          await this.store.put(keys.mapNode(this.tenant, n.sha), n.bytes);
-          written++;
-          bytes += n.bytes.length;
-        }),
-      );
-    }
-    for (const n of todo) this.rememberNode(n.sha);
-    return { written, bytes };
+  /** Whether a page-map node is durable in a node pack (so a snapshot need not store it again). */
+  holdsNode(sha: string): boolean {
+    return this.nodeStore.has(sha);
   }
 
-  rememberNode(sha: string): void {
-    if (this.knownNodes.size > 1_000_000) this.knownNodes.clear(); // bound memory; forgetting only costs a re-PUT
-    this.knownNodes.add(sha);
+  /**
+   * Stores page-map nodes in a node pack and the index file naming them, after the flushes before it
+   * (node-pack.ts); nodes already durable are skipped (two snapshots racing may both store one:
+   * harmless). Resolves with the nodes written and the pack's bytes.
+   */
+  putNodes(nodes: MapNode[]): Promise<{ written: number; bytes: number }> {
+    return this.flush(nodes);
   }
 
-  loadNode = async (sha: string): Promise<Buffer> => {
-    const b = await this.store.get(keys.mapNode(this.tenant, sha));
-    this.rememberNode(sha);
-    return b;
-  };
+  /** A page-map node's stored bytes, from its node pack (checked against its sha by decodeMapNode). */
+  loadNode = (sha: string): Promise<Buffer> => this.nodeStore.load(sha);
 
   async putManifest(m: Manifest): Promise<void> {
     await this.store.put(keys.manifest(this.tenant, m.snapshotId), Buffer.from(JSON.stringify(m, null, 1)));
