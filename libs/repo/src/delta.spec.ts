@@ -178,6 +178,19 @@ describe('incremental snapshots stored as deltas', () => {
     expect(f.stats.deltaBlobs).toBeGreaterThanOrEqual(N);
   });
 
+  it('stop in a snapshot whose sampled delta blobs save less than a quarter (pages rewritten, not edited)', async () => {
+    const big = 4096;
+    const before = randomBytes(big * PS);
+    const [m0] = [await ingest(repo, 1, [{ start: BASE, data: before }], 1000)];
+    const rewritten = await ingest(repo, 1, [{ start: BASE, data: randomBytes(big * PS) }], 2000, 'acme', m0!.snapshotId);
+    expect(rewritten.counts.newPages).toBe(big);
+    // Deltas are tried until the sample decides (a chunk or two), then the rest is stored whole.
+    expect(rewritten.counts.deltaPages ?? 0).toBeGreaterThan(0);
+    expect(rewritten.counts.deltaPages ?? 0).toBeLessThan(big / 4);
+    const edited = await ingest(repo, 1, [{ start: BASE, data: Buffer.concat(Array.from({ length: big }, (_, i) => touch(before.subarray(i * PS, (i + 1) * PS), i))) }], 3000, 'acme', m0!.snapshotId);
+    expect(edited.counts.deltaPages).toBe(big);
+  });
+
   it('a base that cannot be read leaves its pages stored whole: the snapshot still commits and restores', async () => {
     const [m0] = await series(1);
     for await (const o of store.list(keys.packs('acme'))) await store.delete(o.key);

@@ -30,7 +30,7 @@ export const MAX_DELTA_DEPTH = 8;
 const ENTRY = 44;
 /** Zero bytes before a delta blob's base pages in its zstd dictionary. */
 export const DICT_PAD = 8;
-const SAMPLE_EVERY = 4;
+const SAMPLE_EVERY = 16;
 
 export interface PackEntry {
   hash: Buffer;
