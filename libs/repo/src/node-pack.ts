@@ -90,7 +90,7 @@ export class NodeStore {
   constructor(
     private readonly store: ObjectStore,
     private readonly tenant: string,
-    private readonly refresh: () => Promise<void> = async () => {},
+    private readonly refresh: () => Promise<void> = () => Promise.resolve(),
     private readonly cacheBytes = 64 << 20,
   ) {}
 

@@ -52,7 +52,7 @@ export async function loadNodes(store: ObjectStore, tenant: string, width: numbe
   const nodes = new NodeStore(store, tenant);
   await forEachLimited(await listAll(store, keys.indexes(tenant)), width, async (info) => {
     try {
-      readIndexFile(await store.get(info.key), info.key, () => {}, undefined, (pack, b, at, e) => nodes.addNode(pack, b, at, e));
+      readIndexFile(await store.get(info.key), info.key, () => undefined, undefined, (pack, b, at, e) => nodes.addNode(pack, b, at, e));
     } catch (e) {
       throw refusal(e, `index file ${info.key}`, { key: info.key });
     }
