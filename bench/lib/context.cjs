@@ -83,7 +83,7 @@ function makeContext({ cfg, runId, services }, rec) {
       // where a series' time goes; the figures of such a run are not the suite's).
       const prof = process.env.PV_BENCH_COMPACTOR_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PV_BENCH_COMPACTOR_PROF}`, '--cpu-prof-interval=1000'] : [];
       const compactor = await startWorker('compactor', { kafka, store: s3config, groupId }, { onEvent, execArgv: [...compactorArgv, ...prof] });
-      const agent = await startWorker('agent', { kafka }, { execArgv: agentArgv });
+      const agent = await startWorker('agent', { kafka }, { execArgv: [...agentArgv, ...(process.env.PV_BENCH_AGENT_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PV_BENCH_AGENT_PROF}`, '--cpu-prof-interval=1000'] : [])] });
       const committed = (id) => new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`snapshot ${id} was not committed within 15 min`)), 15 * 60_000);
         waiters.set(id, { resolve: (v) => (clearTimeout(timer), resolve(v)), reject: (e) => (clearTimeout(timer), reject(e)) });
