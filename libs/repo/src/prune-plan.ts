@@ -25,6 +25,14 @@ interface PackState {
   liveBytes: number;
 }
 
+/** A partly live node pack below the threshold: its live nodes move to a new node pack, then it goes. */
+export interface NodeRepack {
+  info: ObjectInfo;
+  sha: string;
+  live: number;
+  liveBytes: number;
+}
+
 export interface Repack {
   info: ObjectInfo;
   sha: string;
@@ -44,8 +52,10 @@ export interface PrunePlan {
   dropIndexes: { info: ObjectInfo; keep: string[]; keepEntries: number }[];
   /** Every index file older than the grace is in dropIndexes, and their replacements are merged into a few. */
   consolidate: boolean;
-  /** Node packs no live node is in (kept whole otherwise), and map nodes of their own no snapshot reaches. */
+  /** Node packs no live node is in, and map nodes of their own no snapshot reaches. */
   deleteNodes: ObjectInfo[];
+  /** Partly live node packs whose live share of bytes is below the threshold. */
+  repackNodes: NodeRepack[];
   /** Tag markers of snapshots that no longer exist. */
   deleteTags: ObjectInfo[];
   /** Objects that would go but are younger than the grace period. */
@@ -71,8 +81,8 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
   const packs = new Map<string, PackState>();
   const pack = (sha: string) => packs.get(sha) ?? packs.set(sha, { indexFiles: [], entries: 0, live: 0, liveBytes: 0 }).get(sha)!;
   const files = new Map<string, { info: ObjectInfo; names: string[]; perPack: Map<string, number> }>();
-  const nodePacks = new Map<string, { indexFiles: string[]; live: number }>();
-  const nodePack = (sha: string) => nodePacks.get(sha) ?? nodePacks.set(sha, { indexFiles: [], live: 0 }).get(sha)!;
+  const nodePacks = new Map<string, { indexFiles: string[]; countedBy?: string; entries: number; live: number; liveBytes: number }>();
+  const nodePack = (sha: string) => nodePacks.get(sha) ?? nodePacks.set(sha, { indexFiles: [], entries: 0, live: 0, liveBytes: 0 }).get(sha)!;
   let claimed = 0;
   const basesOf = new DeltaBases();
   await forEachLimited(await listAll(store, keys.indexes(tenant)), o.width, async (info) => {
@@ -92,10 +102,16 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
         if (s.countedBy === info.key) s.entries++;
       }, (p, blobOffset, b, at, n) => {
         basesOf.add(p, blobOffset, b, at, n);
-      }, (p, b, at) => {
+      }, (p, b, at, e) => {
         perPack.set(p, (perPack.get(p) ?? 0) + 1);
-        if (live.nodes.has(b.toString('hex', at, at + 32))) nodePack(p).live++;
-        else nodePack(p);
+        const s = nodePack(p);
+        s.countedBy ??= info.key; // a node pack named by two index files counts once
+        if (s.countedBy !== info.key) return;
+        s.entries++;
+        if (live.nodes.has(b.toString('hex', at, at + 32))) {
+          s.live++;
+          s.liveBytes += e.length;
+        }
       });
     } catch (e) {
       throw refusal(e, `index file ${info.key}`, { key: info.key });
@@ -143,7 +159,7 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     }
   }
   const plan: PrunePlan = {
-    deletePacks: [], repack: [], dropIndexes: [], deleteNodes: [], deleteTags: [], consolidate: false, spared: { packs: 0, mapNodes: 0 },
+    deletePacks: [], repack: [], dropIndexes: [], deleteNodes: [], repackNodes: [], deleteTags: [], consolidate: false, spared: { packs: 0, mapNodes: 0 },
     stored: { packs: listed.length, indexFiles: files.size, mapNodes: 0, bytes: 0 },
   };
   const gone = new Set<string>();
@@ -165,8 +181,8 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
   // Index entries of packs already missing (and reached by nothing, checked above) go with their index files.
   for (const [sha, s] of packs) if (!stored.has(sha) && !namedByYoung(s)) gone.add(sha);
 
-  // Under maps/: node packs, kept whole while any node in them is live (not repacked: nodes are small),
-  // and nodes stored one an object (before node packs) or packs no index file names (a crash between).
+  // Under maps/: node packs, repacked like packs when partly live below the threshold, and nodes stored
+  // one an object (before node packs) or node packs no index file names (a crash between).
   const listedMaps = new Set<string>();
   for (const info of await listAll(store, keys.mapNodes(tenant))) {
     const sha = basename(info.key);
@@ -174,12 +190,14 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     plan.stored.mapNodes++;
     plan.stored.bytes += info.size;
     const np = nodePacks.get(sha);
-    if (np ? np.live > 0 : live.nodes.has(sha)) continue;
-    if (young(info) || namedByYoung(np)) plan.spared.mapNodes++;
-    else {
-      plan.deleteNodes.push(info);
-      if (np) gone.add(sha);
+    if (np ? np.live > 0 && (np.live >= np.entries || np.liveBytes / info.size >= o.repackBelow) : live.nodes.has(sha)) continue;
+    if (young(info) || namedByYoung(np)) {
+      plan.spared.mapNodes++;
+      continue;
     }
+    if (np) gone.add(sha);
+    if (np && np.live > 0) plan.repackNodes.push({ info, sha, live: np.live, liveBytes: np.liveBytes });
+    else plan.deleteNodes.push(info);
   }
   for (const [sha, np] of nodePacks) if (!listedMaps.has(sha) && np.live === 0 && !namedByYoung(np)) gone.add(sha);
 

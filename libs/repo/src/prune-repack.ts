@@ -1,11 +1,13 @@
+import { createHash } from 'node:crypto';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { encodeIndexFile, readIndexFile } from './index-file';
 import { keys } from './keys';
-import type { NodeEntry } from './node-pack';
+import { NODE_PACK_BYTES, readNodePackTrailer, type NodeEntry } from './node-pack';
 import type { BlobBases, PackEntry } from './pack';
 import { PageFetcher } from './page-fetcher';
 import type { LiveSet } from './prune-mark';
-import type { PrunePlan, Repack } from './prune-plan';
+import { mapNodeBytes, type MapNode } from './page-map';
+import type { NodeRepack, PrunePlan, Repack } from './prune-plan';
 import { TenantStore, type PackOptions } from './tenant-store';
 
 /** Pages fetched and re-stored per step: with the writer's sealed packs, what bounds repack memory. */
@@ -49,6 +51,47 @@ export async function repackLive(reader: TenantStore, live: LiveSet, repack: Rep
   }
   await writer.flush();
   return writer.stats;
+}
+
+/**
+ * Moves the live nodes of partly dead node packs into new node packs (each with its index file), checking
+ * every node against its sha first. Everything is durable on return. Returns the node packs written, their
+ * bytes and their index files' bytes.
+ */
+export async function repackNodes(reader: TenantStore, live: LiveSet, repack: NodeRepack[], opts: PackOptions): Promise<{ packs: number; bytes: number; indexBytes: number }> {
+  const writer = new TenantStore(reader.store, reader.tenant, opts);
+  const out = { packs: 0, bytes: 0, indexBytes: 0 };
+  let batch: MapNode[] = [];
+  let size = 0;
+  const put = async () => {
+    if (batch.length === 0) return;
+    const w = await writer.putNodes(batch);
+    out.packs++;
+    out.bytes += w.bytes;
+    batch = [];
+    size = 0;
+  };
+  for (const r of repack) {
+    const key = keys.mapNode(reader.tenant, r.sha);
+    const b = await reader.store.get(key);
+    let n = 0;
+    for (const e of readNodePackTrailer(b, key)) {
+      const sha = e.sha.toString('hex');
+      if (!live.nodes.has(sha)) continue;
+      const stored = b.subarray(e.offset, e.offset + e.length);
+      if (createHash('sha256').update(mapNodeBytes(stored)).digest('hex') !== sha) {
+        throw new PvError(ErrorCodes.OBJECT_CORRUPT, `node pack ${key}: node ${sha} does not match its hash: prune deletes nothing`, { details: { key, node: sha } });
+      }
+      batch.push({ sha, bytes: Buffer.from(stored) });
+      size += stored.length;
+      n++;
+      if (size >= NODE_PACK_BYTES) await put();
+    }
+    if (n !== r.live) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `node pack ${key} holds ${n} live nodes, its index files ${r.live}: prune deletes nothing`, { details: { key } });
+  }
+  await put();
+  out.indexBytes = writer.stats.indexBytes;
+  return out;
 }
 
 /** Entries per merged index file (48 bytes each: 12 MiB), at index-file granularity. */

@@ -305,6 +305,32 @@ describe('forget and prune on a directory store', () => {
     for (const [k, size] of before) expect(after.get(k), k).toBe(size);
   });
 
+  it('repacks a node pack whose live share is below the threshold: the live leaf moves, the snapshot restores', async () => {
+    const v1 = { start: BASE, data: randomBytes(8 * PS) };
+    const mem = (v2: Buffer) => [v1, { start: BASE + 0x4000_0000, data: v2 }];
+    const X = await ingest(repo, 3, mem(randomBytes(8 * PS)), 1000, 'beta');
+    const xPack = [...(await keysUnder(keys.mapNodes('beta'))).keys()];
+    expect(xPack.length).toBe(1); // both leaves
+    const yMem = mem(randomBytes(8 * PS));
+    const Y = await ingest(repo, 3, yMem, 2000, 'beta');
+    expect(Y.counts.mapNodesWritten).toBe(1); // v1's leaf is X's
+    await forgetSnapshots(await repo.tenant('beta'), [X.snapshotId]);
+    // Half of X's node pack is live: kept below a threshold of 20%, repacked above 90%.
+    expect((await prune(store, 'beta', { graceMs: 0, repackBelow: 0.2 })).mapNodes).toMatchObject({ deleted: 0, repacked: 0 });
+    const dry = await prune(store, 'beta', { graceMs: 0, repackBelow: 0.9, dryRun: true });
+    const r = await prune(store, 'beta', { graceMs: 0, repackBelow: 0.9 });
+    expect(r.mapNodes).toMatchObject({ deleted: 0, repacked: 1, written: 1, live: 2 });
+    expect(dry.mapNodes).toMatchObject({ repacked: 1, written: 1 });
+    expect(await store.head(xPack[0]!)).toBeUndefined();
+    expect((await keysUnder(keys.mapNodes('beta'))).size).toBe(2); // Y's and the repacked one
+    const fresh = await new Repository(new DirectoryObjectStore(dir)).tenant('beta');
+    const got = await readBack(fresh, Y);
+    got.forEach((buf, i) => expect(buf.equals(yMem[i]!.data)).toBe(true));
+    let stored = 0;
+    for (const p of [keys.packs('beta'), keys.indexes('beta'), keys.mapNodes('beta')]) for (const size of (await keysUnder(p)).values()) stored += size;
+    expect(r.bytes.after).toBe(stored);
+  });
+
   it('deletes an old pack that no index file names (an upload cut off before its index file)', async () => {
     const orphan = keys.pack('acme', 'ab'.repeat(32));
     await store.put(orphan, randomBytes(1000));

@@ -3,11 +3,12 @@ import { forEachLimited, type ObjectInfo, type ObjectStore } from '@pagevault/ob
 import { lockExclusive, type ExclusiveOptions } from './exclusive-lock';
 import { newLockId, type HeldLock } from './held-lock';
 import { indexFileBytes } from './index-file';
+import { NODE_PACK_BYTES } from './node-pack';
 import { checkTenant, keys } from './keys';
 import type { LockScan } from './lock-scan';
 import { loadNodes, markLive } from './prune-mark';
 import { planPrune, type PrunePlan } from './prune-plan';
-import { MERGED_INDEX_ENTRIES, repackLive, rewriteIndexes } from './prune-repack';
+import { MERGED_INDEX_ENTRIES, repackLive, repackNodes, rewriteIndexes } from './prune-repack';
 import { TenantStore, packOptions, type RepoOptions } from './tenant-store';
 
 export interface PruneOptions {
@@ -35,7 +36,8 @@ export interface PruneReport {
   /** Snapshots kept: every manifest of the tenant. */
   snapshots: number;
   livePages: number;
-  mapNodes: { stored: number; live: number; deleted: number; spared: number };
+  /** Objects under maps/ (node packs, and nodes stored one an object), live nodes, node packs repacked. */
+  mapNodes: { stored: number; live: number; deleted: number; spared: number; repacked: number; written: number };
   packs: { stored: number; deleted: number; repacked: number; written: number; spared: number };
   pagesRepacked: number;
   indexFiles: { stored: number; deleted: number; written: number };
@@ -87,10 +89,11 @@ async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, hel
   const { lock, scan } = held;
 
   const repacked = plan.repack.length ? await repackLive(reader, live, plan.repack, packOpts) : { packs: 0, pagesStored: 0, packBytes: 0, indexBytes: 0 };
+  const nodesMoved = plan.repackNodes.length ? await repackNodes(reader, live, plan.repackNodes, packOpts) : { packs: 0, bytes: 0, indexBytes: 0 };
   const rewritten = await rewriteIndexes(reader, plan.dropIndexes, plan.consolidate);
   // Each delete first checks the lock is still ours: once it may look stale, a compactor may be ingesting.
   const removeAll = (objects: { key: string }[]) => forEachLimited(objects, width, (o) => (lock.assertHeld(), store.delete(o.key)));
-  if (plan.dropIndexes.length + plan.deletePacks.length + plan.repack.length + plan.deleteNodes.length > 0) {
+  if (plan.dropIndexes.length + plan.deletePacks.length + plan.repack.length + plan.deleteNodes.length + plan.repackNodes.length > 0) {
     // The new generation is visible before anything goes: a compactor that loaded its index before (or
     // during) this prune rebuilds it at its next lock, even if this prune dies halfway.
     lock.assertHeld();
@@ -101,12 +104,13 @@ async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, hel
   report.staleLocksDeleted = scan.stale.length;
   await removeAll(plan.dropIndexes.filter((d) => !rewritten.unchanged.has(d.info.key)).map((d) => d.info));
   await removeAll([...plan.deletePacks, ...plan.repack.map((r) => r.info)]);
-  await removeAll(plan.deleteNodes);
+  await removeAll([...plan.deleteNodes, ...plan.repackNodes.map((r) => r.info)]);
   await removeAll(plan.deleteTags);
 
-  const written = repacked.packBytes + repacked.indexBytes + rewritten.bytes;
+  const written = repacked.packBytes + repacked.indexBytes + nodesMoved.bytes + nodesMoved.indexBytes + rewritten.bytes;
   report.packs.written = repacked.packs;
-  report.indexFiles.written = repacked.packs + rewritten.files;
+  report.mapNodes.written = nodesMoved.packs;
+  report.indexFiles.written = repacked.packs + nodesMoved.packs + rewritten.files;
   const kept = plan.dropIndexes.filter((d) => rewritten.unchanged.has(d.info.key));
   report.indexFiles.deleted -= kept.length;
   report.bytes.after = report.bytes.before - deletedBytes(plan) + kept.reduce((n, d) => n + d.info.size, 0) + written;
@@ -116,7 +120,7 @@ async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, hel
 
 function deletedBytes(plan: PrunePlan): number {
   const sum = (os: ObjectInfo[]) => os.reduce((n, o) => n + o.size, 0);
-  return sum(plan.deletePacks) + sum(plan.repack.map((r) => r.info)) + sum(plan.dropIndexes.map((d) => d.info)) + sum(plan.deleteNodes);
+  return sum(plan.deletePacks) + sum(plan.repack.map((r) => r.info)) + sum(plan.dropIndexes.map((d) => d.info)) + sum(plan.deleteNodes) + sum(plan.repackNodes.map((r) => r.info));
 }
 
 /** The report as planned; a real run then replaces the estimates with what it wrote. */
@@ -131,14 +135,16 @@ function reportOf(plan: PrunePlan, l: { snapshots: number; livePages: number; li
   const replacementBytes = plan.consolidate
     ? indexFileBytes(rewrites.reduce((n, d) => n + d.keep.length, 0), keptEntries) + (replacements - 1) * 16
     : rewrites.reduce((n, d) => n + indexFileBytes(d.keep.length, d.keepEntries), 0);
-  const estimate = repackBytes + (newPacks ? indexFileBytes(newPacks, pagesRepacked) : 0) + replacementBytes;
+  const nodeBytes = plan.repackNodes.reduce((n, r) => n + r.liveBytes, 0);
+  const newNodePacks = Math.ceil(nodeBytes / NODE_PACK_BYTES);
+  const estimate = repackBytes + (newPacks ? indexFileBytes(newPacks, pagesRepacked) : 0) + replacementBytes + nodeBytes;
   const after = plan.stored.bytes - deletedBytes(plan) + Math.round(estimate);
   return {
     dryRun, snapshots: l.snapshots, livePages: l.livePages,
-    mapNodes: { stored: plan.stored.mapNodes, live: l.liveNodes, deleted: plan.deleteNodes.length, spared: plan.spared.mapNodes },
+    mapNodes: { stored: plan.stored.mapNodes, live: l.liveNodes, deleted: plan.deleteNodes.length, spared: plan.spared.mapNodes, repacked: plan.repackNodes.length, written: newNodePacks },
     packs: { stored: plan.stored.packs, deleted: plan.deletePacks.length, repacked: plan.repack.length, written: newPacks, spared: plan.spared.packs },
     pagesRepacked,
-    indexFiles: { stored: plan.stored.indexFiles, deleted: plan.dropIndexes.length, written: replacements + newPacks },
+    indexFiles: { stored: plan.stored.indexFiles, deleted: plan.dropIndexes.length, written: replacements + newPacks + newNodePacks },
     tagsDeleted: plan.deleteTags.length,
     staleLocksDeleted: 0,
     bytes: { before: plan.stored.bytes, after, freed: plan.stored.bytes - after },

@@ -64,7 +64,8 @@ function reportRows(r: PruneReport): Record<string, unknown>[] {
   const b = r.bytes;
   return [
     { what: 'snapshots kept', count: r.snapshots, detail: `${r.livePages} distinct live pages` },
-    { what: `map nodes ${would}deleted`, count: r.mapNodes.deleted, detail: `of ${r.mapNodes.stored}; ${r.mapNodes.spared} younger than the grace period` },
+    { what: `node packs ${would}deleted`, count: r.mapNodes.deleted, detail: `of ${r.mapNodes.stored}; ${r.mapNodes.spared} younger than the grace period` },
+    { what: `node packs ${would}repacked`, count: r.mapNodes.repacked, detail: `${r.mapNodes.live} live map nodes; ${r.mapNodes.written} new node pack(s)` },
     { what: `packs ${would}deleted`, count: r.packs.deleted, detail: `of ${r.packs.stored}; ${r.packs.spared} younger than the grace period` },
     { what: `packs ${would}repacked`, count: r.packs.repacked, detail: `${r.pagesRepacked} live pages into ${r.packs.written} new pack(s)` },
     { what: `index files ${would}deleted`, count: r.indexFiles.deleted, detail: `${r.indexFiles.written} written in their place` },
