@@ -39,22 +39,14 @@ export function encodeIndexFile(
   const b = Buffer.alloc(indexFileBytes(packs.length, entries) + baseBytes + nodeBytes);
   MAGIC.copy(b);
   b.writeUInt32LE(version, 4);
-  b.writeUInt32LE(packs.length, 8);
-  let o = 12;
-  for (const p of packs) o += Buffer.from(p.sha, 'hex').copy(b, o);
-  b.writeUInt32LE(entries, o);
-  o += 4;
-  packs.forEach((p, pi) => {
-    for (const e of p.entries) {
-      e.hash.copy(b, o);
-      b.writeUInt32LE(pi, o + 32);
-      b.writeUInt32LE(e.blobOffset, o + 36);
-      b.writeUInt32LE(e.blobLength, o + 40);
-      b.writeUInt16LE(e.slot, o + 44);
-      b[o + 46] = e.blobPages;
-      b[o + 47] = e.depth ?? 0;
-      o += ENTRY;
-    }
+  let o = writeSection(b, 8, packs, ENTRY, (e, pi, at) => {
+    e.hash.copy(b, at);
+    b.writeUInt32LE(pi, at + 32);
+    b.writeUInt32LE(e.blobOffset, at + 36);
+    b.writeUInt32LE(e.blobLength, at + 40);
+    b.writeUInt16LE(e.slot, at + 44);
+    b[at + 46] = e.blobPages;
+    b[at + 47] = e.depth ?? 0;
   });
   if (version > 1) {
     b.writeUInt32LE(blobs, o);
@@ -69,22 +61,33 @@ export function encodeIndexFile(
     });
   }
   if (version === 3) {
-    b.writeUInt32LE(nodePacks.length, o);
-    o += 4;
-    for (const p of nodePacks) o += Buffer.from(p.sha, 'hex').copy(b, o);
-    b.writeUInt32LE(nodes, o);
-    o += 4;
-    nodePacks.forEach((p, pi) => {
-      for (const e of p.entries) {
-        e.sha.copy(b, o);
-        b.writeUInt32LE(pi, o + 32);
-        b.writeUInt32LE(e.offset, o + 36);
-        b.writeUInt32LE(e.length, o + 40);
-        o += NODE_ENTRY;
-      }
+    writeSection(b, o, nodePacks, NODE_ENTRY, (e, pi, at) => {
+      e.sha.copy(b, at);
+      b.writeUInt32LE(pi, at + 32);
+      b.writeUInt32LE(e.offset, at + 36);
+      b.writeUInt32LE(e.length, at + 40);
     });
   }
   return { sha: createHash('sha256').update(b).digest('hex'), bytes: b };
+}
+
+/**
+ * Writes a section at b[o]: u32 count of `named`, their 32-byte shas, u32 count of their entries, then each
+ * entry (`size` bytes, written by `put` with its owner's number). Returns the offset after it.
+ */
+function writeSection<E>(b: Buffer, o: number, named: { sha: string; entries: E[] }[], size: number, put: (e: E, owner: number, at: number) => void): number {
+  b.writeUInt32LE(named.length, o);
+  o += 4;
+  for (const p of named) o += Buffer.from(p.sha, 'hex').copy(b, o);
+  b.writeUInt32LE(named.reduce((n, p) => n + p.entries.length, 0), o);
+  o += 4;
+  named.forEach((p, pi) => {
+    for (const e of p.entries) {
+      put(e, pi, o);
+      o += size;
+    }
+  });
+  return o;
 }
 
 /** A delta blob's bases as an index file lists them: `n` hashes at b[at, at + 32 n). */
