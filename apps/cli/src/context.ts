@@ -58,10 +58,11 @@ export function openContext(o: GlobalOptions): Context {
   // Page hashing uses every core by default (PageHasher); PV_HASH_THREADS sets its helper threads.
   const threads = process.env['PV_HASH_THREADS'];
   if (threads !== undefined && threads !== '') configurePageHasher(Number(threads));
-  // One run takes a snapshot or two: a large cache of recent pages (delta bases) would cost memory and
-  // copies for little; the compactor service keeps 1 GiB.
+  // One run takes a snapshot or two: large caches of recent pages (delta bases) and page maps would cost
+  // memory and copies for little; the compactor service keeps 1 GiB and 256 MiB.
   const repo = new Repository(openObjectStore(storeConfig), {
     recentPagesBytes: Number(process.env['PV_RECENT_PAGES_MIB'] ?? 64) * 1_048_576,
+    recentMapsBytes: Number(process.env['PV_RECENT_MAPS_MIB'] ?? 64) * 1_048_576,
     delta: process.env['PV_DELTA'] !== '0',
   });
   return {

@@ -16,6 +16,7 @@ const spec = {
   PV_ZSTD_LEVEL: { kind: 'int', default: '1', help: 'zstd level for new packs' },
   PV_DELTA: { kind: 'int', default: '1', help: '1: store a changed page as a delta against the parent snapshot\'s page at its address; 0: whole' },
   PV_RECENT_PAGES_MIB: { kind: 'int', default: '1024', help: 'MiB of recently stored pages kept (all tenants), where deltas find their bases without a GET' },
+  PV_RECENT_MAPS_MIB: { kind: 'int', default: '256', help: 'MiB of the page maps of recently ingested VMAs kept (all tenants), where incrementals find their parent\'s without a GET' },
   PV_HASH_THREADS: { kind: 'int', default: String(Math.max(0, availableParallelism() - 1)), help: 'helper threads hashing pages beside the main thread (default: cores - 1)' },
 } as const;
 
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
   const dlq = dlqLog.producer();
   const registry = new Registry();
   const metrics = compactorMetrics(registry, () => compaction.lag());
-  const compaction: CompactionService = new CompactionService(frames, new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL, delta: c.PV_DELTA !== 0, recentPagesBytes: c.PV_RECENT_PAGES_MIB * 2 ** 20 }), {
+  const compaction: CompactionService = new CompactionService(frames, new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL, delta: c.PV_DELTA !== 0, recentPagesBytes: c.PV_RECENT_PAGES_MIB * 2 ** 20, recentMapsBytes: c.PV_RECENT_MAPS_MIB * 2 ** 20 }), {
     groupId: c.PV_COMPACTOR_GROUP,
     snapshotTimeoutMs: c.PV_SNAPSHOT_TIMEOUT_MS,
     deadLetter: async (rec, code, reason) => {

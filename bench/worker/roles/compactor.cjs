@@ -9,8 +9,9 @@ const { openFrameLog, openObjectStore } = require('@pagevault/runtime');
 module.exports = async ({ kafka, store, groupId }, emit) => {
   const log = openFrameLog({ kind: 'kafka', clientId: 'pv-bench-compactor', ...kafka });
   await log.ensureTopic();
-  // As the compactor app reads them: PV_DELTA=0 stores pages whole (to compare), PV_RECENT_PAGES_MIB.
-  const repoOpts = { delta: process.env.PV_DELTA !== '0', ...(process.env.PV_RECENT_PAGES_MIB ? { recentPagesBytes: Number(process.env.PV_RECENT_PAGES_MIB) * 2 ** 20 } : {}) };
+  // As the compactor app reads them: PV_DELTA=0 stores pages whole (to compare), PV_RECENT_PAGES_MIB, PV_RECENT_MAPS_MIB.
+  const mib = (name) => (process.env[name] ? Number(process.env[name]) * 2 ** 20 : undefined);
+  const repoOpts = { delta: process.env.PV_DELTA !== '0', recentPagesBytes: mib('PV_RECENT_PAGES_MIB'), recentMapsBytes: mib('PV_RECENT_MAPS_MIB') };
   const service = new CompactionService(log, new Repository(openObjectStore(store), repoOpts), {
     groupId,
     events: {

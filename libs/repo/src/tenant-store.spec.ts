@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DirectoryObjectStore, type ObjectStore } from '@pagevault/objstore';
 import { keys } from './keys';
 import { Repository } from './repository';
+import { packOptions } from './tenant-store';
 
 const PS = 4096;
 const sha = (b: Buffer) => hash('sha256', b, 'buffer') as unknown as Buffer;
@@ -88,5 +89,11 @@ describe('TenantStore uploads behind ingest', () => {
     }
     expect(String(err)).toContain('disk full');
     await expect(t.flush()).rejects.toThrow('disk full');
+  });
+});
+
+describe('packOptions', () => {
+  it('takes an option given as undefined as not given (env knobs left unset)', () => {
+    expect(packOptions({ recentPagesBytes: undefined, recentMapsBytes: 1 << 20 })).toMatchObject({ recentPagesBytes: 1 << 30, recentMapsBytes: 1 << 20, delta: true });
   });
 });

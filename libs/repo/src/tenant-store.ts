@@ -42,9 +42,10 @@ export interface RepoOptions {
 
 export type PackOptions = Required<Omit<RepoOptions, 'hasher'>>;
 
-/** How packs are written when nothing says otherwise. */
+/** How packs are written when nothing says otherwise (an option given as undefined is not given). */
 export function packOptions(o: Omit<RepoOptions, 'hasher'> = {}): PackOptions {
-  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, recentPagesBytes: 1 << 30, recentMapsBytes: 256 << 20, delta: true, ...o };
+  const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  return { compressionLevel: 1, packTargetBytes: 12 << 20, pageSize: 4096, recentPagesBytes: 1 << 30, recentMapsBytes: 256 << 20, delta: true, ...given };
 }
 
 /** Where a page queued for the pack being filled is: nowhere yet (the pending index only answers `has`). */
