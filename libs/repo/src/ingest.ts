@@ -41,7 +41,7 @@ export class SnapshotIngest {
   private tenant: TenantStore | undefined;
   private vma: { header: VmaHeader; list: PageList } | undefined;
   private readonly vmas: ManifestVma[] = [];
-  private parent: { manifest: Manifest; lists: Map<number, Promise<{ list: PageList; order: Int32Array }>> } | undefined;
+  private parent: { manifest: Manifest; byStart: ManifestVma[]; lists: Map<number, Promise<{ list: PageList; order: Int32Array }>> } | undefined;
   private readonly counts = { newPages: 0, deltaPages: 0, basesFetched: 0, mapNodesWritten: 0, mapBytesWritten: 0 };
   private packBytesBefore = 0;
   private hashes = Buffer.allocUnsafe(256 * 32);
@@ -227,7 +227,7 @@ export class SnapshotIngest {
     } catch (e) {
       throw new PvError(ErrorCodes.PARENT_MISSING, `snapshot ${this.id}: parent snapshot ${parentId} does not exist for tenant ${this.begin!.tenant}`, { cause: e, details: { snapshot: this.id, parent: parentId } });
     }
-    this.parent = { manifest, lists: new Map() };
+    this.parent = { manifest, byStart: [...manifest.vmas].sort((a, b) => a.start - b.start), lists: new Map() };
     this.prefetchParentMaps();
   }
 
@@ -260,7 +260,7 @@ export class SnapshotIngest {
 
   private async parentVma(addr: number): Promise<{ list: PageList; order: Int32Array; end: number } | undefined> {
     const p = this.parent;
-    const v = p?.manifest.vmas.find((x) => addr >= x.start && addr < x.end);
+    const v = p && vmaAt(p.byStart, addr);
     if (!p || !v?.map) return undefined;
     return { ...(await this.parentMap(v)), end: v.end };
   }
@@ -370,4 +370,18 @@ export class SnapshotIngest {
     await this.release();
     return m;
   }
+}
+
+/** The VMA of `vmas` (sorted by start) holding addr: a binary search, asked per chunk of a thousand-VMA process. */
+function vmaAt(vmas: ManifestVma[], addr: number): ManifestVma | undefined {
+  let lo = 0;
+  let hi = vmas.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = vmas[mid]!;
+    if (addr < v.start) hi = mid - 1;
+    else if (addr >= v.end) lo = mid + 1;
+    else return v;
+  }
+  return undefined;
 }

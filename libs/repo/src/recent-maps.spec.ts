@@ -75,6 +75,9 @@ describe('an incremental snapshot', () => {
     // Same memory, same parent: the same maps, whichever way the parent's were read.
     expect(again.vmas.map((v) => v.map)).toEqual(child.vmas.map((v) => v.map));
     expect(child.counts).toMatchObject({ parentPages: 0, dataPages: 40 * 8, zeroPages: 80 });
+    // Each changed page found its base in the parent VMA at its address (the same pages again: stored).
+    expect(child.counts.deltaPages).toBe(14);
+    expect(again.counts.newPages).toBe(0);
     const t = await repo.tenant('acme');
     expect(Buffer.concat(await readBack(t, child)).equals(Buffer.concat(edited.map((v) => v.data)))).toBe(true);
   });
