@@ -191,6 +191,21 @@ describe('incremental snapshots stored as deltas', () => {
     expect(edited.counts.deltaPages).toBe(big);
   });
 
+  it.each([
+    ['a few', 8, 0, 56],
+    ['most', 48, 48, 64],
+  ])('find bases in the compactor’s memory; %s missing there are read back only when the chunk is not warm', async (_how, elsewhere, fetched, deltas) => {
+    const pages = Array.from({ length: N }, () => randomBytes(PS));
+    // Another compactor stored the first `elsewhere` pages: this one deduplicates them and never holds their bytes.
+    await ingest(new Repository(store), 9, [{ start: BASE + 0x1000_0000, data: Buffer.concat(pages.slice(0, elsewhere)) }], 500);
+    const parent = await ingest(repo, 1, [{ start: BASE, data: Buffer.concat(pages) }], 1000);
+    expect(parent.counts.newPages).toBe(N - elsewhere);
+    const edited = Buffer.concat(pages.map((p, i) => touch(p, i)));
+    const child = await ingest(repo, 1, [{ start: BASE, data: edited }], 2000, 'acme', parent.snapshotId);
+    expect(child.counts).toMatchObject({ newPages: N, deltaPages: deltas, basesFetched: fetched });
+    expect((await readBack(await new Repository(new DirectoryObjectStore(dir)).tenant('acme'), child))[0]!.equals(edited)).toBe(true);
+  });
+
   it('a base that cannot be read leaves its pages stored whole: the snapshot still commits and restores', async () => {
     const [m0] = await series(1);
     for await (const o of store.list(keys.packs('acme'))) await store.delete(o.key);

@@ -19,6 +19,13 @@ export interface IngestOptions {
 /** Parent page maps read at once ahead of the frames that need them. */
 const PARENT_MAPS_IN_FLIGHT = 8;
 
+/**
+ * A chunk whose bases are at least this share in the compactor's memory stores the pages of the others
+ * whole rather than wait for their reads (a base read from S3 may need its own chain read first, a
+ * round trip a level); a chunk below it (a compactor that did not store the parent) reads them.
+ */
+const WARM_BASES = 0.75;
+
 /** Sampled delta blobs a snapshot's decision on deltas waits for (ingest.deltasPay). */
 const SAMPLE_BLOBS = 4;
 
@@ -49,7 +56,7 @@ export class SnapshotIngest {
   private sampleAtBegin = { blobs: 0, deltaBytes: 0, plainBytes: 0 };
   private deltasOff = false;
   /** A chunk's delta bases (findBases): page i of the chunk, the base's hash, bytes and blob depth. */
-  private bases = { of: new Int32Array(0), at: new Int32Array(0), depth: new Uint8Array(0), hashes: Buffer.alloc(0), data: Buffer.alloc(0) };
+  private bases = { of: new Int32Array(0), at: new Int32Array(0), depth: new Uint8Array(0), held: new Uint8Array(0), hashes: Buffer.alloc(0), data: Buffer.alloc(0) };
   /** Map nodes of ended VMAs not yet in a node pack: they go out together (node-pack.ts). */
   private nodes: MapNode[] = [];
   private nodeBytes = 0;
@@ -184,8 +191,9 @@ export class SnapshotIngest {
   /**
    * The bases of a chunk's new pages: for each page the tenant does not hold, the parent's page at its
    * address when that is stored (not in a pack still being written) and not at the end of a longest
-   * delta chain; their bytes are read back in one fetch. Returns how many (this.bases). A base that
-   * cannot be read (a pack gone or corrupt) only means the pages are stored whole.
+   * delta chain; their bytes come from the compactor's memory, else are read back in one fetch (unless
+   * the chunk is warm: WARM_BASES). Returns how many (this.bases). A base that cannot be read (a pack
+   * gone or corrupt) only means the pages are stored whole.
    */
   private async findBases(addrs: Float64Array, n: number): Promise<number> {
     const src = await this.parentVma(addrs[0]!);
@@ -195,7 +203,7 @@ export class SnapshotIngest {
     const ps = this.begin!.pageSize;
     let bs = this.bases;
     if (bs.of.length < n) {
-      bs = this.bases = { of: new Int32Array(n), at: new Int32Array(n), depth: new Uint8Array(n), hashes: Buffer.allocUnsafe(n * 32), data: Buffer.allocUnsafe(n * ps) };
+      bs = this.bases = { of: new Int32Array(n), at: new Int32Array(n), depth: new Uint8Array(n), held: new Uint8Array(n), hashes: Buffer.allocUnsafe(n * 32), data: Buffer.allocUnsafe(n * ps) };
     }
     let k = 0;
     for (let i = 0; i < n && addrs[i]! < src.end; i++) {
@@ -211,13 +219,33 @@ export class SnapshotIngest {
       k++;
     }
     if (k === 0) return 0;
+    const inMemory = t.takeRecent(bs.hashes, bs.at, k, bs.data, bs.held);
+    if (inMemory === k) return k;
+    if (inMemory >= WARM_BASES * k) return this.keepHeldBases(k, ps);
     try {
-      this.counts.basesFetched += await t.fetchPages(bs.hashes, bs.at, k, bs.data, (j) => `snapshot ${this.id}: base of the page at ${hex(addrs[bs.of[j]!]!)}`);
+      this.counts.basesFetched += await t.fetchStored(bs.hashes, bs.at, k, bs.data, bs.held, (j) => `snapshot ${this.id}: base of the page at ${hex(addrs[bs.of[j]!]!)}`);
     } catch (e) {
-      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) || isPvError(e, ErrorCodes.OBJECT_CORRUPT) || isPvError(e, ErrorCodes.PAGE_HASH_MISMATCH)) return 0;
+      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) || isPvError(e, ErrorCodes.OBJECT_CORRUPT) || isPvError(e, ErrorCodes.PAGE_HASH_MISMATCH)) return this.keepHeldBases(k, ps);
       throw e;
     }
     return k;
+  }
+
+  /** Drops the bases not marked held from this.bases (their pages are stored whole); returns how many stay. */
+  private keepHeldBases(k: number, ps: number): number {
+    const bs = this.bases;
+    let w = 0;
+    for (let j = 0; j < k; j++) {
+      if (!bs.held[j]) continue;
+      if (w !== j) {
+        bs.of[w] = bs.of[j]!;
+        bs.depth[w] = bs.depth[j]!;
+        bs.hashes.copy(bs.hashes, w * 32, j * 32, j * 32 + 32);
+        bs.data.copy(bs.data, w * ps, j * ps, j * ps + ps);
+      }
+      w++;
+    }
+    return w;
   }
 
   private async loadParent(parentId: string): Promise<void> {

@@ -203,17 +203,30 @@ export class TenantStore {
   }
 
   /**
-   * Reads stored pages back (the bases of delta blobs): from the pages this store kept when it stored
-   * them (RecentPages), the rest through a fetcher of its own, which keeps 32 MiB of the blobs it
-   * inflated (bases that share a blob cost one GET). Returns how many were read from the store.
+   * Copies the pages this store kept when it stored them (RecentPages) to out[i × pageSize] and marks
+   * them in `held` (the bases of delta blobs); returns how many. Each is let go once taken.
    */
-  async fetchPages(hashes: Buffer, hashAt: Int32Array, n: number, out: Buffer, where: (i: number) => string): Promise<number> {
+  takeRecent(hashes: Buffer, hashAt: Int32Array, n: number, out: Buffer, held: Uint8Array): number {
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      held[i] = this.recent?.take(hashes, hashAt[i]!, out, i * this.opts.pageSize) ? 1 : 0;
+      m += held[i]!;
+    }
+    return m;
+  }
+
+  /**
+   * Reads the pages not marked in `held` back from their packs into out[i × pageSize], through a fetcher
+   * of this store's own, which keeps 32 MiB of the blobs it inflated (bases that share a blob cost one
+   * GET). Returns how many.
+   */
+  async fetchStored(hashes: Buffer, hashAt: Int32Array, n: number, out: Buffer, held: Uint8Array, where: (i: number) => string): Promise<number> {
     const ps = this.opts.pageSize;
     let m = 0;
     const missAt = new Int32Array(n);
     const missOut = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      if (this.recent?.take(hashes, hashAt[i]!, out, i * ps)) continue;
+      if (held[i]) continue;
       missAt[m] = hashAt[i]!;
       missOut[m++] = i;
     }
