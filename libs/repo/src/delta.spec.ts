@@ -191,6 +191,19 @@ describe('incremental snapshots stored as deltas', () => {
     expect(edited.counts.deltaPages).toBe(big);
   });
 
+  it('sample again after a region of rewritten pages: edited pages further on are deltas again', async () => {
+    const rewritten = 512;
+    const edited = 12_288;
+    const before = randomBytes((rewritten + edited) * PS);
+    const m0 = await ingest(repo, 1, [{ start: BASE, data: before }], 1000);
+    const after = Buffer.concat([randomBytes(rewritten * PS), ...Array.from({ length: edited }, (_, i) => touch(before.subarray((rewritten + i) * PS, (rewritten + i + 1) * PS), i))]);
+    const m1 = await ingest(repo, 1, [{ start: BASE, data: after }], 2000, 'acme', m0.snapshotId);
+    // Off within the rewritten region, whole for 8192 new pages, then on for the rest of the edited ones.
+    expect(m1.counts.deltaPages ?? 0).toBeGreaterThan(edited - 8192 - rewritten);
+    expect(m1.counts.deltaPages ?? 0).toBeLessThan(edited);
+    expect((await readBack(await new Repository(new DirectoryObjectStore(dir)).tenant('acme'), m1))[0]!.equals(after)).toBe(true);
+  });
+
   it.each([
     ['a few', 8, 0, 56],
     ['most', 48, 48, 64],

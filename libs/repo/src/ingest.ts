@@ -29,6 +29,9 @@ const WARM_BASES = 0.75;
 /** Sampled delta blobs a snapshot's decision on deltas waits for (ingest.deltasPay). */
 const SAMPLE_BLOBS = 4;
 
+/** New pages a snapshot stores whole once its deltas stopped paying, before it samples them again. */
+const RETRY_PAGES = 8192;
+
 const CONSISTENCY = { [Consistency.Frozen]: 'frozen', [Consistency.Live]: 'live', [Consistency.PreCopy]: 'precopy' } as const;
 
 /**
@@ -52,9 +55,9 @@ export class SnapshotIngest {
   private readonly counts = { newPages: 0, deltaPages: 0, basesFetched: 0, mapNodesWritten: 0, mapBytesWritten: 0 };
   private packBytesBefore = 0;
   private hashes = Buffer.allocUnsafe(256 * 32);
-  /** The pack writer's delta sample when this snapshot began, and whether its deltas stopped paying. */
+  /** The pack writer's delta sample when this snapshot's window began, and its new pages when deltas stopped paying (-1: on). */
   private sampleAtBegin = { blobs: 0, deltaBytes: 0, plainBytes: 0 };
-  private deltasOff = false;
+  private deltasOffAt = -1;
   /** A chunk's delta bases (findBases): page i of the chunk, the base's hash, bytes and blob depth. */
   private bases = { of: new Int32Array(0), at: new Int32Array(0), depth: new Uint8Array(0), held: new Uint8Array(0), hashes: Buffer.alloc(0), data: Buffer.alloc(0) };
   /** Map nodes of ended VMAs not yet in a node pack: they go out together (node-pack.ts). */
@@ -175,17 +178,24 @@ export class SnapshotIngest {
   }
 
   /**
-   * Whether reading bases still pays in this snapshot: once SAMPLE_BLOBS of its delta blobs were also
-   * compressed whole, deltas that save less than a quarter (pages rewritten, not edited: random
-   * bytes, a new allocation over an old one) stop it, so their snapshot does not pay the reads.
+   * Whether looking for bases still pays in this snapshot: once SAMPLE_BLOBS of its delta blobs were
+   * also compressed whole, deltas that save less than a quarter (pages rewritten, not edited: random
+   * bytes, a new allocation over an old one, a heap's young generation) stop for RETRY_PAGES new pages,
+   * then are sampled again: one region of rewritten pages must not cost a whole process its deltas.
    */
   private deltasPay(): boolean {
-    if (this.deltasOff) return false;
     const now = this.tenant!.deltaSample;
+    if (this.deltasOffAt >= 0) {
+      if (this.counts.newPages - this.deltasOffAt < RETRY_PAGES) return false;
+      this.deltasOffAt = -1;
+      this.sampleAtBegin = { ...now };
+      return true;
+    }
     const was = this.sampleAtBegin;
     if (now.blobs - was.blobs < SAMPLE_BLOBS) return true;
-    this.deltasOff = now.deltaBytes - was.deltaBytes > 0.75 * (now.plainBytes - was.plainBytes);
-    return !this.deltasOff;
+    if (now.deltaBytes - was.deltaBytes <= 0.75 * (now.plainBytes - was.plainBytes)) return true;
+    this.deltasOffAt = this.counts.newPages;
+    return false;
   }
 
   /**
