@@ -14,6 +14,8 @@ import type { TenantStore } from './tenant-store';
 export interface IngestOptions {
   /** Called while the snapshot waits for a prune to release the tenant (at most every 2 s): keep the consumer alive. */
   onLockWait?: () => void | Promise<void>;
+  /** New map nodes go out in a node pack once this many bytes gather (default NODE_PACK_BYTES, 4 MiB). */
+  nodePackBytes?: number;
 }
 
 /** Parent page maps read at once ahead of the frames that need them. */
@@ -332,9 +334,10 @@ export class SnapshotIngest {
       if (t.holdsNode(n.sha)) return;
       this.nodes.push(n);
       this.nodeBytes += n.bytes.length;
+      // Bounded node packs even for one huge VMA: a reader reads a node pack whole.
+      if (this.nodeBytes >= (this.opts.nodePackBytes ?? NODE_PACK_BYTES)) this.uploadNodes();
     });
     if (map) this.repo.recentMaps.put(map, { list, order });
-    if (this.nodeBytes >= NODE_PACK_BYTES) this.uploadNodes();
     const pages = { data: 0, zero: 0, file: 0 };
     for (let i = 0; i < list.n; i++) {
       const k = list.kinds[i] === PageKind.Data ? 'data' : list.kinds[i] === PageKind.Zero ? 'zero' : 'file';

@@ -75,6 +75,18 @@ describe('page-map nodes in the store', () => {
     expect(n['get maps']! - before).toBe(1); // the node pack, read whole once
   });
 
+  it('one huge VMA’s nodes go out in node packs of the size asked, not one pack of them all', async () => {
+    const { store, n } = counting();
+    const data = randomBytes(6 * 1024 * PS); // six leaves of distinct hashes, ~33 KiB each
+    const m = await ingest(new Repository(store), 1, [{ start: BASE, data }], 1, 'acme', undefined, { nodePackBytes: 64 << 10 });
+    expect(n['put maps']).toBeGreaterThanOrEqual(3);
+    let largest = 0;
+    for await (const o of store.list(keys.mapNodes('acme'))) largest = Math.max(largest, o.size);
+    expect(largest).toBeLessThan((64 << 10) + (40 << 10)); // the size asked, one leaf and a trailer
+    const t = await new Repository(store).tenant('acme');
+    expect((await readBack(t, m))[0]!.equals(data)).toBe(true);
+  });
+
   it('a child reads the nodes of a parent another compactor committed after its index was loaded', async () => {
     const store = new DirectoryObjectStore(dir);
     const other = new Repository(store, { recentMapsBytes: 0 });

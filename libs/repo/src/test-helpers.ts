@@ -1,6 +1,6 @@
 // Shared by the repository's specs only (excluded from the build).
 import { Consistency, DEFAULT_MAX_FRAME_BYTES, SnapshotMode, SnapshotWriter, VmaKind, decodeFrame, idFromHex, newSnapshotId, type Frame } from '@pagevault/format';
-import { SnapshotIngest } from './ingest';
+import { SnapshotIngest, type IngestOptions } from './ingest';
 import type { Manifest } from './manifest';
 import { PageFetcher } from './page-fetcher';
 import { PageKind } from './page-list';
@@ -44,9 +44,9 @@ export function snapshotFrames(pid: number, vmas: Vma[], startTimeMs: number, te
 }
 
 /** A snapshot through the real path: SnapshotWriter frames, decoded and fed to SnapshotIngest. */
-export async function ingest(repo: Repository, pid: number, vmas: Vma[], startTimeMs: number, tenant = 'acme', parent?: string): Promise<Manifest> {
+export async function ingest(repo: Repository, pid: number, vmas: Vma[], startTimeMs: number, tenant = 'acme', parent?: string, opts: IngestOptions = {}): Promise<Manifest> {
   const { id, frames } = snapshotFrames(pid, vmas, startTimeMs, tenant, parent);
-  const ing = new SnapshotIngest(repo, id);
+  const ing = new SnapshotIngest(repo, id, opts);
   let m: Manifest | undefined;
   for (const f of frames) m = (await ing.accept(f)) ?? m;
   return m!;
