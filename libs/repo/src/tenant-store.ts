@@ -245,11 +245,12 @@ export class TenantStore {
   /**
    * Seals the current pack and makes every page added so far durable (pack, then index file), with
    * `nodes` (page-map nodes) in a node pack named by the same index file (nodes already durable are
-   * skipped). Flushes are serialized; a failed flush poisons the store until restart, because snapshots
-   * that deduplicated against its pages must not commit. Resolves with the nodes written and their bytes.
+   * skipped); `sealPages: false` writes the nodes alone and leaves the pack being filled open. Flushes
+   * are serialized; a failed flush poisons the store until restart, because snapshots that deduplicated
+   * against its pages must not commit. Resolves with the nodes written and their bytes.
    */
-  flush(nodes: MapNode[] = []): Promise<{ written: number; bytes: number }> {
-    const sealed = this.builder.seal();
+  flush(nodes: MapNode[] = [], { sealPages = true } = {}): Promise<{ written: number; bytes: number }> {
+    const sealed = sealPages ? this.builder.seal() : undefined;
     const pages = this.pending;
     if (sealed) this.pending = new PageIndex();
     const p = this.flushChain.then(async () => {
@@ -327,7 +328,7 @@ export class TenantStore {
    * harmless). Resolves with the nodes written and the pack's bytes.
    */
   putNodes(nodes: MapNode[]): Promise<{ written: number; bytes: number }> {
-    return this.flush(nodes);
+    return this.flush(nodes, { sealPages: false }); // the pack being filled stays open
   }
 
   /** A page-map node's stored bytes, from its node pack (checked against its sha by decodeMapNode). */
