@@ -188,7 +188,8 @@ describe('incremental snapshots stored as deltas', () => {
     expect(rewritten.counts.deltaPages ?? 0).toBeGreaterThan(0);
     expect(rewritten.counts.deltaPages ?? 0).toBeLessThan(big / 4);
     const edited = await ingest(repo, 1, [{ start: BASE, data: Buffer.concat(Array.from({ length: big }, (_, i) => touch(before.subarray(i * PS, (i + 1) * PS), i))) }], 3000, 'acme', m0!.snapshotId);
-    expect(edited.counts.deltaPages).toBe(big);
+    // Deltas again, bar a base or two its four-way cache let go (those pages are stored whole, not waited for).
+    expect(edited.counts.deltaPages).toBeGreaterThan(big * 0.98);
   });
 
   it('sample again after a region of rewritten pages: edited pages further on are deltas again', async () => {
