@@ -1,4 +1,4 @@
-import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readSync, readdirSync, closeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +13,23 @@ let frames: Frame[];
 
 beforeAll(async () => {
   src = await startMemtarget<SourceInfo>(['source']);
+  // Stopped before the capture and for the whole file (the freezer leaves a stopped process stopped; stop()
+  // continues it): images are compared with the memory as captured. Running, the process once had a page
+  // that was untouched at the capture present by the comparison (CI, 1 run in many).
+  process.kill(src.info.pid, 'SIGSTOP');
+  await waitStopped(src.info.pid);
   frames = await captureFrames(src.info.pid);
 });
+
+/** Waits until every thread of pid is in a job-control stop (state T), at most 5 s. */
+async function waitStopped(pid: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const states = readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/stat`, 'latin1').replace(/^.*\) /, '')[0]);
+    if (states.every((st) => st === 'T')) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`memtarget ${pid} did not stop within 5 s`);
+}
 
 afterAll(async () => {
   await src?.stop();
