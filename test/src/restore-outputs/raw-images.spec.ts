@@ -1,7 +1,8 @@
-import { mkdtempSync, openSync, readFileSync, readSync, readdirSync, closeSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allThreadsStopped } from '@pagevault/capture';
 import { FrameSplitter, type Frame } from '@pagevault/format';
 import { writeRawImages, writeStream, type RawLayout } from '@pagevault/restore';
 import { captureFrames, replay } from './helpers/capture-frames';
@@ -21,14 +22,10 @@ beforeAll(async () => {
   frames = await captureFrames(src.info.pid);
 });
 
-/** Waits until every thread of pid is in a job-control stop (state T), at most 5 s. */
+/** Waits until every thread of pid is stopped, at most 5 s. */
 async function waitStopped(pid: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const states = readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/stat`, 'latin1').replace(/^.*\) /, '')[0]);
-    if (states.every((st) => st === 'T')) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`memtarget ${pid} did not stop within 5 s`);
+  for (let i = 0; i < 500 && !allThreadsStopped(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!allThreadsStopped(pid)) throw new Error(`memtarget ${pid} did not stop within 5 s`);
 }
 
 afterAll(async () => {
