@@ -60,7 +60,7 @@ export class SnapshotIngest {
   /** The pack writer's delta sample when this snapshot's window began, and its new pages when deltas stopped paying (-1: on). */
   private sampleAtBegin = { blobs: 0, deltaBytes: 0, plainBytes: 0 };
   private deltasOffAt = -1;
-  /** A chunk's delta bases (findBases): page i of the chunk, the base's hash, bytes and blob depth. */
+  /** A chunk's delta bases (findBases): page i of the chunk, whether its bytes are at hand, the base's hash, bytes and blob depth. */
   private bases = { of: new Int32Array(0), at: new Int32Array(0), depth: new Uint8Array(0), held: new Uint8Array(0), hashes: Buffer.alloc(0), data: Buffer.alloc(0) };
   /** Map nodes of ended VMAs not yet in a node pack: they go out together (node-pack.ts). */
   private nodes: MapNode[] = [];
@@ -160,13 +160,14 @@ export class SnapshotIngest {
     const bs = this.bases;
     for (let i = 0, b = 0; i < n; i++) {
       const h = this.hashes.subarray(i * 32, i * 32 + 32);
-      if (b < k && bs.of[b] === i) {
+      const based = b < k && bs.of[b] === i;
+      if (based && bs.held[b]) {
         if (t.addPage(h, data, i * ps, bs.hashes, b * 32, bs.data, b * ps, bs.depth[b])) {
           this.counts.newPages++;
           this.counts.deltaPages++;
         }
-        b++;
       } else if (t.addPage(h, data, i * ps)) this.counts.newPages++;
+      if (based) b++;
     }
     // Data pages of one chunk are ascending but need not be contiguous: one run per contiguous stretch.
     let s = 0;
@@ -204,8 +205,8 @@ export class SnapshotIngest {
    * The bases of a chunk's new pages: for each page the tenant does not hold, the parent's page at its
    * address when that is stored (not in a pack still being written) and not at the end of a longest
    * delta chain; their bytes come from the compactor's memory, else are read back in one fetch (unless
-   * the chunk is warm: WARM_BASES). Returns how many (this.bases). A base that cannot be read (a pack
-   * gone or corrupt) only means the pages are stored whole.
+   * the chunk is warm: WARM_BASES). Returns how many (this.bases); a base not marked held has no bytes
+   * (not read, or it could not be: a pack gone or corrupt), and its page is stored whole.
    */
   private async findBases(addrs: Float64Array, n: number): Promise<number> {
     const src = await this.parentVma(addrs[0]!);
@@ -232,32 +233,13 @@ export class SnapshotIngest {
     }
     if (k === 0) return 0;
     const inMemory = t.takeRecent(bs.hashes, bs.at, k, bs.data, bs.held);
-    if (inMemory === k) return k;
-    if (inMemory >= WARM_BASES * k) return this.keepHeldBases(k, ps);
+    if (inMemory === k || inMemory >= WARM_BASES * k) return k;
     try {
       this.counts.basesFetched += await t.fetchStored(bs.hashes, bs.at, k, bs.data, bs.held, (j) => `snapshot ${this.id}: base of the page at ${hex(addrs[bs.of[j]!]!)}`);
     } catch (e) {
-      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) || isPvError(e, ErrorCodes.OBJECT_CORRUPT) || isPvError(e, ErrorCodes.PAGE_HASH_MISMATCH)) return this.keepHeldBases(k, ps);
-      throw e;
+      if (!(isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) || isPvError(e, ErrorCodes.OBJECT_CORRUPT) || isPvError(e, ErrorCodes.PAGE_HASH_MISMATCH))) throw e;
     }
     return k;
-  }
-
-  /** Drops the bases not marked held from this.bases (their pages are stored whole); returns how many stay. */
-  private keepHeldBases(k: number, ps: number): number {
-    const bs = this.bases;
-    let w = 0;
-    for (let j = 0; j < k; j++) {
-      if (!bs.held[j]) continue;
-      if (w !== j) {
-        bs.of[w] = bs.of[j]!;
-        bs.depth[w] = bs.depth[j]!;
-        bs.hashes.copy(bs.hashes, w * 32, j * 32, j * 32 + 32);
-        bs.data.copy(bs.data, w * ps, j * ps, j * ps + ps);
-      }
-      w++;
-    }
-    return w;
   }
 
   private async loadParent(parentId: string): Promise<void> {

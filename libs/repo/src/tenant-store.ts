@@ -218,7 +218,7 @@ export class TenantStore {
   /**
    * Reads the pages not marked in `held` back from their packs into out[i × pageSize], through a fetcher
    * of this store's own, which keeps 32 MiB of the blobs it inflated (bases that share a blob cost one
-   * GET). Returns how many.
+   * GET), and marks them held once all are in. Returns how many.
    */
   async fetchStored(hashes: Buffer, hashAt: Int32Array, n: number, out: Buffer, held: Uint8Array, where: (i: number) => string): Promise<number> {
     const ps = this.opts.pageSize;
@@ -234,7 +234,10 @@ export class TenantStore {
     const got = Buffer.allocUnsafe(m * ps);
     this.fetcher ??= new PageFetcher(this, ps, { cacheBytes: 32 << 20 });
     await this.fetcher.fetch(hashes, missAt, m, got, (j) => where(missOut[j]!));
-    for (let j = 0; j < m; j++) got.copy(out, missOut[j]! * ps, j * ps, (j + 1) * ps);
+    for (let j = 0; j < m; j++) {
+      got.copy(out, missOut[j]! * ps, j * ps, (j + 1) * ps);
+      held[missOut[j]!] = 1;
+    }
     return m;
   }
 
