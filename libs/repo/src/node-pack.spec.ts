@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '@pagevault/errors';
-import { DirectoryObjectStore, type ObjectStore } from '@pagevault/objstore';
+import { DirectoryObjectStore } from '@pagevault/objstore';
 import { encodeIndexFile, readIndexFile } from './index-file';
 import { keys } from './keys';
 import { encodeNodePack, readNodePackTrailer } from './node-pack';
 import { PageKind, PageList } from './page-list';
 import { buildPageMap, decodeMapNode, readPageMap, type MapNode } from './page-map';
 import { Repository } from './repository';
-import { BASE, PS, ingest, readBack } from './test-helpers';
+import { BASE, PS, countingStore, ingest, readBack } from './test-helpers';
 
 /** The nodes of one VMA's map of `pages` random pages. */
 const nodesOf = (pages: number, at = BASE): MapNode[] => {
@@ -51,17 +51,7 @@ describe('page-map nodes in the store', () => {
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
-  /** The directory store, counting requests by kind and key family. */
-  const counting = () => {
-    const s = new DirectoryObjectStore(dir);
-    const n: Record<string, number> = {};
-    const count = (op: string, key: string) => void (n[`${op} ${key.split('/')[2]}`] = (n[`${op} ${key.split('/')[2]}`] ?? 0) + 1);
-    const store: ObjectStore = Object.assign(Object.create(s) as ObjectStore, {
-      put: (k: string, b: Uint8Array) => (count('put', k), s.put(k, b)),
-      get: (k: string) => (count('get', k), s.get(k)),
-    });
-    return { store, n };
-  };
+  const counting = () => countingStore(dir);
 
   it('a snapshot of a thousand VMAs writes one node pack and one index file, and restores through them', async () => {
     const { store, n } = counting();

@@ -3,11 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DirectoryObjectStore, type ObjectStore } from '@pagevault/objstore';
+import { DirectoryObjectStore } from '@pagevault/objstore';
 import { PageKind, PageList } from './page-list';
 import { RecentMaps } from './recent-maps';
 import { Repository } from './repository';
-import { BASE, PS, ingest, readBack } from './test-helpers';
+import { BASE, PS, countingStore, ingest, readBack } from './test-helpers';
 
 const listOf = (pages: number, at = BASE) => {
   const l = new PageList(PS);
@@ -44,34 +44,22 @@ describe('an incremental snapshot', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** The directory store, counting the map-node objects read. */
-  const counting = () => {
-    const s = new DirectoryObjectStore(dir);
-    const reads = { nodes: 0 };
-    const store: ObjectStore = Object.assign(Object.create(s) as ObjectStore, {
-      get: (key: string) => {
-        if (key.includes('/maps/')) reads.nodes++;
-        return s.get(key);
-      },
-    });
-    return { store, reads };
-  };
 
   it('reads its parent’s maps from the compactor that ingested the parent, else from the store, with the same result', async () => {
     const vmas = Array.from({ length: 40 }, (_, i) => ({ start: BASE + i * 0x100_0000, data: randomBytes(8 * PS), zeroPages: 2 }));
     const edited = vmas.map((v, i) => (i % 3 ? v : { ...v, data: Buffer.concat([randomBytes(PS), v.data.subarray(PS)]) }));
-    const warm = counting();
+    const warm = countingStore(dir);
     const repo = new Repository(warm.store);
     const parent = await ingest(repo, 7, vmas, 1);
-    const before = warm.reads.nodes;
+    const before = warm.n['get maps'] ?? 0;
     const child = await ingest(repo, 7, edited, 2, 'acme', parent.snapshotId);
-    expect(warm.reads.nodes - before).toBe(0);
+    expect((warm.n['get maps'] ?? 0) - before).toBe(0);
     expect(repo.recentMaps.size).toBeGreaterThanOrEqual(40);
 
-    const cold = counting();
+    const cold = countingStore(dir);
     const fresh = new Repository(cold.store, { recentMapsBytes: 0 });
     const again = await ingest(fresh, 7, edited, 3, 'acme', parent.snapshotId);
-    expect(cold.reads.nodes).toBe(1); // the parent's one node pack, read whole
+    expect(cold.n['get maps']).toBe(1); // the parent's one node pack, read whole
     // Same memory, same parent: the same maps, whichever way the parent's were read.
     expect(again.vmas.map((v) => v.map)).toEqual(child.vmas.map((v) => v.map));
     expect(child.counts).toMatchObject({ parentPages: 0, dataPages: 40 * 8, zeroPages: 80 });

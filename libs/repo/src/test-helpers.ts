@@ -1,5 +1,6 @@
 // Shared by the repository's specs only (excluded from the build).
 import { Consistency, DEFAULT_MAX_FRAME_BYTES, SnapshotMode, SnapshotWriter, VmaKind, decodeFrame, idFromHex, newSnapshotId, type Frame } from '@pagevault/format';
+import { DirectoryObjectStore, type ObjectStore } from '@pagevault/objstore';
 import { SnapshotIngest, type IngestOptions } from './ingest';
 import type { Manifest } from './manifest';
 import { PageFetcher } from './page-fetcher';
@@ -67,4 +68,19 @@ export async function readBack(t: TenantStore, m: Manifest): Promise<Buffer[]> {
     out.push(buf);
   }
   return out;
+}
+
+/** A directory store counting its puts and gets by key family: n['get maps'], n['put index'], … */
+export function countingStore(dir: string): { store: ObjectStore; n: Record<string, number> } {
+  const s = new DirectoryObjectStore(dir);
+  const n: Record<string, number> = {};
+  const count = (op: string, key: string) => {
+    const k = `${op} ${key.split('/')[2]}`;
+    n[k] = (n[k] ?? 0) + 1;
+  };
+  const store: ObjectStore = Object.assign(Object.create(s) as ObjectStore, {
+    put: (k: string, b: Uint8Array) => (count('put', k), s.put(k, b)),
+    get: (k: string) => (count('get', k), s.get(k)),
+  });
+  return { store, n };
 }
