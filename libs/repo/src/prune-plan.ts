@@ -14,7 +14,7 @@ export interface PlanOptions {
   consolidateAbove: number;
 }
 
-/** One pack as the index files describe it. */
+/** One pack or node pack as the index files describe it. */
 interface PackState {
   indexFiles: string[];
   /** The index file whose entries are counted: a pack named twice (an interrupted prune) counts once. */
@@ -78,11 +78,14 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     }
     return o.nowMs - i.modifiedMs < o.graceMs;
   };
+  const stateIn = (m: Map<string, PackState>, sha: string) => m.get(sha) ?? m.set(sha, { indexFiles: [], entries: 0, live: 0, liveBytes: 0 }).get(sha)!;
+  /** Kept as it is: some of it is live, and all of it is or enough of its bytes are. */
+  const kept = (s: PackState | undefined, size: number) => s !== undefined && s.live > 0 && (s.live >= s.entries || s.liveBytes / size >= o.repackBelow);
   const packs = new Map<string, PackState>();
-  const pack = (sha: string) => packs.get(sha) ?? packs.set(sha, { indexFiles: [], entries: 0, live: 0, liveBytes: 0 }).get(sha)!;
+  const pack = (sha: string) => stateIn(packs, sha);
   const files = new Map<string, { info: ObjectInfo; names: string[]; perPack: Map<string, number> }>();
-  const nodePacks = new Map<string, { indexFiles: string[]; countedBy?: string; entries: number; live: number; liveBytes: number }>();
-  const nodePack = (sha: string) => nodePacks.get(sha) ?? nodePacks.set(sha, { indexFiles: [], entries: 0, live: 0, liveBytes: 0 }).get(sha)!;
+  const nodePacks = new Map<string, PackState>();
+  const nodePack = (sha: string) => stateIn(nodePacks, sha);
   let claimed = 0;
   const basesOf = new DeltaBases();
   await forEachLimited(await listAll(store, keys.indexes(tenant)), o.width, async (info) => {
@@ -163,13 +166,12 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     stored: { packs: listed.length, indexFiles: files.size, mapNodes: 0, bytes: 0 },
   };
   const gone = new Set<string>();
-  const namedByYoung = (s: { indexFiles: string[] } | undefined) => s?.indexFiles.some((k) => young(files.get(k)!.info)) ?? false;
+  const namedByYoung = (s: PackState | undefined) => s?.indexFiles.some((k) => young(files.get(k)!.info)) ?? false;
   for (const info of listed) {
     plan.stored.bytes += info.size;
     const sha = basename(info.key);
     const s = packs.get(sha);
-    const keep = s !== undefined && s.live > 0 && (s.live >= s.entries || s.liveBytes / info.size >= o.repackBelow);
-    if (keep) continue;
+    if (kept(s, info.size)) continue;
     if (young(info) || namedByYoung(s)) {
       plan.spared.packs++;
       continue;
@@ -190,7 +192,7 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     plan.stored.mapNodes++;
     plan.stored.bytes += info.size;
     const np = nodePacks.get(sha);
-    if (np ? np.live > 0 && (np.live >= np.entries || np.liveBytes / info.size >= o.repackBelow) : live.nodes.has(sha)) continue;
+    if (np ? kept(np, info.size) : live.nodes.has(sha)) continue;
     if (young(info) || namedByYoung(np)) {
       plan.spared.mapNodes++;
       continue;
