@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { captureSnapshot, preCopy, type CaptureStats, type PageHashTable } from '@pagevault/capture';
+import { captureSnapshot, preCopy, type CaptureStats, type PageHashKind, type PageHashTable } from '@pagevault/capture';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, idFromHex, idToHex, newSnapshotId } from '@pagevault/format';
 import type { FrameLog } from '@pagevault/framelog';
@@ -15,6 +15,8 @@ export interface AgentConfig {
   host: string;
   /** Pre-copy stops its live rounds once a round changes at most this many pages (the downtime budget). */
   preCopyBudgetPages: number;
+  /** The hash of the page tables kept for incrementals (default: XXH3-128 where the native library is). */
+  changeHash?: PageHashKind;
 }
 
 export interface SnapshotJob {
@@ -86,6 +88,7 @@ export class SnapshotsService {
           producer, maxFrameBytes: this.log.maxFrameBytes, snapshotId: idFromHex(job.id),
           capture: (writer, drain) => captureSnapshot({
             pid: job.pid, writer, drain, tenant: this.cfg.tenant, host: this.cfg.host, wantHashes: true,
+            ...(this.cfg.changeHash ? { changeHash: this.cfg.changeHash } : {}),
             consistency: job.mode === 'live' ? Consistency.Live : Consistency.Frozen, ...(parent ? { parent } : {}),
           }),
         });
@@ -117,6 +120,7 @@ export class SnapshotsService {
     const r = await streams.ship(() =>
       preCopy({
         pid: job.pid, tenant: this.cfg.tenant, host: this.cfg.host, budgetPages: this.cfg.preCopyBudgetPages,
+        ...(this.cfg.changeHash ? { changeHash: this.cfg.changeHash } : {}),
         round: () => {
           const id = newSnapshotId();
           const s = streams.open(id, job.id);

@@ -37,7 +37,7 @@ export {
 export { installThawOnSignals, thawAllFrozen, frozenCount } from './freeze/thaw-registry';
 export { allThreadsStopped } from './freeze/signal-freezer';
 
-export { PageHashTable, PageHashTableBuilder, HashCursor, PAGE_HASH_BYTES } from './dirty/page-hash-table';
+export { PageHashTable, PageHashTableBuilder, HashCursor } from './dirty/page-hash-table';
 export {
   detectSoftDirty,
   detectSoftDirtyDetailed,
@@ -50,3 +50,4 @@ export { classifyVma, type VmaClass, type ClassifyOptions } from './procfs/class
 export { parseStatus, parseStatState, parseCmdline } from './procfs/proc-files';
 export { processTree, cgroupDirOf, cgroupPids, cgroup2Mount, readThreadStates } from './procfs/process-tree';
 export * from './pagemap/pagemap-bits';
+export type { PageHashKind } from '@pagevault/hashing';

@@ -79,7 +79,7 @@ describe('PageHasher', () => {
   it('hashes natively: scripts/build-native.cjs (npm ci) built the batch library and it loaded', () => {
     // PV_NATIVE_HASH=0 is the one way to run without it; a missing compiler fails here, not silently.
     const want = process.env['PV_NATIVE_HASH'] === '0' ? 'node:crypto' : 'native';
-    expect(pageHashing(), 'libs/hashing/native/build/libpvsha256.so: run node libs/hashing/scripts/build-native.cjs').toBe(want);
+    expect(pageHashing(), 'libs/hashing/native/build/libpvpagehash.so: run node libs/hashing/scripts/build-native.cjs').toBe(want);
     expect(pool.native).toBe(want === 'native');
   });
 
@@ -102,5 +102,53 @@ describe('PageHasher', () => {
     } finally {
       void viaCrypto.close();
     }
+  });
+
+  describe('XXH3-128 (change detection)', () => {
+    const solo = new PageHasher(0);
+    const x16 = (out: Buffer, n: number) => Array.from({ length: n }, (_, k) => out.subarray(k * 16, k * 16 + 16).toString('hex'));
+
+    it('gives 16 bytes a page, the same on every thread count and entry point, nothing written past them', () => {
+      for (const n of [1, 33, 256, 600]) {
+        const viaPool = Buffer.alloc(n * 16 + 16, 0xee);
+        pool.hash(data, n, PS, viaPool, 'xxh3-128');
+        const alone = Buffer.alloc(n * 16);
+        solo.hash(data, n, PS, alone, 'xxh3-128');
+        expect(x16(viaPool, n), `n=${n}`).toEqual(x16(alone, n));
+        expect(viaPool.subarray(n * 16).every((b) => b === 0xee)).toBe(true);
+      }
+      const idx = Int32Array.from({ length: 300 }, (_, k) => (k * 7) % 600);
+      const some = Buffer.alloc(300 * 16);
+      pool.hashAt(data, PS, idx, 300, some, 'xxh3-128');
+      const all = Buffer.alloc(600 * 16);
+      solo.hash(data, 600, PS, all, 'xxh3-128');
+      expect(x16(some, 300)).toEqual([...idx].map((p) => all.subarray(p * 16, p * 16 + 16).toString('hex')));
+    });
+
+    it('hashes equal pages equal and tells apart pages that differ in a single byte anywhere', () => {
+      const n = 256;
+      const page = randomBytes(PS);
+      const d = Buffer.alloc(n * PS);
+      for (let i = 0; i < n; i++) page.copy(d, i * PS);
+      // Page 0 is the original; page i > 0 has one byte changed, at a different offset each time.
+      for (let i = 1; i < n; i++) d[i * PS + ((i * 613) % PS)] ^= 1 << (i % 8);
+      const out = Buffer.alloc(n * 16);
+      pool.hash(d, n, PS, out, 'xxh3-128');
+      expect(new Set(x16(out, n)).size).toBe(n);
+      const twice = Buffer.alloc(2 * PS);
+      page.copy(twice, 0);
+      page.copy(twice, PS);
+      const pair = Buffer.alloc(32);
+      pool.hash(twice, 2, PS, pair, 'xxh3-128');
+      expect(pair.subarray(0, 16)).toEqual(pair.subarray(16));
+      expect(pair.subarray(0, 16)).toEqual(out.subarray(0, 16));
+    });
+
+    it('is refused, not faked, without the native library', () => {
+      const viaCrypto = new PageHasher(0, 64, PS, false);
+      expect(viaCrypto.supports('xxh3-128')).toBe(false);
+      expect(viaCrypto.supports('sha256')).toBe(true);
+      expect(() => viaCrypto.hash(data, 4, PS, Buffer.alloc(64), 'xxh3-128')).toThrow(/needs the native library/);
+    });
   });
 });

@@ -2,13 +2,13 @@ import { hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
-import { loadNativeSha256, NATIVE_SHA256_PATH, type NativeSha256 } from './native-sha256';
+import { loadNativePageHash, NATIVE_DECLS, NATIVE_LIB_PATH, PAGE_HASH_BYTES, XXH3_SECRET, type NativePageHash, type PageHashKind } from './native-lib';
 
 /** The batch hashing library once loaded and checked (undefined: node:crypto, a call a page). */
-let nativeSha256: NativeSha256 | undefined | null = null;
-function native(): NativeSha256 | undefined {
-  if (nativeSha256 === null) nativeSha256 = loadNativeSha256();
-  return nativeSha256;
+let nativeLib: NativePageHash | undefined | null = null;
+function native(): NativePageHash | undefined {
+  if (nativeLib === null) nativeLib = loadNativePageHash();
+  return nativeLib;
 }
 
 /** How this process hashes pages: 'native' (scripts/build-native.cjs built it) or 'node:crypto'. */
@@ -17,13 +17,14 @@ export function pageHashing(): 'native' | 'node:crypto' {
 }
 
 /**
- * SHA-256 of pages k in [from, from + n) into out[32k, 32k + 32): page idx[k] of data, or page k when idx
- * is undefined. One native call for the lot, or one node:crypto call a page without the library.
+ * Hashes of `kind` of pages k in [from, from + n) into out[wk, wk + w): page idx[k] of data, or page k
+ * when idx is undefined. One native call for the lot, or one node:crypto call a page without the library
+ * (SHA-256 only: PageHasher refuses XXH3 without it).
  */
-function hashRange(lib: NativeSha256 | undefined, data: Uint8Array, ps: number, idx: Int32Array | undefined, from: number, n: number, out: Uint8Array): void {
+function hashRange(lib: NativePageHash | undefined, kind: PageHashKind, data: Uint8Array, ps: number, idx: Int32Array | undefined, from: number, n: number, out: Uint8Array): void {
   if (lib) {
-    if (idx) lib.at(data, ps, idx, from, n, out, from);
-    else lib.pages(data, from, n, ps, out, from);
+    if (idx) lib.at(kind, data, ps, idx, from, n, out, from);
+    else lib.pages(kind, data, from, n, ps, out, from);
     return;
   }
   for (let k = from; k < from + n; k++) {
@@ -46,6 +47,8 @@ const FROM = 5;
 const ADDR = 4;
 /** Set by the helper once it has loaded its libraries (int32 word 14: after the float64 words). */
 const BOOTED = 14;
+/** The request's hash: 0 SHA-256, 1 XXH3-128. */
+const KIND = 15;
 const CTRL_BYTES = 64;
 /** Pages claimed at once: ~25 µs of hashing, the most a caller waits for a helper that is slow to run. */
 const CHUNK = 8;
@@ -55,20 +58,20 @@ const CHUNK = 8;
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { hash } = require('node:crypto');
-const { ctrl: ctrlSab, output: outputSab, koffi: koffiPath, lib } = workerData;
+const { ctrl: ctrlSab, output: outputSab, koffi: koffiPath, lib, decls, secret } = workerData;
 const koffi = require(koffiPath);
 const ctrl = new Int32Array(ctrlSab);
 const addr = new Float64Array(ctrlSab);
 const output = Buffer.from(outputSab);
 const so = lib && koffi.load(lib);
-const pages = so && so.func('void pv_sha256_pages(uintptr_t data, uint32_t first, uint32_t n, uint32_t ps, _Out_ uint8_t *out, uint32_t at)');
-const at = so && so.func('void pv_sha256_at(uintptr_t data, uint32_t ps, uintptr_t idx, uint32_t first, uint32_t n, _Out_ uint8_t *out, uint32_t at)');
+const f = so && Object.fromEntries(Object.entries(decls).map(([k, d]) => [k, so.func(d)]));
+const key = Buffer.from(secret);
 Atomics.store(ctrl, ${BOOTED}, 1);
 let seen = 0;
 for (;;) {
   Atomics.wait(ctrl, ${REQ}, seen);
   seen = Atomics.load(ctrl, ${REQ});
-  const n = ctrl[${N}], ps = ctrl[${PS}], from = ctrl[${FROM}];
+  const n = ctrl[${N}], ps = ctrl[${PS}], from = ctrl[${FROM}], xxh = ctrl[${KIND}] === 1, w = xxh ? 16 : 32;
   const data = addr[${ADDR}], bytes = addr[${ADDR} + 1], idx = addr[${ADDR} + 2];
   let d, ix;
   if (!so) {
@@ -77,8 +80,10 @@ for (;;) {
   }
   for (let c; (c = Atomics.add(ctrl, ${CLAIM}, ${CHUNK})) < n; ) {
     const end = Math.min(c + ${CHUNK}, n);
-    if (so && idx) at(data, ps, idx, from + c, end - c, output, c);
-    else if (so) pages(data, from + c, end - c, ps, output, c);
+    if (so && xxh && idx) f.xxh3At(data, ps, idx, from + c, end - c, output, c, key, key.length);
+    else if (so && xxh) f.xxh3Pages(data, from + c, end - c, ps, output, c, key, key.length);
+    else if (so && idx) f.sha256At(data, ps, idx, from + c, end - c, output, c);
+    else if (so) f.sha256Pages(data, from + c, end - c, ps, output, c);
     else for (let i = c; i < end; i++) {
       const p = ix ? ix[from + i] : from + i;
       output.set(hash('sha256', d.subarray(p * ps, (p + 1) * ps), 'buffer'), i * 32);
@@ -121,12 +126,14 @@ const HELPER_TIMEOUT_MS = 10_000;
  * stops answering costs one timeout, after which its share is hashed here and it is not used again.
  * Memory: per helper, the hashes of its share (32 KiB by default).
  * Each thread hashes a range of pages in one call into native/sha256-pages.c (OpenSSL's SHA-256, ~345 k
- * pages/s a core here) when scripts/build-native.cjs built it, else a node:crypto call a page (~177 k/s).
+ * pages/s a core here) when scripts/build-native.cjs built it, else a node:crypto call a page (~177 k/s);
+ * or, for change detection only, into native/xxh3-pages.c (XXH3-128 keyed by this process's secret,
+ * ~1.7 M pages/s a core: memory-bound).
  */
 export class PageHasher {
   private helpers: Helper[] | undefined;
   private readonly maxShare: number;
-  private readonly lib: NativeSha256 | undefined;
+  private readonly lib: NativePageHash | undefined;
 
   constructor(
     readonly threads = Math.max(0, availableParallelism() - 1),
@@ -143,14 +150,19 @@ export class PageHasher {
     return this.lib !== undefined;
   }
 
-  /** Hashes the n pages of data (back to back) into out[0, 32n). */
-  hash(data: Uint8Array, n: number, ps: number, out: Uint8Array): void {
-    this.hashSome(data, ps, n, undefined, out);
+  /** Whether this hasher can hash pages of `kind` (XXH3 needs the native library). */
+  supports(kind: PageHashKind): boolean {
+    return kind === 'sha256' || this.lib !== undefined;
   }
 
-  /** Hashes pages idx[0..count) of data into out[32k, 32k + 32): only the pages a caller needs. */
-  hashAt(data: Uint8Array, ps: number, idx: Int32Array, count: number, out: Uint8Array): void {
-    this.hashSome(data, ps, count, idx, out);
+  /** Hashes the n pages of data (back to back) into out[0, wn), w = PAGE_HASH_BYTES[kind]. */
+  hash(data: Uint8Array, n: number, ps: number, out: Uint8Array, kind: PageHashKind = 'sha256'): void {
+    this.hashSome(kind, data, ps, n, undefined, out);
+  }
+
+  /** Hashes pages idx[0..count) of data into out[wk, wk + w): only the pages a caller needs. */
+  hashAt(data: Uint8Array, ps: number, idx: Int32Array, count: number, out: Uint8Array, kind: PageHashKind = 'sha256'): void {
+    this.hashSome(kind, data, ps, count, idx, out);
   }
 
   /** Helpers started and still loading their libraries. */
@@ -178,7 +190,9 @@ export class PageHasher {
   }
 
   /** Pages idx[k] (or k, when idx is undefined: contiguous pages) for k < count. */
-  private hashSome(data: Uint8Array, ps: number, count: number, idx: Int32Array | undefined, out: Uint8Array): void {
+  private hashSome(kind: PageHashKind, data: Uint8Array, ps: number, count: number, idx: Int32Array | undefined, out: Uint8Array): void {
+    if (!this.supports(kind)) throw new Error(`page hashing: ${kind} needs the native library (${NATIVE_LIB_PATH})`);
+    const w = PAGE_HASH_BYTES[kind];
     const helpers = count >= 32 && ps === this.pageSize ? this.start() : [];
     // Shares: helpers take up to maxShare pages each from the end; the caller hashes the rest (the most).
     const per = Math.min(this.maxShare, Math.floor(count / (helpers.length + 1)));
@@ -195,13 +209,14 @@ export class PageHasher {
       h.ctrl[N] = per;
       h.ctrl[PS] = ps;
       h.ctrl[FROM] = from;
+      h.ctrl[KIND] = kind === 'sha256' ? 0 : 1;
       Atomics.store(h.ctrl, CLAIM, 0);
       Atomics.store(h.ctrl, REQ, ++h.seq);
       Atomics.notify(h.ctrl, REQ);
       busy.push({ h, from, n: per });
       mine = from;
     }
-    hashRange(this.lib, data, ps, idx, 0, mine, out);
+    hashRange(this.lib, kind, data, ps, idx, 0, mine, out);
     for (const { h, from, n } of busy) {
       // Chunks the helper has not claimed yet are hashed here, from the caller's data.
       const taken = new Uint8Array(Math.ceil(n / CHUNK));
@@ -213,7 +228,7 @@ export class PageHasher {
           break;
         }
         taken[claim / CHUNK] = 1;
-        hashRange(this.lib, data, ps, idx, from + claim, Math.min(CHUNK, n - claim), out);
+        hashRange(this.lib, kind, data, ps, idx, from + claim, Math.min(CHUNK, n - claim), out);
       }
       // All of it taken here: the helper touches nothing of this request (claims are exclusive), no wait.
       if (all) continue;
@@ -222,8 +237,8 @@ export class PageHasher {
       for (let c = 0; c < n; c += CHUNK) {
         if (taken[c / CHUNK]) continue;
         const end = Math.min(c + CHUNK, n);
-        if (answered) out.set(h.output.subarray(c * 32, end * 32), (from + c) * 32);
-        else hashRange(this.lib, data, ps, idx, from + c, end - c, out);
+        if (answered) out.set(h.output.subarray(c * w, end * w), (from + c) * w);
+        else hashRange(this.lib, kind, data, ps, idx, from + c, end - c, out);
       }
     }
   }
@@ -250,8 +265,9 @@ export class PageHasher {
     for (let i = 0; i < this.threads; i++) {
       const ctrl = new SharedArrayBuffer(CTRL_BYTES);
       const output = new SharedArrayBuffer(this.maxShare * 32);
-      const lib = this.lib ? NATIVE_SHA256_PATH : undefined;
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ctrl, output, koffi: require.resolve('koffi'), lib } });
+      const lib = this.lib ? NATIVE_LIB_PATH : undefined;
+      const workerData = { ctrl, output, koffi: require.resolve('koffi'), lib, decls: NATIVE_DECLS, secret: XXH3_SECRET };
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
       worker.unref(); // blocked in Atomics.wait between calls: it must not keep the process alive
       const h: Helper = { worker, ctrl: new Int32Array(ctrl), addr: new Float64Array(ctrl), output: Buffer.from(output), seq: 0 };
       worker.on('error', () => (this.helpers = this.helpers?.filter((x) => x.worker !== worker)));

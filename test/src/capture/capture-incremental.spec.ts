@@ -58,6 +58,9 @@ describe('incremental snapshots and pre-copy', () => {
       wantHashes: true,
     });
     expect(full.hashes!.size).toBe(full.stats.dataPages);
+    // The agent's own table: XXH3-128 keyed by this process, 16 bytes a page.
+    expect(full.hashes!.kind).toBe('xxh3-128');
+    expect(full.hashes!.hashes.length).toBe(full.hashes!.size * 16);
     const image1 = applySnapshot(decodeSnapshot(a.frames, a.snapshotId), undefined, ps);
 
     const marker = addr(t.info.marker);
@@ -89,6 +92,32 @@ describe('incremental snapshots and pre-copy', () => {
     expect(vmaAt(s2, addr(t.info.counters)).data.has(addr(t.info.counters))).toBe(true);
     expect(inc.stats.dataPages).toBeLessThan(full.stats.dataPages / 2);
     expect(inc.stats.parentPages + inc.stats.dataPages).toBe(inc.hashes!.size);
+  });
+
+  it.each(['xxh3-128', 'sha256'] as const)('finds a single changed byte with %s page hashes, and keeps the kind along the chain', async (kind) => {
+    const a = collectingWriter();
+    const full = await captureSnapshot({ pid: t.info.pid, writer: a.writer, tenant: 't', host: 'h', wantHashes: true, changeHash: kind });
+    expect(full.hashes!.kind).toBe(kind);
+    const image1 = applySnapshot(decodeSnapshot(a.frames, a.snapshotId), undefined, ps);
+    const marker = addr(t.info.marker);
+    const before = readPages(t.info.pid, [marker + 3 * ps], { pageSize: ps });
+    writePages(t.info.pid, [marker + 3 * ps], Buffer.from(before).fill(before[1234]! ^ 0x01, 1234, 1235));
+    let verify: string[] = ['not checked'];
+    const b = collectingWriter((raw) => {
+      if (decodeFrame(raw).body.type !== FrameType.SnapshotEnd) return;
+      verify = mismatches(t.info.pid, applySnapshot(decodeSnapshot(b.frames, b.snapshotId), image1, ps), ps);
+    });
+    const inc = await captureSnapshot({
+      pid: t.info.pid, writer: b.writer, tenant: 't', host: 'h', wantHashes: true,
+      parent: { id: a.snapshotId, hashes: full.hashes! },
+      changeHash: kind === 'sha256' ? 'xxh3-128' : 'sha256', // ignored: the parent's kind is the one that compares
+    });
+    expect(inc.hashes!.kind).toBe(kind);
+    const mv = vmaAt(decodeSnapshot(b.frames, b.snapshotId), marker);
+    expect(mv.data.get(marker + 3 * ps)![1234]).toBe(before[1234]! ^ 0x01);
+    expect(mv.parent).toContain(marker + 2 * ps);
+    expect(mv.parent).toContain(marker + 4 * ps);
+    expect(verify).toEqual([]);
   });
 
   it('pre-copies in live rounds, then freezes for a final round that completes the chain', async () => {

@@ -11,7 +11,7 @@ import { PagemapReader, DEFAULT_PAGEMAP_ENTRIES } from '../pagemap/pagemap-reade
 import { classifyVma } from '../procfs/classify';
 import { parseSmaps, type MapsEntry } from '../procfs/maps';
 import { parseCmdline, readProcText } from '../procfs/proc-files';
-import { DEFAULT_BATCH_PAGES, emptyStats, type CaptureOptions, type CaptureResult } from './options';
+import { DEFAULT_BATCH_PAGES, changeHashOf, emptyStats, type CaptureOptions, type CaptureResult } from './options';
 import { PageBatch } from './page-batch';
 import type { Session } from './session';
 import { captureVma } from './vma-capture';
@@ -44,6 +44,7 @@ export async function captureProcess(o: CaptureOptions, consistency: Consistency
     const cleared = sd && (o.wantHashes === true || mode === 'soft-dirty');
     if (cleared) clearSoftDirty(pid);
     const keepHashes = o.wantHashes === true || mode === 'hash';
+    const hashKind = changeHashOf(o);
     const s: Session = {
       pid,
       pageSize: ps,
@@ -56,8 +57,8 @@ export async function captureProcess(o: CaptureOptions, consistency: Consistency
       mode,
       parent: o.parent ? new HashCursor(o.parent.hashes) : undefined,
       softDirty,
-      readHashes: keepHashes ? new PageHashTableBuilder(pid, ps) : undefined,
-      carriedHashes: mode === 'soft-dirty' ? new PageHashTableBuilder(pid, ps) : undefined,
+      readHashes: keepHashes ? new PageHashTableBuilder(pid, ps, hashKind) : undefined,
+      carriedHashes: mode === 'soft-dirty' ? new PageHashTableBuilder(pid, ps, hashKind) : undefined,
     };
     o.writer.begin({
       pageSize: ps,

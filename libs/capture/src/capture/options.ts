@@ -1,5 +1,6 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { Consistency, type SnapshotEnd, type SnapshotWriter } from '@pagevault/format';
+import { pageHasher, type PageHashKind } from '@pagevault/hashing';
 import type { PageHashTable } from '../dirty/page-hash-table';
 import type { FreezeOptions } from '../freeze/freeze-group';
 
@@ -38,6 +39,12 @@ export interface CaptureOptions {
   wantHashes?: boolean;
   /** 'auto' (default): soft-dirty bits when the kernel has them and the parent cleared them, else hashes. */
   changeDetection?: ChangeDetection;
+  /**
+   * The hash the returned table holds when there is no parent (with a parent: the parent table's kind,
+   * the only one its hashes compare with). Default 'xxh3-128' (change detection only, keyed by this
+   * process's secret, ~6× cheaper than SHA-256; needs the native library), else 'sha256'.
+   */
+  changeHash?: PageHashKind;
   freeze?: FreezeOptions;
   /** Skip VMAs marked MADV_DONTDUMP (as unsupported). Default false: a restore needs them. */
   respectDontDump?: boolean;
@@ -96,6 +103,16 @@ export function checkOptions(o: CaptureOptions): void {
     bad(`unknown consistency ${o.consistency}`);
   if (o.parent && o.parent.hashes.pid !== o.pid)
     bad(`parent hashes belong to pid ${o.parent.hashes.pid}, not ${o.pid}`);
+  if (o.changeHash !== undefined && o.changeHash !== 'sha256' && o.changeHash !== 'xxh3-128')
+    bad(`changeHash must be sha256 or xxh3-128, got ${String(o.changeHash)}`);
+  if (o.changeHash === 'xxh3-128' && !pageHasher().supports('xxh3-128'))
+    bad('changeHash xxh3-128 needs the native hashing library (libs/hashing/scripts/build-native.cjs)');
+}
+
+/** The hash a capture's page table holds: the parent's kind, else the option, else XXH3 where available. */
+export function changeHashOf(o: CaptureOptions): PageHashKind {
+  if (o.parent) return o.parent.hashes.kind;
+  return o.changeHash ?? (pageHasher().supports('xxh3-128') ? 'xxh3-128' : 'sha256');
 }
 
 export function emptyStats(pid: number): CaptureStats {

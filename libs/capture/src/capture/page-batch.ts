@@ -1,5 +1,5 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { pageHasher } from '@pagevault/hashing';
+import { PAGE_HASH_BYTES, pageHasher } from '@pagevault/hashing';
 import { libc } from '../memory/libc';
 import type { ReadTarget } from '../memory/remote-reader';
 import { ZeroScanner } from '../memory/zero-page';
@@ -33,7 +33,7 @@ export class PageBatch {
   private refresh: PagemapReader | undefined;
   /** Per page of a batch being emitted with hashes: 1 data, 2 zero, 0 not read. */
   private readonly kind: Uint8Array;
-  /** Batch indices of the data pages, and their hashes (hashed together, on every core). */
+  /** Batch indices of the data pages, and their hashes (hashed together, on every core; room for SHA-256's). */
   private readonly dataIdx: Int32Array;
   private readonly hashes: Buffer;
   n = 0;
@@ -165,7 +165,8 @@ export class PageBatch {
       kind[j] = 1;
       dataIdx[data++] = j;
     }
-    if (readHashes && data > 0) pageHasher().hashAt(buf, ps, dataIdx, data, hashes);
+    if (readHashes && data > 0) pageHasher().hashAt(buf, ps, dataIdx, data, hashes, readHashes.kind);
+    const hw = readHashes ? PAGE_HASH_BYTES[readHashes.kind] : 0;
     let seg = -1;
     let k = 0;
     let w = 0;
@@ -196,7 +197,7 @@ export class PageBatch {
         continue;
       }
       if (readHashes) {
-        const h = k++ * 32;
+        const h = k++ * hw;
         readHashes.add(addr, hashes, h);
         if (mode === 'hash' && parent) {
           const p = parent.find(addr);

@@ -8,7 +8,7 @@ import type { CaptureStats } from './options';
 /**
  * Everything one capture shares between its VMAs. What bounds memory: the reader's buffer (batchPages
  * pages), the pagemap window (pagemapEntries * 8 bytes), the writer's one chunk, and — only when hashes
- * are kept for the next incremental — 40 bytes per data page in the hash table builders.
+ * are kept for the next incremental — 24 bytes per data page in the hash table builders (40 with SHA-256).
  */
 export interface Session {
   pid: number;
@@ -27,7 +27,7 @@ export interface Session {
   mode: 'none' | 'hash' | 'soft-dirty';
   parent: HashCursor | undefined;
   softDirty: SoftDirtyMap | undefined;
-  /** Hashes of pages read (set when hashes are wanted or compared). */
+  /** Hashes of pages read (set when hashes are wanted or compared), of the parent table's kind if any. */
   readHashes: PageHashTableBuilder | undefined;
   /** Hashes carried over unread from the parent (soft-dirty mode). */
   carriedHashes: PageHashTableBuilder | undefined;

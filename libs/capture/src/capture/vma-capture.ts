@@ -1,6 +1,5 @@
 import { VmaFlag, VmaKind } from '@pagevault/format';
 import { hex } from '@pagevault/errors';
-import { PAGE_HASH_BYTES } from '../dirty/page-hash-table';
 import { shmemExtents } from '../memory/shmem-extents';
 import { HI_EXCLUSIVE, HI_FILE_SHARED, HI_PRESENT, HI_SWAPPED } from '../pagemap/pagemap-bits';
 import type { VmaClass } from '../procfs/classify';
@@ -87,7 +86,7 @@ export async function captureVma(
         if (j >= 0) {
           writer.addParent(addr, 1);
           stats.parentPages++;
-          carriedHashes.add(addr, parent.table.hashes, j * PAGE_HASH_BYTES);
+          carriedHashes.add(addr, parent.table.hashes, j * parent.table.hashBytes);
           continue;
         }
       }

@@ -1,4 +1,4 @@
-import { PAGE_HASH_BYTES, PageHashTable } from './page-hash-table';
+import { PageHashTable } from './page-hash-table';
 
 /**
  * Merges two tables of disjoint addresses (pages read, pages carried over from the parent) into one
@@ -10,10 +10,12 @@ export function mergeHashTables(
   softDirtyCleared: boolean,
 ): PageHashTable {
   if (!b || b.size === 0)
-    return new PageHashTable(a.pid, a.pageSize, a.addresses, a.hashes, softDirtyCleared);
+    return new PageHashTable(a.pid, a.pageSize, a.addresses, a.hashes, softDirtyCleared, a.kind);
+  if (b.kind !== a.kind) throw new RangeError(`cannot merge ${a.kind} page hashes with ${b.kind} ones`);
+  const w = a.hashBytes;
   const n = a.size + b.size;
   const addrs = new Float64Array(n);
-  const hashes = Buffer.allocUnsafe(n * PAGE_HASH_BYTES);
+  const hashes = Buffer.allocUnsafe(n * w);
   let i = 0;
   let j = 0;
   for (let k = 0; k < n; k++) {
@@ -21,7 +23,7 @@ export function mergeHashTables(
     const t = takeA ? a : b;
     const idx = takeA ? i++ : j++;
     addrs[k] = t.addresses[idx];
-    t.hashes.copy(hashes, k * PAGE_HASH_BYTES, idx * PAGE_HASH_BYTES, (idx + 1) * PAGE_HASH_BYTES);
+    t.hashes.copy(hashes, k * w, idx * w, (idx + 1) * w);
   }
-  return new PageHashTable(a.pid, a.pageSize, addrs, hashes, softDirtyCleared);
+  return new PageHashTable(a.pid, a.pageSize, addrs, hashes, softDirtyCleared, a.kind);
 }

@@ -1,25 +1,27 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { mergeHashTables } from './merge-hash-tables';
-import { HashCursor, PAGE_HASH_BYTES, PageHashTable, PageHashTableBuilder } from './page-hash-table';
+import { HashCursor, PageHashTable, PageHashTableBuilder } from './page-hash-table';
 
 const h = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-function build(addrs: number[]): PageHashTable {
-  const b = new PageHashTableBuilder(1, 4096);
+function build(addrs: number[], kind: 'sha256' | 'xxh3-128' = 'sha256'): PageHashTable {
+  const b = new PageHashTableBuilder(1, 4096, kind);
   for (const a of addrs) b.add(a, h(String(a)));
   return b.build();
 }
 
 describe('PageHashTable', () => {
-  it('stores 40 bytes per page in two flat arrays, growing past its first capacity', () => {
+  it.each([['sha256', 32], ['xxh3-128', 16]] as const)('stores 8 + %s bytes per page (%i of hash) in two flat arrays, growing past its first capacity', (kind, w) => {
     const addrs = Array.from({ length: 5000 }, (_, i) => 0x7f0000000000 + i * 8192);
-    const t = build(addrs);
+    const t = build(addrs, kind);
+    expect(t.kind).toBe(kind);
+    expect(t.hashBytes).toBe(w);
     expect(t.size).toBe(5000);
-    expect(t.byteLength).toBe(5000 * (8 + PAGE_HASH_BYTES));
+    expect(t.byteLength).toBe(5000 * (8 + w));
     expect(t.indexOf(addrs[4321])).toBe(4321);
     expect(t.indexOf(addrs[4321] + 4096)).toBe(-1);
-    expect(t.hashAt(4321)).toEqual(h(String(addrs[4321])));
+    expect(t.hashAt(4321)).toEqual(h(String(addrs[4321])).subarray(0, w));
     expect(t.sameHash(17, h(String(addrs[17])))).toBe(true);
     expect(t.sameHash(17, h('other'))).toBe(false);
   });
@@ -44,6 +46,9 @@ describe('PageHashTable', () => {
     expect(m.hashAt(2)).toEqual(h('12288'));
     expect(m.softDirtyCleared).toBe(true);
     expect(mergeHashTables(build([4096]), undefined, false).size).toBe(1);
+    const x = mergeHashTables(build([4096], 'xxh3-128'), build([8192], 'xxh3-128'), false);
+    expect([x.kind, x.hashes.length, x.hashAt(1)]).toEqual(['xxh3-128', 32, h('8192').subarray(0, 16)]);
+    expect(() => mergeHashTables(build([4096], 'xxh3-128'), build([8192]), false)).toThrow(/cannot merge/);
   });
 
   it('rejects a hash buffer that does not match the addresses', () => {

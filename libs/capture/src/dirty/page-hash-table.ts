@@ -1,13 +1,17 @@
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
-
-export const PAGE_HASH_BYTES = 32;
+import { PAGE_HASH_BYTES, type PageHashKind } from '@pagevault/hashing';
 
 /**
- * SHA-256 of every page a snapshot holds as data (sent or same-as-parent), kept by the agent to find the
- * pages that changed by the next snapshot. Compact by construction: one sorted Float64Array of addresses
- * and one Buffer of 32-byte hashes, 40 bytes per page and no JS object per page (1 GiB of data → 10 MiB).
+ * The hash of every page a snapshot holds as data (sent or same-as-parent), kept by the agent to find the
+ * pages that changed by the next snapshot: XXH3-128 keyed by the agent process's secret (16 bytes; what
+ * an agent keeps in memory) or SHA-256 (32 bytes; what a table rebuilt from a stored page map holds).
+ * Compact by construction: one sorted Float64Array of addresses and one Buffer of hashes, 24 or 40
+ * bytes per page and no JS object per page (1 GiB of data → 6 or 10 MiB).
  */
 export class PageHashTable {
+  /** Bytes of one page's hash. */
+  readonly hashBytes: number;
+
   constructor(
     readonly pid: number,
     readonly pageSize: number,
@@ -15,8 +19,10 @@ export class PageHashTable {
     readonly hashes: Buffer,
     /** True when soft-dirty bits were cleared just before this snapshot read its pages. */
     readonly softDirtyCleared = false,
+    readonly kind: PageHashKind = 'sha256',
   ) {
-    if (hashes.length !== addresses.length * PAGE_HASH_BYTES) {
+    this.hashBytes = PAGE_HASH_BYTES[kind];
+    if (hashes.length !== addresses.length * this.hashBytes) {
       throw new PvError(
         ErrorCodes.INVALID_ARGUMENT,
         `${addresses.length} addresses but ${hashes.length} hash bytes`,
@@ -48,17 +54,18 @@ export class PageHashTable {
   }
 
   hashAt(i: number): Buffer {
-    return this.hashes.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES);
+    return this.hashes.subarray(i * this.hashBytes, (i + 1) * this.hashBytes);
   }
 
   /**
-   * Whether entry i's hash equals the 32 bytes at src[off]. Compared here, not by a native Buffer.compare:
-   * it runs once a page of an incremental, and the call cost more than the 32 bytes.
+   * Whether entry i's hash equals the hashBytes at src[off]. Compared here, not by a native Buffer.compare:
+   * it runs once a page of an incremental, and the call cost more than the bytes.
    */
   sameHash(i: number, src: Buffer, off = 0): boolean {
     const h = this.hashes;
-    const o = i * PAGE_HASH_BYTES;
-    for (let k = 0; k < PAGE_HASH_BYTES; k++) if (h[o + k] !== src[off + k]) return false;
+    const w = this.hashBytes;
+    const o = i * w;
+    for (let k = 0; k < w; k++) if (h[o + k] !== src[off + k]) return false;
     return true;
   }
 }
@@ -83,13 +90,18 @@ export class HashCursor {
 /** Builds a PageHashTable from pages added in ascending order; grows by doubling. */
 export class PageHashTableBuilder {
   private addrs = new Float64Array(1024);
-  private hashes = Buffer.allocUnsafe(1024 * PAGE_HASH_BYTES);
+  private hashes: Buffer;
   private n = 0;
+  private readonly w: number;
 
   constructor(
     private readonly pid: number,
     private readonly pageSize: number,
-  ) {}
+    readonly kind: PageHashKind = 'sha256',
+  ) {
+    this.w = PAGE_HASH_BYTES[kind];
+    this.hashes = Buffer.allocUnsafe(1024 * this.w);
+  }
 
   get size(): number {
     return this.n;
@@ -102,23 +114,24 @@ export class PageHashTableBuilder {
     if (this.n === this.addrs.length) this.grow();
     this.addrs[this.n] = addr;
     const h = this.hashes;
-    const o = this.n * PAGE_HASH_BYTES;
-    for (let k = 0; k < PAGE_HASH_BYTES; k++) h[o + k] = src[off + k]!; // once a page: no native call
+    const w = this.w;
+    const o = this.n * w;
+    for (let k = 0; k < w; k++) h[o + k] = src[off + k]!; // once a page: no native call
     this.n++;
   }
 
   build(softDirtyCleared = false): PageHashTable {
     const addrs = this.addrs.slice(0, this.n);
-    const hashes = Buffer.from(this.hashes.subarray(0, this.n * PAGE_HASH_BYTES));
-    return new PageHashTable(this.pid, this.pageSize, addrs, hashes, softDirtyCleared);
+    const hashes = Buffer.from(this.hashes.subarray(0, this.n * this.w));
+    return new PageHashTable(this.pid, this.pageSize, addrs, hashes, softDirtyCleared, this.kind);
   }
 
   private grow(): void {
     const cap = this.addrs.length * 2;
     const a = new Float64Array(cap);
     a.set(this.addrs);
-    const h = Buffer.allocUnsafe(cap * PAGE_HASH_BYTES);
-    this.hashes.copy(h, 0, 0, this.n * PAGE_HASH_BYTES);
+    const h = Buffer.allocUnsafe(cap * this.w);
+    this.hashes.copy(h, 0, 0, this.n * this.w);
     this.addrs = a;
     this.hashes = h;
   }
