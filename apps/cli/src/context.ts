@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { configurePageHasher } from '@pagevault/hashing';
 import { Repository, type TenantStore } from '@pagevault/repo';
-import { openObjectStore, spoolSetting, type LogConfig, type StoreConfig } from '@pagevault/runtime';
+import { kafkaCompression, openObjectStore, spoolSetting, type LogConfig, type StoreConfig } from '@pagevault/runtime';
 
 export interface GlobalOptions {
   store?: string;
@@ -46,6 +46,7 @@ export function openContext(o: GlobalOptions): Context {
     ? {
         kind: 'kafka', brokers: env('PV_KAFKA_BROKERS', '127.0.0.1:9092').split(','), topic: env('PV_KAFKA_TOPIC', 'pagevault.frames'),
         partitions: Number(env('PV_KAFKA_PARTITIONS', '4')), clientId: 'pagevault-cli',
+        compression: kafkaCompression(process.env['PV_KAFKA_COMPRESSION']),
         // The target thaws once its frames are spooled on local disk, not once Kafka has taken them.
         ...spoolSetting(process.env['PV_SPOOL_DIR'] || undefined, Number(process.env['PV_SPOOL_MEMORY_MIB'] || 64)),
       }

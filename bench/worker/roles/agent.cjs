@@ -5,15 +5,18 @@
 const { performance } = require('node:perf_hooks');
 const { captureGroup, captureSnapshot } = require('@pagevault/capture');
 const { idFromHex, newSnapshotId } = require('@pagevault/format');
-const { openFrameLog, spoolSetting } = require('@pagevault/runtime');
+const { kafkaCompression, openFrameLog, spoolSetting } = require('@pagevault/runtime');
 const { SnapshotStreams, shipSnapshot } = require('@pagevault/shipper');
 
 const wall = () => performance.timeOrigin + performance.now();
 
 module.exports = async ({ kafka }) => {
   // As apps/agent runs by default: frames spooled on local disk (PV_SPOOL_DIR, /var/tmp), so the target
-  // thaws before Kafka has taken them.
-  const log = openFrameLog({ kind: 'kafka', clientId: 'pv-bench-agent', ...kafka, ...spoolSetting(process.env.PV_SPOOL_DIR || undefined) });
+  // thaws before Kafka has taken them, and compressed one by one for Kafka (PV_KAFKA_COMPRESSION=none: not).
+  const log = openFrameLog({
+    kind: 'kafka', clientId: 'pv-bench-agent', ...kafka, ...spoolSetting(process.env.PV_SPOOL_DIR || undefined),
+    compression: kafkaCompression(process.env.PV_KAFKA_COMPRESSION),
+  });
   await log.ensureTopic();
   const hashes = new Map(); // snapshot id → PageHashTable, for the next incremental
   return {

@@ -1,6 +1,7 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { BatchControl, FrameConsumer, FrameConsumerHandlers, FrameRecord } from '@pagevault/framelog';
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { FrameInflater } from './frame-compression';
 import { toLogError } from './kafka-errors';
 import type { ResolvedKafkaOptions } from './kafka-options';
 
@@ -9,8 +10,12 @@ import type { ResolvedKafkaOptions } from './kafka-options';
  * handled batch the adapter resolves its last offset, which moves kafkajs's fetch position but commits
  * nothing; after a rebalance kafkajs starts every assigned partition again from the committed offset.
  */
+/** Most inflated frame bytes handed to one onBatch call (a fetch holds at most 32 MiB as it came). */
+const SLICE_BYTES = 32 * 1_048_576;
+
 export class KafkaFrameConsumer implements FrameConsumer {
   private consumer: Consumer | undefined;
+  private readonly inflater: FrameInflater;
   private paused = false;
   private assigned = new Set<number>();
   /** onAssign of the latest rebalance; batches wait for it so state is dropped before they arrive. */
@@ -21,7 +26,9 @@ export class KafkaFrameConsumer implements FrameConsumer {
     private readonly admin: () => Promise<Admin>,
     private readonly o: ResolvedKafkaOptions,
     readonly groupId: string,
-  ) {}
+  ) {
+    this.inflater = new FrameInflater(o.maxFrameBytes);
+  }
 
   async start(h: FrameConsumerHandlers): Promise<void> {
     if (this.consumer)
@@ -101,20 +108,29 @@ export class KafkaFrameConsumer implements FrameConsumer {
     const { batch } = p;
     // A batch fetched before pause() is left unresolved: kafkajs fetches it again after resume().
     if (this.paused || batch.isEmpty()) return;
-    const records: FrameRecord[] = batch.messages.map((m) => ({
-      key: m.key ? m.key.toString('utf8') : '',
-      value: m.value ?? Buffer.alloc(0),
-      partition: batch.partition,
-      offset: m.offset,
-    }));
     const isStale = () => !p.isRunning() || p.isStale() || !this.assigned.has(batch.partition);
     const ctl: BatchControl = {
       commit: (partition, nextOffset) => this.commit(partition, nextOffset),
       heartbeat: () => p.heartbeat(),
       isStale,
     };
-    await h.onBatch({ partition: batch.partition, records }, ctl);
-    if (!isStale()) p.resolveOffset(batch.lastOffset());
+    // Compressed records are inflated a slice at a time (SLICE_BYTES of frames), so a fetch of
+    // well-compressed frames never holds all of them inflated at once. Each handled slice moves the
+    // fetch position past it; a pause between slices leaves the rest to be fetched again.
+    const msgs = batch.messages;
+    for (let i = 0; i < msgs.length; ) {
+      const records: FrameRecord[] = [];
+      for (let bytes = 0; i < msgs.length && (records.length === 0 || bytes < SLICE_BYTES); i++) {
+        const m = msgs[i]!;
+        const value = this.inflater.inflate(m.value ?? Buffer.alloc(0));
+        bytes += value.length;
+        records.push({ key: m.key ? m.key.toString('utf8') : '', value, partition: batch.partition, offset: m.offset });
+      }
+      await h.onBatch({ partition: batch.partition, records }, ctl);
+      if (isStale()) return;
+      p.resolveOffset(i === msgs.length ? batch.lastOffset() : records.at(-1)!.offset);
+      if (this.paused) return;
+    }
   }
 
   private async commit(partition: number, nextOffset: string): Promise<void> {

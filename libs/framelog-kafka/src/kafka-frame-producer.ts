@@ -1,5 +1,6 @@
-import { BatchingFrameProducer, DEFAULT_MAX_IN_FLIGHT_BYTES, partitionForKey } from '@pagevault/framelog';
+import { BatchingFrameProducer, DEFAULT_MAX_IN_FLIGHT_BYTES, partitionForKey, type FrameProducer, type FramesDone } from '@pagevault/framelog';
 import { CompressionTypes, Partitioners, type Kafka } from 'kafkajs';
+import { FrameCompressor } from './frame-compression';
 import { toLogError } from './kafka-errors';
 import { RECORD_OVERHEAD_BYTES, type ResolvedKafkaOptions } from './kafka-options';
 
@@ -23,7 +24,7 @@ export function createKafkaFrameProducer(
   kafka: Kafka,
   o: ResolvedKafkaOptions,
   opts: { maxInFlightBytes?: number } = {},
-): BatchingFrameProducer {
+): FrameProducer {
   const producer = kafka.producer({
     idempotent: true, // acks=-1 (all in-sync replicas), a producer id and per-partition sequence numbers
     maxInFlightRequests: 5, // the idempotence limit; kafkajs's broker lock keeps one produce in flight
@@ -38,7 +39,7 @@ export function createKafkaFrameProducer(
       throw toLogError(e, `connecting producer for topic ${o.topic}`, o.brokers, { topic: o.topic });
     }));
 
-  return new BatchingFrameProducer({
+  const batching = new BatchingFrameProducer({
     maxFrameBytes: o.maxFrameBytes,
     maxInFlightBytes: opts.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES,
     maxBatchBytes: o.maxBatchBytes,
@@ -52,7 +53,7 @@ export function createKafkaFrameProducer(
           topic: o.topic,
           acks: -1,
           timeout: o.requestTimeoutMs,
-          compression: CompressionTypes.None, // page data does not compress; the compactor uses zstd
+          compression: CompressionTypes.None, // frames are compressed one by one before (CompressingFrameProducer)
           messages: frames.map((f) => ({ key: f.key, value: f.value, partition: f.partition })),
         });
         // Acknowledged: kafkajs encoded copies and keeps no reference to the values.
@@ -68,4 +69,49 @@ export function createKafkaFrameProducer(
       if (connecting) await producer.disconnect();
     },
   });
+  return o.compression === 'zstd' ? new CompressingFrameProducer(batching, o.maxFrameBytes) : batching;
+}
+
+/**
+ * Compresses each frame (zstd, one frame per record value; see FrameCompressor) before the window and
+ * the batches count it, so both hold compressed bytes. A compressed frame's buffer is given back to the
+ * sender at once (the copy is what goes out); a frame sent as it is goes back once acknowledged.
+ */
+class CompressingFrameProducer implements FrameProducer {
+  private readonly z = new FrameCompressor();
+
+  constructor(
+    private readonly inner: BatchingFrameProducer,
+    private readonly maxFrameBytes: number,
+  ) {}
+
+  send(key: string, frames: Buffer[], done?: FramesDone): Promise<void> {
+    // An oversized frame goes through as it is, for the inner producer to refuse the whole call.
+    if (frames.some((f) => f.length > this.maxFrameBytes)) return this.inner.send(key, frames, done);
+    const out: Buffer[] = [];
+    const spent: Buffer[] = [];
+    const ours = new Set<Buffer>();
+    for (const f of frames) {
+      const c = this.z.compress(f);
+      if (c) {
+        ours.add(c);
+        spent.push(f);
+      }
+      out.push(c ?? f);
+    }
+    if (spent.length) done?.(spent);
+    const rest: FramesDone | undefined = done && ((fs) => {
+      const theirs = fs.filter((f) => !ours.has(f));
+      if (theirs.length) done(theirs);
+    });
+    return this.inner.send(key, out, rest);
+  }
+
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }

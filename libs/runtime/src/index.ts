@@ -1,3 +1,4 @@
+import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { FrameLog } from '@pagevault/framelog';
 import { InProcessFrameLog, withSpool, type SpoolOptions } from '@pagevault/framelog';
 import { KafkaFrameLog } from '@pagevault/framelog-kafka';
@@ -16,6 +17,8 @@ export type LogConfig =
       kind: 'kafka'; brokers: string[]; topic: string; partitions: number; clientId: string;
       /** Producers accept frames into a local spool (memory, then disk) while Kafka catches up. */
       spool?: SpoolOptions;
+      /** Frames compressed one by one before Kafka (default zstd; consumers read either). */
+      compression?: 'zstd' | 'none';
     };
 
 /**
@@ -39,11 +42,20 @@ export function openObjectStore(c: StoreConfig): ObjectStore {
   return new RetryingObjectStore(new ConcurrencyLimitedObjectStore(s3, max), { attempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 });
 }
 
+/** The Kafka compression setting from its environment value (PV_KAFKA_COMPRESSION), checked. */
+export function kafkaCompression(v: string | undefined): 'zstd' | 'none' | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (v !== 'zstd' && v !== 'none') throw new PvError(ErrorCodes.CONFIG_INVALID, `PV_KAFKA_COMPRESSION must be zstd or none, not ${v}`);
+  return v;
+}
+
 export function openFrameLog(c: LogConfig): FrameLog {
   if (c.kind === 'memory') {
     const { kind: _kind, partitions = 1, ...spill } = c;
     return new InProcessFrameLog({ partitions, ...spill });
   }
-  const kafka = new KafkaFrameLog({ brokers: c.brokers, topic: c.topic, partitions: c.partitions, clientId: c.clientId });
+  const kafka = new KafkaFrameLog({
+    brokers: c.brokers, topic: c.topic, partitions: c.partitions, clientId: c.clientId, ...(c.compression ? { compression: c.compression } : {}),
+  });
   return c.spool ? withSpool(kafka, c.spool) : kafka;
 }

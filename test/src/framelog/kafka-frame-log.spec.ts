@@ -1,7 +1,10 @@
 import { ErrorCodes } from '@pagevault/errors';
 import { describeFrameLogConformance } from '@pagevault/framelog/conformance';
 import { KafkaFrameLog, type KafkaFrameLogOptions } from '@pagevault/framelog-kafka';
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { compress as zstdCompress } from 'zstd-napi';
 import { deleteTopic, kafkaBrokers, requireKafka, uniqueTopic } from './kafka-env';
 import { pausableSockets } from './pausable-sockets';
 
@@ -69,6 +72,119 @@ describe('KafkaFrameLog.ensureTopic on a real broker', () => {
       expect((e as Error).message).toMatch(new RegExp(`${topic} has 2 partitions but 3 are configured`));
     } finally {
       await Promise.all([two.close(), three.close()]);
+      await deleteTopic(topic);
+    }
+  });
+});
+
+describe('KafkaFrameLog frame compression on a real broker', () => {
+  /** A frame-like value that compresses: "PVFR", an index, then repeated text. */
+  const compressible = (i: number, bytes = 256 * 1024) => {
+    const b = Buffer.alloc(bytes, `frame ${i} of a heap that compresses; `);
+    b.write(`PVFR${i}/`, 0, 'latin1');
+    return b;
+  };
+
+  /** Every value on the topic as the broker holds it, read with bare kafkajs (not the adapter). */
+  async function rawValues(topic: string, count: number): Promise<Buffer[]> {
+    const c = new Kafka({ clientId: 'pv-it-raw', brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).consumer({ groupId: `${topic}-raw` });
+    const got: { p: number; o: bigint; v: Buffer }[] = [];
+    await c.connect();
+    await c.subscribe({ topics: [topic], fromBeginning: true });
+    const done = new Promise<void>((resolve) => {
+      void c.run({
+        eachMessage: async ({ partition, message }) => {
+          got.push({ p: partition, o: BigInt(message.offset), v: message.value! });
+          if (got.length === count) resolve();
+        },
+      });
+    });
+    await done;
+    await c.disconnect();
+    return got.sort((a, b) => a.p - b.p || Number(a.o - b.o)).map((g) => g.v);
+  }
+
+  /** What the adapter's consumer hands its handler, in offset order of one key's partition. */
+  async function delivered(log: KafkaFrameLog, count: number): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    const consumer = log.consumer(`pv-it-z-${n++}`);
+    await new Promise<void>((resolve, reject) => {
+      consumer.start({
+        onBatch: async (b) => {
+          for (const r of b.records) out.push(r.value);
+          if (out.length >= count) resolve();
+        },
+      }).catch(reject);
+    });
+    await consumer.stop();
+    return out;
+  }
+
+  it('sends frames that compress to a third as zstd, the rest as they are, and delivers every one as it was sent', async () => {
+    await requireKafka();
+    const topic = uniqueTopic('zstd');
+    const log = kafkaLog(topic);
+    try {
+      await log.ensureTopic();
+      // A frame that does not compress leaves the next few untried: the random ones go last.
+      const frames = [compressible(0), compressible(1, log.maxFrameBytes), randomBytes(200 * 1024), randomBytes(4096)];
+      const p = log.producer();
+      const handedBack: Buffer[] = [];
+      await p.send('ab'.repeat(16), frames, (fs) => handedBack.push(...fs));
+      await p.flush();
+      await p.close();
+      expect(new Set(handedBack)).toEqual(new Set(frames));
+      const raw = await rawValues(topic, frames.length);
+      const zstdMagic = (v: Buffer) => v.readUInt32LE(0) === 0xfd2fb528;
+      expect(raw.map(zstdMagic)).toEqual([true, true, false, false]);
+      expect(raw[1]!.length).toBeLessThan(frames[1]!.length / 20);
+      expect(raw[2]!.equals(frames[2]!)).toBe(true);
+      const got = await delivered(log, frames.length);
+      expect(got.map((v, i) => v.equals(frames[i]!))).toEqual([true, true, true, true]);
+    } finally {
+      await log.close();
+      await deleteTopic(topic);
+    }
+  });
+
+  it('hands a damaged or oversized zstd record to the handler as it came, and goes on', async () => {
+    await requireKafka();
+    const topic = uniqueTopic('zbad');
+    const log = kafkaLog(topic, { partitions: 1 });
+    const producer = new Kafka({ clientId: 'pv-it-raw', brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).producer();
+    try {
+      await log.ensureTopic();
+      const good = compressible(7);
+      const z = zstdCompress(good, { checksumFlag: true });
+      const damaged = Buffer.from(z);
+      damaged[damaged.length >> 1] ^= 0xff;
+      const bomb = zstdCompress(Buffer.alloc(log.maxFrameBytes + 1));
+      await producer.connect();
+      await producer.send({ topic, messages: [damaged, bomb, z].map((value) => ({ key: 'cd'.repeat(16), value, partition: 0 })) });
+      const got = await delivered(log, 3);
+      expect(got[0]!.equals(damaged)).toBe(true);
+      expect(got[1]!.equals(bomb)).toBe(true);
+      expect(got[2]!.equals(good)).toBe(true);
+    } finally {
+      await producer.disconnect();
+      await log.close();
+      await deleteTopic(topic);
+    }
+  });
+
+  it("sends frames as they are with compression 'none'", async () => {
+    await requireKafka();
+    const topic = uniqueTopic('znone');
+    const log = kafkaLog(topic, { compression: 'none' });
+    try {
+      await log.ensureTopic();
+      const p = log.producer();
+      await p.send('ef'.repeat(16), [compressible(1)]);
+      await p.close();
+      const [raw] = await rawValues(topic, 1);
+      expect(raw!.equals(compressible(1))).toBe(true);
+    } finally {
+      await log.close();
       await deleteTopic(topic);
     }
   });
