@@ -18,7 +18,7 @@ export default [
           depConstraints: [
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:wiring', 'type:adapter', 'type:domain', 'type:util'] },
             { sourceTag: 'type:wiring', onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:util'] },
-            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:wiring', 'type:adapter', 'type:domain', 'type:util'] },
+            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:app', 'type:wiring', 'type:adapter', 'type:domain', 'type:util'] },
             { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', 'type:util'] },
             { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:util'] },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'] },

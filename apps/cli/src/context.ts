@@ -2,6 +2,7 @@ import { homedir, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { configurePageHasher } from '@pagevault/hashing';
+import type { PageHashTable } from '@pagevault/capture';
 import { Repository, type TenantStore } from '@pagevault/repo';
 import { kafkaCompression, openObjectStore, spoolSetting, type LogConfig, type StoreConfig } from '@pagevault/runtime';
 
@@ -12,7 +13,17 @@ export interface GlobalOptions {
   tenant: string;
   host?: string;
   json?: boolean;
+  /**
+   * Keep the page tables of the snapshots taken in this process (the last KEPT_TABLES), so an
+   * incremental of one of them compares XXH3 hashes from memory instead of rebuilding SHA-256 ones
+   * from the stored page map: what a long-lived embedding program (and the demo) wants; a one-shot
+   * command would hash for nothing.
+   */
+  keepPageHashes?: boolean;
 }
+
+/** Page tables a context keeps when asked to (24 bytes a data page: 1 GiB of pages → 6 MiB each). */
+export const KEPT_TABLES = 4;
 
 export interface Context {
   repo: Repository;
@@ -22,6 +33,8 @@ export interface Context {
   tenantName: string;
   host: string;
   json: boolean;
+  /** Page tables of snapshots taken in this process, by snapshot id (keepPageHashes). */
+  keptHashes?: Map<string, PageHashTable>;
 }
 
 function env(name: string, fallback?: string): string {
@@ -69,5 +82,6 @@ export function openContext(o: GlobalOptions): Context {
   return {
     repo, storeConfig, logConfig, tenantName: o.tenant, host: o.host ?? hostname(), json: o.json === true,
     tenant: () => repo.tenant(o.tenant),
+    ...(o.keepPageHashes ? { keptHashes: new Map<string, PageHashTable>() } : {}),
   };
 }

@@ -1,13 +1,14 @@
 'use strict';
-// The embedded pipeline exactly as `pagevault snapshot` runs it: the CLI's context (a directory store),
-// its Pipeline (an in-process frame log with a CompactionService in this process) and takeSnapshot,
-// which times a snapshot from its start (freeze inside) until its manifest is committed.
-const { openContext } = require('@pagevault/cli/dist/context.js');
-const { Pipeline } = require('@pagevault/cli/dist/pipeline.js');
-const { takeSnapshot } = require('@pagevault/cli/dist/commands/snapshot.js');
+// The embedded pipeline as `pagevault demo` (or a program embedding it) runs it: the CLI's context (a
+// directory store) keeping the page tables of its snapshots in memory, its Pipeline (an in-process frame
+// log with a CompactionService in this process) and takeSnapshot, which times a snapshot from its start
+// (freeze inside) until its manifest is committed. PV_BENCH_EMBEDDED_TABLES=store: incrementals rebuild
+// their parent's table from the store, as a one-shot `pagevault snapshot --parent` does.
+const { openContext, Pipeline, takeSnapshot } = require('@pagevault/cli');
 
 module.exports = async ({ storeDir, tenant }) => {
-  const ctx = openContext({ store: storeDir, tenant, host: 'bench' });
+  const keepPageHashes = process.env.PV_BENCH_EMBEDDED_TABLES !== 'store';
+  const ctx = openContext({ store: storeDir, tenant, host: 'bench', keepPageHashes });
   const pipe = new Pipeline(ctx);
   await pipe.start();
   // The warm-up goes to a tenant of its own over the same store and pipeline: nothing of it is counted.

@@ -4,7 +4,7 @@ import { ErrorCodes, PvError } from '@pagevault/errors';
 import { Consistency, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import { addTags, checkTag, resolveSnapshot, type Manifest } from '@pagevault/repo';
 import { shipSnapshot } from '@pagevault/shipper';
-import { openContext, type Context, type GlobalOptions } from '../context';
+import { KEPT_TABLES, openContext, type Context, type GlobalOptions } from '../context';
 import { bytes, printJson, printTable } from '../output';
 import { parentHashTable } from '../parent-hashes';
 import { Pipeline } from '../pipeline';
@@ -29,7 +29,9 @@ export async function takeSnapshot(ctx: Context, pipe: Pipeline, req: SnapshotRe
   const t0 = performance.now();
   const t = await ctx.tenant();
   const parentManifest = req.parent ? await resolveSnapshot(t, req.parent) : undefined;
-  const parent = parentManifest ? { id: idFromHex(parentManifest.snapshotId), hashes: await parentHashTable(t, parentManifest) } : undefined;
+  const kept = ctx.keptHashes;
+  const parentHashes = parentManifest && (kept?.get(parentManifest.snapshotId) ?? (await parentHashTable(t, parentManifest)));
+  const parent = parentManifest && parentHashes ? { id: idFromHex(parentManifest.snapshotId), hashes: parentHashes } : undefined;
   const id = newSnapshotId();
   const committed = pipe.committed(idToHex(id));
   const producer = pipe.log.producer();
@@ -38,10 +40,14 @@ export async function takeSnapshot(ctx: Context, pipe: Pipeline, req: SnapshotRe
       producer, maxFrameBytes: pipe.log.maxFrameBytes, snapshotId: id,
       capture: (writer, drain) => captureSnapshot({
         pid: req.pid, writer, drain, tenant: ctx.tenantName, host: ctx.host,
-        consistency: req.live ? Consistency.Live : Consistency.Frozen, ...(parent ? { parent } : {}),
+        consistency: req.live ? Consistency.Live : Consistency.Frozen, ...(parent ? { parent } : {}), ...(kept ? { wantHashes: true } : {}),
       }),
     });
     const manifest = await committed;
+    if (kept && shipped.stats.hashes) {
+      kept.set(manifest.snapshotId, shipped.stats.hashes);
+      for (const id of kept.keys()) if (kept.size > KEPT_TABLES) kept.delete(id);
+    }
     return { manifest, capture: shipped.stats.stats, frames: shipped.frames, frameBytes: shipped.bytes, ms: performance.now() - t0 };
   } finally {
     committed.catch(() => undefined);

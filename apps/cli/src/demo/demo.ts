@@ -19,7 +19,7 @@ import { SampleProcess } from './sample-process';
  */
 export async function runDemo(g: GlobalOptions): Promise<void> {
   const scratch = await mkdtemp(join(tmpdir(), 'pagevault-demo-'));
-  const ctx = openContext({ ...g, store: g.store ?? join(scratch, 'store'), tenant: g.tenant });
+  const ctx = openContext({ ...g, store: g.store ?? join(scratch, 'store'), tenant: g.tenant, keepPageHashes: true });
   const pipe = new Pipeline(ctx);
   await pipe.start();
   const proc = await SampleProcess.start();
