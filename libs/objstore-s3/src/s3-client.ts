@@ -18,7 +18,7 @@ export function createS3Client(o: S3ObjectStoreOptions): S3Client {
     // our idea of what is retriable. Two retry layers would multiply attempts and hide outages.
     maxAttempts: 1,
     // The SDK's default CRC32 checksums (aws-chunked uploads with trailers) are not understood by
-    // every S3-compatible server. Puts carry Content-MD5 instead, which all of them verify.
+    // every S3-compatible server. Puts sign the body's SHA-256 instead, which the servers verify.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: new NodeHttpHandler({

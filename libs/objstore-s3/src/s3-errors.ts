@@ -7,15 +7,17 @@ export interface S3ErrorContext {
   endpoint: string;
 }
 
-// Node socket errors, and names the SDK and S3 servers use for "try again later". BadDigest:
-// Content-MD5 did not match what arrived, so the bytes were damaged in transit and may not be next time.
+// Node socket errors, and names the SDK and S3 servers use for "try again later". BadDigest and
+// XAmzContentSHA256Mismatch: the body's digest did not match what arrived, so the bytes were damaged
+// in transit and may not be next time.
 const words = (s: string) => new Set(s.split(/\s+/).filter(Boolean));
 const NETWORK_CODES = words(
   'ECONNREFUSED ECONNRESET ETIMEDOUT EPIPE EHOSTUNREACH ENETUNREACH ENOTFOUND EAI_AGAIN',
 );
 const TRANSIENT_NAMES =
   words(`TimeoutError RequestTimeout RequestTimeoutException AbortError SlowDown Throttling
-  ThrottlingException TooManyRequestsException RequestLimitExceeded ServiceUnavailable InternalError BadDigest`);
+  ThrottlingException TooManyRequestsException RequestLimitExceeded ServiceUnavailable InternalError BadDigest
+  XAmzContentSHA256Mismatch`);
 const DENIED_NAMES = words(
   'AccessDenied Forbidden SignatureDoesNotMatch InvalidAccessKeyId InvalidToken ExpiredToken',
 );

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -40,11 +40,27 @@ export class S3ObjectStore implements ObjectStore {
     this.description = `s3://${o.bucket}`;
   }
 
-  async put(key: string, body: Uint8Array): Promise<void> {
+  /**
+   * One PUT whose signed x-amz-content-sha256 is the body's real SHA-256, so the server refuses a body
+   * damaged on the way (XAmzContentSHA256Mismatch; AWS, SeaweedFS and MinIO check it). The hash is the
+   * caller's when it knows it (a pack is named by it), else one pass here: it replaces both the
+   * Content-MD5 pass and the SDK's own payload hash (two passes over every pack before).
+   */
+  async put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
     validateObjectKey(key);
-    const ContentMD5 = createHash('md5').update(body).digest('base64'); // the server rejects a garbled body
-    const input = { Bucket: this.bucket, Key: key, Body: body, ContentLength: body.byteLength, ContentMD5 };
-    await this.call('put', key, () => this.client.send(new PutObjectCommand(input)));
+    const sha = sha256 ?? (hash('sha256', body, 'hex') as string);
+    const input = { Bucket: this.bucket, Key: key, Body: body, ContentLength: body.byteLength };
+    await this.call('put', key, () => {
+      const cmd = new PutObjectCommand(input);
+      cmd.middlewareStack.add(
+        (next) => (args) => {
+          (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha;
+          return next(args);
+        },
+        { step: 'build', name: 'pagevaultPayloadSha256' },
+      );
+      return this.client.send(cmd);
+    });
   }
 
   async get(key: string): Promise<Buffer> {

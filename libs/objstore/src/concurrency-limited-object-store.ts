@@ -26,8 +26,8 @@ export class ConcurrencyLimitedObjectStore implements ObjectStore {
     this.description = inner.description;
   }
 
-  put(key: string, body: Uint8Array): Promise<void> {
-    return this.slots.run(() => this.inner.put(key, body));
+  put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
+    return this.slots.run(() => this.inner.put(key, body, sha256));
   }
   get(key: string): Promise<Buffer> {
     return this.slots.run(() => this.inner.get(key));

@@ -20,8 +20,12 @@ export interface ObjectInfo {
  * directory store refuses the second with PV_INVALID_ARGUMENT. Key layouts must avoid it.
  */
 export interface ObjectStore {
-  /** Writes the whole object atomically (readers see all or nothing). Idempotent for content-addressed keys. */
-  put(key: string, body: Uint8Array): Promise<void>;
+  /**
+   * Writes the whole object atomically (readers see all or nothing). Idempotent for content-addressed keys.
+   * `sha256`: the hex SHA-256 of body when the caller knows it (an object named by its hash); a store
+   * that has the server check what arrived uses it instead of hashing the body again.
+   */
+  put(key: string, body: Uint8Array, sha256?: string): Promise<void>;
   /** Whole object; throws PvError PV_OBJECT_NOT_FOUND naming the key. */
   get(key: string): Promise<Buffer>;
   /**

@@ -43,8 +43,8 @@ export class RetryingObjectStore implements ObjectStore {
     this.description = inner.description;
   }
 
-  put(key: string, body: Uint8Array): Promise<void> {
-    return this.retry('put', key, () => this.inner.put(key, body));
+  put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
+    return this.retry('put', key, () => this.inner.put(key, body, sha256));
   }
   get(key: string): Promise<Buffer> {
     return this.retry('get', key, () => this.inner.get(key));

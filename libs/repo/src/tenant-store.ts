@@ -262,15 +262,15 @@ export class TenantStore {
       if (!sealed && !np) return { written: 0, bytes: 0 };
       // A node pack that fails only fails the snapshot it belongs to; the pages still become durable.
       const [packPut, nodesPut] = await Promise.allSettled([
-        sealed && this.store.put(keys.pack(this.tenant, sealed.sha), sealed.bytes),
-        np && this.store.put(keys.mapNode(this.tenant, np.sha), np.bytes),
+        sealed && this.store.put(keys.pack(this.tenant, sealed.sha), sealed.bytes, sealed.sha),
+        np && this.store.put(keys.mapNode(this.tenant, np.sha), np.bytes, np.sha),
       ]);
       const named = nodesPut.status === 'fulfilled' ? np : undefined;
       try {
         if (packPut.status === 'rejected') throw packPut.reason;
         if (sealed || named) {
           const idx = encodeIndexFile(sealed ? [sealed] : [], named ? [named] : []);
-          await this.store.put(keys.index(this.tenant, idx.sha), idx.bytes);
+          await this.store.put(keys.index(this.tenant, idx.sha), idx.bytes, idx.sha);
           this.loadedIndexes.add(idx.sha);
           this.stats.indexBytes += idx.bytes.length;
         }

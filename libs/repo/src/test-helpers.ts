@@ -79,7 +79,7 @@ export function countingStore(dir: string): { store: ObjectStore; n: Record<stri
     n[k] = (n[k] ?? 0) + 1;
   };
   const store: ObjectStore = Object.assign(Object.create(s) as ObjectStore, {
-    put: (k: string, b: Uint8Array) => (count('put', k), s.put(k, b)),
+    put: (k: string, b: Uint8Array, sha?: string) => (count('put', k), s.put(k, b, sha)),
     get: (k: string) => (count('get', k), s.get(k)),
   });
   return { store, n };

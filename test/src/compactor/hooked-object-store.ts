@@ -22,8 +22,8 @@ export class HookedObjectStore implements ObjectStore {
     return this.inner.description;
   }
 
-  async put(key: string, body: Uint8Array): Promise<void> {
-    await this.inner.put(key, body);
+  async put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
+    await this.inner.put(key, body, sha256);
     this.hooks.afterPut?.(key);
   }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ErrorCodes, isPvError, type PvError } from '@pagevault/errors';
 import { RetryingObjectStore, type RetryEvent } from '@pagevault/objstore';
 import { describeObjectStoreConformance } from '@pagevault/objstore/conformance';
@@ -36,6 +37,23 @@ describe('S3ObjectStore against a server that says no', () => {
       expect(e.message).toContain(key);
     }
     expect(await good.head(key), 'the refused put wrote nothing').toBeUndefined();
+  });
+
+  it('the server checks the body against the SHA-256 a put signs: one that does not match is refused, retriable', async () => {
+    const key = `pagevault-integration/sha-${Date.now()}`;
+    const body = Buffer.from('the bytes of a pack');
+    const e = await failure(() => good.put(key, body, createHash('sha256').update('other bytes').digest('hex')));
+    expect(e.code).toBe(ErrorCodes.STORE_UNAVAILABLE);
+    expect(e.retriable).toBe(true);
+    expect(e.message).toMatch(/XAmzContentSHA256Mismatch/);
+    expect(await good.head(key), 'the refused put wrote nothing').toBeUndefined();
+    // With the right hash given, or none (the store hashes the body itself), the object is written.
+    await good.put(key, body, createHash('sha256').update(body).digest('hex'));
+    await good.put(`${key}-2`, body);
+    expect((await good.get(key)).equals(body)).toBe(true);
+    expect((await good.get(`${key}-2`)).equals(body)).toBe(true);
+    await good.delete(key);
+    await good.delete(`${key}-2`);
   });
 
   it('a bucket that does not exist is not mistaken for a missing object', async () => {
