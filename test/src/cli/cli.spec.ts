@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMemtarget, startMemtarget, type Running, type SourceInfo } from '../restore-outputs/helpers/memtarget';
+import { buildMemtarget, startMemtarget, type Running, type SourceInfo, stopAndWait } from '../restore-outputs/helpers/memtarget';
 import { CLI, cliOn } from './cli-env';
 
 // The built CLI (`pagevault`), embedded mode: an in-process frame log and a directory store.
@@ -12,22 +12,13 @@ const store = join(work, 'store');
 const { pv, pvJson } = cliOn(store);
 let src: Running<SourceInfo>;
 
-function waitStopped(pid: number): void {
-  for (let i = 0; i < 300; i++) {
-    if (/^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return;
-    execFileSync('sleep', ['0.01']);
-  }
-  throw new Error(`process ${pid} did not stop`);
-}
-
 let first: string;
 let second: string;
 
 beforeAll(async () => {
   buildMemtarget();
   src = await startMemtarget<SourceInfo>(['source']);
-  process.kill(src.info.pid, 'SIGSTOP');
-  waitStopped(src.info.pid);
+  await stopAndWait(src.info.pid);
   first = pvJson<{ snapshotId: string }[]>('snapshot', String(src.info.pid))[0]!.snapshotId;
   second = pvJson<{ snapshotId: string }[]>('snapshot', String(src.info.pid), '--parent', first)[0]!.snapshotId;
 }, 180_000);

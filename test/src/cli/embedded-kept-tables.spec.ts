@@ -1,29 +1,20 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPages, writePages } from '@pagevault/capture';
 import { openContext, Pipeline, takeSnapshot } from '@pagevault/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMemtarget, startMemtarget, type Running, type SourceInfo } from '../restore-outputs/helpers/memtarget';
+import { buildMemtarget, startMemtarget, type Running, type SourceInfo, stopAndWait } from '../restore-outputs/helpers/memtarget';
 import { CLI } from './cli-env';
 
 const work = mkdtempSync(join(tmpdir(), 'pv-kept-'));
 let src: Running<SourceInfo>;
 
-function waitStopped(pid: number): void {
-  for (let i = 0; i < 300; i++) {
-    if (/^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return;
-    execFileSync('sleep', ['0.01']);
-  }
-  throw new Error(`process ${pid} did not stop`);
-}
-
 beforeAll(async () => {
   buildMemtarget();
   src = await startMemtarget<SourceInfo>(['source']);
-  process.kill(src.info.pid, 'SIGSTOP');
-  waitStopped(src.info.pid);
+  await stopAndWait(src.info.pid);
 }, 60_000);
 
 afterAll(async () => {

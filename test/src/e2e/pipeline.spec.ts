@@ -7,7 +7,7 @@ import { readPages } from '@pagevault/capture';
 import { ErrorCodes } from '@pagevault/errors';
 import { restoreFrames, writeElfCore, writeLiveProcess, writeRawImages, readElfCore } from '@pagevault/restore';
 import type { Manifest } from '@pagevault/repo';
-import { buildMemtarget, startMemtarget, type Running, type SourceInfo } from '../restore-outputs/helpers/memtarget';
+import { buildMemtarget, startMemtarget, type Running, type SourceInfo, stopAndWait } from '../restore-outputs/helpers/memtarget';
 import { compareCores } from '../restore-outputs/helpers/core-compare';
 import { replay, selectRanges } from '../restore-outputs/helpers/capture-frames';
 import { FleetPipeline, collect, directDump } from './pipeline-env';
@@ -20,20 +20,11 @@ let src: Running<SourceInfo>;
 let first: Manifest;
 let firstHashes: import('@pagevault/capture').PageHashTable;
 
-function waitStopped(pid: number): void {
-  for (let i = 0; i < 300; i++) {
-    if (/^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return;
-    execFileSync('sleep', ['0.01']);
-  }
-  throw new Error(`process ${pid} did not stop`);
-}
-
 beforeAll(async () => {
   await fleet.start();
   buildMemtarget();
   src = await startMemtarget<SourceInfo>(['source']);
-  process.kill(src.info.pid, 'SIGSTOP');
-  waitStopped(src.info.pid);
+  await stopAndWait(src.info.pid);
   const r = await fleet.snapshot(src.info.pid);
   first = r.manifest;
   firstHashes = r.capture.hashes!;

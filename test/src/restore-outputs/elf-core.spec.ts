@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, readSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readSync, closeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType, VmaKind, type Frame } from '@pagevault/format';
 import { ELF, readElfCore, writeElfCore, type ElfCoreInfo, type ElfCoreStats } from '@pagevault/restore';
 import { captureFrames, replay } from './helpers/capture-frames';
-import { buildMemtarget, readProcessMemory, startMemtarget, type Running, type SourceInfo } from './helpers/memtarget';
+import { buildMemtarget, readProcessMemory, startMemtarget, type Running, type SourceInfo, stopAndWait } from './helpers/memtarget';
 import { compareCores } from './helpers/core-compare';
 
 const work = mkdtempSync(join(tmpdir(), 'pv-elf-it-'));
@@ -23,20 +23,11 @@ function gdb(core: string, commands: string[]): string {
   return execFileSync('gdb', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, killSignal: 'SIGKILL' });
 }
 
-function waitStopped(pid: number): void {
-  for (let i = 0; i < 200; i++) {
-    if (/^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return;
-    execFileSync('sleep', ['0.01']);
-  }
-  throw new Error(`process ${pid} did not stop`);
-}
-
 beforeAll(async () => {
   buildMemtarget();
   src = await startMemtarget<SourceInfo>(['source']);
   const pid = src.info.pid;
-  process.kill(pid, 'SIGSTOP');
-  waitStopped(pid);
+  await stopAndWait(pid);
   frames = await captureFrames(pid);
   ours = join(work, 'ours.core');
   stats = await writeElfCore(replay(frames), ours);

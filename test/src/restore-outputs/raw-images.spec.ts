@@ -2,11 +2,10 @@ import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allThreadsStopped } from '@pagevault/capture';
 import { FrameSplitter, type Frame } from '@pagevault/format';
 import { writeRawImages, writeStream, type RawLayout } from '@pagevault/restore';
 import { captureFrames, replay } from './helpers/capture-frames';
-import { readProcessMemory, startMemtarget, type Running, type SourceInfo } from './helpers/memtarget';
+import { readProcessMemory, startMemtarget, type Running, type SourceInfo, stopAndWait } from './helpers/memtarget';
 
 const work = mkdtempSync(join(tmpdir(), 'pv-raw-it-'));
 let src: Running<SourceInfo>;
@@ -17,16 +16,9 @@ beforeAll(async () => {
   // Stopped before the capture and for the whole file (the freezer leaves a stopped process stopped; stop()
   // continues it): images are compared with the memory as captured. Running, the process once had a page
   // that was untouched at the capture present by the comparison (CI, 1 run in many).
-  process.kill(src.info.pid, 'SIGSTOP');
-  await waitStopped(src.info.pid);
+  await stopAndWait(src.info.pid);
   frames = await captureFrames(src.info.pid);
 });
-
-/** Waits until every thread of pid is stopped, at most 5 s. */
-async function waitStopped(pid: number): Promise<void> {
-  for (let i = 0; i < 500 && !allThreadsStopped(pid); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!allThreadsStopped(pid)) throw new Error(`memtarget ${pid} did not stop within 5 s`);
-}
 
 afterAll(async () => {
   await src?.stop();

@@ -3,6 +3,7 @@ import { mkdtempSync, openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { allThreadsStopped } from '@pagevault/capture';
 
 const SOURCE = resolve(__dirname, '../../../fixtures/restore/memtarget.c');
 let binary: string | undefined;
@@ -82,4 +83,11 @@ export function readProcessMemory(pid: number, addr: number, len: number): Buffe
   } finally {
     closeSync(fd);
   }
+}
+
+/** Stops the process with SIGSTOP and waits until every thread of it is stopped, at most 5 s. */
+export async function stopAndWait(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  for (let i = 0; i < 500 && !allThreadsStopped(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!allThreadsStopped(pid)) throw new Error(`process ${pid} did not stop within 5 s`);
 }
