@@ -14,14 +14,15 @@ const spec = {
   PV_TENANT: { kind: 'string', default: 'default', help: 'tenant of the snapshots this agent takes' },
   PV_HOST_NAME: { kind: 'string', default: hostname(), help: 'host name recorded in snapshots' },
   PV_PRECOPY_BUDGET_PAGES: { kind: 'int', default: '2048', help: 'pre-copy downtime budget in pages' },
-  PV_CHANGE_HASH: { kind: 'string', default: 'xxh3-128', help: 'hash of the page tables kept to find changed pages without soft-dirty: xxh3-128 (keyed per agent process) or sha256' },
+  PV_CHANGE_HASH: { kind: 'string', default: 'auto', help: 'hash of the page tables kept to find changed pages without soft-dirty: auto (xxh3-128 where the native hashing library is built, else sha256), xxh3-128 (keyed per agent process) or sha256' },
   PV_SPOOL_DIR: { kind: 'string', default: '/var/tmp', help: 'local disk for frames Kafka has not taken yet (a target thaws once its frames are spooled); "off" ships straight to Kafka' },
   PV_SPOOL_MEMORY_MIB: { kind: 'int', default: '64', help: 'spooled frames kept in memory before the spool file' },
 } as const;
 
 async function main(): Promise<void> {
   const c = loadConfig(spec);
-  if (c.PV_CHANGE_HASH !== 'xxh3-128' && c.PV_CHANGE_HASH !== 'sha256') throw new Error(`PV_CHANGE_HASH must be xxh3-128 or sha256, not ${c.PV_CHANGE_HASH}`);
+  const changeHash = c.PV_CHANGE_HASH === 'auto' ? undefined : c.PV_CHANGE_HASH;
+  if (changeHash !== undefined && changeHash !== 'xxh3-128' && changeHash !== 'sha256') throw new Error(`PV_CHANGE_HASH must be auto, xxh3-128 or sha256, not ${changeHash}`);
   // Frozen targets are thawed when the agent is told to stop, whatever it was doing.
   installThawOnSignals();
   const log = openFrameLog({
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
   });
   await log.ensureTopic();
   const registry = new Registry();
-  await serve(AgentModule.forRoot(log, { tenant: c.PV_TENANT, host: c.PV_HOST_NAME, preCopyBudgetPages: c.PV_PRECOPY_BUDGET_PAGES, changeHash: c.PV_CHANGE_HASH }, registry, agentMetrics(registry)), {
+  await serve(AgentModule.forRoot(log, { tenant: c.PV_TENANT, host: c.PV_HOST_NAME, preCopyBudgetPages: c.PV_PRECOPY_BUDGET_PAGES, ...(changeHash ? { changeHash } : {}) }, registry, agentMetrics(registry)), {
     service: 'agent', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN,
   });
 }
