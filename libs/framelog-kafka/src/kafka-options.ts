@@ -36,8 +36,8 @@ export interface KafkaFrameLogOptions {
   /** Least severe level passed to `log`. Default 'warn'. */
   logLevel?: LogLevel;
   /**
-   * 'zstd' (default): each frame goes as a zstd frame when that saves an eighth of it; consumers take
-   * both forms whatever this says. 'none': frames go as they are.
+   * 'zstd' (default): a frame goes as a zstd frame when that makes it a third of its size or less (see
+   * FrameCompressor); consumers take both forms whatever this says. 'none': frames go as they are.
    */
   compression?: 'zstd' | 'none';
   /** kafkajs socket factory (TLS setups, tests that stall the network). */

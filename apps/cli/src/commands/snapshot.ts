@@ -30,8 +30,10 @@ export async function takeSnapshot(ctx: Context, pipe: Pipeline, req: SnapshotRe
   const t = await ctx.tenant();
   const parentManifest = req.parent ? await resolveSnapshot(t, req.parent) : undefined;
   const kept = ctx.keptHashes;
-  const parentHashes = parentManifest && (kept?.get(parentManifest.snapshotId) ?? (await parentHashTable(t, parentManifest)));
-  const parent = parentManifest && parentHashes ? { id: idFromHex(parentManifest.snapshotId), hashes: parentHashes } : undefined;
+  const parent = parentManifest && {
+    id: idFromHex(parentManifest.snapshotId),
+    hashes: kept?.get(parentManifest.snapshotId) ?? (await parentHashTable(t, parentManifest)),
+  };
   const id = newSnapshotId();
   const committed = pipe.committed(idToHex(id));
   const producer = pipe.log.producer();

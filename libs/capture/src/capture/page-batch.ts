@@ -1,5 +1,5 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { PAGE_HASH_BYTES, pageHasher } from '@pagevault/hashing';
+import { pageHasher } from '@pagevault/hashing';
 import { libc } from '../memory/libc';
 import type { ReadTarget } from '../memory/remote-reader';
 import { ZeroScanner } from '../memory/zero-page';
@@ -166,7 +166,7 @@ export class PageBatch {
       dataIdx[data++] = j;
     }
     if (readHashes && data > 0) pageHasher().hashAt(buf, ps, dataIdx, data, hashes, readHashes.kind);
-    const hw = readHashes ? PAGE_HASH_BYTES[readHashes.kind] : 0;
+    const hw = readHashes?.hashBytes ?? 0;
     let seg = -1;
     let k = 0;
     let w = 0;

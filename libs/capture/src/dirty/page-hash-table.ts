@@ -92,15 +92,16 @@ export class PageHashTableBuilder {
   private addrs = new Float64Array(1024);
   private hashes: Buffer;
   private n = 0;
-  private readonly w: number;
+  /** Bytes of one page's hash. */
+  readonly hashBytes: number;
 
   constructor(
     private readonly pid: number,
     private readonly pageSize: number,
     readonly kind: PageHashKind = 'sha256',
   ) {
-    this.w = PAGE_HASH_BYTES[kind];
-    this.hashes = Buffer.allocUnsafe(1024 * this.w);
+    this.hashBytes = PAGE_HASH_BYTES[kind];
+    this.hashes = Buffer.allocUnsafe(1024 * this.hashBytes);
   }
 
   get size(): number {
@@ -114,7 +115,7 @@ export class PageHashTableBuilder {
     if (this.n === this.addrs.length) this.grow();
     this.addrs[this.n] = addr;
     const h = this.hashes;
-    const w = this.w;
+    const w = this.hashBytes;
     const o = this.n * w;
     for (let k = 0; k < w; k++) h[o + k] = src[off + k]!; // once a page: no native call
     this.n++;
@@ -122,7 +123,7 @@ export class PageHashTableBuilder {
 
   build(softDirtyCleared = false): PageHashTable {
     const addrs = this.addrs.slice(0, this.n);
-    const hashes = Buffer.from(this.hashes.subarray(0, this.n * this.w));
+    const hashes = Buffer.from(this.hashes.subarray(0, this.n * this.hashBytes));
     return new PageHashTable(this.pid, this.pageSize, addrs, hashes, softDirtyCleared, this.kind);
   }
 
@@ -130,8 +131,8 @@ export class PageHashTableBuilder {
     const cap = this.addrs.length * 2;
     const a = new Float64Array(cap);
     a.set(this.addrs);
-    const h = Buffer.allocUnsafe(cap * this.w);
-    this.hashes.copy(h, 0, 0, this.n * this.w);
+    const h = Buffer.allocUnsafe(cap * this.hashBytes);
+    this.hashes.copy(h, 0, 0, this.n * this.hashBytes);
     this.addrs = a;
     this.hashes = h;
   }
