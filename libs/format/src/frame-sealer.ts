@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { CRC32C_DECLS, nativeCrc32cLib } from '@pagevault/hashing';
 import koffi from 'koffi';
 import { HEADER_BYTES } from './constants';
 import { CRC_OFFSET, frameCrc } from './v1/header';
@@ -27,21 +28,28 @@ const HELPER_TIMEOUT_MS = 10_000;
 
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { ctrl: sab, koffi: koffiPath, crc: crcPath, headerBytes, crcOffset } = workerData;
+const { ctrl: sab, koffi: koffiPath, crc: crcPath, lib, frameDecl, headerBytes, crcOffset } = workerData;
 const koffi = require(koffiPath);
-const { crc32c } = require(crcPath);
 const ctrl = new Int32Array(sab);
 const addr = new Float64Array(sab);
-// Views over the writer's frames by address; frames are recycled through a FramePool, so few addresses.
-const views = new Map();
-function view(a, len) {
-  let v = views.get(a);
-  if (!v || v.length !== len) {
-    if (views.size >= 256) views.clear();
-    v = Buffer.from(koffi.view(BigInt(a), len));
-    views.set(a, v);
-  }
-  return v;
+let frameCrc;
+if (lib) {
+  // The native CRC the writer's thread checked (@pagevault/hashing), reading the frame by address.
+  const f = koffi.load(lib).func(frameDecl);
+  frameCrc = (a, len) => f(a, len, crcOffset, headerBytes);
+} else {
+  const { crc32c } = require(crcPath);
+  // Views over the writer's frames by address; frames are recycled through a FramePool, so few addresses.
+  const views = new Map();
+  frameCrc = (a, len) => {
+    let v = views.get(a);
+    if (!v || v.length !== len) {
+      if (views.size >= 256) views.clear();
+      v = Buffer.from(koffi.view(BigInt(a), len));
+      views.set(a, v);
+    }
+    return crc32c(v.subarray(headerBytes), crc32c(v.subarray(0, crcOffset)));
+  };
 }
 let next = 0;
 for (;;) {
@@ -50,8 +58,7 @@ for (;;) {
   for (; next !== submitted; next = (next + 1) | 0) {
     const s = next & ${SLOTS - 1};
     if (Atomics.compareExchange(ctrl, ${STATE} + s, ${QUEUED}, ${CLAIMED}) !== ${QUEUED}) continue;
-    const f = view(addr[${ADDR_WORD} + s], ctrl[${LEN} + s]);
-    ctrl[${CRC} + s] = crc32c(f.subarray(headerBytes), crc32c(f.subarray(0, crcOffset)));
+    ctrl[${CRC} + s] = frameCrc(addr[${ADDR_WORD} + s], ctrl[${LEN} + s]);
     Atomics.store(ctrl, ${STATE} + s, ${DONE});
     Atomics.notify(ctrl, ${STATE} + s);
   }
@@ -60,8 +67,9 @@ for (;;) {
 
 /**
  * Computes frame CRCs on a helper thread while the writer goes on filling the next frame. A page-chunk
- * frame's CRC32C costs ~0.23 ms a MiB (@node-rs/crc32, ~4.4 GiB/s here): on the capture thread it was a
- * third of a capture, as much time as process_vm_readv itself. A frame is submitted with its header
+ * frame's CRC32C cost ~0.23 ms a MiB with @node-rs/crc32 (~4.4 GiB/s here): on the capture thread it was a
+ * third of a capture, as much time as process_vm_readv itself. With @pagevault/hashing's native CRC
+ * (~15 GB/s) it is ~0.06 ms, still taken off the capture thread. A frame is submitted with its header
  * written and its CRC field empty; the helper reads it in place (by address: the writer keeps the frame
  * and does not emit or touch it until `finish`), and `finish` writes the CRC into the frame. Whatever
  * the helper has not started when its CRC is needed is computed by the caller instead, so a busy or
@@ -142,6 +150,8 @@ export class FrameSealer {
       ctrl: this.ctrl.buffer,
       koffi: require.resolve('koffi'),
       crc: require.resolve('@node-rs/crc32'),
+      lib: nativeCrc32cLib,
+      frameDecl: CRC32C_DECLS.frame,
       headerBytes: HEADER_BYTES,
       crcOffset: CRC_OFFSET,
     };

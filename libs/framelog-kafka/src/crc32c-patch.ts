@@ -1,4 +1,4 @@
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from '@pagevault/hashing';
 import { createRequire } from 'node:module';
 
 /**
@@ -6,8 +6,9 @@ import { createRequire } from 'node:module';
  * (about one core-second per 0.45 GB). Its producer takes the function from one internal module,
  * `src/protocol/recordBatch/crc32C/index.js`, whose export is `(buffer: Buffer) => number` returning
  * the CRC as an UNSIGNED 32-bit integer (it ends in `Uint32Array.from([crc])[0]`). We replace that
- * module's export in Node's CommonJS cache with the native (SSE4.2/ARMv8 CRC instructions) crc32c of
- * @node-rs/crc32, which takes a Buffer and returns the same unsigned value.
+ * module's export in Node's CommonJS cache with @pagevault/hashing's crc32c (SSE4.2 CRC instructions on
+ * three streams at once; @node-rs/crc32 where that library is not built), which takes a Buffer and
+ * returns the same unsigned value.
  *
  * The record batch encoder (`recordBatch/v0/index.js`) binds the function when it is first required,
  * lazily at the first produce request; so the patch must run before that, i.e. when this adapter is

@@ -1,5 +1,5 @@
-import { crc32c } from '@node-rs/crc32';
 import { ErrorCodes, PvError } from '@pagevault/errors';
+import { frameCrc32c } from '@pagevault/hashing';
 import { FORMAT_VERSION, FrameType, HEADER_BYTES, MAGIC, SNAPSHOT_ID_BYTES } from '../constants';
 import type { FrameHeader } from '../types';
 
@@ -31,7 +31,7 @@ export function writeHeader(frame: Buffer, type: FrameType, sequence: number, sn
 
 /** CRC32C of header bytes [0, CRC_OFFSET) and then the payload: what the CRC field must hold. */
 export function frameCrc(frame: Buffer): number {
-  return crc32c(frame.subarray(HEADER_BYTES), crc32c(frame.subarray(0, CRC_OFFSET))) >>> 0;
+  return frameCrc32c(frame, CRC_OFFSET, HEADER_BYTES);
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(FrameType).filter((v) => typeof v === 'number'));
@@ -79,7 +79,7 @@ export function parseHeader(buf: Buffer, maxFrameBytes: number): FrameHeader {
 }
 
 export function checkCrc(frame: Buffer, header: FrameHeader): void {
-  const crc = crc32c(frame.subarray(HEADER_BYTES), crc32c(frame.subarray(0, CRC_OFFSET))) >>> 0;
+  const crc = frameCrc(frame);
   if (crc !== header.crc) {
     throw new PvError(
       ErrorCodes.FRAME_BAD_CRC,
