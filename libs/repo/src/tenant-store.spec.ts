@@ -56,9 +56,11 @@ describe('TenantStore uploads behind ingest', () => {
       const state = await Promise.race([p.then(() => 'returned'), new Promise((r) => setTimeout(() => r('waiting'), 50))]);
       if (state === 'waiting') behind = p;
     }
-    // The second sealed pack had to wait: the first is still uploading (one in flight allowed).
+    // The second sealed pack had to wait: the first is still uploading (one in flight allowed). Both
+    // uploads have begun (they overlap); neither pack is named by an index file yet.
     expect(behind).toBeDefined();
-    expect(store.packPuts).toBe(1);
+    expect(store.packPuts).toBe(2);
+    for await (const o of store.list(keys.indexes('acme'))) expect.fail(`index file ${o.key} before its pack is durable`);
     // A page of a pack still uploading is not stored again.
     expect(t.addPage(sha(pages[0]!), pages[0]!, 0)).toBe(false);
     const released = setInterval(() => store.release(), 5);
@@ -73,6 +75,37 @@ describe('TenantStore uploads behind ingest', () => {
     const indexFiles = [];
     for await (const o of store.list(keys.indexes('acme'))) indexFiles.push(o.key);
     expect(indexFiles.length).toBe(store.packPuts);
+  });
+
+  it('lets pack uploads overlap but completes flushes in order: no pack is indexed before the ones sealed before it', async () => {
+    const store = new GatedStore(new DirectoryObjectStore(dir));
+    const t = await new Repository(store as unknown as ObjectStore, { packTargetBytes: 16 << 10 }).tenant('acme');
+    const fill = () => {
+      while (!t.packFull) {
+        const p = randomBytes(PS);
+        t.addPage(sha(p), p, 0);
+      }
+    };
+    const indexFiles = async () => {
+      const out: string[] = [];
+      for await (const o of store.list(keys.indexes('acme'))) out.push(o.key);
+      return out;
+    };
+    const order: number[] = [];
+    fill();
+    const first = t.flush().then(() => order.push(1));
+    fill();
+    const second = t.flush().then(() => order.push(2));
+    for (let i = 0; i < 100 && store.waiting.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(store.packPuts).toBe(2); // both uploads under way at once
+    store.waiting[1]!(); // the later pack lands first
+    await new Promise((r) => setTimeout(r, 50));
+    expect(order).toEqual([]);
+    expect(await indexFiles()).toEqual([]);
+    store.waiting[0]!();
+    await Promise.all([first, second]);
+    expect(order).toEqual([1, 2]);
+    expect((await indexFiles()).length).toBe(2);
   });
 
   it('poisons the store when an upload fails: the waiting caller and the next flush both throw', async () => {

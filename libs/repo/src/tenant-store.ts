@@ -248,21 +248,26 @@ export class TenantStore {
   /**
    * Seals the current pack and makes every page added so far durable (pack, then index file), with
    * `nodes` (page-map nodes) in a node pack named by the same index file (nodes already durable are
-   * skipped); `sealPages: false` writes the nodes alone and leaves the pack being filled open. Flushes
-   * are serialized; a failed flush poisons the store until restart, because snapshots that deduplicated
-   * against its pages must not commit. Resolves with the nodes written and their bytes.
+   * skipped); `sealPages: false` writes the nodes alone and leaves the pack being filled open. A pack's
+   * upload starts at once, beside the flushes before it (a pack is named by its bytes: one uploaded
+   * twice or left unnamed is harmless); the rest of a flush (node pack, index file, pages into the index)
+   * runs after theirs, so flushes complete in order and a snapshot waits for its last one only. A failed
+   * flush poisons the store until restart, because snapshots that deduplicated against its pages must
+   * not commit. Resolves with the nodes written and their bytes.
    */
   flush(nodes: MapNode[] = [], { sealPages = true } = {}): Promise<{ written: number; bytes: number }> {
     const sealed = sealPages ? this.builder.seal() : undefined;
     const pages = this.pending;
     if (sealed) this.pending = new PageIndex();
+    const upload = sealed && !this.failure ? this.store.put(keys.pack(this.tenant, sealed.sha), sealed.bytes, sealed.sha) : undefined;
+    upload?.catch(() => undefined); // settled below, after the flushes before this one
     const p = this.flushChain.then(async () => {
       if (this.failure) throw this.failure;
       const np = this.nodePack(nodes);
       if (!sealed && !np) return { written: 0, bytes: 0 };
       // A node pack that fails only fails the snapshot it belongs to; the pages still become durable.
       const [packPut, nodesPut] = await Promise.allSettled([
-        sealed && this.store.put(keys.pack(this.tenant, sealed.sha), sealed.bytes, sealed.sha),
+        upload,
         np && this.store.put(keys.mapNode(this.tenant, np.sha), np.bytes, np.sha),
       ]);
       const named = nodesPut.status === 'fulfilled' ? np : undefined;
