@@ -11,7 +11,8 @@ import { createRequire } from 'node:module';
  *  - large pieces by reference: a buffer of at least BIG bytes written into an Encoder, or an Encoder of
  *    at least BIG bytes written into another, is kept as a reference in a list of parts instead of being
  *    copied; `buffer` joins the parts once, when something needs the bytes in one piece (the record
- *    batch's CRC, then the socket write). Two copies of a frame instead of seven. Encoders only ever
+ *    batch's CRC and its nesting, then the socket write; record-batch-patch.ts spares the first two, so
+ *    a frame is copied once instead of seven times). Encoders only ever
  *    append, and kafkajs writes nothing into an Encoder once it is nested in another, so a referenced
  *    part never changes under its reader; a frame referenced here is the caller's until acknowledged.
  */
@@ -20,7 +21,7 @@ const ENCODER_MODULE = 'kafkajs/src/protocol/encoder.js';
 /** Pieces at least this large are referenced, not copied. */
 export const BIG = 64 * 1024;
 
-interface EncoderInstance {
+export interface EncoderInstance {
   buf: Buffer;
   offset: number;
   /** Finished parts before buf[mark, offset); their total length. */
@@ -41,6 +42,16 @@ interface EncoderClass {
 }
 
 let patched = false;
+
+/**
+ * The bytes an Encoder holds, in order, without joining them: its referenced parts, then what it wrote
+ * last. Valid until the Encoder is written to again.
+ */
+export function encoderParts(e: EncoderInstance): Buffer[] {
+  if (!e.parts?.length) return [e.buf.subarray(e.mark ?? 0, e.offset)];
+  cut(e);
+  return e.parts;
+}
 
 /** Ends the part being written in buf: what follows goes after it in the list. */
 function cut(e: EncoderInstance): void {

@@ -3,6 +3,7 @@ import type { FrameConsumer, FrameLog, FrameProducer } from '@pagevault/framelog
 import { Kafka, type Admin } from 'kafkajs';
 import { patchKafkajsCrc32c } from './crc32c-patch';
 import { patchKafkajsEncoder } from './encoder-patch';
+import { patchKafkajsRecordBatch } from './record-batch-patch';
 import { toLogError } from './kafka-errors';
 import { KafkaFrameConsumer } from './kafka-frame-consumer';
 import { createKafkaFrameProducer } from './kafka-frame-producer';
@@ -13,6 +14,8 @@ import { kafkaLogLevel, kafkajsLogCreator } from './kafkajs-log';
 const crc32cPatch = patchKafkajsCrc32c();
 // Request encoding without zero-filling every buffer it grows (see encoder-patch.ts).
 patchKafkajsEncoder();
+// Record batches checksummed over their parts and nested by reference (see record-batch-patch.ts).
+const recordBatchPatch = patchKafkajsRecordBatch();
 
 /** The frame log on a Kafka topic, with kafkajs. One instance per topic; producers and consumers share its client. */
 export class KafkaFrameLog implements FrameLog {
@@ -40,6 +43,13 @@ export class KafkaFrameLog implements FrameLog {
         namespace: 'framelog.kafka',
         message:
           'kafkajs record batch encoder was loaded before @pagevault/framelog-kafka; CRC32C stays in JavaScript (slower)',
+      });
+    }
+    if (recordBatchPatch !== 'patched') {
+      this.o.log({
+        level: 'warn',
+        namespace: 'framelog.kafka',
+        message: 'kafkajs produce request was loaded before @pagevault/framelog-kafka; record batches are copied twice more (slower)',
       });
     }
   }

@@ -1,6 +1,6 @@
 import { ErrorCodes } from '@pagevault/errors';
 import { describeFrameLogConformance } from '@pagevault/framelog/conformance';
-import { KafkaFrameLog, type KafkaFrameLogOptions } from '@pagevault/framelog-kafka';
+import { KafkaFrameLog, patchKafkajsCrc32c, patchKafkajsRecordBatch, type KafkaFrameLogOptions } from '@pagevault/framelog-kafka';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
@@ -45,6 +45,15 @@ describeFrameLogConformance(`KafkaFrameLog on ${kafkaBrokers.join(',')}`, async 
     },
   };
 }, { handsBackAcknowledged: true });
+
+describe('KafkaFrameLog produce path', () => {
+  it('patched kafkajs before its first produce request: native CRC32C, record batches checksummed over their parts', () => {
+    // The conformance suite above sent megabyte frames through these patches, and the broker checks
+    // every record batch's CRC32C: a wrong one is refused (CORRUPT_MESSAGE), not stored.
+    expect(patchKafkajsCrc32c()).toBe('patched');
+    expect(patchKafkajsRecordBatch()).toBe('patched');
+  });
+});
 
 describe('KafkaFrameLog.ensureTopic on a real broker', () => {
   it('creates the topic once and accepts it on the next call', async () => {
