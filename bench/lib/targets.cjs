@@ -100,7 +100,7 @@ function loadRedis(port, { requests, keys, valueBytes }) {
     '-r', String(keys), '-d', String(valueBytes), '-c', '4', '-q']);
 }
 
-/** A tiny process to warm a pipeline up with (JIT, Kafka group join) before anything is timed. */
+/** A tiny process to warm a pipeline up with (JIT of the cold and incremental paths, Kafka group join) before anything is timed. */
 function startTiny() {
   return spawnTethered('sleep', ['3600']);
 }
