@@ -26,18 +26,20 @@ export class DirectoryObjectStore implements ObjectStore {
     // The temp name holds a character keys cannot contain, so `list` never mistakes it for a key.
     const temp = `${path}${TEMP_MARKER}${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     try {
+      // Every step of a put is a trip through the event loop, which a busy compactor turns every few
+      // milliseconds: the directory is made when the open finds it missing, not checked on every put.
       const file = await open(temp, 'wx').catch(async (e: unknown) => {
-        // Its directory is made on the first put into it, not checked on every put: a recursive mkdir
-        // of a directory that exists waited ~30 ms here behind the fsyncs of the puts before it.
         if (!isMissing(e)) throw e;
         await mkdir(dirname(path), { recursive: true });
         return open(temp, 'wx');
       });
       try {
-        // One write of the whole body: FileHandle.writeFile writes 512 KiB at a time, and each of those
-        // waits for the event loop, which a busy compactor turns every few milliseconds (a 14 MiB pack
-        // took ~28 round trips).
-        for (let done = 0; done < body.length; ) done += (await file.write(body, done, body.length - done, done)).bytesWritten;
+        // One write of the whole body (FileHandle.writeFile writes 512 KiB at a time: 28 trips for a pack).
+        for (let done = 0; done < body.length; ) {
+          const { bytesWritten } = await file.write(body, done, body.length - done, done);
+          if (bytesWritten === 0) throw Object.assign(new Error(`wrote 0 of ${body.length - done} bytes`), { code: 'EIO' });
+          done += bytesWritten;
+        }
         await file.sync(); // the bytes are on disk before the name points at them
       } finally {
         await file.close();
