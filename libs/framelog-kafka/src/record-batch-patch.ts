@@ -22,9 +22,11 @@ const PRODUCE_MODULE = 'kafkajs/src/protocol/requests/produce/v3/request.js';
 
 const req = createRequire(__filename);
 
+/** kafkajs's 64-bit integer (src/utils/long), passed through untouched. */
 interface Long {
   readonly __long?: never;
 }
+/** The Encoder methods RecordBatch uses (kafkajs has no types for its protocol modules). */
 interface EncoderClass {
   new (): EncoderInstance & {
     writeInt8(v: number): EncoderClassInstance;
@@ -53,6 +55,8 @@ export interface RecordBatchOptions {
 }
 type RecordBatchFn = (o: RecordBatchOptions) => Promise<EncoderInstance>;
 
+// As in kafkajs's recordBatch/v0: magic 2; attributes are the codec (0 here), the timestamp type (0)
+// and the transactional bit.
 const MAGIC_BYTE = 2;
 const TRANSACTIONAL_MASK = 16;
 
