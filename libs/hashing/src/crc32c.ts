@@ -1,7 +1,6 @@
 import { crc32c as rsCrc32c } from '@node-rs/crc32';
-import { existsSync } from 'node:fs';
 import koffi from 'koffi';
-import { NATIVE_LIB_PATH } from './native-lib';
+import { NATIVE_LIB_PATH, openNativeLib } from './native-lib';
 
 /**
  * CRC32C of data, continuing from `initial` (0 to start; chain calls as with zlib's crc32), unsigned.
@@ -27,9 +26,9 @@ interface NativeCrc {
  * fails: then @node-rs/crc32 computes every CRC, with the same results.
  */
 export function loadNativeCrc32c(path = NATIVE_LIB_PATH): NativeCrc | undefined {
-  if (process.env['PV_NATIVE_HASH'] === '0' || !existsSync(path)) return undefined;
+  const lib = openNativeLib(path);
+  if (!lib) return undefined;
   try {
-    const lib = koffi.load(path);
     if (!lib.func(CRC32C_DECLS.supported)()) return undefined;
     const one = lib.func(CRC32C_DECLS.crc32c);
     const frame = lib.func(CRC32C_DECLS.frame);

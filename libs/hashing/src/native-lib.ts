@@ -45,9 +45,9 @@ export const NATIVE_DECLS = {
  * PageHasher then hashes SHA-256 with node:crypto. The same functions run in PageHasher's helpers.
  */
 export function loadNativePageHash(path = NATIVE_LIB_PATH): NativePageHash | undefined {
-  if (process.env['PV_NATIVE_HASH'] === '0' || !existsSync(path)) return undefined;
+  const lib = openNativeLib(path);
+  if (!lib) return undefined;
   try {
-    const lib = koffi.load(path);
     const f = {
       sha256Pages: lib.func(NATIVE_DECLS.sha256Pages),
       sha256At: lib.func(NATIVE_DECLS.sha256At),
@@ -64,6 +64,16 @@ export function loadNativePageHash(path = NATIVE_LIB_PATH): NativePageHash | und
           : f.xxh3At(addr(data), ps, addr(idx), first, n, out, at, XXH3_SECRET, XXH3_SECRET.length),
     };
     return selfCheck(native) ? native : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The native library at path, or undefined when it is turned off (PV_NATIVE_HASH=0), missing or does not load. */
+export function openNativeLib(path: string): ReturnType<typeof koffi.load> | undefined {
+  if (process.env['PV_NATIVE_HASH'] === '0' || !existsSync(path)) return undefined;
+  try {
+    return koffi.load(path);
   } catch {
     return undefined;
   }
