@@ -1,6 +1,6 @@
 'use strict';
 // The compactor's hash stage alone: SHA-256 per 4 KiB page through node:crypto (a call a page) and through
-// PageHasher (libs/hashing: native batch calls into OpenSSL), one core and two, against OpenSSL's own loop
+// PageHasher (libs/hashing: native batch calls, SHA-NI two pages at a time where the CPU has it, else OpenSSL), one core and two, against OpenSSL's own loop
 // on 4 KiB blocks (`openssl speed`), single and -multi 2. Goal: ≥ 600 k pages/s on both cores.
 const { startWorker } = require('../lib/rpc.cjs');
 const { run } = require('../lib/proc.cjs');
@@ -27,7 +27,8 @@ module.exports = async function hashPhase(ctx) {
     `openssl speed sha256 -bytes 4096: ${fmt.pages(one)}`, `${fmt.pct(r.single.pagesPerSec / one)} of it`);
   rec.row(W, 'SHA-256 per 4 KiB page, two worker threads', fmt.pages(r.twoThreads.pagesPerSec),
     `openssl speed -multi 2: ${fmt.pages(two)}`, `${fmt.pct(r.twoThreads.pagesPerSec / two)} of it`);
-  const how = r.pool.native ? 'native batch calls' : 'node:crypto: the native library was not built';
+  const how = !r.pool.native ? 'node:crypto: the native library was not built'
+    : r.pool.sha256 === 'sha-ni-x2' ? 'native batch calls, SHA-NI two pages at a time' : 'native batch calls into OpenSSL';
   rec.row(W, `SHA-256 through PageHasher, the calling thread alone (${how}; one ${r.solo.chunkPages}-page chunk a call, as the compactor feeds it)`,
     fmt.pages(r.solo.pagesPerSec), `openssl speed sha256 -bytes 4096: ${fmt.pages(one)}`, `${fmt.pct(r.solo.pagesPerSec / one)} of it`);
   rec.row(W, `SHA-256 through PageHasher, the hash stage (${r.pool.threads} threads: the caller and ${r.pool.threads - 1} helper; ${how})`,

@@ -44,7 +44,7 @@ async function threads(sab, pages, n, seconds) {
  * feeds it: one page chunk (255 pages, one frame) a synchronous call.
  */
 async function pageHasherRate(buf, pages, seconds, helpers) {
-  const { PageHasher } = require('@pagevault/hashing');
+  const { PageHasher, sha256Implementation } = require('@pagevault/hashing');
   const hasher = new PageHasher(helpers);
   const chunk = 255;
   const out = Buffer.allocUnsafe(chunk * 32);
@@ -62,7 +62,7 @@ async function pageHasherRate(buf, pages, seconds, helpers) {
   } finally {
     await hasher.close();
   }
-  return { threads: hasher.threads + 1, chunkPages: chunk, pages: n, ms, native: hasher.native };
+  return { threads: hasher.threads + 1, chunkPages: chunk, pages: n, ms, native: hasher.native, sha256: sha256Implementation() };
 }
 
 module.exports = async () => ({

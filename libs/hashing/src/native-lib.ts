@@ -22,8 +22,16 @@ export const PAGE_HASH_BYTES: Readonly<Record<PageHashKind, number>> = { sha256:
  */
 export const XXH3_SECRET = randomBytes(192);
 
-/** Many pages hashed in one FFI call (native/sha256-pages.c with OpenSSL, native/xxh3-pages.c with xxHash). */
+/**
+ * How the native library computes SHA-256: 'sha-ni-x2', two pages at a time with the CPU's SHA
+ * extensions (x86-64 with SHA-NI), or 'openssl', a page at a time (anywhere else, or PV_SHA256_NI=0).
+ */
+export type NativeSha256 = 'sha-ni-x2' | 'openssl';
+
+/** Many pages hashed in one FFI call (native/sha256-pages.c with SHA-NI or OpenSSL, native/xxh3-pages.c with xxHash). */
 export interface NativePageHash {
+  /** How SHA-256 is computed, decided once per process. */
+  readonly sha256: NativeSha256;
   /** Pages first..first+n-1 of data into out[w(at + k)], w = PAGE_HASH_BYTES[kind]. */
   pages(kind: PageHashKind, data: Uint8Array, first: number, n: number, ps: number, out: Uint8Array, at: number): void;
   /** Pages idx[first..first+n-1] of data into out[w(at + k)]. */
@@ -35,6 +43,7 @@ export const NATIVE_DECLS = {
   sha256Pages: 'void pv_sha256_pages(uintptr_t data, uint32_t first, uint32_t n, uint32_t ps, _Out_ uint8_t *out, uint32_t at)',
   sha256At: 'void pv_sha256_at(uintptr_t data, uint32_t ps, uintptr_t idx, uint32_t first, uint32_t n, _Out_ uint8_t *out, uint32_t at)',
   xxh3Pages: 'void pv_xxh3_pages(uintptr_t data, uint32_t first, uint32_t n, uint32_t ps, _Out_ uint8_t *out, uint32_t at, const uint8_t *secret, uint32_t secretLen)',
+  sha256Impl: 'int pv_sha256_impl()',
   xxh3At: 'void pv_xxh3_at(uintptr_t data, uint32_t ps, uintptr_t idx, uint32_t first, uint32_t n, _Out_ uint8_t *out, uint32_t at, const uint8_t *secret, uint32_t secretLen)',
 } as const;
 
@@ -53,9 +62,11 @@ export function loadNativePageHash(path = NATIVE_LIB_PATH): NativePageHash | und
       sha256At: lib.func(NATIVE_DECLS.sha256At),
       xxh3Pages: lib.func(NATIVE_DECLS.xxh3Pages),
       xxh3At: lib.func(NATIVE_DECLS.xxh3At),
+      sha256Impl: lib.func(NATIVE_DECLS.sha256Impl),
     };
     const addr = (b: ArrayBufferView): bigint => koffi.address(b) as bigint;
     const native: NativePageHash = {
+      sha256: f.sha256Impl() === 2 ? 'sha-ni-x2' : 'openssl',
       pages: (kind, data, first, n, ps, out, at) =>
         kind === 'sha256' ? f.sha256Pages(addr(data), first, n, ps, out, at) : f.xxh3Pages(addr(data), first, n, ps, out, at, XXH3_SECRET, XXH3_SECRET.length),
       at: (kind, data, ps, idx, first, n, out, at) =>
@@ -83,10 +94,14 @@ function selfCheck(native: NativePageHash): boolean {
   const ps = 4096;
   const probe = Buffer.alloc(3 * ps, 0x5a);
   probe.write('pagevault', ps);
-  const sha = Buffer.alloc(64);
-  native.pages('sha256', probe, 0, 2, ps, sha, 0);
-  const want = Buffer.concat([0, 1].map((p) => hash('sha256', probe.subarray(p * ps, (p + 1) * ps), 'buffer') as unknown as Buffer));
+  // Three pages: a pair and one alone (SHA-NI hashes two at a time), by both entry points.
+  const want = Buffer.concat([0, 1, 2].map((p) => hash('sha256', probe.subarray(p * ps, (p + 1) * ps), 'buffer') as unknown as Buffer));
+  const sha = Buffer.alloc(96);
+  native.pages('sha256', probe, 0, 3, ps, sha, 0);
   if (!sha.equals(want)) return false;
+  const shaAt = Buffer.alloc(96);
+  native.at('sha256', probe, ps, Int32Array.of(2, 0, 1), 0, 3, shaAt, 0);
+  if (!shaAt.equals(Buffer.concat([want.subarray(64), want.subarray(0, 64)]))) return false;
   // Pages 0 and 2 are equal, page 1 differs from them by one write.
   const x = Buffer.alloc(48);
   native.pages('xxh3-128', probe, 0, 3, ps, x, 0);

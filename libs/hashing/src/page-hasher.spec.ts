@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { hash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PageHasher, pageHashing } from './page-hasher';
+import { NATIVE_DECLS, NATIVE_LIB_PATH } from './native-lib';
+import { PageHasher, pageHashing, sha256Implementation } from './page-hasher';
 
 const PS = 4096;
 const sha = (b: Uint8Array) => hash('sha256', b, 'hex');
@@ -81,6 +84,43 @@ describe('PageHasher', () => {
     const want = process.env['PV_NATIVE_HASH'] === '0' ? 'node:crypto' : 'native';
     expect(pageHashing(), 'libs/hashing/native/build/libpvpagehash.so: run node libs/hashing/scripts/build-native.cjs').toBe(want);
     expect(pool.native).toBe(want === 'native');
+  });
+
+  it('hashes SHA-256 two pages at a time with SHA-NI where the CPU has it, OpenSSL a page at a time otherwise', () => {
+    const cpuHasShaNi = / sha_ni( |$)/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+    const want = process.env['PV_NATIVE_HASH'] === '0' ? 'node:crypto' : process.env['PV_SHA256_NI'] !== '0' && cpuHasShaNi ? 'sha-ni-x2' : 'openssl';
+    expect(sha256Implementation()).toBe(want);
+    // Page sizes of any multiple of 64 bytes take the same path (the padding block is computed per call);
+    // others go to OpenSSL. Every count, odd and even, from every first page.
+    const solo = new PageHasher(0);
+    for (const ps of [64, 192, 4096 + 64, 100]) {
+      for (let n = 0; n <= 5; n++) {
+        for (const first of [0, 1]) {
+          const out = Buffer.alloc((n + 1) * 32, 0xee);
+          solo.hash(data.subarray(first * ps), n, ps, out);
+          const wantHex = Array.from({ length: n }, (_, k) => sha(data.subarray((first + k) * ps, (first + k + 1) * ps)));
+          expect(hexes(out, n), `ps=${ps} n=${n} first=${first}`).toEqual(wantHex);
+          expect(out.subarray(n * 32).every((b) => b === 0xee)).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('hashes the same with OpenSSL a page at a time (PV_SHA256_NI=0), in a process of its own', () => {
+    // The choice is made once per process, so the other path runs in a child that binds the library.
+    const script = `
+      const koffi = require('koffi');
+      const { randomBytes, hash } = require('node:crypto');
+      const lib = koffi.load(process.argv[1]);
+      const pages = lib.func(${JSON.stringify(NATIVE_DECLS.sha256Pages)});
+      const impl = lib.func(${JSON.stringify(NATIVE_DECLS.sha256Impl)});
+      const d = randomBytes(301 * 4096), out = Buffer.alloc(301 * 32);
+      pages(koffi.address(d), 0, 301, 4096, out, 0);
+      const ok = Array.from({ length: 301 }, (_, i) => hash('sha256', d.subarray(i * 4096, (i + 1) * 4096), 'hex') === out.subarray(i * 32, i * 32 + 32).toString('hex'));
+      console.log(impl(), ok.every(Boolean));`;
+    const r = spawnSync(process.execPath, ['-e', script, NATIVE_LIB_PATH], { cwd: __dirname, env: { ...process.env, PV_SHA256_NI: '0' }, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('1 true'); // 1: OpenSSL
   });
 
   it('reads views at any offset of their buffer, native and node:crypto alike, helpers included', () => {

@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
-import { loadNativePageHash, NATIVE_DECLS, NATIVE_LIB_PATH, PAGE_HASH_BYTES, XXH3_SECRET, type NativePageHash, type PageHashKind } from './native-lib';
+import { loadNativePageHash, NATIVE_DECLS, NATIVE_LIB_PATH, PAGE_HASH_BYTES, XXH3_SECRET, type NativePageHash, type NativeSha256, type PageHashKind } from './native-lib';
 
 /** The batch hashing library once loaded and checked (undefined: node:crypto, a call a page). */
 let nativeLib: NativePageHash | undefined | null = null;
@@ -14,6 +14,11 @@ function native(): NativePageHash | undefined {
 /** How this process hashes pages: 'native' (scripts/build-native.cjs built it) or 'node:crypto'. */
 export function pageHashing(): 'native' | 'node:crypto' {
   return native() ? 'native' : 'node:crypto';
+}
+
+/** How this process computes a page's SHA-256: see NativeSha256, or node:crypto without the library. */
+export function sha256Implementation(): NativeSha256 | 'node:crypto' {
+  return native()?.sha256 ?? 'node:crypto';
 }
 
 /**
