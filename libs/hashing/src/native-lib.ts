@@ -42,8 +42,8 @@ export interface NativePageHash {
 export const NATIVE_DECLS = {
   sha256Pages: 'void pv_sha256_pages(uintptr_t data, uint32_t first, uint32_t n, uint32_t ps, _Out_ uint8_t *out, uint32_t at)',
   sha256At: 'void pv_sha256_at(uintptr_t data, uint32_t ps, uintptr_t idx, uint32_t first, uint32_t n, _Out_ uint8_t *out, uint32_t at)',
-  xxh3Pages: 'void pv_xxh3_pages(uintptr_t data, uint32_t first, uint32_t n, uint32_t ps, _Out_ uint8_t *out, uint32_t at, const uint8_t *secret, uint32_t secretLen)',
   sha256Impl: 'int pv_sha256_impl()',
+  xxh3Pages: 'void pv_xxh3_pages(uintptr_t data, uint32_t first, uint32_t n, uint32_t ps, _Out_ uint8_t *out, uint32_t at, const uint8_t *secret, uint32_t secretLen)',
   xxh3At: 'void pv_xxh3_at(uintptr_t data, uint32_t ps, uintptr_t idx, uint32_t first, uint32_t n, _Out_ uint8_t *out, uint32_t at, const uint8_t *secret, uint32_t secretLen)',
 } as const;
 
