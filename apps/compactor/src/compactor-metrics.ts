@@ -1,8 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CompactionEvents } from '@pagevault/compaction';
 
-/** The compactor's Prometheus metrics, fed by CompactionService events. */
-export function compactorMetrics(registry: Registry, lag?: () => Promise<bigint>): CompactionEvents {
+/**
+ * The compactor's Prometheus metrics, fed by CompactionService events; consumer lag (from the broker)
+ * and packs written (from the repository) are read when scraped.
+ */
+export function compactorMetrics(registry: Registry, lag?: () => Promise<bigint>, packsWritten?: () => Promise<number>): CompactionEvents {
   collectDefaultMetrics({ register: registry });
   const r = { registers: [registry] };
   const framesIn = new Counter({ name: 'pagevault_compactor_frames_in_total', help: 'frames consumed', ...r });
@@ -20,6 +23,15 @@ export function compactorMetrics(registry: Registry, lag?: () => Promise<bigint>
     async collect() {
       // An unreachable broker must not break /metrics: the gauge goes NaN until it answers again.
       if (lag) this.set(await lag().then(Number, () => NaN));
+    },
+  });
+  let packsSeen = 0;
+  new Counter({
+    name: 'pagevault_compactor_packs_written_total', help: 'packs of pages written to the bucket (a pack holds the pages of several snapshots)', ...r,
+    async collect() {
+      const n = packsWritten ? await packsWritten().catch(() => packsSeen) : 0;
+      if (n > packsSeen) this.inc(n - packsSeen);
+      packsSeen = Math.max(packsSeen, n);
     },
   });
   let inPages = 0;

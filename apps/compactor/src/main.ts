@@ -34,8 +34,9 @@ async function main(): Promise<void> {
   await dlqLog.ensureTopic();
   const dlq = dlqLog.producer();
   const registry = new Registry();
-  const metrics = compactorMetrics(registry, () => compaction.lag());
-  const compaction: CompactionService = new CompactionService(frames, new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL, delta: c.PV_DELTA !== 0, recentPagesBytes: c.PV_RECENT_PAGES_MIB * 2 ** 20, recentMapsBytes: c.PV_RECENT_MAPS_MIB * 2 ** 20 }), {
+  const repo = new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL, delta: c.PV_DELTA !== 0, recentPagesBytes: c.PV_RECENT_PAGES_MIB * 2 ** 20, recentMapsBytes: c.PV_RECENT_MAPS_MIB * 2 ** 20 });
+  const metrics = compactorMetrics(registry, () => compaction.lag(), () => repo.packsWritten().then((p) => p.packs));
+  const compaction: CompactionService = new CompactionService(frames, repo, {
     groupId: c.PV_COMPACTOR_GROUP,
     snapshotTimeoutMs: c.PV_SNAPSHOT_TIMEOUT_MS,
     deadLetter: async (rec, code, reason) => {

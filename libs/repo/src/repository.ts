@@ -76,6 +76,18 @@ export class Repository {
     return [...out].sort();
   }
 
+  /** Packs this process has written (over every tenant it has opened) and their bytes: only ever grows. */
+  async packsWritten(): Promise<{ packs: number; bytes: number }> {
+    let packs = 0;
+    let bytes = 0;
+    for (const t of await Promise.allSettled([...this.tenants.values()])) {
+      if (t.status !== 'fulfilled') continue;
+      packs += t.value.stats.packs;
+      bytes += t.value.stats.packBytes;
+    }
+    return { packs, bytes };
+  }
+
   /** Memory held by all loaded page indexes, in bytes, and pages indexed. */
   indexFootprint(): Promise<{ bytes: number; pages: number }> {
     return Promise.all([...this.tenants.values()]).then((ts) => ({

@@ -98,6 +98,7 @@ describe('agent, compactor and restorer services', () => {
     expect(metrics).toMatch(/pagevault_agent_pages_total\{fate="sent"\} [1-9]/);
     const cm = await (await fetch(url('compactor', '/metrics'))).text();
     expect(cm).toMatch(/pagevault_compactor_snapshots_committed_total [1-9]/);
+    expect(cm).toMatch(/pagevault_compactor_packs_written_total [1-9]/);
     // Consumer lag, read from the broker: every frame of the snapshot committed past, so it drains to 0.
     await until('the consumer lag to reach 0', async () => {
       const lag = /^pagevault_compactor_consumer_lag_records (\S+)$/m.exec(await (await fetch(url('compactor', '/metrics'))).text())?.[1];
