@@ -82,6 +82,7 @@ export class SnapshotsService {
         job.rounds = r.rounds.length;
         job.stats = r.rounds.at(-1)!.stats;
         this.remember(job.snapshots!.at(-1)!, r.hashes);
+        this.metrics.observePreCopy(r.rounds.map((x) => x.stats), job.bytes ?? 0);
       } else {
         const parent = job.parent ? { id: idFromHex(job.parent), hashes: this.lastHashes.get(job.parent)! } : undefined;
         const shipped = await shipSnapshot({
@@ -111,7 +112,8 @@ export class SnapshotsService {
   }
 
   /**
-   * Live rounds, each an incremental of the previous, then a frozen final round whose id is the job's.
+   * Live rounds, each an incremental of the previous, then a frozen final round: each round a snapshot
+   * of its own (job.snapshots, the last one the consistent one).
    * Every round is sent under the job's key, so one partition carries them in order and each round's
    * parent is committed before the round is compacted.
    */

@@ -106,6 +106,32 @@ describe('agent, compactor and restorer services', () => {
     });
   });
 
+  it('take a pre-copy snapshot: live rounds, then a frozen one, counted in the agent\'s metrics', async () => {
+    const res = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify({ pid: src.info.pid, mode: 'pre-copy' }) });
+    expect(res.status).toBe(201);
+    const [job] = (await res.json()) as { id: string }[];
+    const done = await until('the pre-copy job', async () => {
+      const j = (await (await fetch(url('agent', `/snapshots/${job!.id}`), { headers: auth })).json()) as { state: string; rounds?: number; snapshots?: string[]; error?: unknown };
+      if (j.state === 'failed') throw new Error(JSON.stringify(j.error));
+      return j.state === 'sent' ? j : undefined;
+    });
+    // At least a live round and the frozen last one, each a snapshot of its own.
+    expect(done.rounds).toBeGreaterThanOrEqual(2);
+    expect(done.snapshots).toHaveLength(done.rounds!);
+    expect(new Set(done.snapshots).size).toBe(done.rounds);
+    const metrics = await (await fetch(url('agent', '/metrics'))).text();
+    expect(metrics).toMatch(/^pagevault_agent_precopy_rounds_count 1$/m);
+    expect(Number(/^pagevault_agent_precopy_rounds_sum (\S+)$/m.exec(metrics)?.[1])).toBe(done.rounds);
+    // Its last round commits like any snapshot: the frozen pre-copy round, an incremental of the one before.
+    const [before, last] = done.snapshots!.slice(-2);
+    const m = await until('the last round\'s manifest', async () => {
+      const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${last}`), { headers: auth });
+      return r.ok ? ((await r.json()) as Manifest) : undefined;
+    });
+    expect(m.parentId).toBe(before);
+    expect(m.consistency).toBe('precopy');
+  });
+
   it('answer unknown snapshots and processes with their specific errors', async () => {
     const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${'0'.repeat(32)}`), { headers: auth });
     expect(r.status).toBe(404);

@@ -1,0 +1,55 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import type { CaptureStats } from '@pagevault/capture';
+import { agentMetrics } from './agent-metrics';
+
+const value = async (r: Registry, series: string) => {
+  const line = (await r.metrics()).split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
+function stats(o: Partial<CaptureStats>): CaptureStats {
+  return {
+    pid: 1, vmas: 1, pagesScanned: 0, dataPages: 0, zeroPages: 0, filePages: 0, parentPages: 0, skippedUntouched: 0, skippedByReason: {},
+    bytesRead: 0, nonExclusivePages: 0, readMs: 0, freezeMs: 0, totalMs: 0, readCalls: 0, frames: 0, changeDetection: 'none', ...o,
+  };
+}
+
+describe('agentMetrics', () => {
+  it('counts a snapshot: pages by fate, skipped by reason, bytes, read and freeze time', async () => {
+    const registry = new Registry();
+    const m = agentMetrics(registry);
+    m.observe(stats({ pagesScanned: 100, dataPages: 60, zeroPages: 30, filePages: 10, skippedUntouched: 5, skippedByReason: { vdso: 2 }, bytesRead: 245760, readMs: 1500, freezeMs: 2000 }), 300000);
+    expect(await value(registry, 'pagevault_agent_pages_total{fate="scanned"}')).toBe(100);
+    expect(await value(registry, 'pagevault_agent_pages_total{fate="sent"}')).toBe(60);
+    expect(await value(registry, 'pagevault_agent_pages_skipped_total{reason="vdso"}')).toBe(2);
+    expect(await value(registry, 'pagevault_agent_bytes_sent_total')).toBe(300000);
+    expect(await value(registry, 'pagevault_agent_read_seconds_total')).toBe(1.5);
+    expect(await value(registry, 'pagevault_agent_freeze_seconds_sum')).toBe(2);
+    expect(await value(registry, 'pagevault_agent_snapshots_total{outcome="sent"}')).toBe(1);
+  });
+
+  it('counts a pre-copy snapshot: every round read, one freeze (the last round), and its rounds', async () => {
+    const registry = new Registry();
+    const m = agentMetrics(registry);
+    const live = stats({ pagesScanned: 100, dataPages: 100, bytesRead: 409600, readMs: 100 });
+    const again = stats({ pagesScanned: 100, dataPages: 20, parentPages: 80, bytesRead: 409600, readMs: 100 });
+    const frozen = stats({ pagesScanned: 100, dataPages: 3, parentPages: 97, bytesRead: 409600, readMs: 100, freezeMs: 250 });
+    m.observePreCopy([live, again, frozen], 500000);
+    expect(await value(registry, 'pagevault_agent_pages_total{fate="scanned"}')).toBe(300);
+    expect(await value(registry, 'pagevault_agent_pages_total{fate="sent"}')).toBe(123);
+    expect(await value(registry, 'pagevault_agent_bytes_read_total')).toBe(3 * 409600);
+    expect(await value(registry, 'pagevault_agent_freeze_seconds_count')).toBe(1);
+    expect(await value(registry, 'pagevault_agent_freeze_seconds_sum')).toBe(0.25);
+    expect(await value(registry, 'pagevault_agent_precopy_rounds_sum')).toBe(3);
+    expect(await value(registry, 'pagevault_agent_precopy_rounds_bucket{le="2"}')).toBe(0);
+    expect(await value(registry, 'pagevault_agent_precopy_rounds_bucket{le="3"}')).toBe(1);
+    expect(await value(registry, 'pagevault_agent_snapshots_total{outcome="sent"}')).toBe(1);
+  });
+
+  it('counts failures by code', async () => {
+    const registry = new Registry();
+    agentMetrics(registry).failed('PV_TARGET_GONE');
+    expect(await value(registry, 'pagevault_agent_snapshots_total{outcome="PV_TARGET_GONE"}')).toBe(1);
+  });
+});
