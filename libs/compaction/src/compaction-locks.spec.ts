@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,6 +42,11 @@ describe('the consumer loop and tenant locks', () => {
 
   /** The store fails the next node-pack upload once (retriable, as an S3 outage past its retries). */
   let failNextNode = false;
+  /**
+   * While set, listings of this tenant's locks made once its shared lock object is written (the taker's
+   * look for prunes) wait for `opened`.
+   */
+  let holdLockListsOf: { tenant: string; opened: Promise<void>; written?: boolean } | undefined;
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pv-compaction-locks-'));
@@ -52,7 +57,17 @@ describe('the consumer loop and tenant locks', () => {
         failNextNode = false;
         throw new PvError(ErrorCodes.STORE_UNAVAILABLE, `put ${key}: injected outage`, { retriable: true });
       }
+      if (holdLockListsOf && key.startsWith(keys.lock(holdLockListsOf.tenant, 'shared-'))) holdLockListsOf.written = true;
       return put(key, body);
+    };
+    const list = store.list.bind(store);
+    store.list = (prefix) => {
+      const held = holdLockListsOf;
+      if (!held?.written || !prefix.startsWith(keys.locks(held.tenant))) return list(prefix);
+      return (async function* () {
+        await held.opened;
+        yield* list(prefix);
+      })();
     };
     log = new InProcessFrameLog({ partitions: 1, retryBackoffMs: 20, log: () => undefined });
     committed.length = 0;
@@ -65,6 +80,7 @@ describe('the consumer loop and tenant locks', () => {
     await svc.start();
   });
   afterEach(async () => {
+    holdLockListsOf = undefined;
     await svc.stop();
     log.close();
     await rm(dir, { recursive: true, force: true });
@@ -100,6 +116,31 @@ describe('the consumer loop and tenant locks', () => {
     expect(await locks('b')).toHaveLength(1);
     await svc.stop();
     expect(await locks('b')).toEqual([]);
+    expect(failed).toEqual([]);
+    await p.close();
+  });
+
+  it('stopping while a snapshot is taking its lock gives the lock back once taken', async () => {
+    let open!: () => void;
+    holdLockListsOf = { tenant: 'c', opened: new Promise<void>((r) => (open = r)) };
+    const c = snapshot('c', 8);
+    const p = log.producer();
+    await p.send('k', c.frames.slice(0, 2));
+    await p.flush();
+    try {
+      // The lock object is written; the look for prunes that follows it is held.
+      for (let i = 0; i < 100 && !holdLockListsOf.written; i++) await sleep(20);
+      expect(holdLockListsOf.written).toBe(true);
+      expect(await readdir(join(dir, 't', 'c', 'locks'))).toHaveLength(1);
+      const stopped = svc.stop();
+      await sleep(50);
+      open();
+      await stopped;
+    } finally {
+      open();
+    }
+    holdLockListsOf = undefined;
+    expect(await locks('c')).toEqual([]);
     expect(failed).toEqual([]);
     await p.close();
   });

@@ -67,6 +67,8 @@ export class SnapshotIngest {
   private nodeBytes = 0;
   private readonly nodeUploads: Promise<void>[] = [];
   private hold: SharedHold | undefined;
+  /** The tenant lock being taken (snapshot-begin), until it is held or given up. */
+  private locking: Promise<boolean> | undefined;
   private readonly dropped = new AbortController();
 
   constructor(
@@ -94,7 +96,8 @@ export class SnapshotIngest {
       case FrameType.SnapshotBegin:
         this.begin = b.begin;
         this.tenant = await this.repo.tenant(b.begin.tenant);
-        if (!(await this.lock(this.tenant))) return undefined;
+        this.locking = this.lock(this.tenant);
+        if (!(await this.locking)) return undefined;
         this.packBytesBefore = this.tenant.stats.packBytes;
         this.sampleAtBegin = { ...this.tenant.deltaSample };
         if (b.begin.parentId) await this.loadParent(idToHex(b.begin.parentId));
@@ -125,10 +128,11 @@ export class SnapshotIngest {
   /**
    * Gives back the snapshot's share of the tenant lock, once the map nodes it is uploading have settled
    * (uploads begun under the lock end under it). Idempotent; never rejects; a share still being waited
-   * for is abandoned.
+   * for is abandoned, and one being taken is given back once taken, before this resolves.
    */
   async release(): Promise<void> {
     this.dropped.abort();
+    await this.locking?.catch(() => undefined);
     const h = this.hold;
     this.hold = undefined;
     if (!h) return;
@@ -139,15 +143,19 @@ export class SnapshotIngest {
   /** False when the ingest was released while it waited: it was dropped, and nothing more is done. */
   private async lock(t: TenantStore): Promise<boolean> {
     const signal = this.dropped.signal;
+    let hold: SharedHold;
     try {
-      this.hold = await this.repo.lockShared(t, { signal, onWait: this.opts.onLockWait });
+      hold = await this.repo.lockShared(t, { signal, onWait: this.opts.onLockWait });
     } catch (e) {
       if (signal.aborted) return false;
       throw e;
     }
-    if (!signal.aborted) return true;
-    await this.release();
-    return false;
+    if (signal.aborted) {
+      await hold.release(); // released while it was being taken: nothing was done under it
+      return false;
+    }
+    this.hold = hold;
+    return true;
   }
 
   private async addData(addrs: Float64Array, data: Buffer): Promise<void> {

@@ -61,7 +61,12 @@ export class SharedLock {
       }
       this.taking = this.take(w);
       try {
-        this.current = await this.taking;
+        // The taker's share is granted with the lock, before anything can abort it: a lock object taken
+        // and then left with no share would be kept alive by nobody's release.
+        const taken = await this.taking;
+        this.current = taken;
+        taken.refs++;
+        return this.hold(taken);
       } finally {
         this.taking = undefined;
       }
