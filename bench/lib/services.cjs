@@ -42,4 +42,26 @@ async function removeKafka(brokers, topic, groupId) {
   }
 }
 
-module.exports = { s3, removeKafka };
+/** Each partition's end offset: where the next record produced to it will be. */
+async function topicEnds(brokers, topic) {
+  const admin = new Kafka({ clientId: 'pv-bench-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.offset }));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Sets a consumer group (not running) to start at these offsets. */
+async function startGroupAt(brokers, groupId, topic, partitions) {
+  const admin = new Kafka({ clientId: 'pv-bench-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.setOffsets({ groupId, topic, partitions });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+module.exports = { s3, removeKafka, topicEnds, startGroupAt };

@@ -62,6 +62,7 @@ module.exports = async function synthetic(ctx) {
   const emb = await ctx.embedded(storeDir, tenant);
   const e1 = await emb.call('snapshot', { pid });
   const fleet = await ctx.fleet();
+  const topicAtCold = await ctx.fleetTopicEnds();
   const f1 = await fleet.snapshot(pid, tenant);
   const logical = (e1.counts.dataPages + e1.counts.zeroPages) * 4096;
   d.cold = { embedded: e1, fleet: f1, logicalBytes: logical };
@@ -84,6 +85,19 @@ module.exports = async function synthetic(ctx) {
   rec.row(W, 'cold, agent → Kafka: frames shipped until Kafka acknowledged the last (spooled on local disk: the target thaws after the capture)',
     `${fmt.rate(f1.frameBytes, shipMs)} (${fmt.mib(f1.frameBytes)} of frames; target frozen ${fmt.ms(f1.capture.freezeMs)}); compactor committed ${fmt.ms(f1.commit.wall - f1.shippedWall)} after the last ack`,
     k ? `Kafka's own Java producer: ${fmt.rate(k.bytesPerSec, 1000)}` : '', k ? `${fmt.pct(shipRate / k.bytesPerSec)} of it` : '');
+
+  // The compactor alone: the cold's frames, already in Kafka, replayed by a compactor of its own into an
+  // empty bucket (hash + dedup + compress + upload, nothing else running), against restic's backup of the
+  // core (chunk + hash + dedup + compress + upload of the same memory).
+  rec.load('synthetic: compactor alone');
+  const rp = await ctx.replayCompactor(topicAtCold, f1.id);
+  rec.stage('compactor replaying the cold from Kafka into an empty bucket', rp.usage);
+  const replayPages = rp.commits.reduce((n, c) => n + c.counts.dataPages, 0);
+  const replayLogical = rp.commits.reduce((n, c) => n + (c.counts.dataPages + c.counts.zeroPages) * c.pageSize, 0);
+  d.compactorAlone = { ms: rp.ms, dataPages: replayPages, logicalBytes: replayLogical, snapshots: rp.commits.length };
+  rec.row(W, `compactor alone: the cold's frames replayed from Kafka into an empty bucket (hash + dedup + compress + upload)`,
+    `${fmt.rate(replayLogical, rp.ms)}, ${fmt.pages((replayPages / rp.ms) * 1000)} of data (${fmt.ms(rp.ms)})`,
+    `restic backup of the core: ${fmt.rate(g1.bytes, r1.ms)}`, `${fmt.x((replayLogical / rp.ms) / (g1.bytes / r1.ms))} its rate`);
 
   // Restores of the cold snapshot against gcore writing the same process.
   rec.load('synthetic: restore');
