@@ -7,30 +7,10 @@ const { join } = require('node:path');
 const { openObjectStore } = require('@pagevault/runtime');
 const { startWorker } = require('./rpc.cjs');
 const { Restic } = require('./peers.cjs');
-const { s3, removeKafka, startGroupAt, topicEnds } = require('./services.cjs');
+const { createBucket, dropBucket, s3, removeKafka, startGroupAt, topicEnds } = require('./services.cjs');
 const { startTiny } = require('./targets.cjs');
 
 const say = (s) => process.stdout.write(`[bench] ${s}\n`);
-
-function s3Client(c) {
-  const { S3Client } = require('@aws-sdk/client-s3');
-  return new S3Client({ endpoint: c.endpoint, region: c.region, forcePathStyle: true, credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey } });
-}
-
-async function createBucket(c) {
-  const { CreateBucketCommand } = require('@aws-sdk/client-s3');
-  await s3Client(c).send(new CreateBucketCommand({ Bucket: c.bucket }));
-}
-
-/** Every object of a bench bucket, then the bucket. */
-async function dropBucket(c) {
-  const { DeleteBucketCommand } = require('@aws-sdk/client-s3');
-  const store = openObjectStore(c);
-  const keys = [];
-  for await (const o of store.list('')) keys.push(o.key);
-  for (let i = 0; i < keys.length; i += 32) await Promise.all(keys.slice(i, i + 32).map((k) => store.delete(k)));
-  await s3Client(c).send(new DeleteBucketCommand({ Bucket: c.bucket }));
-}
 
 /** Everything the phases share: settings, scratch space, the services and the cleanups to run at the end. */
 function makeContext({ cfg, runId, services }, rec) {
@@ -114,7 +94,7 @@ function makeContext({ cfg, runId, services }, rec) {
       });
       const logicalOf = (c) => (c.counts.dataPages + c.counts.zeroPages) * c.pageSize;
       const pair = {
-        topic: t,
+        kafka,
         async snapshot(pid, tenant, parent) {
           const r = await agent.call('snapshot', { pid, tenant, ...(parent ? { parent } : {}) });
           const c = await committed(r.id);
@@ -149,7 +129,7 @@ function makeContext({ cfg, runId, services }, rec) {
      * Where the fleet's topic ends now: what replayCompactor starts from.
      */
     async fleetTopicEnds() {
-      return topicEnds(services.brokers, (await ctx.fleet()).topic);
+      return topicEnds(services.brokers, (await ctx.fleet()).kafka.topic);
     },
 
     /**
@@ -160,11 +140,9 @@ function makeContext({ cfg, runId, services }, rec) {
      * from the first frame consumed and every commit.
      */
     async replayCompactor(from, untilId) {
-      const f = await ctx.fleet();
-      const bucket = `pv-bench-replay-${runId}`.toLowerCase();
-      const store = { ...s3config, bucket };
-      await createBucket(store);
-      ctx.defer(() => dropBucket(store));
+      const { kafka } = await ctx.fleet();
+      const env = await createBucket(services.s3, `pv-bench-replay-${runId}`.toLowerCase());
+      ctx.defer(() => dropBucket(env));
       const commits = [];
       let firstWall;
       let resolve;
@@ -177,10 +155,11 @@ function makeContext({ cfg, runId, services }, rec) {
         commits.push(data);
         if (data.id === untilId) resolve();
       };
-      const groupId = `${f.topic}-replay`;
-      kafkaTopics.push({ topic: f.topic, groupId });
-      await startGroupAt(services.brokers, groupId, f.topic, from);
-      const w = await startWorker('compactor', { kafka: { brokers: services.brokers, topic: f.topic, partitions: 2 }, store, groupId }, { onEvent });
+      const groupId = `${kafka.topic}-replay`;
+      kafkaTopics.push({ topic: kafka.topic, groupId });
+      await startGroupAt(services.brokers, groupId, kafka.topic, from);
+      const store = { ...s3config, bucket: env.PV_S3_BUCKET };
+      const w = await startWorker('compactor', { kafka, store, groupId }, { onEvent });
       const timer = setTimeout(() => reject(new Error(`replay: snapshot ${untilId} not committed within 10 min`)), 10 * 60_000);
       try {
         await done;

@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const dlq = dlqLog.producer();
   const registry = new Registry();
   const repo = new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL, delta: c.PV_DELTA !== 0, recentPagesBytes: c.PV_RECENT_PAGES_MIB * 2 ** 20, recentMapsBytes: c.PV_RECENT_MAPS_MIB * 2 ** 20 });
-  const metrics = compactorMetrics(registry, () => compaction.lag(), () => repo.packsWritten().then((p) => p.packs));
+  const metrics = compactorMetrics(registry, () => compaction.lag(), () => repo.packsWritten());
   const compaction: CompactionService = new CompactionService(frames, repo, {
     groupId: c.PV_COMPACTOR_GROUP,
     snapshotTimeoutMs: c.PV_SNAPSHOT_TIMEOUT_MS,
