@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { flushEarly, settle } from './early-flush';
 
 /**
  * Runs `write` against `path + '.partial'`, then renames it to `path`. On failure the partial file is
@@ -42,36 +41,6 @@ export async function atomicDir<T>(dir: string, fsync: boolean, write: (tmp: str
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw e;
   }
-}
-
-/**
- * Opens a new output file; with fsync, its writeback starts in the background as it is written
- * (flushEarly), so the final fsync has little left to do.
- */
-export async function openOutput(path: string, fsync: boolean, flags = 'wx'): Promise<FileHandle> {
-  const fh = await open(path, flags);
-  if (fsync) flushEarly(fh);
-  return fh;
-}
-
-/**
- * Closes a file handle after an optional fsync (and any background flush, whose error it throws);
- * closes it on failure too, never while a flush still uses it.
- */
-export async function finishFile(fh: FileHandle, fsync: boolean): Promise<void> {
-  try {
-    await settle(fh);
-    if (fsync) await fh.sync();
-  } finally {
-    await settle(fh).catch(() => undefined);
-    await fh.close();
-  }
-}
-
-/** Closes a file handle on a failure path: after its background flush, ignoring errors. */
-export async function abandonFile(fh: FileHandle): Promise<void> {
-  await settle(fh).catch(() => undefined);
-  await fh.close().catch(() => undefined);
 }
 
 async function syncDir(dir: string): Promise<void> {

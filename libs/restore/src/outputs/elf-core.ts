@@ -1,7 +1,6 @@
-import type { FileHandle } from 'node:fs/promises';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
 import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
-import { abandonFile, atomicFile, finishFile, openOutput } from './atomic-output';
+import { atomicFile } from './atomic-output';
 import {
   ELF, alignUp, encodeElfHeader, encodeExtnumSection, encodeProgramHeaders, segmentFlags, type ProgramHeader,
 } from './elf-layout';
@@ -10,7 +9,8 @@ import { coreNotes } from './elf-notes';
 import { FilePageReader } from './file-pages';
 import { emptyCounts, type FileOutputOptions, type OutputStats } from './output-types';
 import { walkSnapshot, type SnapshotInput } from './snapshot-walk';
-import { writeChunkAt, writeFully } from './sparse-writes';
+import { openOutputFile, type OutputFile } from './output-file';
+import { writeChunkAt } from './sparse-writes';
 import { UntouchedPages } from './untouched-pages';
 import { hasContents, mapsFile } from './vma-util';
 
@@ -42,14 +42,14 @@ export async function writeElfCore(frames: SnapshotInput, path: string, opts: El
   const t0 = performance.now();
   const fsync = opts.fsync ?? true;
   return atomicFile(path, fsync, async (tmp) => {
-    const fh = await openOutput(tmp, fsync, 'wx+'); // read back too: see rebuildAuxv
+    const fh = await openOutputFile(tmp, { fsync, flags: 'wx+', direct: opts.directIo }); // read back too: see rebuildAuxv
     const w = new ElfCoreWriter(fh, opts);
     try {
       await walkSnapshot(frames, w, opts.validate ?? true);
       await w.finish();
-      await finishFile(fh, fsync);
+      await fh.finish();
     } catch (e) {
-      await abandonFile(fh);
+      await fh.abandon();
       throw e;
     } finally {
       await w.files?.close();
@@ -69,7 +69,7 @@ class ElfCoreWriter {
   private untouched: UntouchedPages | undefined;
 
   constructor(
-    private readonly fh: FileHandle,
+    private readonly fh: OutputFile,
     private readonly opts: ElfCoreOptions,
   ) {}
 
@@ -121,7 +121,7 @@ class ElfCoreWriter {
   private fillFromFile(v: VmaHeader, runs: PageRun[]): Promise<{ file: number; fileMissing: number }> {
     const base = this.segmentOffset(v);
     return this.files!.fill(v, runs, async (addr, data) => {
-      this.stats.bytesWritten += await writeFully(this.fh, data, base + (addr - v.start));
+      this.stats.bytesWritten += await this.fh.write(data, base + (addr - v.start));
     });
   }
 
@@ -138,8 +138,8 @@ class ElfCoreWriter {
     const tail = [notes, Buffer.alloc(phoff - notesAt - notes.length), table];
     if (phdrs.length >= ELF.PN_XNUM) tail.push(encodeExtnumSection(phdrs.length));
     const body = Buffer.concat(tail);
-    this.stats.bytesWritten += await writeFully(this.fh, body, notesAt);
-    this.stats.bytesWritten += await writeFully(this.fh, encodeElfHeader(phoff, phdrs.length, shoff), 0);
+    this.stats.bytesWritten += await this.fh.write(body, notesAt);
+    this.stats.bytesWritten += await this.fh.write(encodeElfHeader(phoff, phdrs.length, shoff), 0);
     this.fileSize = notesAt + body.length;
   }
 
@@ -148,7 +148,7 @@ class ElfCoreWriter {
     const seg = this.loads.find((p) => p.vaddr <= vaddr && vaddr + len <= p.vaddr + p.filesz);
     if (!seg) return undefined;
     const b = Buffer.alloc(len);
-    const { bytesRead } = await this.fh.read(b, 0, len, seg.offset + (vaddr - seg.vaddr));
+    const bytesRead = await this.fh.read(b, seg.offset + (vaddr - seg.vaddr));
     return b.subarray(0, bytesRead);
   }
 

@@ -46,6 +46,12 @@ export interface FileOutputOptions extends CommonOutputOptions {
    * untouched page they stay holes (zeros), and gdb shows zeros for code the process never ran.
    */
   fillUntouchedFromFile?: boolean;
+  /**
+   * With fsync, write the pages with O_DIRECT (default true): straight from the restore's buffers to the
+   * disk, not through the page cache (output-file.ts). Ignored without fsync, and where the file system
+   * has no direct I/O.
+   */
+  directIo?: boolean;
 }
 
 export function emptyCounts(): PageCounts {

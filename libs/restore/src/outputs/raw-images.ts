@@ -1,13 +1,13 @@
-import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
 import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
-import { abandonFile, atomicDir, finishFile, openOutput } from './atomic-output';
+import { atomicDir } from './atomic-output';
 import { FilePageReader } from './file-pages';
 import { addCounts, emptyCounts, type FileOutputOptions, type OutputStats, type PageCounts } from './output-types';
 import { endInfo, imageName, snapshotInfo, vmaEntry, type RawLayout } from './raw-layout';
 import { walkSnapshot, type EndInfo, type SnapshotInput } from './snapshot-walk';
-import { writeChunkAt, writeFully } from './sparse-writes';
+import { openOutputFile, type OutputFile } from './output-file';
+import { writeChunkAt } from './sparse-writes';
 import { UntouchedPages } from './untouched-pages';
 import { hasContents, mapsFile } from './vma-util';
 
@@ -37,12 +37,12 @@ export async function writeRawImages(frames: SnapshotInput, dir: string, opts: R
     } finally {
       await w.close();
     }
-    const fh = await open(join(tmp, 'layout.json'), 'wx');
-    await fh.writeFile(JSON.stringify(w.layout, null, 2) + '\n').catch(async (e: unknown) => {
-      await fh.close();
+    const fh = await openOutputFile(join(tmp, 'layout.json'), { fsync, direct: false });
+    await fh.write(Buffer.from(JSON.stringify(w.layout, null, 2) + '\n'), 0).catch(async (e: unknown) => {
+      await fh.abandon();
       throw e;
     });
-    await finishFile(fh, fsync);
+    await fh.finish();
     return { ...w.stats, images: w.images, layout: w.layout, elapsedMs: performance.now() - t0 };
   });
 }
@@ -53,7 +53,7 @@ class RawWriter {
   readonly stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0 };
   private head!: SnapshotBegin;
   private files: FilePageReader | undefined;
-  private img: FileHandle | undefined;
+  private img: OutputFile | undefined;
   private counts: PageCounts = emptyCounts();
   private untouched: UntouchedPages | undefined;
 
@@ -73,7 +73,7 @@ class RawWriter {
     this.counts = emptyCounts();
     if (!hasContents(v)) return;
     if (this.opts.fillUntouchedFromFile && mapsFile(v)) this.untouched = new UntouchedPages(v, this.head.pageSize);
-    this.img = await openOutput(join(this.dir, imageName(v)), this.fsync);
+    this.img = await openOutputFile(join(this.dir, imageName(v)), { fsync: this.fsync, direct: this.opts.directIo });
     await this.img.truncate(v.end - v.start);
   }
 
@@ -107,7 +107,7 @@ class RawWriter {
     if (this.img) {
       const img = this.img;
       this.img = undefined;
-      await finishFile(img, this.fsync);
+      await img.finish();
       this.images++;
     }
     this.layout.vmas.push(vmaEntry(v, this.head.pageSize, image, this.counts));
@@ -122,17 +122,17 @@ class RawWriter {
   private fillFromFile(v: VmaHeader, runs: PageRun[]): Promise<{ file: number; fileMissing: number }> {
     const img = this.image(v);
     return this.files!.fill(v, runs, async (addr, data) => {
-      this.stats.bytesWritten += await writeFully(img, data, addr - v.start);
+      this.stats.bytesWritten += await img.write(data, addr - v.start);
     });
   }
 
-  private image(v: VmaHeader): FileHandle {
+  private image(v: VmaHeader): OutputFile {
     if (!this.img) throw new PvError(ErrorCodes.STREAM_ORDER, `pages in VMA ${v.index} ${hex(v.start)}-${hex(v.end)}, which carries none`);
     return this.img;
   }
 
   async close(): Promise<void> {
-    if (this.img) await abandonFile(this.img);
+    if (this.img) await this.img.abandon();
     this.img = undefined;
     await this.files?.close();
   }

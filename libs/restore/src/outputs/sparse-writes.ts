@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { wrote } from './early-flush';
+import type { OutputFile } from './output-file';
 import { chunkRuns } from './page-runs';
 
 /**
@@ -8,7 +9,7 @@ import { chunkRuns } from './page-runs';
  * is written between runs, so pages the chunk does not carry stay holes. Returns the bytes written.
  */
 export async function writeChunkAt(
-  fh: FileHandle,
+  out: OutputFile,
   addresses: ArrayLike<number>,
   data: Buffer,
   pageSize: number,
@@ -16,7 +17,7 @@ export async function writeChunkAt(
 ): Promise<number> {
   let bytes = 0;
   for (const r of chunkRuns(addresses, pageSize)) {
-    bytes += await writeFully(fh, data.subarray(r.first * pageSize, (r.first + r.pages) * pageSize), fileOffset(r.addr));
+    bytes += await out.write(data.subarray(r.first * pageSize, (r.first + r.pages) * pageSize), fileOffset(r.addr));
   }
   return bytes;
 }

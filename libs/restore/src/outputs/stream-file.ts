@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { PageRun } from '@pagevault/format';
-import { abandonFile, atomicFile, finishFile, openOutput } from './atomic-output';
+import { atomicFile } from './atomic-output';
+import { openOutputFile } from './output-file';
 import { emptyCounts, type FileOutputOptions, type OutputStats } from './output-types';
 import { walkSnapshot, type SnapshotInput } from './snapshot-walk';
-import { writeFully } from './sparse-writes';
 
 export type StreamOutputOptions = Omit<FileOutputOptions, 'fileRoot'>;
 
@@ -46,18 +46,19 @@ export async function writeStream(frames: SnapshotInput, out: Writable | string,
   } else {
     const fsync = opts.fsync ?? true;
     await atomicFile(out, fsync, async (tmp) => {
-      const fh = await openOutput(tmp, fsync);
+      // Frames land at any offset: no direct I/O (it needs aligned writes); the page cache, flushed early.
+      const fh = await openOutputFile(tmp, { fsync, direct: false });
       let position = 0;
       try {
         await walk(async (raw) => {
           // Frames are up to 1 MiB: one write each, no extra buffering needed.
-          position += await writeFully(fh, raw, position);
+          position += await fh.write(raw, position);
         });
       } catch (e) {
-        await abandonFile(fh);
+        await fh.abandon();
         throw e;
       }
-      await finishFile(fh, fsync);
+      await fh.finish();
     });
   }
   return { ...stats, elapsedMs: performance.now() - t0 };

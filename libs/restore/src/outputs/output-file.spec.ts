@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import koffi from 'koffi';
+import { DIRECT_ALIGN, DirectOutput, alignedBuffer, openOutputFile } from './output-file';
+
+const MiB = 1 << 20;
+
+describe('output files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pv-output-file-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  const path = () => join(dir, `f${n++}`);
+  const pattern = (bytes: number) => randomBytes(bytes);
+
+  it('aligns the buffers it stages pages in', () => {
+    for (const bytes of [DIRECT_ALIGN, 3 * MiB + 5]) {
+      const b = alignedBuffer(bytes);
+      expect(b.length).toBe(bytes);
+      expect(koffi.address(b) % BigInt(DIRECT_ALIGN)).toBe(0n);
+    }
+  });
+
+  it('writes a durable file directly: aligned runs from staging, the rest buffered, holes left as holes', async () => {
+    const p = path();
+    const f = await openOutputFile(p, { fsync: true, flags: 'wx+' });
+    expect(f.kind).toBe('direct'); // the test directory's file system has O_DIRECT (ext4, tmpfs ≥ 6.6)
+    const big = pattern(10 * MiB); // more than all staging slots together: slots are reused while in flight
+    const page = pattern(DIRECT_ALIGN);
+    const header = pattern(100);
+    const tail = pattern(DIRECT_ALIGN + 17); // not a multiple of the alignment: buffered
+    await f.truncate(32 * MiB);
+    await f.write(big, MiB);
+    await f.write(page, 20 * MiB);
+    await f.write(header, 0);
+    await f.write(tail, 24 * MiB);
+    // Read back while direct writes may still be in flight (the ELF writer reads its auxv back).
+    const back = Buffer.alloc(MiB);
+    expect(await f.read(back, 5 * MiB)).toBe(MiB);
+    expect(back.equals(big.subarray(4 * MiB, 5 * MiB))).toBe(true);
+    await f.finish();
+
+    const want = Buffer.alloc(32 * MiB);
+    big.copy(want, MiB);
+    page.copy(want, 20 * MiB);
+    header.copy(want, 0);
+    tail.copy(want, 24 * MiB);
+    expect(readFileSync(p).equals(want)).toBe(true);
+    // Sparse: only what was written takes blocks (~10 MiB of 32).
+    expect(statSync(p).blocks * 512).toBeLessThan(16 * MiB);
+  });
+
+  it('lets the caller reuse a buffer as soon as its write resolved', async () => {
+    const p = path();
+    const f = await openOutputFile(p, { fsync: true });
+    const buf = pattern(6 * MiB);
+    const want = Buffer.from(buf);
+    await f.write(buf, 0);
+    buf.fill(0xee); // the write may still be on its way to the disk: from the staging copy
+    await f.write(buf.subarray(0, DIRECT_ALIGN), 6 * MiB);
+    await f.finish();
+    const got = readFileSync(p);
+    expect(got.subarray(0, 6 * MiB).equals(want)).toBe(true);
+    expect(got.subarray(6 * MiB).every((x) => x === 0xee)).toBe(true);
+  });
+
+  it('goes through the page cache without fsync, or when asked', async () => {
+    const a = await openOutputFile(path(), { fsync: false });
+    const b = await openOutputFile(path(), { fsync: true, direct: false });
+    expect([a.kind, b.kind]).toEqual(['buffered', 'buffered']);
+    await a.finish();
+    await b.finish();
+  });
+
+  it('throws a direct write that failed in the background from the next write and from finish', async () => {
+    // /dev/full fails every write with ENOSPC, as a full disk does.
+    const fh = await open(path(), 'wx');
+    const full = await open('/dev/full', 'w');
+    const f = new DirectOutput(fh, full);
+    await f.write(pattern(MiB), 0); // staged: its failure comes later
+    let caught: unknown;
+    try {
+      for (let i = 1; i < 16; i++) await f.write(pattern(MiB), i * MiB);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toMatchObject({ code: 'ENOSPC' });
+    await expect(f.finish()).rejects.toMatchObject({ code: 'ENOSPC' });
+  });
+});
