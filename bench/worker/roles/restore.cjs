@@ -2,10 +2,11 @@
 // The restorer's work on one stored snapshot: reassemble it from the store and write raw sparse images or
 // an ELF core (fsync and atomic rename included, as the CLI does by default). And the disk's own write
 // ceiling for the same bytes, as a peer.
+const { constants } = require('node:fs');
 const { open, rm } = require('node:fs/promises');
 const { performance } = require('node:perf_hooks');
 const { Repository } = require('@pagevault/repo');
-const { restoreSnapshot, writeElfCore, writeRawImages } = require('@pagevault/restore');
+const { alignedBuffer, restoreSnapshot, writeElfCore, writeRawImages } = require('@pagevault/restore');
 const { openObjectStore } = require('@pagevault/runtime');
 
 module.exports = async ({ store, tenant }) => {
@@ -21,11 +22,14 @@ module.exports = async ({ store, tenant }) => {
   return {
     raw: ({ id, out, fsync = true }) => run(id, writeRawImages, out, { fsync }),
     elf: ({ id, out, fsync = true }) => run(id, writeElfCore, out, { fsync }),
-    /** `bytes` written to one file in 8 MiB writes from one reused buffer, then fsync (if asked): the disk's ceiling. */
-    async disk({ out, bytes, fsync = true }) {
-      const buf = Buffer.alloc(8 << 20, 0x5a);
+    /**
+     * `bytes` written to one file in 8 MiB writes from one reused buffer, then fsync (if asked): the disk's
+     * ceiling, through the page cache or (`direct`) with O_DIRECT as a durable restore writes its pages.
+     */
+    async disk({ out, bytes, fsync = true, direct = false }) {
+      const buf = alignedBuffer(8 << 20).fill(0x5a);
       const t0 = performance.now();
-      const fh = await open(out, 'w');
+      const fh = await open(out, direct ? constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT : 'w');
       try {
         for (let o = 0; o < bytes; o += buf.length) await fh.write(buf, 0, Math.min(buf.length, bytes - o), o);
         if (fsync) await fh.sync();
