@@ -6,7 +6,8 @@ const { constants } = require('node:fs');
 const { open, rm } = require('node:fs/promises');
 const { performance } = require('node:perf_hooks');
 const { Repository } = require('@pagevault/repo');
-const { alignedBuffer, restoreSnapshot, writeElfCore, writeRawImages } = require('@pagevault/restore');
+const { alignedBuffer } = require('@pagevault/format');
+const { restoreSnapshot, writeElfCore, writeRawImages } = require('@pagevault/restore');
 const { openObjectStore } = require('@pagevault/runtime');
 
 module.exports = async ({ store, tenant }) => {

@@ -7,7 +7,7 @@ import { Collector, frameIndex, testFrames, waitUntil } from './conformance-supp
 import { InProcessFrameLog } from './in-process/in-process-frame-log';
 import { SpoolingFrameProducer, withSpool } from './spooling-frame-producer';
 
-describe('SpoolingFrameProducer', () => {
+describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) => {
   let dir: string;
   let inner: InProcessFrameLog;
   beforeEach(() => {
@@ -19,7 +19,7 @@ describe('SpoolingFrameProducer', () => {
   const pending = async (p: Promise<unknown>) => (await Promise.race([p.then(() => 'settled'), new Promise((r) => setTimeout(() => r('pending'), 100))])) === 'pending';
 
   it('accepts frames while the log withholds acks, keeps 16 KiB in memory, forwards all in order once it answers', async () => {
-    const log = withSpool(inner, { dir, memoryBytes: 16 * 1024 });
+    const log = withSpool(inner, { dir, direct, memoryBytes: 16 * 1024 });
     const release = inner.holdAcks();
     const p = log.producer({ maxInFlightBytes: 8 * 1024 }) as SpoolingFrameProducer;
     // 2 × 40 frames of 1 KiB = 80 KiB through an 8 KiB window that is not moving: all accepted anyway.
@@ -34,6 +34,7 @@ describe('SpoolingFrameProducer', () => {
     release();
     await flushed;
     expect(p.spooledBytes).toBe(0);
+    expect(p.spoolIo).toBe(direct ? 'direct' : 'buffered'); // the test directory's file system has O_DIRECT
     const c = await new Collector(inner.consumer('g')).start();
     await waitUntil(() => c.records.length === 80, '80 records', 5_000);
     for (const key of ['a', 'b']) {
@@ -44,7 +45,7 @@ describe('SpoolingFrameProducer', () => {
   });
 
   it('forwards nothing while held, refuses flush() then, and ships everything once released', async () => {
-    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, memoryBytes: 8 * 1024 });
+    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, direct, memoryBytes: 8 * 1024 });
     const release = p.hold();
     await p.send('k', testFrames('k', 0, 20, 1024));
     const c = await new Collector(inner.consumer('g')).start();
@@ -62,7 +63,7 @@ describe('SpoolingFrameProducer', () => {
   });
 
   it('gives spilled frames back once written, never those kept in memory; reusing them changes nothing shipped', async () => {
-    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, memoryBytes: 8 * 1024 });
+    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, direct, memoryBytes: 8 * 1024 });
     const release = p.hold();
     const given: Buffer[][] = [];
     const done = (fs: Buffer[]) => given.push(fs);
@@ -82,7 +83,7 @@ describe('SpoolingFrameProducer', () => {
   });
 
   it('reuses its file after it empties: frames stay intact over several fill-and-drain rounds', async () => {
-    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, memoryBytes: 4096 });
+    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, direct, memoryBytes: 4096 });
     const sent: Buffer[] = [];
     for (let round = 0; round < 3; round++) {
       const release = inner.holdAcks();
@@ -105,7 +106,7 @@ describe('SpoolingFrameProducer', () => {
     const notADir = join(dir, 'file');
     writeFileSync(notADir, '');
     inner.holdAcks();
-    const p = new SpoolingFrameProducer(inner.producer({ maxInFlightBytes: 1024 }), inner.maxFrameBytes, { dir: join(notADir, 'spool'), memoryBytes: 1024 });
+    const p = new SpoolingFrameProducer(inner.producer({ maxInFlightBytes: 1024 }), inner.maxFrameBytes, { dir: join(notADir, 'spool'), direct, memoryBytes: 1024 });
     await p.send('k', testFrames('k', 0, 1, 1000)); // in memory
     // The spool write runs behind send(): its failure reaches the caller at the latest at flush().
     const sent = await p.send('k', testFrames('k', 1, 1, 1000)).then(() => undefined, (e: unknown) => e);

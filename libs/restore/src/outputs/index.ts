@@ -9,4 +9,3 @@ export { ELF, type ProgramHeader } from './elf-layout';
 export { NT } from './elf-notes';
 export { writeLiveProcess, type LiveProcessOptions, type LiveProcessStats } from './live-process';
 export { writeStream, type StreamOutputOptions, type StreamStats } from './stream-file';
-export { alignedBuffer } from './output-file';

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import koffi from 'koffi';
-import { DIRECT_ALIGN, DirectOutput, alignedBuffer, openOutputFile } from './output-file';
+import { DIRECT_ALIGN, alignedBuffer } from '@pagevault/format';
+import { DirectOutput, openOutputFile } from './output-file';
 
 const MiB = 1 << 20;
 

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import koffi from 'koffi';
+import { DIRECT_ALIGN, alignedBuffer } from '@pagevault/format';
 import { flushEarly, settle } from './early-flush';
 import { writeFully } from './sparse-writes';
 
@@ -88,8 +88,6 @@ class BufferedOutput implements OutputFile {
   }
 }
 
-/** Alignment of direct I/O: file offsets, lengths and buffer addresses (a multiple of every block size). */
-export const DIRECT_ALIGN = 4096;
 /** Staging buffers per file, each one write in flight: the disk works while the restore computes. */
 const SLOTS = 4;
 const SLOT_BYTES = 4 << 20;
@@ -204,11 +202,4 @@ function takeSlots(): Buffer[] {
 
 function giveSlots(slots: Buffer[]): void {
   if (spareSlots.length < 2) spareSlots.push(slots);
-}
-
-/** A buffer whose first byte is DIRECT_ALIGN-aligned in memory (a backing store never moves). */
-export function alignedBuffer(bytes: number): Buffer {
-  const raw = Buffer.allocUnsafeSlow(bytes + DIRECT_ALIGN);
-  const skip = (DIRECT_ALIGN - Number(koffi.address(raw) % BigInt(DIRECT_ALIGN))) % DIRECT_ALIGN;
-  return raw.subarray(skip, skip + bytes);
 }
