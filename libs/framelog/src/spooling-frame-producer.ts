@@ -46,7 +46,8 @@ const WRITE_WINDOW_BYTES = 32 * 1_048_576;
  * the kernel allocating page cache (on this VM, whose idle memory goes back to the host, ~9 µs a page:
  * a 1 GiB capture stayed frozen 1.1-2.5 s through the page cache against 0.6-0.7 s direct).
  *
- * Memory: `memoryBytes`, 32 MiB of spool writes in flight (and as much staging), and the inner producer's window. If this
+ * Memory: `memoryBytes`, 32 MiB of spool writes in flight (staged: the process keeps up to 64 MiB of staging
+ * buffers for the next spills), and the inner producer's window. If this
  * process dies, spooled frames are lost with it: their snapshot never ends, and the compactor expires it
  * as it would any stream cut short.
  */
@@ -57,8 +58,6 @@ export class SpoolingFrameProducer implements FrameProducer {
   private file: FileHandle | undefined;
   /** Whether `file` was opened with O_DIRECT: entries are then written from and read into aligned buffers. */
   private direct = false;
-  /** Aligned buffers entries are copied into for their direct writes, one per write in flight. */
-  private readonly stages: Buffer[] = [];
   /** The spool file being opened (once). */
   private opening: Promise<FileHandle> | undefined;
   private fileEnd = 0;
@@ -205,13 +204,13 @@ export class SpoolingFrameProducer implements FrameProducer {
       const file = (this.file ??= await (this.opening ??= this.openSpool()));
       if (this.direct) {
         const bytes = frames.reduce((n, f) => n + f.length, 0);
-        const stage = this.takeStage(alignUp(bytes));
+        const stage = takeStage(alignUp(bytes));
         try {
           let o = 0;
           for (const f of frames) o += f.copy(stage, o);
           await writeAll(file, stage.subarray(0, alignUp(bytes)), at);
         } finally {
-          this.stages.push(stage);
+          giveStage(stage);
         }
         return;
       }
@@ -221,13 +220,6 @@ export class SpoolingFrameProducer implements FrameProducer {
     } catch (e) {
       throw this.fail(localFileError(e, 'frame spool', this.opts.dir, 'write'));
     }
-  }
-
-  /** A staging buffer of at least `bytes`; kept for the next write once its own landed (bounded by the window). */
-  private takeStage(bytes: number): Buffer {
-    const i = this.stages.findIndex((b) => b.length >= bytes);
-    if (i >= 0) return this.stages.splice(i, 1)[0]!;
-    return alignedBuffer(Math.max(alignUp(bytes), 1 << 20));
   }
 
   /** Records the first failure (every later send and flush throws it) and returns it. */
@@ -303,6 +295,30 @@ export function withSpool(log: FrameLog, opts: SpoolOptions): FrameLog {
     ensureTopic: () => log.ensureTopic(),
     endOffsets: () => log.endOffsets(),
   };
+}
+
+/**
+ * Aligned staging buffers of spool writes, one per write in flight (the write window bounds them), in
+ * sizes of whole MiB, kept for the next writes of any producer of the process up to STAGE_KEEP_BYTES: a
+ * fresh buffer costs page faults on its first fill, while a target is frozen.
+ */
+const stages: Buffer[] = [];
+const STAGE_KEEP_BYTES = 2 * WRITE_WINDOW_BYTES;
+let stagedBytes = 0;
+
+/** A staging buffer of at least `bytes` from the process's free list, or a new one. */
+function takeStage(bytes: number): Buffer {
+  const i = stages.findIndex((b) => b.length >= bytes);
+  if (i < 0) return alignedBuffer(Math.ceil(bytes / 1_048_576) * 1_048_576);
+  const b = stages.splice(i, 1)[0]!;
+  stagedBytes -= b.length;
+  return b;
+}
+
+function giveStage(stage: Buffer): void {
+  if (stagedBytes + stage.length > STAGE_KEEP_BYTES) return;
+  stages.push(stage);
+  stagedBytes += stage.length;
 }
 
 /** One positional write, continued only if the kernel took less. */
