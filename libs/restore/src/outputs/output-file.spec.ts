@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ErrorCodes } from '@pagevault/errors';
 import koffi from 'koffi';
 import { DIRECT_ALIGN, alignedBuffer } from '@pagevault/format';
 import { DirectOutput, openOutputFile } from './output-file';
@@ -76,11 +77,12 @@ describe('output files', () => {
     await b.finish();
   });
 
-  it('throws a direct write that failed in the background from the next write and from finish', async () => {
+  it('throws a direct write that failed in the background, typed and naming the file, from the next write and from finish', async () => {
     // /dev/full fails every write with ENOSPC, as a full disk does.
-    const fh = await open(path(), 'wx');
+    const p = path();
+    const fh = await open(p, 'wx');
     const full = await open('/dev/full', 'w');
-    const f = new DirectOutput(fh, full);
+    const f = new DirectOutput(fh, full, p);
     await f.write(pattern(MiB), 0); // staged: its failure comes later
     let caught: unknown;
     try {
@@ -88,7 +90,17 @@ describe('output files', () => {
     } catch (e) {
       caught = e;
     }
-    expect(caught).toMatchObject({ code: 'ENOSPC' });
-    await expect(f.finish()).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(caught).toMatchObject({ code: ErrorCodes.STORE_FULL, details: { path: p, errno: 'ENOSPC' } });
+    expect((caught as Error).message).toContain(p);
+    await expect(f.finish()).rejects.toMatchObject({ code: ErrorCodes.STORE_FULL });
+  });
+
+  it('gives typed errors on the buffered path too: a full disk, an output that exists', async () => {
+    const f = await openOutputFile('/dev/full', { fsync: false, flags: 'w' });
+    await expect(f.write(pattern(4096), 0)).rejects.toMatchObject({ code: ErrorCodes.STORE_FULL, details: { path: '/dev/full' } });
+    await f.abandon();
+    const p = path();
+    await (await openOutputFile(p, { fsync: true })).finish();
+    await expect(openOutputFile(p, { fsync: true })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, details: { errno: 'EEXIST' } });
   });
 });

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { ErrorCodes, PvError } from '@pagevault/errors';
 import { DIRECT_ALIGN, alignedBuffer } from '@pagevault/format';
 import { flushEarly, settle } from './early-flush';
 import { writeFully } from './sparse-writes';
@@ -34,17 +35,33 @@ export interface OutputFileOptions {
 
 /** Opens a new output file: direct I/O for a durable output where the file system has it, buffered otherwise. */
 export async function openOutputFile(path: string, o: OutputFileOptions): Promise<OutputFile> {
-  const fh = await open(path, o.flags ?? 'wx');
-  if (!o.fsync || o.direct === false || !('O_DIRECT' in constants)) return new BufferedOutput(fh, o.fsync);
+  const fh = await open(path, o.flags ?? 'wx').catch((e: unknown) => Promise.reject(outputError(e, path, 'open')));
+  if (!o.fsync || o.direct === false || !('O_DIRECT' in constants)) return new BufferedOutput(fh, o.fsync, path);
   try {
     const direct = await open(path, constants.O_WRONLY | constants.O_DIRECT);
-    return new DirectOutput(fh, direct);
+    return new DirectOutput(fh, direct, path);
   } catch (e) {
     // EINVAL: a file system without O_DIRECT (tmpfs before Linux 6.6, some FUSE ones) keeps the page cache.
-    if ((e as NodeJS.ErrnoException).code === 'EINVAL') return new BufferedOutput(fh, o.fsync);
+    if ((e as NodeJS.ErrnoException).code === 'EINVAL') return new BufferedOutput(fh, o.fsync, path);
     await fh.close().catch(() => undefined);
-    throw e;
+    throw outputError(e, path, 'open');
   }
+}
+
+/**
+ * A failure of an output file as a typed error naming it: PV_STORE_FULL when the disk is full,
+ * PV_PERMISSION_DENIED when it may not be written, PV_INVALID_ARGUMENT when it exists already,
+ * PV_STORE_UNAVAILABLE for any other I/O error (EIO...).
+ */
+export function outputError(e: unknown, path: string, op: string): PvError {
+  if (e instanceof PvError) return e;
+  const errno = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
+  const [code, why] =
+    errno === 'ENOSPC' || errno === 'EDQUOT' ? [ErrorCodes.STORE_FULL, ': no space left']
+    : errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS' ? [ErrorCodes.PERMISSION_DENIED, ': permission denied']
+    : errno === 'EEXIST' ? [ErrorCodes.INVALID_ARGUMENT, ': it exists already']
+    : [ErrorCodes.STORE_UNAVAILABLE, ''];
+  return new PvError(code, `restore output ${path}: ${op} failed${why} (${errno ?? String(e)})`, { cause: e, details: { path, op, errno } });
 }
 
 /**
@@ -56,16 +73,17 @@ class BufferedOutput implements OutputFile {
   constructor(
     private readonly fh: FileHandle,
     private readonly fsync: boolean,
+    private readonly path: string,
   ) {
     if (fsync) flushEarly(fh);
   }
 
   write(buf: Buffer, position: number): Promise<number> {
-    return writeFully(this.fh, buf, position);
+    return writeFully(this.fh, buf, position).catch((e: unknown) => Promise.reject(outputError(e, this.path, 'write')));
   }
 
   async truncate(length: number): Promise<void> {
-    await this.fh.truncate(length);
+    await this.fh.truncate(length).catch((e: unknown) => Promise.reject(outputError(e, this.path, 'truncate')));
   }
 
   async read(buf: Buffer, position: number): Promise<number> {
@@ -76,6 +94,8 @@ class BufferedOutput implements OutputFile {
     try {
       await settle(this.fh);
       if (this.fsync) await this.fh.sync();
+    } catch (e) {
+      throw outputError(e, this.path, 'fsync');
     } finally {
       await settle(this.fh).catch(() => undefined);
       await this.fh.close();
@@ -114,13 +134,16 @@ export class DirectOutput implements OutputFile {
   constructor(
     private readonly fh: FileHandle,
     private readonly direct: FileHandle,
+    private readonly path: string,
   ) {
     this.slots = takeSlots();
   }
 
   async write(buf: Buffer, position: number): Promise<number> {
     this.check();
-    if (!this.directOk || position % DIRECT_ALIGN !== 0 || buf.length % DIRECT_ALIGN !== 0) return writeFully(this.fh, buf, position);
+    if (!this.directOk || position % DIRECT_ALIGN !== 0 || buf.length % DIRECT_ALIGN !== 0) {
+      return writeFully(this.fh, buf, position).catch((e: unknown) => Promise.reject(outputError(e, this.path, 'write')));
+    }
     for (let o = 0; o < buf.length; ) {
       const i = this.next;
       this.next = (i + 1) % SLOTS;
@@ -132,7 +155,7 @@ export class DirectOutput implements OutputFile {
       const at = position + o;
       this.busy[i] = this.writeSlot(slot, at).then(
         () => undefined,
-        (e: unknown) => void (this.failure ??= e),
+        (e: unknown) => void (this.failure ??= outputError(e, this.path, 'write')),
       );
       o += n;
     }
@@ -140,7 +163,7 @@ export class DirectOutput implements OutputFile {
   }
 
   async truncate(length: number): Promise<void> {
-    await this.fh.truncate(length);
+    await this.fh.truncate(length).catch((e: unknown) => Promise.reject(outputError(e, this.path, 'truncate')));
   }
 
   async read(buf: Buffer, position: number): Promise<number> {
@@ -151,7 +174,8 @@ export class DirectOutput implements OutputFile {
   async finish(): Promise<void> {
     try {
       await this.drain();
-      await this.fh.sync(); // data written either way, the file's size and blocks, the disk's cache
+      // One fsync: the data written either way, the file's size and blocks, the disk's cache.
+      await this.fh.sync().catch((e: unknown) => Promise.reject(outputError(e, this.path, 'fsync')));
     } finally {
       await this.close();
     }
