@@ -46,10 +46,10 @@ const WRITE_WINDOW_BYTES = 32 * 1_048_576;
  * the kernel allocating page cache (on this VM, whose idle memory goes back to the host, ~9 µs a page:
  * a 1 GiB capture stayed frozen 1.1-2.5 s through the page cache against 0.6-0.7 s direct).
  *
- * Memory: `memoryBytes`, 32 MiB of spool writes in flight (staged: the process keeps up to 64 MiB of staging
- * buffers for the next spills), and the inner producer's window. If this
- * process dies, spooled frames are lost with it: their snapshot never ends, and the compactor expires it
- * as it would any stream cut short.
+ * Memory: `memoryBytes`, 32 MiB of spool writes in flight and their staged copies (the process keeps up
+ * to 64 MiB of staging buffers for the next spills), and the inner producer's window. If this process
+ * dies, spooled frames are lost with it: their snapshot never ends, and the compactor expires it as it
+ * would any stream cut short.
  */
 export class SpoolingFrameProducer implements FrameProducer {
   private readonly queue: Entry[] = [];
