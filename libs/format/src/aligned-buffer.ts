@@ -17,3 +17,16 @@ export function alignedBuffer(bytes: number): Buffer {
   const skip = (DIRECT_ALIGN - Number(koffi.address(raw) % BigInt(DIRECT_ALIGN))) % DIRECT_ALIGN;
   return raw.subarray(skip, skip + bytes);
 }
+
+/**
+ * `buf` extended to a multiple of DIRECT_ALIGN bytes, when that is possible without copying: it starts
+ * DIRECT_ALIGN-aligned in memory and its backing store has room for the padding (a frame from a
+ * FramePool has). A direct write can then take it as it is; undefined otherwise. The padding's bytes are
+ * whatever the store holds there.
+ */
+export function paddedView(buf: Buffer): Buffer | undefined {
+  const padded = alignUp(buf.length);
+  if (buf.byteOffset + padded > buf.buffer.byteLength) return undefined;
+  if (koffi.address(buf) % BigInt(DIRECT_ALIGN) !== 0n) return undefined;
+  return Buffer.from(buf.buffer, buf.byteOffset, padded);
+}

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import koffi from 'koffi';
+import { DIRECT_ALIGN, alignUp, paddedView } from './aligned-buffer';
 import { FramePool } from './frame-pool';
 import { SnapshotWriter } from './snapshot-writer';
 import { decodeFrame } from './frame';
@@ -6,7 +8,7 @@ import { ID } from './test-helpers';
 import { FrameType, VmaKind } from './constants';
 
 describe('FramePool', () => {
-  it('hands a given-back frame out again, once, and only whole frames of its size', () => {
+  it('hands a given-back frame out again, once, and only frames it handed out, of its size', () => {
     const pool = new FramePool(2);
     const a = pool.take(4096);
     pool.give(a);
@@ -14,13 +16,27 @@ describe('FramePool', () => {
     expect(pool.size).toBe(1);
     expect(pool.take(4096)).toBe(a);
     expect(pool.take(4096)).not.toBe(a);
-    pool.give(Buffer.allocUnsafeSlow(8192).subarray(0, 4096)); // a view, not a whole allocation
-    pool.give(Buffer.allocUnsafeSlow(100)); // another size
+    pool.give(Buffer.allocUnsafeSlow(4096)); // not one of its own
+    pool.give(a.subarray(0, 100)); // a view of one, another size
     expect(pool.size).toBe(0);
-    for (let i = 0; i < 3; i++) pool.give(Buffer.allocUnsafeSlow(4096));
+    const three = [pool.take(4096), pool.take(4096), pool.take(4096)];
+    for (const f of three) pool.give(f);
     expect(pool.size).toBe(2); // bounded
     expect(pool.take(100).length).toBe(100); // a new size drops the old frames
     expect(pool.size).toBe(0);
+  });
+
+  it('hands out frames a direct write can take as they are: aligned, with room up to the next block', () => {
+    const pool = new FramePool();
+    for (const bytes of [4096, 1_048_576 + 100, 70_001]) {
+      const f = pool.take(bytes);
+      expect(f.length).toBe(bytes);
+      const v = paddedView(f);
+      expect(v?.length).toBe(alignUp(bytes));
+      expect(v && koffi.address(v) % BigInt(DIRECT_ALIGN)).toBe(0n);
+      expect(v!.buffer).toBe(f.buffer); // the same memory: no copy
+    }
+    expect(paddedView(Buffer.allocUnsafeSlow(5000))).toBeUndefined(); // no room for its padding
   });
 
   it('lets a writer refill returned chunks without changing a byte of its stream', () => {

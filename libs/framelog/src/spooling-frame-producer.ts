@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { alignedBuffer, alignUp } from '@pagevault/format';
+import { alignedBuffer, alignUp, paddedView } from '@pagevault/format';
 import { checkFrames } from './check-frames';
 import type { FrameLog, FrameProducer, FramesDone } from './frame-log';
 import { localFileError } from './local-file-error';
@@ -24,10 +24,14 @@ export interface SpoolOptions {
 interface Entry {
   key: string;
   done: FramesDone | undefined;
-  /** In memory, or undefined when spilled as `lengths` back to back from `at` in the spool file. */
+  /**
+   * In memory, or undefined when spilled to the spool file from `at`: frame i at `at` plus the padded
+   * lengths (alignUp) of the frames before it, `span` bytes in all.
+   */
   frames: Buffer[] | undefined;
   lengths: number[];
   at: number;
+  span: number;
   bytes: number;
 }
 
@@ -99,17 +103,18 @@ export class SpoolingFrameProducer implements FrameProducer {
     if (frames.length === 0) return;
     const lengths = frames.map((f) => f.length);
     const bytes = lengths.reduce((a, b) => a + b, 0);
-    const e: Entry = { key, done, frames, lengths, at: -1, bytes };
+    const e: Entry = { key, done, frames, lengths, at: -1, span: 0, bytes };
     if (this.memBytes + bytes <= this.memoryBytes || this.queue.length === 0) {
       this.memBytes += bytes;
     } else {
       // Reserve the file range now, in send order; the entry is forwarded only after its write landed.
-      // Entries start block-aligned, so the spool can be written and read back with O_DIRECT.
+      // Every frame starts block-aligned, so each can be written and read back with O_DIRECT.
+      e.span = lengths.reduce((n, l) => n + alignUp(l), 0);
       e.at = this.fileEnd;
-      this.fileEnd += alignUp(bytes);
+      this.fileEnd += e.span;
       this.spilled++;
-      // In flight counts what the write holds: its staging buffer when direct (up to twice the entry).
-      const holds = this.direct ? stageSize(alignUp(bytes)) : bytes;
+      // In flight counts what the writes hold: the frames, and a staging copy of those that need one.
+      const holds = bytes + (this.direct ? frames.reduce((n, f) => n + (paddedView(f) ? 0 : stageSize(alignUp(f.length))), 0) : 0);
       this.writing += holds;
       // Writes run concurrently (each at its own range): one at a time, a direct write of ~1 MiB waits
       // for the device's round trip, ~1 GB/s here against ~2-3 GB/s with several in flight.
@@ -198,29 +203,35 @@ export class SpoolingFrameProducer implements FrameProducer {
   }
 
   /**
-   * Writes an entry's frames at `at`: copied into the aligned staging buffer and written with O_DIRECT,
-   * or with one writev through the page cache where the file system has no direct I/O.
+   * Writes an entry's frames from `at`, each at its block-aligned offset, concurrently. With O_DIRECT a
+   * frame a FramePool allocated goes to the disk as it is (paddedView: no copy while a target is frozen);
+   * any other frame is copied into an aligned staging buffer first. Through the page cache where the file
+   * system has no direct I/O.
    */
   private async spill(frames: Buffer[], at: number): Promise<void> {
     try {
       const file = (this.file ??= await (this.opening ??= this.openSpool()));
-      if (this.direct) {
-        const bytes = frames.reduce((n, f) => n + f.length, 0);
-        const stage = takeStage(alignUp(bytes));
-        try {
-          let o = 0;
-          for (const f of frames) o += f.copy(stage, o);
-          await writeAll(file, stage.subarray(0, alignUp(bytes)), at);
-        } finally {
-          giveStage(stage);
-        }
-        return;
+      const writes: Promise<void>[] = [];
+      let o = at;
+      for (const f of frames) {
+        writes.push(this.direct ? this.writeDirect(file, f, o) : writeAll(file, f, o));
+        o += alignUp(f.length);
       }
-      const done = (await file.writev(frames, at)).bytesWritten;
-      const rest = done < frames.reduce((n, f) => n + f.length, 0) ? Buffer.concat(frames).subarray(done) : undefined;
-      if (rest) await writeAll(file, rest, at + done);
+      await Promise.all(writes);
     } catch (e) {
       throw this.fail(localFileError(e, 'frame spool', this.opts.dir, 'write'));
+    }
+  }
+
+  private async writeDirect(file: FileHandle, f: Buffer, at: number): Promise<void> {
+    const view = paddedView(f);
+    if (view) return writeAll(file, view, at);
+    const stage = takeStage(alignUp(f.length));
+    try {
+      f.copy(stage);
+      await writeAll(file, stage.subarray(0, alignUp(f.length)), at);
+    } finally {
+      giveStage(stage);
     }
   }
 
@@ -233,25 +244,28 @@ export class SpoolingFrameProducer implements FrameProducer {
   private async readBack(e: Entry): Promise<Buffer[]> {
     await this.landed; // its own write, and every earlier one, has landed (or failed: then this throws below)
     if (this.failure) throw this.failure;
-    const span = this.direct ? alignUp(e.bytes) : e.bytes;
-    const all = this.direct ? alignedBuffer(span) : Buffer.allocUnsafe(span);
+    // Direct writes wrote every frame's padding too; through the page cache the file may end with the last frame.
+    const last = e.lengths[e.lengths.length - 1]!;
+    const want = this.direct ? e.span : e.span - alignUp(last) + last;
+    const all = this.direct ? alignedBuffer(e.span) : Buffer.allocUnsafe(e.span);
     try {
-      for (let done = 0; done < e.bytes; ) {
-        const { bytesRead } = await this.file!.read(all, done, span - done, e.at + done);
-        if (bytesRead === 0) throw new Error(`spool file ends at ${e.at + done}, entry needs ${e.at + e.bytes}`);
+      for (let done = 0; done < want; ) {
+        const { bytesRead } = await this.file!.read(all, done, want - done, e.at + done);
+        if (bytesRead === 0) throw new Error(`spool file ends at ${e.at + done}, entry needs ${e.at + want}`);
         done += bytesRead;
       }
     } catch (err) {
       throw localFileError(err, 'frame spool', this.opts.dir, 'read');
     }
-    // A small entry read into its aligned span would hold up to twice its size (and 4 KiB more) until
-    // the log acknowledges it: copied out to its exact size instead.
-    const exact = this.direct && span + 4096 > e.bytes * 1.25 ? Buffer.from(all.subarray(0, e.bytes)) : all;
+    // Frames of a few KiB read into their padded spans would hold up to twice their size (and 4 KiB
+    // more) until the log acknowledges them: copied out to their exact size instead.
+    const copy = e.span + 4096 > e.bytes * 1.25;
     const frames: Buffer[] = [];
     let o = 0;
     for (const n of e.lengths) {
-      frames.push(exact.subarray(o, o + n));
-      o += n;
+      const f = all.subarray(o, o + n);
+      frames.push(copy ? Buffer.from(f) : f);
+      o += alignUp(n);
     }
     return frames;
   }
