@@ -6,8 +6,10 @@ import { alignUp, alignedBuffer } from './aligned-buffer';
  * the copy into frames a third of a capture. A receiver done with a frame (written to a file, or
  * acknowledged by the log) gives it back, and the writer fills its next chunk from here.
  *
- * Only whole allocations of the size last taken are kept, at most `maxFrames` of them; anything else
- * given back is left to the garbage collector. A frame given back MUST NOT be referenced anymore.
+ * Frames are allocated aligned to DIRECT_ALIGN with room up to the next block, so a spool can write one
+ * with O_DIRECT as it is (paddedView). Only frames this pool handed out, of the size last taken, are
+ * kept, at most `maxFrames` of them; anything else given back is left to the garbage collector. A frame
+ * given back MUST NOT be referenced anymore.
  */
 export class FramePool {
   private readonly free: Buffer[] = [];

@@ -45,10 +45,11 @@ const WRITE_WINDOW_BYTES = 32 * 1_048_576;
  * acknowledged it, so a frozen process waits on the local disk, not on Kafka; shipping then goes on
  * with the target running. flush() still resolves only once the log acknowledged every frame.
  *
- * The spool is written with O_DIRECT where the file system has it: each spilled entry is copied into an
- * aligned staging buffer and written from there, several at once, so a frozen target does not wait on
- * the kernel allocating page cache (on this VM, whose idle memory goes back to the host, ~9 µs a page:
- * a 1 GiB capture stayed frozen 1.1-2.5 s through the page cache against 0.6-0.7 s direct).
+ * The spool is written with O_DIRECT where the file system has it, several writes at once, so a frozen
+ * target does not wait on the kernel allocating page cache (on this VM, whose idle memory goes back to
+ * the host, ~9 µs a page: a 1 GiB capture stayed frozen 1.1-2.5 s through the page cache against
+ * 0.6-0.7 s direct). Each frame of an entry sits at its own block-aligned offset: a FramePool's frame is
+ * written from its own memory, any other is copied into an aligned staging buffer first.
  *
  * Memory: `memoryBytes`, 32 MiB of spool writes in flight and their staged copies (the process keeps up
  * to 64 MiB of staging buffers for the next spills), and the inner producer's window. If this process
