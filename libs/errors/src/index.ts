@@ -73,6 +73,30 @@ export function isPvError(e: unknown, code?: ErrorCode): e is PvError {
   return e instanceof PvError && (code === undefined || e.code === code);
 }
 
+/** The errno name (`code`, e.g. 'ENOSPC') of a Node.js system error, if it has one. */
+export function errnoOf(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+}
+
+/**
+ * What a failed local file operation means to its caller, by errno, when retrying cannot help: the disk
+ * is full (PV_STORE_FULL) or the file may not be written (PV_PERMISSION_DENIED); undefined for any other
+ * errno, which each caller reports in its own terms. `why` ends the message ("... failed: no space left").
+ */
+export function fileFailure(errno: string | undefined): { code: ErrorCode; why: string } | undefined {
+  switch (errno) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return { code: ErrorCodes.STORE_FULL, why: 'no space left' };
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return { code: ErrorCodes.PERMISSION_DENIED, why: 'permission denied' };
+    default:
+      return undefined;
+  }
+}
+
 /** Formats a 64-bit address the way /proc/PID/maps does, for messages. */
 export function hex(addr: bigint | number): string {
   return '0x' + addr.toString(16);

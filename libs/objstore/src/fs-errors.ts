@@ -1,44 +1,29 @@
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ErrorCodes, PvError, errnoOf, fileFailure } from '@pagevault/errors';
 
 /** Errno codes meaning "there is no object at this path". */
 export function isMissing(e: unknown): boolean {
-  const code = errno(e);
+  const code = errnoOf(e);
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
-}
-
-export function errno(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string'
-    ? e.code
-    : undefined;
 }
 
 /** Maps a filesystem error to a PvError that names the operation, the key and the store. */
 export function mapFsError(e: unknown, op: string, key: string, description: string): PvError {
   if (e instanceof PvError) return e;
-  const code = errno(e);
+  const code = errnoOf(e);
   const where = `${op} of object ${key} in ${description}`;
   const options = (retriable: boolean) => ({
     retriable,
     cause: e,
     details: { key, op, store: description, errno: code },
   });
+  const failure = fileFailure(code);
+  // Retrying cannot free space or grant a permission; the operator has to.
+  if (failure) return new PvError(failure.code, `${where} failed: ${failure.why} (${code})`, options(false));
   switch (code) {
     case 'ENOENT':
       return new PvError(
         ErrorCodes.OBJECT_NOT_FOUND,
         `object ${key} not found in ${description}`,
-        options(false),
-      );
-    case 'ENOSPC':
-    case 'EDQUOT':
-      // Retrying cannot free space; the operator has to.
-      return new PvError(ErrorCodes.STORE_FULL, `${where} failed: no space left (${code})`, options(false));
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return new PvError(
-        ErrorCodes.PERMISSION_DENIED,
-        `${where} failed: permission denied (${code})`,
         options(false),
       );
     case 'ENOTDIR':

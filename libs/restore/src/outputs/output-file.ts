@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ErrorCodes, PvError, errnoOf, fileFailure } from '@pagevault/errors';
 import { DIRECT_ALIGN, alignedBuffer } from '@pagevault/format';
 import { flushEarly, settle } from './early-flush';
 import { writeFully } from './sparse-writes';
@@ -55,13 +55,10 @@ export async function openOutputFile(path: string, o: OutputFileOptions): Promis
  */
 export function outputError(e: unknown, path: string, op: string): PvError {
   if (e instanceof PvError) return e;
-  const errno = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
-  const [code, why] =
-    errno === 'ENOSPC' || errno === 'EDQUOT' ? [ErrorCodes.STORE_FULL, ': no space left']
-    : errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS' ? [ErrorCodes.PERMISSION_DENIED, ': permission denied']
-    : errno === 'EEXIST' ? [ErrorCodes.INVALID_ARGUMENT, ': it exists already']
-    : [ErrorCodes.STORE_UNAVAILABLE, ''];
-  return new PvError(code, `restore output ${path}: ${op} failed${why} (${errno ?? String(e)})`, { cause: e, details: { path, op, errno } });
+  const errno = errnoOf(e);
+  const { code, why } = fileFailure(errno)
+    ?? (errno === 'EEXIST' ? { code: ErrorCodes.INVALID_ARGUMENT, why: 'it exists already' } : { code: ErrorCodes.STORE_UNAVAILABLE, why: '' });
+  return new PvError(code, `restore output ${path}: ${op} failed${why ? `: ${why}` : ''} (${errno ?? String(e)})`, { cause: e, details: { path, op, errno } });
 }
 
 /**
