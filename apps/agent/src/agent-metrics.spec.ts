@@ -8,6 +8,11 @@ const value = async (r: Registry, series: string) => {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 };
 
+/** Every series in `want` has its value (the series named in the failure). */
+const expectSeries = async (r: Registry, want: Record<string, number>) => {
+  for (const [series, v] of Object.entries(want)) expect(await value(r, series), series).toBe(v);
+};
+
 function stats(o: Partial<CaptureStats>): CaptureStats {
   return {
     pid: 1, vmas: 1, pagesScanned: 0, dataPages: 0, zeroPages: 0, filePages: 0, parentPages: 0, skippedUntouched: 0, skippedByReason: {},
@@ -20,13 +25,15 @@ describe('agentMetrics', () => {
     const registry = new Registry();
     const m = agentMetrics(registry);
     m.observe(stats({ pagesScanned: 100, dataPages: 60, zeroPages: 30, filePages: 10, skippedUntouched: 5, skippedByReason: { vdso: 2 }, bytesRead: 245760, readMs: 1500, freezeMs: 2000 }), 300000);
-    expect(await value(registry, 'pagevault_agent_pages_total{fate="scanned"}')).toBe(100);
-    expect(await value(registry, 'pagevault_agent_pages_total{fate="sent"}')).toBe(60);
-    expect(await value(registry, 'pagevault_agent_pages_skipped_total{reason="vdso"}')).toBe(2);
-    expect(await value(registry, 'pagevault_agent_bytes_sent_total')).toBe(300000);
-    expect(await value(registry, 'pagevault_agent_read_seconds_total')).toBe(1.5);
-    expect(await value(registry, 'pagevault_agent_freeze_seconds_sum')).toBe(2);
-    expect(await value(registry, 'pagevault_agent_snapshots_total{outcome="sent"}')).toBe(1);
+    await expectSeries(registry, {
+      'pagevault_agent_pages_total{fate="scanned"}': 100,
+      'pagevault_agent_pages_total{fate="sent"}': 60,
+      'pagevault_agent_pages_skipped_total{reason="vdso"}': 2,
+      'pagevault_agent_bytes_sent_total': 300000,
+      'pagevault_agent_read_seconds_total': 1.5,
+      'pagevault_agent_freeze_seconds_sum': 2,
+      'pagevault_agent_snapshots_total{outcome="sent"}': 1,
+    });
   });
 
   it('counts a pre-copy snapshot: every round read, one freeze (the last round), and its rounds', async () => {
@@ -36,15 +43,17 @@ describe('agentMetrics', () => {
     const again = stats({ pagesScanned: 100, dataPages: 20, parentPages: 80, bytesRead: 409600, readMs: 100 });
     const frozen = stats({ pagesScanned: 100, dataPages: 3, parentPages: 97, bytesRead: 409600, readMs: 100, freezeMs: 250 });
     m.observePreCopy([live, again, frozen], 500000);
-    expect(await value(registry, 'pagevault_agent_pages_total{fate="scanned"}')).toBe(300);
-    expect(await value(registry, 'pagevault_agent_pages_total{fate="sent"}')).toBe(123);
-    expect(await value(registry, 'pagevault_agent_bytes_read_total')).toBe(3 * 409600);
-    expect(await value(registry, 'pagevault_agent_freeze_seconds_count')).toBe(1);
-    expect(await value(registry, 'pagevault_agent_freeze_seconds_sum')).toBe(0.25);
-    expect(await value(registry, 'pagevault_agent_precopy_rounds_sum')).toBe(3);
-    expect(await value(registry, 'pagevault_agent_precopy_rounds_bucket{le="2"}')).toBe(0);
-    expect(await value(registry, 'pagevault_agent_precopy_rounds_bucket{le="3"}')).toBe(1);
-    expect(await value(registry, 'pagevault_agent_snapshots_total{outcome="sent"}')).toBe(1);
+    await expectSeries(registry, {
+      'pagevault_agent_pages_total{fate="scanned"}': 300,
+      'pagevault_agent_pages_total{fate="sent"}': 123,
+      'pagevault_agent_bytes_read_total': 3 * 409600,
+      'pagevault_agent_freeze_seconds_count': 1,
+      'pagevault_agent_freeze_seconds_sum': 0.25,
+      'pagevault_agent_precopy_rounds_sum': 3,
+      'pagevault_agent_precopy_rounds_bucket{le="2"}': 0,
+      'pagevault_agent_precopy_rounds_bucket{le="3"}': 1,
+      'pagevault_agent_snapshots_total{outcome="sent"}': 1,
+    });
   });
 
   it('counts failures by code', async () => {
