@@ -14,7 +14,7 @@ module.exports = async ({ kafka }) => {
   // As apps/agent runs by default: frames spooled on local disk (PV_SPOOL_DIR, /var/tmp), so the target
   // thaws before Kafka has taken them, and compressed one by one for Kafka (PV_KAFKA_COMPRESSION=none: not).
   const log = openFrameLog({
-    kind: 'kafka', clientId: 'pv-bench-agent', ...kafka, ...spoolSetting(process.env.PV_SPOOL_DIR || undefined),
+    kind: 'kafka', clientId: 'pv-bench-agent', ...kafka, ...spoolSetting(process.env.PV_SPOOL_DIR || undefined, Number(process.env.PV_SPOOL_MEMORY_MIB || 64)),
     compression: kafkaCompression(process.env.PV_KAFKA_COMPRESSION),
   });
   await log.ensureTopic();

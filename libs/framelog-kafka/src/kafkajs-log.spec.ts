@@ -21,7 +21,7 @@ describe('kafkajs logging', () => {
     ]);
   });
 
-  it('demotes per-response protocol errors to debug, retried sends to warn, and drops the bounded-retries warning', () => {
+  it('demotes per-response protocol errors to debug, retried sends and connections to warn, and drops the bounded-retries warning', () => {
     const { entries, emit } = capture('debug');
     emit('Connection', logLevel.ERROR, 'Response Metadata(key: 3, version: 6)', {
       error: 'UNKNOWN_TOPIC_OR_PARTITION',
@@ -36,9 +36,14 @@ describe('kafkajs logging', () => {
       logLevel.WARN,
       'Limiting retries for the idempotent producer may invalidate EoS guarantees',
     );
-    expect(entries.map((e) => e.level)).toEqual(['debug', 'warn']);
+    emit('Connection', logLevel.ERROR, 'Connection error: connect ECONNREFUSED 127.0.0.1:1');
+    emit('BrokerPool', logLevel.ERROR, 'Failed to connect to seed broker, trying another broker from the list');
+    expect(entries.map((e) => e.level)).toEqual(['debug', 'warn', 'warn', 'warn']);
     const quiet = capture('warn');
     quiet.emit('Connection', logLevel.ERROR, 'Response Metadata(key: 3, version: 6)');
     expect(quiet.entries).toEqual([]);
+    // What stays an error: a failure kafkajs does not retry.
+    quiet.emit('Consumer', logLevel.ERROR, 'Crash: KafkaJSNumberOfRetriesExceeded');
+    expect(quiet.entries.map((e) => e.level)).toEqual(['error']);
   });
 });

@@ -20,8 +20,10 @@ export const kafkaLogLevel: Record<LogLevel, KafkaLogLevel> = {
  * - kafkajs's Connection logs every error response at ERROR ("Response Metadata(key: 3, version: 6)"),
  *   including the ones the layer above retries or expects (UNKNOWN_TOPIC_OR_PARTITION while a new topic
  *   propagates, TOPIC_ALREADY_EXISTS from ensureTopic, NOT_LEADER right after creation). Those become
- *   debug, and the producer's "Failed to send messages" before a retry becomes warn: a failure that is
- *   final reaches the caller as a rejected operation (a PvError) and is reported there.
+ *   debug; the producer's "Failed to send messages" before a retry, and each refused connection kafkajs
+ *   retries (Connection "Connection error", BrokerPool "Failed to connect to seed broker": a dozen lines
+ *   for one unreachable broker), become warn: a failure that is final reaches the caller as a rejected
+ *   operation (a PvError) and is reported there.
  * - "Limiting retries for the idempotent producer may invalidate EoS guarantees" is dropped. We bound
  *   retries so a dead cluster fails the snapshot instead of hanging it, and a failed producer is never
  *   reused (the snapshot is aborted and sent again whole), so the duplicate it warns about cannot occur.
@@ -29,6 +31,8 @@ export const kafkaLogLevel: Record<LogLevel, KafkaLogLevel> = {
 function demoted(namespace: string, message: string): KafkaLogLevel | undefined {
   if (namespace === 'Connection' && message.startsWith('Response ')) return KafkaLogLevel.DEBUG;
   if (namespace === 'Producer' && message.startsWith('Failed to send messages')) return KafkaLogLevel.WARN;
+  if (namespace === 'Connection' && message.startsWith('Connection error')) return KafkaLogLevel.WARN;
+  if (namespace === 'BrokerPool' && message.startsWith('Failed to connect to seed broker')) return KafkaLogLevel.WARN;
   return undefined;
 }
 

@@ -1,5 +1,5 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import type { FrameLog } from '@pagevault/framelog';
+import type { FrameLog, LogLevel } from '@pagevault/framelog';
 import { InProcessFrameLog, withSpool, type SpoolOptions } from '@pagevault/framelog';
 import { KafkaFrameLog } from '@pagevault/framelog-kafka';
 import { ConcurrencyLimitedObjectStore, DirectoryObjectStore, RetryingObjectStore, type ObjectStore } from '@pagevault/objstore';
@@ -19,6 +19,8 @@ export type LogConfig =
       spool?: SpoolOptions;
       /** Frames compressed one by one before Kafka (default zstd; consumers read either). */
       compression?: 'zstd' | 'none';
+      /** Least level of kafkajs's own log lines written to stderr (default warn). */
+      logLevel?: LogLevel;
     };
 
 /**
@@ -42,6 +44,18 @@ export function openObjectStore(c: StoreConfig): ObjectStore {
   return new RetryingObjectStore(new ConcurrencyLimitedObjectStore(s3, max), { attempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 });
 }
 
+/**
+ * A log level from its environment value (PV_LOG_LEVEL), checked; the services' pino names are taken too
+ * (trace as debug; fatal and silent as error).
+ */
+export function logLevel(v: string | undefined, fallback: LogLevel): LogLevel {
+  if (v === undefined || v === '') return fallback;
+  const named: Record<string, LogLevel> = { trace: 'debug', debug: 'debug', info: 'info', warn: 'warn', error: 'error', fatal: 'error', silent: 'error' };
+  const l = named[v];
+  if (!l) throw new PvError(ErrorCodes.CONFIG_INVALID, `PV_LOG_LEVEL must be one of ${Object.keys(named).join(', ')}, not ${v}`);
+  return l;
+}
+
 /** The Kafka compression setting from its environment value (PV_KAFKA_COMPRESSION), checked. */
 export function kafkaCompression(v: string | undefined): 'zstd' | 'none' | undefined {
   if (v === undefined || v === '') return undefined;
@@ -56,6 +70,7 @@ export function openFrameLog(c: LogConfig): FrameLog {
   }
   const kafka = new KafkaFrameLog({
     brokers: c.brokers, topic: c.topic, partitions: c.partitions, clientId: c.clientId, ...(c.compression ? { compression: c.compression } : {}),
+    ...(c.logLevel ? { logLevel: c.logLevel } : {}),
   });
   return c.spool ? withSpool(kafka, c.spool) : kafka;
 }
