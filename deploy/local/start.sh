@@ -156,7 +156,7 @@ wait_kafka() {
   log "kafka: ready on $KAFKA_HOST:$KAFKA_PORT"
 }
 
-ensure_topic() { # NAME PARTITIONS
+ensure_topic() { # NAME PARTITIONS [TOPIC-CONFIG...]
   local have
   have="$(awk -F'\t' -v t="Topic: $1" '$1 == t {
       for (i = 2; i <= NF; i++) if ($i ~ /^PartitionCount: /) { sub(/^PartitionCount: /, "", $i); print $i }
@@ -166,9 +166,12 @@ ensure_topic() { # NAME PARTITIONS
       warn "kafka: topic $1 has $have partitions, wanted $2 (left as is; stop the stack and delete .stack/data/kafka to reset)"
     return 0
   fi
-  kafka_topics --create --if-not-exists --topic "$1" --partitions "$2" --replication-factor 1 \
-    >/dev/null 2>>"$KAFKA_OUT" || fail_service kafka "$KAFKA_OUT" "could not create topic $1"
-  log "kafka: created topic $1 ($2 partitions)"
+  local name="$1" partitions="$2" configs=()
+  shift 2
+  for c in "$@"; do configs+=(--config "$c"); done
+  kafka_topics --create --if-not-exists --topic "$name" --partitions "$partitions" --replication-factor 1 "${configs[@]}" \
+    >/dev/null 2>>"$KAFKA_OUT" || fail_service kafka "$KAFKA_OUT" "could not create topic $name"
+  log "kafka: created topic $name ($partitions partitions${*:+, $*})"
 }
 
 wait_s3() {
@@ -187,6 +190,7 @@ main() {
   stack_lock
   require_installed
   [[ "$PV_KAFKA_PARTITIONS" =~ ^[1-9][0-9]*$ ]] || die "PV_KAFKA_PARTITIONS must be a positive integer"
+  [[ "$PV_KAFKA_RETENTION_HOURS" =~ ^[1-9][0-9]*$ ]] || die "PV_KAFKA_RETENTION_HOURS must be a positive integer"
   local t0=$SECONDS
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$CONF_DIR" "$DATA_DIR"
   # Both services boot in parallel; the waits below run one after the other.
@@ -194,7 +198,8 @@ main() {
   start_seaweed
   wait_s3
   wait_kafka
-  ensure_topic "$PV_KAFKA_TOPIC" "$PV_KAFKA_PARTITIONS"
+  # Frames are transient (compacted into S3): a week of them at the broker's default would fill its disk.
+  ensure_topic "$PV_KAFKA_TOPIC" "$PV_KAFKA_PARTITIONS" "retention.ms=$((PV_KAFKA_RETENTION_HOURS * 3600000))"
   ensure_topic "$PV_KAFKA_DLQ_TOPIC" 1
   log "stack up in $((SECONDS - t0)) s  (kafka $PV_KAFKA_BROKERS, s3 $PV_S3_ENDPOINT bucket $PV_S3_BUCKET)"
 }

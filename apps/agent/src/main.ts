@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { installThawOnSignals } from '@pagevault/capture';
-import { kafkaCompression, openFrameLog, spoolSetting } from '@pagevault/runtime';
+import { kafkaCompression, openFrameLog, retentionSetting, spoolSetting } from '@pagevault/runtime';
 import { commonSpec, loadConfig, serve } from '@pagevault/service-kit';
 import { agentMetrics } from './agent-metrics';
 import { AgentModule } from './agent.module';
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   installThawOnSignals();
   const log = openFrameLog({
     kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: `pagevault-agent-${c.PV_HOST_NAME}`,
-    compression: kafkaCompression(c.PV_KAFKA_COMPRESSION),
+    compression: kafkaCompression(c.PV_KAFKA_COMPRESSION), ...retentionSetting(c.PV_KAFKA_RETENTION_HOURS),
     ...spoolSetting(c.PV_SPOOL_DIR, c.PV_SPOOL_MEMORY_MIB),
   });
   await log.ensureTopic();

@@ -4,7 +4,7 @@ import { ErrorCodes, PvError } from '@pagevault/errors';
 import { configurePageHasher } from '@pagevault/hashing';
 import type { PageHashTable } from '@pagevault/capture';
 import { Repository, type TenantStore } from '@pagevault/repo';
-import { kafkaCompression, logLevel, openObjectStore, spoolSetting, type LogConfig, type StoreConfig } from '@pagevault/runtime';
+import { kafkaCompression, logLevel, openObjectStore, retentionSetting, spoolSetting, type LogConfig, type StoreConfig } from '@pagevault/runtime';
 
 export interface GlobalOptions {
   store?: string;
@@ -63,6 +63,7 @@ export function openContext(o: GlobalOptions): Context {
         // A command's failure is its own error message and exit code; kafkajs's retries are not news to
         // the user of a command (PV_LOG_LEVEL=warn shows them).
         logLevel: logLevel(process.env['PV_LOG_LEVEL'], 'error'),
+        ...retentionSetting(process.env['PV_KAFKA_RETENTION_HOURS']),
         // The target thaws once its frames are spooled on local disk, not once Kafka has taken them.
         ...spoolSetting(process.env['PV_SPOOL_DIR'] || undefined, Number(process.env['PV_SPOOL_MEMORY_MIB'] || 64)),
       }

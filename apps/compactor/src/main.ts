@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { configurePageHasher } from '@pagevault/hashing';
 import { CompactionService } from '@pagevault/compaction';
 import { Repository, keys } from '@pagevault/repo';
-import { kafkaCompression, openFrameLog, openObjectStore } from '@pagevault/runtime';
+import { kafkaCompression, openFrameLog, openObjectStore, retentionSetting } from '@pagevault/runtime';
 import { commonSpec, createLogger, loadConfig, serve } from '@pagevault/service-kit';
 import { compactorMetrics } from './compactor-metrics';
 import { CompactorModule } from './compactor.module';
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   configurePageHasher(c.PV_HASH_THREADS);
   const log = createLogger('compactor');
   const store = openObjectStore({ kind: 's3', endpoint: c.PV_S3_ENDPOINT, bucket: c.PV_S3_BUCKET, region: c.PV_S3_REGION, accessKeyId: c.PV_S3_ACCESS_KEY, secretAccessKey: c.PV_S3_SECRET_KEY });
-  const frames = openFrameLog({ kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: 'pagevault-compactor' });
+  const frames = openFrameLog({ kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: 'pagevault-compactor', ...retentionSetting(c.PV_KAFKA_RETENTION_HOURS) });
   const dlqLog = openFrameLog({
     kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_DLQ_TOPIC, partitions: 1, clientId: 'pagevault-compactor-dlq',
     compression: kafkaCompression(c.PV_KAFKA_COMPRESSION),

@@ -64,14 +64,17 @@ export class KafkaFrameLog implements FrameLog {
 
   /** Creates the topic with the configured partition count if missing; refuses one with another count. */
   async ensureTopic(): Promise<void> {
-    const { topic, partitions, replicationFactor, brokers } = this.o;
+    const { topic, partitions, replicationFactor, brokers, retentionMs } = this.o;
     let existing: number;
     try {
       const admin = await this.admin();
       // Not kafkajs's waitForLeaders: it gives up on the UNKNOWN_TOPIC_OR_PARTITION that a KRaft broker
       // answers until a new topic reaches its metadata image (5 of 30 creations on Kafka 4.4).
       await admin.createTopics({
-        topics: [{ topic, numPartitions: partitions, replicationFactor }],
+        topics: [{
+          topic, numPartitions: partitions, replicationFactor,
+          ...(retentionMs ? { configEntries: [{ name: 'retention.ms', value: String(retentionMs) }] } : {}),
+        }],
         waitForLeaders: false,
       });
       existing = await this.leadersElected(admin);

@@ -17,6 +17,12 @@ export interface KafkaFrameLogOptions {
   partitions: number;
   /** Replication factor for ensureTopic(); use 3 on a real cluster. Default 1. */
   replicationFactor?: number;
+  /**
+   * retention.ms of a topic ensureTopic() creates (an existing topic keeps its own). Frames are transient:
+   * once compacted they live in the object store, and a topic left at the broker's default (7 days)
+   * keeps a week of every snapshot's bytes on the brokers' disks. Undefined: the broker's default.
+   */
+  retentionMs?: number;
   /** Largest frame; default 1 MiB − 4 KiB, one frame per record under max.message.bytes (1 MiB + 12). */
   maxFrameBytes?: number;
   /** Most bytes of one record batch (one partition of one produce request), key and record overhead included. */
@@ -44,8 +50,8 @@ export interface KafkaFrameLogOptions {
   socketFactory?: ISocketFactory;
 }
 
-export type ResolvedKafkaOptions = Required<Omit<KafkaFrameLogOptions, 'socketFactory'>> &
-  Pick<KafkaFrameLogOptions, 'socketFactory'>;
+export type ResolvedKafkaOptions = Required<Omit<KafkaFrameLogOptions, 'socketFactory' | 'retentionMs'>> &
+  Pick<KafkaFrameLogOptions, 'socketFactory' | 'retentionMs'>;
 
 /** Record batch header (61) plus slack; Kafka's default max.message.bytes is 1 MiB + 12. */
 const DEFAULT_MAX_BATCH_BYTES = 1_048_576 - 512;
@@ -90,6 +96,7 @@ export function resolveOptions(o: KafkaFrameLogOptions): ResolvedKafkaOptions {
     logLevel: o.logLevel ?? 'warn',
     compression: o.compression ?? 'zstd',
     socketFactory: o.socketFactory,
+    retentionMs: o.retentionMs === undefined ? undefined : requirePositiveInt('retentionMs', o.retentionMs),
   };
   if (r.compression !== 'zstd' && r.compression !== 'none') {
     throw new PvError(ErrorCodes.CONFIG_INVALID, `Kafka compression must be zstd or none, got ${String(r.compression)}`);

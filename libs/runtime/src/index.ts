@@ -21,6 +21,8 @@ export type LogConfig =
       compression?: 'zstd' | 'none';
       /** Least level of kafkajs's own log lines written to stderr (default warn). */
       logLevel?: LogLevel;
+      /** retention.ms of the topic if ensureTopic creates it (see retentionSetting); else the broker's default. */
+      retentionMs?: number;
     };
 
 /**
@@ -30,6 +32,13 @@ export type LogConfig =
  */
 export function spoolSetting(dir = '/var/tmp', memoryMiB = 64): { spool?: SpoolOptions } {
   return dir === 'off' ? {} : { spool: { dir, memoryBytes: memoryMiB * 1_048_576 } };
+}
+
+/** The frame topic's retention from its setting (PV_KAFKA_RETENTION_HOURS, default 72), checked. */
+export function retentionSetting(hours: string | number | undefined): { retentionMs: number } {
+  const h = hours === undefined || hours === '' ? 72 : Number(hours);
+  if (!Number.isInteger(h) || h <= 0) throw new PvError(ErrorCodes.CONFIG_INVALID, `PV_KAFKA_RETENTION_HOURS must be a positive whole number of hours, not ${String(hours)}`);
+  return { retentionMs: h * 3_600_000 };
 }
 
 /** Builds the object store for a configuration: S3 behind retries with backoff and a bound on requests in flight. */
@@ -71,6 +80,7 @@ export function openFrameLog(c: LogConfig): FrameLog {
   const kafka = new KafkaFrameLog({
     brokers: c.brokers, topic: c.topic, partitions: c.partitions, clientId: c.clientId, ...(c.compression ? { compression: c.compression } : {}),
     ...(c.logLevel ? { logLevel: c.logLevel } : {}),
+    ...(c.retentionMs ? { retentionMs: c.retentionMs } : {}),
   });
   return c.spool ? withSpool(kafka, c.spool) : kafka;
 }

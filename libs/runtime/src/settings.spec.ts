@@ -1,6 +1,6 @@
 import { isPvError, ErrorCodes } from '@pagevault/errors';
 import { describe, expect, it } from 'vitest';
-import { kafkaCompression, logLevel, spoolSetting } from './index';
+import { kafkaCompression, logLevel, retentionSetting, spoolSetting } from './index';
 
 describe('settings from the environment', () => {
   it('takes a log level by our names and the services\' pino names, else the fallback', () => {
@@ -12,7 +12,7 @@ describe('settings from the environment', () => {
   });
 
   it('refuses an unknown value with a config error naming the variable', () => {
-    for (const bad of [() => logLevel('loud', 'warn'), () => kafkaCompression('gzip')]) {
+    for (const bad of [() => logLevel('loud', 'warn'), () => kafkaCompression('gzip'), () => retentionSetting('1.5'), () => retentionSetting('0')]) {
       let caught: unknown;
       try {
         bad();
@@ -20,8 +20,15 @@ describe('settings from the environment', () => {
         caught = e;
       }
       expect(isPvError(caught, ErrorCodes.CONFIG_INVALID)).toBe(true);
-      expect(String((caught as Error).message)).toMatch(/^PV_(LOG_LEVEL|KAFKA_COMPRESSION) must be/);
+      expect(String((caught as Error).message)).toMatch(/^PV_(LOG_LEVEL|KAFKA_COMPRESSION|KAFKA_RETENTION_HOURS) must be/);
     }
+  });
+
+  it('gives the frame topic 72 hours of retention unless told otherwise', () => {
+    expect(retentionSetting(undefined)).toEqual({ retentionMs: 72 * 3_600_000 });
+    expect(retentionSetting('')).toEqual({ retentionMs: 72 * 3_600_000 });
+    expect(retentionSetting('6')).toEqual({ retentionMs: 6 * 3_600_000 });
+    expect(retentionSetting(24)).toEqual({ retentionMs: 24 * 3_600_000 });
   });
 
   it('turns the spool settings into options, or none for "off"', () => {

@@ -45,6 +45,7 @@ export const commonSpec = {
   PV_KAFKA_TOPIC: { kind: 'string', default: 'pagevault.frames', help: 'frame topic' },
   PV_KAFKA_DLQ_TOPIC: { kind: 'string', default: 'pagevault.frames.dlq', help: 'dead-letter topic' },
   PV_KAFKA_PARTITIONS: { kind: 'int', default: '4', help: 'partitions of the frame topic when it is created' },
+  PV_KAFKA_RETENTION_HOURS: { kind: 'int', default: '72', help: 'retention of the frame topic when it is created: frames not compacted by then are lost (watch the consumer lag)' },
   PV_KAFKA_COMPRESSION: { kind: 'string', default: 'zstd', help: 'frames sent to Kafka: zstd (a frame compressed when that makes it a third of its size or less) or none' },
   PV_S3_ENDPOINT: { kind: 'string', default: 'http://127.0.0.1:8333', help: 'S3 endpoint URL' },
   PV_S3_BUCKET: { kind: 'string', default: 'pagevault', help: 'bucket' },

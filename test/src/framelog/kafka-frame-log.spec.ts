@@ -69,6 +69,28 @@ describe('KafkaFrameLog.ensureTopic on a real broker', () => {
     }
   });
 
+  it('creates the topic with the retention it is given, and leaves an existing topic\'s own', async () => {
+    await requireKafka();
+    const topic = uniqueTopic('retention');
+    const log = kafkaLog(topic, { retentionMs: 5 * 3_600_000 });
+    const again = kafkaLog(topic, { retentionMs: 9 * 3_600_000 });
+    const admin = new Kafka({ clientId: 'pv-it-retention', brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+    const retention = async () => {
+      const d = await admin.describeConfigs({ resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['retention.ms'] }], includeSynonyms: false });
+      return d.resources[0]!.configEntries.find((e) => e.configName === 'retention.ms')?.configValue;
+    };
+    try {
+      await admin.connect();
+      await log.ensureTopic();
+      expect(await retention()).toBe(String(5 * 3_600_000));
+      await again.ensureTopic();
+      expect(await retention()).toBe(String(5 * 3_600_000));
+    } finally {
+      await Promise.all([log.close(), again.close(), admin.disconnect()]);
+      await deleteTopic(topic);
+    }
+  });
+
   it('refuses a topic that exists with another partition count, naming both counts', async () => {
     await requireKafka();
     const topic = uniqueTopic('count');
