@@ -5,6 +5,7 @@ import {
   ABSOLUTE_MAX_FRAME_BYTES, Consistency, DEFAULT_MAX_FRAME_BYTES, FrameType, HEADER_BYTES, SnapshotMode, VmaFlag, VmaKind,
 } from './constants';
 import { decodeFrame } from './frame';
+import { FramePool } from './frame-pool';
 import { SnapshotWriter, type SnapshotWriterOptions } from './snapshot-writer';
 import { StreamValidator } from './stream-validator';
 import type { Frame, SnapshotBegin, VmaHeader } from './types';
@@ -97,6 +98,63 @@ describe('SnapshotWriter', () => {
     expect(run([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]).equals(one)).toBe(true);
     expect(run([4, 6]).equals(one)).toBe(true);
     expect(run([3, 3, 3, 1]).equals(one)).toBe(true);
+  });
+
+  it('lays the last chunks out for the pages announced (expectPages) and still writes the canonical bytes', () => {
+    // Chunks of 3 pages; 10 pages in all. The announcement is an upper bound: exact, over by a few,
+    // larger than a chunk, made before the VMA's first page or in its middle, read straight into frames.
+    const run = (announce: (w: SnapshotWriter, placed: number) => void, direct = false) => {
+      const pool = new FramePool();
+      const { w, raw } = writer({ maxFrameBytes: 44 + 3 * 4104, pool });
+      w.begin(BEGIN);
+      w.beginVma(anon(0x10000, 0x30000));
+      const data = pages(10);
+      const shapes: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        announce(w, i);
+        if (direct) {
+          const sp = w.pageSpace();
+          shapes.push(sp.room);
+          data.copy(sp.frame, sp.offset, i * 4096, (i + 1) * 4096);
+          w.placedPages([0x10000 + i * 8192], 1);
+        } else w.addPages([0x10000 + i * 8192], data, i * 4096, 1);
+      }
+      w.endVma();
+      w.end();
+      return { bytes: Buffer.concat(raw), chunks: raw.filter((f) => decodeFrame(f, 44 + 3 * 4104).type === FrameType.PageChunk).map((f) => f.length), shapes };
+    };
+    const plain = run(() => undefined);
+    expect(plain.chunks).toEqual([3, 3, 3, 1].map((n) => HEADER_BYTES + 8 + n * 4104));
+    for (const announce of [
+      (w: SnapshotWriter, i: number) => { if (i === 0) w.expectPages(10); },
+      (w: SnapshotWriter, i: number) => { if (i === 0) w.expectPages(12); },
+      (w: SnapshotWriter, i: number) => { if (i === 7) w.expectPages(3); },
+      (w: SnapshotWriter, i: number) => { if (i === 9) w.expectPages(1); },
+    ]) {
+      expect(run(announce).bytes.equals(plain.bytes)).toBe(true);
+      expect(run(announce, true).bytes.equals(plain.bytes)).toBe(true);
+    }
+    // Announced exactly: the last chunk was opened for its one page (room 1), not for a full chunk's three.
+    expect(run((w, i) => { if (i === 9) w.expectPages(1); }, true).shapes.at(-1)).toBe(1);
+    expect(plain.shapes).toEqual([]);
+  });
+
+  it('gives an announced chunk that got no page no chance to hold the next VMA\'s pages', () => {
+    const run = (announce: boolean) => {
+      const { w, raw } = writer({ maxFrameBytes: 44 + 3 * 4104 });
+      w.begin(BEGIN);
+      w.beginVma(anon(0x10000, 0x30000));
+      if (announce) w.expectPages(1);
+      w.pageSpace(); // opened for one page, which then turned out zero
+      w.addZero(0x10000, 1);
+      w.endVma();
+      w.beginVma(anon(0x30000, 0x40000));
+      w.addPages([0x30000, 0x31000, 0x32000], pages(3), 0, 3);
+      w.endVma();
+      w.end();
+      return Buffer.concat(raw);
+    };
+    expect(run(true).equals(run(false))).toBe(true);
   });
 
   it('joins adjacent runs of one kind and keeps apart those that do not touch', () => {

@@ -46,7 +46,9 @@ export class SnapshotWriter {
   private chunkCap = 0;
   private vma: VmaHeader | undefined;
   private vmaCount = 0;
-  private chunk: { frame: Buffer; dataOffset: number; n: number } | undefined;
+  private chunk: { frame: Buffer; dataOffset: number; n: number; cap: number } | undefined;
+  /** At most this many more data pages in the current VMA (expectPages); 0: not known. */
+  private pending = 0;
   private runs = new Map<RunKind, PageRun[]>();
   private lastAddr = -1;
   /** Frames numbered but not emitted yet, in order: chunks whose CRC is being computed, and what follows them. */
@@ -93,6 +95,7 @@ export class SnapshotWriter {
     const vma = { ...v, index: this.vmaCount++ };
     this.vma = vma;
     this.lastAddr = -1;
+    this.pending = 0;
     for (const k of RUN_KINDS) this.runs.set(k, []);
     this.push(encodeVmaBegin(this.opts.snapshotId, this.seq, vma));
     return vma.index;
@@ -111,17 +114,30 @@ export class SnapshotWriter {
     }
     let i = 0;
     while (i < n) {
-      const c = (this.chunk ??= { ...allocPageChunk(this.chunkCap, ps, this.opts.pool), n: 0 });
-      const take = Math.min(n - i, this.chunkCap - c.n);
+      const c = this.openChunk();
+      const take = Math.min(n - i, c.cap - c.n);
       data.copy(c.frame, c.dataOffset + c.n * ps, offset + i * ps, offset + (i + take) * ps);
       this.took(c, addrs, i, take);
       i += take;
     }
   }
 
-  /** Data pages the chunk being filled still has room for (a whole chunk when none is open). */
+  /** Data pages the chunk being filled still has room for (what the next chunk will hold when none is open). */
   get pageRoom(): number {
-    return this.chunkCap - (this.chunk?.n ?? 0);
+    const c = this.chunk;
+    return c ? c.cap - c.n : this.nextCap();
+  }
+
+  /**
+   * Tells the writer that at most n more data pages follow in this VMA. The last chunk of a VMA is then
+   * laid out for the pages it will hold instead of a full chunk's, so it need not be laid out again (a
+   * copy of its pages) when the VMA ends: on a Node.js heap of ~700 VMAs, most of them a few pages, that
+   * copy was a quarter of a capture. More pages than announced would break the canonical layout: n must
+   * be an upper bound.
+   */
+  expectPages(n: number): void {
+    this.requirePagesVma();
+    this.pending = n;
   }
 
   /**
@@ -131,8 +147,25 @@ export class SnapshotWriter {
    */
   pageSpace(): { frame: Buffer; offset: number; room: number } {
     this.requirePagesVma();
-    const c = (this.chunk ??= { ...allocPageChunk(this.chunkCap, this.pageSize, this.opts.pool), n: 0 });
-    return { frame: c.frame, offset: c.dataOffset + c.n * this.pageSize, room: this.chunkCap - c.n };
+    const c = this.openChunk();
+    return { frame: c.frame, offset: c.dataOffset + c.n * this.pageSize, room: c.cap - c.n };
+  }
+
+  /** Pages the next chunk is laid out for: a full chunk, or fewer when expectPages said so. */
+  private nextCap(): number {
+    return this.pending >= 1 ? Math.min(this.chunkCap, this.pending) : this.chunkCap;
+  }
+
+  /**
+   * The chunk being filled, opened if needed: a full one from the pool, or one of exactly the pages
+   * still announced (not from the pool, whose frames are all full-size: a short frame would hold a whole
+   * one while counted at its length).
+   */
+  private openChunk(): { frame: Buffer; dataOffset: number; n: number; cap: number } {
+    if (this.chunk) return this.chunk;
+    const cap = this.nextCap();
+    const pool = cap === this.chunkCap ? this.opts.pool : undefined;
+    return (this.chunk = { ...allocPageChunk(cap, this.pageSize, pool), n: 0, cap });
   }
 
   /** Takes the first n pages at pageSpace()'s offset (n <= room) as the pages at these ascending addresses. */
@@ -140,14 +173,14 @@ export class SnapshotWriter {
     this.requirePagesVma();
     const c = this.chunk;
     if (n === 0) return;
-    if (!c || n > this.chunkCap - c.n || n > addrs.length) {
-      throw new PvError(ErrorCodes.INVALID_ARGUMENT, `placedPages: ${n} pages do not fit the ${c ? this.chunkCap - c.n : 0} pages of room`);
+    if (!c || n > c.cap - c.n || n > addrs.length) {
+      throw new PvError(ErrorCodes.INVALID_ARGUMENT, `placedPages: ${n} pages do not fit the ${c ? c.cap - c.n : 0} pages of room`);
     }
     this.took(c, addrs, 0, n);
   }
 
   /** Records addresses addrs[from, from + n) for the next n pages of chunk c (their data in place). */
-  private took(c: { frame: Buffer; n: number }, addrs: ArrayLike<number>, from: number, n: number): void {
+  private took(c: { frame: Buffer; n: number; cap: number }, addrs: ArrayLike<number>, from: number, n: number): void {
     for (let k = 0; k < n; k++) {
       const a = addrs[from + k]!;
       if (a <= this.lastAddr) throw new Error(`page 0x${a.toString(16)} is not after 0x${this.lastAddr.toString(16)}`);
@@ -156,7 +189,8 @@ export class SnapshotWriter {
     }
     c.n += n;
     this.counts.dataPages += n;
-    if (c.n === this.chunkCap) this.flushChunk();
+    if (this.pending > 0) this.pending = Math.max(0, this.pending - n);
+    if (c.n === c.cap) this.flushChunk();
   }
 
   addZero(start: number, pages: number): void {
@@ -175,6 +209,7 @@ export class SnapshotWriter {
   endVma(): void {
     const vma = this.requireVma();
     this.flushChunk();
+    this.pending = 0;
     const perFrame = Math.floor((this.maxFrameBytes - HEADER_BYTES - 4) / 16);
     for (const k of RUN_KINDS) {
       const runs = this.runs.get(k)!;
@@ -224,11 +259,17 @@ export class SnapshotWriter {
 
   private flushChunk(): void {
     const c = this.chunk;
-    if (!c || c.n === 0) return;
+    if (!c) return;
+    if (c.n === 0) {
+      // Opened, then every page dropped (zero, same as parent): a full chunk waits for the next pages,
+      // one laid out for this VMA's announced pages must not be filled by another VMA's.
+      if (c.cap !== this.chunkCap) this.chunk = undefined;
+      return;
+    }
     this.chunk = undefined;
     let frame = c.frame;
-    if (c.n < this.chunkCap) {
-      // A short last chunk: re-lay it at its exact size (addresses then data).
+    if (c.n < c.cap) {
+      // A last chunk shorter than laid out for: re-lay it at its exact size (addresses then data).
       frame = Buffer.allocUnsafe(pageChunkBytes(c.n, this.pageSize));
       c.frame.copy(frame, 0, 0, HEADER_BYTES + 8 + c.n * 8);
       frame.writeUInt32LE(c.n, HEADER_BYTES);

@@ -62,6 +62,15 @@ export async function captureVma(
     const winAddr = e.start + base * ps;
     pm.read(winAddr, count);
     stats.pagesScanned += count;
+    // The VMA's last window: tell the writer how many data pages can still come (present or swapped, plus
+    // those batched), so its last chunk is laid out for them and not copied again at the end. Only for a
+    // snapshot without a parent: an incremental drops most of these as same-as-parent, and a chunk laid
+    // out for them would be fresh memory for a few pages.
+    if (base + count >= pages && extents === undefined && !parent) {
+      let upTo = batch.n;
+      for (let k = 0; k < count; k++) if ((words[2 * k + 1] & (HI_PRESENT | HI_SWAPPED)) !== 0) upTo++;
+      writer.expectPages(upTo);
+    }
     for (let k = 0; k < count; k++) {
       const hi = words[2 * k + 1];
       const page = base + k;
