@@ -56,6 +56,23 @@ describe('agentMetrics', () => {
     });
   });
 
+  it('counts a group: every member read and sent, one freeze for all of them', async () => {
+    const registry = new Registry();
+    const m = agentMetrics(registry);
+    const member = (dataPages: number) => stats({ pagesScanned: 100, dataPages, bytesRead: dataPages * 4096, readMs: 250, freezeMs: 400 });
+    m.observeGroup([member(10), member(20), member(30)], 250000);
+    await expectSeries(registry, {
+      'pagevault_agent_pages_total{fate="scanned"}': 300,
+      'pagevault_agent_pages_total{fate="sent"}': 60,
+      'pagevault_agent_bytes_read_total': 60 * 4096,
+      'pagevault_agent_bytes_sent_total': 250000,
+      'pagevault_agent_read_seconds_total': 0.75,
+      'pagevault_agent_freeze_seconds_count': 1,
+      'pagevault_agent_freeze_seconds_sum': 0.4,
+      'pagevault_agent_snapshots_total{outcome="sent"}': 3,
+    });
+  });
+
   it('counts failures by code', async () => {
     const registry = new Registry();
     agentMetrics(registry).failed('PV_TARGET_GONE');

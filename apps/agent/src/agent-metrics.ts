@@ -6,6 +6,8 @@ export interface AgentMetrics {
   observe(s: CaptureStats, frameBytes: number): void;
   /** One pre-copy snapshot sent: every round's reads count; the target froze once, for the last round. */
   observePreCopy(rounds: CaptureStats[], frameBytes: number): void;
+  /** A group sent: a snapshot per member, all frozen together once (each member's freezeMs is that freeze). */
+  observeGroup(members: CaptureStats[], frameBytes: number): void;
   failed(code: string): void;
 }
 
@@ -45,6 +47,12 @@ export function agentMetrics(registry: Registry): AgentMetrics {
       freeze.observe((all.at(-1)?.freezeMs ?? 0) / 1000);
       rounds.observe(all.length);
       snaps.inc({ outcome: 'sent' });
+    },
+    observeGroup(members, frameBytes) {
+      for (const s of members) reads(s);
+      bytes.inc(frameBytes);
+      freeze.observe((members[0]?.freezeMs ?? 0) / 1000);
+      snaps.inc({ outcome: 'sent' }, members.length);
     },
     failed(code) {
       snaps.inc({ outcome: code });

@@ -1,15 +1,38 @@
 import { Body, Controller, Get, Inject, Param, Post } from '@nestjs/common';
+import { ErrorCodes, PvError } from '@pagevault/errors';
 import { SnapshotsService, type SnapshotJob } from './snapshots.service';
 
-/** POST /snapshots starts a capture; GET /snapshots/:id reports its progress and result. */
+interface StartBody {
+  pid?: number;
+  /** Several pids: one job each, or with `group: true` one group job frozen together. */
+  pids?: number[];
+  group?: boolean;
+  /** A process and all its descendants, as one group. */
+  tree?: number;
+  /** Every process of a cgroup v2 (a path under its mount, or relative to it), as one group. */
+  cgroup?: string;
+  mode?: string;
+  parent?: string;
+}
+
+/** POST /snapshots starts captures; GET /snapshots/:id reports a job's progress and result. */
 @Controller('snapshots')
 export class SnapshotsController {
   constructor(@Inject(SnapshotsService) private readonly snapshots: SnapshotsService) {}
 
   @Post()
-  start(@Body() body: { pid?: number; pids?: number[]; mode?: string; parent?: string }): SnapshotJob[] {
-    const pids = body.pids ?? (body.pid !== undefined ? [body.pid] : []);
-    return pids.map((pid) => this.snapshots.start({ pid, ...(body.mode ? { mode: body.mode } : {}), ...(body.parent ? { parent: body.parent } : {}) }));
+  start(@Body() body: StartBody): SnapshotJob[] {
+    const given = (['pid', 'pids', 'tree', 'cgroup'] as const).filter((k) => body[k] !== undefined);
+    if (given.length !== 1) {
+      throw new PvError(ErrorCodes.INVALID_ARGUMENT, `give exactly one of pid, pids, tree or cgroup${given.length ? `, not ${given.join(' and ')}` : ''}`);
+    }
+    const opts = { ...(body.mode ? { mode: body.mode } : {}), ...(body.parent ? { parent: body.parent } : {}) };
+    if (body.tree !== undefined) return [this.snapshots.startGroup({ targets: { tree: body.tree }, ...opts })];
+    if (body.cgroup !== undefined) return [this.snapshots.startGroup({ targets: { cgroup: body.cgroup }, ...opts })];
+    if (body.pids !== undefined && body.group === true) return [this.snapshots.startGroup({ targets: { pids: body.pids }, ...opts })];
+    const pids = body.pids ?? [body.pid!];
+    if (!Array.isArray(pids) || pids.length === 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'pids must be a non-empty list');
+    return pids.map((pid) => this.snapshots.start({ pid, ...opts }));
   }
 
   @Get(':id')

@@ -1,5 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { captureSnapshot, preCopy, type CaptureStats, type PageHashKind, type PageHashTable } from '@pagevault/capture';
+import { isAbsolute, join, relative } from 'node:path';
+import {
+  captureGroup, captureSnapshot, cgroup2Mount, preCopy, type CaptureStats, type GroupTargets, type PageHashKind, type PageHashTable,
+} from '@pagevault/capture';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, idFromHex, idToHex, newSnapshotId } from '@pagevault/format';
 import type { FrameLog } from '@pagevault/framelog';
@@ -21,7 +24,15 @@ export interface AgentConfig {
 
 export interface SnapshotJob {
   id: string;
-  pid: number;
+  /** The target of a single snapshot; a group's members are in `members`. */
+  pid?: number;
+  /**
+   * A group (one consistent freeze, one snapshot per process, their snapshot-begin groupId = this job's
+   * id): the pids, process tree or cgroup asked for.
+   */
+  group?: GroupTargets;
+  /** A group's members once frozen: pid, its snapshot id and, once sent, its capture's stats. */
+  members?: { pid: number; snapshot: string; stats?: CaptureStats }[];
   mode: 'default' | 'live' | 'pre-copy';
   parent?: string;
   state: 'running' | 'sent' | 'failed';
@@ -62,9 +73,41 @@ export class SnapshotsService {
     }
     const id = idToHex(newSnapshotId());
     const job: SnapshotJob = { id, pid: req.pid, mode, ...(req.parent ? { parent: req.parent } : {}), state: 'running', startedAt: new Date().toISOString() };
+    this.track(job);
+    return job;
+  }
+
+  private track(job: SnapshotJob): void {
     if (this.jobs.size >= 1000) this.jobs.delete(this.jobs.keys().next().value!);
-    this.jobs.set(id, job);
+    this.jobs.set(job.id, job);
     void this.run(job);
+  }
+
+  /**
+   * A group job: every process of `targets` frozen together, one snapshot each. Frozen only (a live or
+   * pre-copy group would not be one instant). `parent` names an earlier group job of this agent: each
+   * member whose pid was in it is an incremental against that pid's snapshot there, the others full.
+   */
+  startGroup(req: { targets: GroupTargets; mode?: string; parent?: string }): SnapshotJob {
+    if (req.mode !== undefined && req.mode !== 'default') {
+      throw new PvError(ErrorCodes.INVALID_ARGUMENT, `a group is captured frozen (mode default); ${req.mode} takes one pid`);
+    }
+    const t = req.targets;
+    if ('pids' in t) {
+      if (!Array.isArray(t.pids) || t.pids.length === 0 || !t.pids.every((p) => Number.isInteger(p) && p > 0)) {
+        throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'pids must be a non-empty list of positive integers');
+      }
+    } else if ('tree' in t) {
+      if (!Number.isInteger(t.tree) || t.tree <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'tree must be a positive integer (the root pid)');
+    } else {
+      t.cgroup = cgroupUnderMount(t.cgroup);
+    }
+    if (req.parent && !this.jobs.get(req.parent)?.members) {
+      throw new PvError(ErrorCodes.PARENT_MISSING, `no group job ${req.parent} on this agent to be the parent of a group`);
+    }
+    const id = idToHex(newSnapshotId());
+    const job: SnapshotJob = { id, group: t, mode: 'default', ...(req.parent ? { parent: req.parent } : {}), state: 'running', startedAt: new Date().toISOString() };
+    this.track(job);
     return job;
   }
 
@@ -77,7 +120,9 @@ export class SnapshotsService {
   private async run(job: SnapshotJob): Promise<void> {
     const producer = this.log.producer();
     try {
-      if (job.mode === 'pre-copy') {
+      if (job.group) {
+        await this.group(job, producer);
+      } else if (job.mode === 'pre-copy') {
         const r = await this.preCopy(job, producer);
         job.rounds = r.rounds.length;
         job.stats = r.rounds.at(-1)!.stats;
@@ -88,7 +133,7 @@ export class SnapshotsService {
         const shipped = await shipSnapshot({
           producer, maxFrameBytes: this.log.maxFrameBytes, snapshotId: idFromHex(job.id),
           capture: (writer, drain) => captureSnapshot({
-            pid: job.pid, writer, drain, tenant: this.cfg.tenant, host: this.cfg.host, wantHashes: true,
+            pid: job.pid!, writer, drain, tenant: this.cfg.tenant, host: this.cfg.host, wantHashes: true,
             ...(this.cfg.changeHash ? { changeHash: this.cfg.changeHash } : {}),
             consistency: job.mode === 'live' ? Consistency.Live : Consistency.Frozen, ...(parent ? { parent } : {}),
           }),
@@ -121,7 +166,7 @@ export class SnapshotsService {
     const streams = new SnapshotStreams(producer, this.log.maxFrameBytes);
     const r = await streams.ship(() =>
       preCopy({
-        pid: job.pid, tenant: this.cfg.tenant, host: this.cfg.host, budgetPages: this.cfg.preCopyBudgetPages,
+        pid: job.pid!, tenant: this.cfg.tenant, host: this.cfg.host, budgetPages: this.cfg.preCopyBudgetPages,
         ...(this.cfg.changeHash ? { changeHash: this.cfg.changeHash } : {}),
         round: () => {
           const id = newSnapshotId();
@@ -136,8 +181,50 @@ export class SnapshotsService {
     return r;
   }
 
+  /** A group job: frozen together, one stream each, held in the spool until all are read (as one snapshot is). */
+  private async group(job: SnapshotJob, producer: ReturnType<FrameLog['producer']>): Promise<void> {
+    const streams = new SnapshotStreams(producer, this.log.maxFrameBytes);
+    const before = job.parent ? this.jobs.get(job.parent)?.members : undefined;
+    const members: NonNullable<SnapshotJob['members']> = (job.members = []);
+    const done = await streams.ship(() =>
+      captureGroup({
+        targets: job.group!, groupId: idFromHex(job.id), tenant: this.cfg.tenant, host: this.cfg.host, wantHashes: true,
+        ...(this.cfg.changeHash ? { changeHash: this.cfg.changeHash } : {}),
+        snapshotFor: (pid) => {
+          const s = streams.open(newSnapshotId());
+          members.push({ pid, snapshot: s.snapshotId });
+          const prev = before?.find((m) => m.pid === pid)?.snapshot;
+          const hashes = prev === undefined ? undefined : this.lastHashes.get(prev);
+          return { writer: s.writer, drain: s.drain, ...(prev && hashes ? { parent: { id: idFromHex(prev), hashes } } : {}) };
+        },
+      }),
+    );
+    for (const { pid, result } of done) {
+      const m = members.find((x) => x.pid === pid)!;
+      m.stats = result.stats;
+      if (result.hashes) this.remember(m.snapshot, result.hashes);
+    }
+    job.snapshots = members.map((m) => m.snapshot);
+    job.frames = streams.frames;
+    job.bytes = streams.bytes;
+    this.metrics.observeGroup(done.map((d) => d.result.stats), streams.bytes);
+  }
+
   private remember(id: string, h: PageHashTable): void {
     if (this.lastHashes.size >= 64) this.lastHashes.delete(this.lastHashes.keys().next().value!);
     this.lastHashes.set(id, h);
   }
+}
+
+/** A cgroup v2 path from a request, absolute or relative to the mount, checked to lie under the mount. */
+function cgroupUnderMount(path: unknown): string {
+  if (typeof path !== 'string' || path === '') throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'cgroup must be a cgroup v2 path');
+  const mount = cgroup2Mount();
+  if (!mount) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'this host has no cgroup v2 hierarchy');
+  const dir = isAbsolute(path) ? path : join(mount, path);
+  const rel = relative(mount, dir);
+  if (rel.startsWith('..') || isAbsolute(rel)) {
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `cgroup ${path} is not under the cgroup v2 mount ${mount}`);
+  }
+  return join(mount, rel);
 }

@@ -132,6 +132,73 @@ describe('agent, compactor and restorer services', () => {
     expect(m.consistency).toBe('precopy');
   });
 
+  it('take a group over HTTP: frozen together, a snapshot each with the job as group id, thawed, then an incremental group', async () => {
+    const a = await startMemtarget<SourceInfo>(['source']);
+    const b = await startMemtarget<SourceInfo>(['source']);
+    try {
+      const pids = [a.info.pid, b.info.pid];
+      type GroupJob = { id: string; state: string; members?: { pid: number; snapshot: string; stats?: { dataPages: number; parentPages: number; freezeMs: number } }[]; error?: unknown };
+      const runGroup = async (parent?: string) => {
+        const res = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify({ pids, group: true, ...(parent ? { parent } : {}) }) });
+        expect(res.status).toBe(201);
+        const jobs = (await res.json()) as { id: string }[];
+        expect(jobs).toHaveLength(1);
+        return until('the group job', async () => {
+          const j = (await (await fetch(url('agent', `/snapshots/${jobs[0]!.id}`), { headers: auth })).json()) as GroupJob;
+          if (j.state === 'failed') throw new Error(JSON.stringify(j.error));
+          return j.state === 'sent' ? j : undefined;
+        });
+      };
+      const manifest = (id: string) => until(`manifest ${id}`, async () => {
+        const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${id}`), { headers: auth });
+        return r.ok ? ((await r.json()) as Manifest) : undefined;
+      });
+      const cold = await runGroup();
+      expect(cold.members!.map((m) => m.pid).sort()).toEqual([...pids].sort());
+      // One freeze for both: the same downtime reported by each member.
+      expect(new Set(cold.members!.map((m) => m.stats!.freezeMs)).size).toBe(1);
+      for (const m of cold.members!) {
+        expect(m.stats!.dataPages).toBeGreaterThan(50);
+        const man = await manifest(m.snapshot);
+        expect(man.groupId).toBe(cold.id);
+        expect(man.pid).toBe(m.pid);
+      }
+      // Thawed: both run again (state not T).
+      for (const pid of pids) expect(/^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))).toBe(false);
+      // The next group names the first: each member is an incremental against its pid's snapshot there.
+      const incr = await runGroup(cold.id);
+      for (const m of incr.members!) {
+        const before = cold.members!.find((c) => c.pid === m.pid)!;
+        expect(m.stats!.parentPages).toBeGreaterThan(50);
+        expect((await manifest(m.snapshot)).parentId).toBe(before.snapshot);
+      }
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  it('refuse a request that names its targets twice, a live group, or a cgroup outside the hierarchy', async () => {
+    const post = async (body: unknown) => {
+      const r = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as { code: string; message: string } };
+    };
+    for (const [body, message] of [
+      [{ pid: src.info.pid, tree: src.info.pid }, /exactly one of pid, pids, tree or cgroup, not pid and tree/],
+      [{}, /exactly one of pid, pids, tree or cgroup/],
+      [{ pids: [src.info.pid], group: true, mode: 'live' }, /a group is captured frozen/],
+      [{ cgroup: '/etc' }, /not under the cgroup v2 mount/],
+      [{ cgroup: '../../etc' }, /not under the cgroup v2 mount/],
+    ] as const) {
+      const r = await post(body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body.code).toBe('PV_INVALID_ARGUMENT');
+      expect(r.body.message).toMatch(message);
+    }
+    const r = await post({ pids: [src.info.pid], group: true, parent: '0'.repeat(32) });
+    expect(r.body.code).toBe('PV_PARENT_MISSING');
+  });
+
   it('answer unknown snapshots and processes with their specific errors', async () => {
     const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${'0'.repeat(32)}`), { headers: auth });
     expect(r.status).toBe(404);

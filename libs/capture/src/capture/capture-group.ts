@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { Consistency, type SnapshotWriter } from '@pagevault/format';
 import { freezeProcesses, type FrozenGroup } from '../freeze/freeze-group';
@@ -33,7 +34,7 @@ export interface GroupMemberResult {
 
 /**
  * Captures several processes as of one instant: all are frozen before any is read and thawed after all
- * are read, one snapshot each with a common groupId. If one fails, its stream and those not yet written
+ * are read, one snapshot each with a common groupId; each member's stats.freezeMs is the group's freeze. If one fails, its stream and those not yet written
  * are aborted (the group is not consistent any more) and the error rethrown; finished ones stay valid.
  */
 export async function captureGroup(opts: CaptureGroupOptions): Promise<GroupMemberResult[]> {
@@ -61,6 +62,9 @@ export async function captureGroup(opts: CaptureGroupOptions): Promise<GroupMemb
     throw e;
   } finally {
     frozen.thaw();
+    // One freeze for the whole group: each member reports it as its downtime.
+    const freezeMs = performance.now() - frozen.frozenAt;
+    for (const m of out) m.result.stats.freezeMs = freezeMs;
   }
 }
 
