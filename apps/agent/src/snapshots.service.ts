@@ -33,6 +33,8 @@ export interface SnapshotJob {
   group?: GroupTargets;
   /** A group's members once frozen: pid, its snapshot id and, once sent, its capture's stats. */
   members?: { pid: number; snapshot: string; stats?: CaptureStats }[];
+  /** While running: capturing (the target frozen unless live) or shipping, and the frames written so far. */
+  progress?: { phase: SnapshotStreams['phase']; frames: number; bytes: number };
   mode: 'default' | 'live' | 'pre-copy';
   parent?: string;
   state: 'running' | 'sent' | 'failed';
@@ -57,6 +59,8 @@ export class SnapshotsService {
   private readonly logger = new Logger(SnapshotsService.name);
   private readonly jobs = new Map<string, SnapshotJob>();
   private readonly lastHashes = new Map<string, PageHashTable>();
+  /** The streams of running jobs, for their progress. */
+  private readonly live = new Map<string, SnapshotStreams>();
 
   constructor(
     @Inject(FRAME_LOG) private readonly log: FrameLog,
@@ -114,16 +118,19 @@ export class SnapshotsService {
   get(id: string): SnapshotJob {
     const j = this.jobs.get(id);
     if (!j) throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `no snapshot job ${id} on this agent`);
-    return j;
+    const s = this.live.get(id);
+    return s ? { ...j, progress: { phase: s.phase, frames: s.frames, bytes: s.bytes } } : j;
   }
 
   private async run(job: SnapshotJob): Promise<void> {
     const producer = this.log.producer();
+    const streams = new SnapshotStreams(producer, this.log.maxFrameBytes);
+    this.live.set(job.id, streams);
     try {
       if (job.group) {
-        await this.group(job, producer);
+        await this.group(job, streams);
       } else if (job.mode === 'pre-copy') {
-        const r = await this.preCopy(job, producer);
+        const r = await this.preCopy(job, streams);
         job.rounds = r.rounds.length;
         job.stats = r.rounds.at(-1)!.stats;
         this.remember(job.snapshots!.at(-1)!, r.hashes);
@@ -131,7 +138,7 @@ export class SnapshotsService {
       } else {
         const parent = job.parent ? { id: idFromHex(job.parent), hashes: this.lastHashes.get(job.parent)! } : undefined;
         const shipped = await shipSnapshot({
-          producer, maxFrameBytes: this.log.maxFrameBytes, snapshotId: idFromHex(job.id),
+          producer, maxFrameBytes: this.log.maxFrameBytes, snapshotId: idFromHex(job.id), streams,
           capture: (writer, drain) => captureSnapshot({
             pid: job.pid!, writer, drain, tenant: this.cfg.tenant, host: this.cfg.host, wantHashes: true,
             ...(this.cfg.changeHash ? { changeHash: this.cfg.changeHash } : {}),
@@ -152,6 +159,7 @@ export class SnapshotsService {
       this.logger.warn(`snapshot ${job.id} of pid ${job.pid} failed: ${String(job.error['message'])}`);
     } finally {
       job.finishedAt = new Date().toISOString();
+      this.live.delete(job.id);
       await producer.close().catch(() => undefined);
     }
   }
@@ -162,8 +170,7 @@ export class SnapshotsService {
    * Every round is sent under the job's key, so one partition carries them in order and each round's
    * parent is committed before the round is compacted.
    */
-  private async preCopy(job: SnapshotJob, producer: ReturnType<FrameLog['producer']>) {
-    const streams = new SnapshotStreams(producer, this.log.maxFrameBytes);
+  private async preCopy(job: SnapshotJob, streams: SnapshotStreams) {
     const r = await streams.ship(() =>
       preCopy({
         pid: job.pid!, tenant: this.cfg.tenant, host: this.cfg.host, budgetPages: this.cfg.preCopyBudgetPages,
@@ -182,8 +189,7 @@ export class SnapshotsService {
   }
 
   /** A group job: frozen together, one stream each, held in the spool until all are read (as one snapshot is). */
-  private async group(job: SnapshotJob, producer: ReturnType<FrameLog['producer']>): Promise<void> {
-    const streams = new SnapshotStreams(producer, this.log.maxFrameBytes);
+  private async group(job: SnapshotJob, streams: SnapshotStreams): Promise<void> {
     const before = job.parent ? this.jobs.get(job.parent)?.members : undefined;
     const members: NonNullable<SnapshotJob['members']> = (job.members = []);
     const done = await streams.ship(() =>

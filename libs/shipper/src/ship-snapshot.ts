@@ -18,6 +18,8 @@ export interface ShipOptions<S> {
    * writer.abort() before rethrowing any failure after begin (capture does).
    */
   capture: (writer: SnapshotWriter, drain: () => Promise<void>) => Promise<S>;
+  /** The streams to ship over (a caller watching their progress); default: new ones on `producer`. */
+  streams?: SnapshotStreams;
 }
 
 export interface ShipResult<S> {
@@ -35,7 +37,7 @@ export interface ShipResult<S> {
  */
 export async function shipSnapshot<S>(o: ShipOptions<S>): Promise<ShipResult<S>> {
   const id = o.snapshotId ?? newSnapshotId();
-  const streams = new SnapshotStreams(o.producer, o.maxFrameBytes);
+  const streams = o.streams ?? new SnapshotStreams(o.producer, o.maxFrameBytes);
   const s = streams.open(id, o.key);
   try {
     const stats = await streams.ship(() => o.capture(s.writer, s.drain));

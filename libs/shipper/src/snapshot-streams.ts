@@ -20,6 +20,8 @@ export class SnapshotStreams {
   private readonly recycle = (frames: Buffer[]) => this.pool.giveAll(frames);
   frames = 0;
   bytes = 0;
+  /** Where ship() is: the capture running (frames queued or spooled), or its frames going to the log. */
+  phase: 'idle' | 'capturing' | 'shipping' | 'done' = 'idle';
 
   constructor(
     private readonly producer: FrameProducer,
@@ -60,15 +62,20 @@ export class SnapshotStreams {
     // A spooling producer keeps the frames local while the capture runs (the target may be frozen) and
     // ships them once it has ended.
     const release = this.producer.hold?.();
+    this.phase = 'capturing';
     try {
       const r = await capture();
       release?.();
+      this.phase = 'shipping';
       await this.flush();
       return r;
     } catch (e) {
       release?.();
+      this.phase = 'shipping';
       await this.flush().catch(() => undefined);
       throw e;
+    } finally {
+      this.phase = 'done';
     }
   }
 
