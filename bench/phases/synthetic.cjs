@@ -86,6 +86,16 @@ module.exports = async function synthetic(ctx) {
     `${fmt.rate(f1.frameBytes, shipMs)} (${fmt.mib(f1.frameBytes)} of frames; target frozen ${fmt.ms(f1.capture.freezeMs)}); compactor committed ${fmt.ms(f1.commit.wall - f1.shippedWall)} after the last ack`,
     k ? `Kafka's own Java producer: ${fmt.rate(k.bytesPerSec, 1000)}` : '', k ? `${fmt.pct(shipRate / k.bytesPerSec)} of it` : '');
 
+  // The issue's freeze goal: in the default mode the target stays frozen no longer than the read itself —
+  // here the time this snapshot's read calls took (process_vm_readv, /proc/PID/mem), inside the freeze.
+  const frozen = f1.capture.freezeMs;
+  const readIn = f1.capture.readMs;
+  rec.row(W, 'freeze time, default mode (the agent: capture, frames spooled on local disk, then thaw), cold',
+    `frozen ${fmt.ms(frozen)}, of which ${fmt.ms(readIn)} in read calls`,
+    `the read itself: ${fmt.ms(readIn)} (a capture alone: frozen ${fmt.ms(capt.freezeMs)}, ${fmt.ms(capt.readMs)} in read calls)`,
+    `${fmt.x(frozen / readIn)} the read`,
+    rec.goal('freeze time no longer than the read itself (default mode, agent)', frozen <= readIn, fmt.x(frozen / readIn), 'freeze ≤ the read'));
+
   // The compactor alone: the cold's frames, already in Kafka, replayed by a compactor of its own into an
   // empty bucket (hash + dedup + compress + upload, nothing else running), against restic's backup of the
   // core (chunk + hash + dedup + compress + upload of the same memory).
