@@ -8,13 +8,28 @@ export interface OpenStream {
   drain: () => Promise<void>;
 }
 
+interface Stream {
+  key: string;
+  queue: Buffer[];
+  /** Bytes of the frames in `queue`. */
+  queued: number;
+}
+
+/**
+ * A drain sends a stream's frames once this many are queued. A capture drains after every batch, and on
+ * a heap of a thousand small VMAs a batch is a VMA's few frames of a few KiB: sent one batch at a time,
+ * each became a send, a spool entry and its own small disk writes while the target was frozen. A full
+ * chunk frame (1 MiB − 4 KiB) goes at once; at most this much more is held per stream.
+ */
+const SEND_MIN_BYTES = 512 * 1024;
+
 /**
  * Several snapshot streams over one producer: one per member of a group capture, or one per pre-copy
  * round. Each stream's frames are queued by its writer and sent in batches by drain(). Streams opened with
  * the same key are drained in the order they were opened, so a pre-copy round never overtakes its parent.
  */
 export class SnapshotStreams {
-  private readonly streams: { key: string; queue: Buffer[] }[] = [];
+  private readonly streams: Stream[] = [];
   /** Chunk frames the producer is done with (written to its spool) are filled again. */
   private readonly pool = new FramePool();
   private readonly recycle = (frames: Buffer[]) => this.pool.giveAll(frames);
@@ -29,20 +44,25 @@ export class SnapshotStreams {
   ) {}
 
   open(snapshotId: Uint8Array, key = idToHex(snapshotId)): OpenStream {
-    const s = { key, queue: [] as Buffer[] };
+    const s: Stream = { key, queue: [], queued: 0 };
     this.streams.push(s);
     const writer = new SnapshotWriter({
       snapshotId, maxFrameBytes: this.maxFrameBytes, pool: this.pool, sealer: frameSealer(),
       emit: (f) => {
         s.queue.push(f);
+        s.queued += f.length;
         this.frames++;
         this.bytes += f.length;
       },
     });
+    // Earlier streams of the key go whole (their frames come first); this one once it has SEND_MIN_BYTES.
     const drain = async () => {
       for (const o of this.streams) {
+        if (o === s) {
+          if (s.queued >= SEND_MIN_BYTES) await this.send(s);
+          break;
+        }
         if (o.key === key) await this.send(o);
-        if (o === s) break;
       }
     };
     return { snapshotId: idToHex(snapshotId), writer, drain };
@@ -79,10 +99,11 @@ export class SnapshotStreams {
     }
   }
 
-  private async send(s: { key: string; queue: Buffer[] }): Promise<void> {
+  private async send(s: Stream): Promise<void> {
     if (s.queue.length === 0) return;
     const out = s.queue;
     s.queue = [];
+    s.queued = 0;
     await this.producer.send(s.key, out, this.recycle);
   }
 }
