@@ -6,7 +6,7 @@ import { ErrorCodes } from '@pagevault/errors';
 import { FramePool } from '@pagevault/format';
 import { Collector, frameIndex, testFrame, testFrames, waitUntil } from './conformance-support';
 import { InProcessFrameLog } from './in-process/in-process-frame-log';
-import { SpoolingFrameProducer, withSpool } from './spooling-frame-producer';
+import { SpoolingFrameProducer, layoutEntry, withSpool } from './spooling-frame-producer';
 
 describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) => {
   let dir: string;
@@ -84,6 +84,37 @@ describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) 
     await p.close();
   });
 
+  it('spools entries of many small frames around pool frames (packed runs when direct), intact and in order', async () => {
+    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, direct, memoryBytes: 4096 });
+    const release = p.hold();
+    const pool = new FramePool();
+    const copies: Buffer[] = [];
+    let seq = 0;
+    for (let e = 0; e < 6; e++) {
+      // A heap's batch: small header and run frames, a pool chunk in the middle, odd sizes.
+      const frames: Buffer[] = [];
+      for (let k = 0; k < 7; k++) {
+        if (k === 3) {
+          const src = testFrame('k', seq++, 20_000);
+          const pooled = pool.take(src.length);
+          src.copy(pooled);
+          frames.push(pooled);
+        } else frames.push(testFrame('k', seq++, 100 + 37 * k + e));
+      }
+      copies.push(...frames.map((f) => Buffer.from(f)));
+      await p.send('k', frames, (fs) => pool.giveAll(fs));
+    }
+    release();
+    await p.flush();
+    const c = await new Collector(inner.consumer('g')).start();
+    await waitUntil(() => c.records.length === copies.length, `${copies.length} records`, 5_000);
+    expect(c.records.map((r) => r.value.equals(copies[frameIndex(r)]!))).toEqual(copies.map(() => true));
+    expect(c.records.map(frameIndex)).toEqual(copies.map((_, i) => i));
+    expect(p.spoolIo).toBe(direct ? 'direct' : 'buffered');
+    await c.stop();
+    await p.close();
+  });
+
   it('spools the frames of a FramePool (written as they are when direct) beside other frames, intact and in order', async () => {
     const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, direct, memoryBytes: 4096 });
     const release = p.hold();
@@ -155,5 +186,26 @@ describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) 
     await p.send('k', testFrames('k', 0, 1));
     await expect(p.flush()).rejects.toMatchObject({ code: ErrorCodes.LOG_UNAVAILABLE });
     await expect(p.send('k', testFrames('k', 1, 1))).rejects.toMatchObject({ code: ErrorCodes.LOG_UNAVAILABLE });
+  });
+});
+
+describe('layoutEntry', () => {
+  it('starts pool frames block-aligned and packs runs of other frames, each run from an aligned start', () => {
+    const pool = new FramePool();
+    const pooled = pool.take(9000);
+    const small = (n: number) => Buffer.alloc(n);
+    const l = layoutEntry([small(100), small(200), pooled, small(300), small(5000), small(10)]);
+    expect(l.offsets).toEqual([0, 100, 4096, 4096 + 12288, 4096 + 12288 + 300, 4096 + 12288 + 5300]);
+    expect(l.runs).toEqual([
+      { from: 0, to: 2, at: 0, bytes: 300 },
+      { from: 3, to: 6, at: 16384, bytes: 5310 },
+    ]);
+    expect(l.span).toBe(16384 + 8192);
+  });
+
+  it('splits a run past 4 MiB', () => {
+    const l = layoutEntry([Buffer.alloc(3 << 20), Buffer.alloc(3 << 20), Buffer.alloc(10)]);
+    expect(l.runs.map((r) => [r.from, r.to, r.at])).toEqual([[0, 1, 0], [1, 3, 3 << 20]]);
+    expect(l.offsets).toEqual([0, 3 << 20, 6 << 20]);
   });
 });

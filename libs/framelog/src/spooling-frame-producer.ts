@@ -24,15 +24,56 @@ export interface SpoolOptions {
 interface Entry {
   key: string;
   done: FramesDone | undefined;
-  /**
-   * In memory, or undefined when spilled to the spool file from `at`: frame i at `at` plus the padded
-   * lengths (alignUp) of the frames before it, `span` bytes in all.
-   */
+  /** In memory, or undefined when spilled to the spool file from `at` (see layoutEntry). */
   frames: Buffer[] | undefined;
   lengths: number[];
   at: number;
-  span: number;
+  layout: Layout | undefined;
   bytes: number;
+}
+
+/**
+ * Where a spilled entry's frames lie in the spool file, from the entry's start, and the writes that put
+ * them there. A frame with room to be written as it is (a FramePool's: paddedView) starts block-aligned
+ * and is written from its own memory; runs of other frames (headers, runs, a VMA's short last chunk) lie
+ * back to back from a block-aligned start and go in one staged write per run, instead of one 4 KiB-padded
+ * write each (a heap of a thousand VMAs spooled thousands of those while frozen, waiting on the device).
+ */
+interface Layout {
+  offsets: number[];
+  /** Block-aligned end of the last write: the bytes to read back with O_DIRECT. */
+  span: number;
+  /** Frames [from, to) staged together at `at`, `bytes` long (before padding). */
+  runs: { from: number; to: number; at: number; bytes: number }[];
+}
+
+/** The most bytes one staged run holds; a longer run of frames is split. */
+const RUN_MAX_BYTES = 4 * 1_048_576;
+
+export function layoutEntry(frames: readonly Buffer[]): Layout {
+  const offsets: number[] = [];
+  const runs: Layout['runs'] = [];
+  let cur = 0;
+  let run: Layout['runs'][number] | undefined;
+  frames.forEach((f, i) => {
+    if (paddedView(f)) {
+      run = undefined;
+      cur = alignUp(cur);
+      offsets.push(cur);
+      cur += alignUp(f.length);
+      return;
+    }
+    if (run && run.bytes + f.length > RUN_MAX_BYTES) run = undefined;
+    if (!run) {
+      cur = alignUp(cur);
+      runs.push((run = { from: i, to: i, at: cur, bytes: 0 }));
+    }
+    offsets.push(cur);
+    cur += f.length;
+    run.to = i + 1;
+    run.bytes += f.length;
+  });
+  return { offsets, span: alignUp(cur), runs };
 }
 
 /** Spool writes in flight before send() waits for the disk. */
@@ -48,8 +89,8 @@ const WRITE_WINDOW_BYTES = 32 * 1_048_576;
  * The spool is written with O_DIRECT where the file system has it, several writes at once, so a frozen
  * target does not wait on the kernel allocating page cache (on this VM, whose idle memory goes back to
  * the host, ~9 µs a page: a 1 GiB capture stayed frozen 1.1-2.5 s through the page cache against
- * 0.6-0.7 s direct). Each frame of an entry sits at its own block-aligned offset: a FramePool's frame is
- * written from its own memory, any other is copied into an aligned staging buffer first.
+ * 0.6-0.7 s direct). A FramePool's frame sits at a block-aligned offset and is written from its own
+ * memory; runs of other frames are packed and copied into one aligned staging buffer each (layoutEntry).
  *
  * Memory: `memoryBytes`, 32 MiB of spool writes in flight and their staged copies (the process keeps up
  * to 64 MiB of staging buffers for the next spills), and the inner producer's window. If this process
@@ -104,23 +145,23 @@ export class SpoolingFrameProducer implements FrameProducer {
     if (frames.length === 0) return;
     const lengths = frames.map((f) => f.length);
     const bytes = lengths.reduce((a, b) => a + b, 0);
-    const e: Entry = { key, done, frames, lengths, at: -1, span: 0, bytes };
+    const e: Entry = { key, done, frames, lengths, at: -1, layout: undefined, bytes };
     if (this.memBytes + bytes <= this.memoryBytes || this.queue.length === 0) {
       this.memBytes += bytes;
     } else {
       // Reserve the file range now, in send order; the entry is forwarded only after its write landed.
-      // Every frame starts block-aligned, so each can be written and read back with O_DIRECT.
-      e.span = lengths.reduce((n, l) => n + alignUp(l), 0);
+      // Every write starts block-aligned, so each can be written and the entry read back with O_DIRECT.
+      const layout = (e.layout = layoutEntry(frames));
       e.at = this.fileEnd;
-      this.fileEnd += e.span;
+      this.fileEnd += layout.span;
       this.spilled++;
-      // In flight counts what the writes hold: the frames, and a staging copy of those that need one.
-      const holds = bytes + (this.direct ? frames.reduce((n, f) => n + (paddedView(f) ? 0 : stageSize(alignUp(f.length))), 0) : 0);
+      // In flight counts what the writes hold: the frames, and the staging copies of the runs.
+      const holds = bytes + (this.direct ? layout.runs.reduce((n, r) => n + stageSize(alignUp(r.bytes)), 0) : 0);
       this.writing += holds;
       // Writes run concurrently (each at its own range): one at a time, a direct write of ~1 MiB waits
       // for the device's round trip, ~1 GB/s here against ~2-3 GB/s with several in flight.
       const write = this.barrier
-        .then(() => this.spill(frames, e.at))
+        .then(() => this.spill(frames, e.at, layout))
         .then(() => done?.(frames))
         .finally(() => (this.writing -= holds));
       this.landed = Promise.all([this.landed, write.catch(() => undefined)]);
@@ -204,19 +245,27 @@ export class SpoolingFrameProducer implements FrameProducer {
   }
 
   /**
-   * Writes an entry's frames from `at`, each at its block-aligned offset, concurrently. With O_DIRECT a
-   * frame a FramePool allocated goes to the disk as it is (paddedView: no copy while a target is frozen);
-   * any other frame is copied into an aligned staging buffer first. Through the page cache where the file
-   * system has no direct I/O.
+   * Writes an entry's frames from `at` as laid out (layoutEntry), concurrently. With O_DIRECT a frame a
+   * FramePool allocated goes to the disk as it is (paddedView: no copy while a target is frozen), and each
+   * run of other frames is copied into one aligned staging buffer and written with one call. Through the
+   * page cache where the file system has no direct I/O: every frame as it is, at its offset.
    */
-  private async spill(frames: Buffer[], at: number): Promise<void> {
+  private async spill(frames: Buffer[], at: number, layout: Layout): Promise<void> {
     try {
       const file = (this.file ??= await (this.opening ??= this.openSpool()));
       const writes: Promise<void>[] = [];
-      let o = at;
-      for (const f of frames) {
-        writes.push(this.direct ? this.writeDirect(file, f, o) : writeAll(file, f, o));
-        o += alignUp(f.length);
+      if (!this.direct) {
+        frames.forEach((f, i) => writes.push(writeAll(file, f, at + layout.offsets[i]!)));
+      } else {
+        let r = 0;
+        for (let i = 0; i < frames.length; i++) {
+          const run = layout.runs[r];
+          if (run && run.from === i) {
+            writes.push(this.writeRun(file, frames, run, at));
+            i = run.to - 1;
+            r++;
+          } else writes.push(writeAll(file, paddedView(frames[i]!)!, at + layout.offsets[i]!));
+        }
       }
       await Promise.all(writes);
     } catch (e) {
@@ -224,13 +273,13 @@ export class SpoolingFrameProducer implements FrameProducer {
     }
   }
 
-  private async writeDirect(file: FileHandle, f: Buffer, at: number): Promise<void> {
-    const view = paddedView(f);
-    if (view) return writeAll(file, view, at);
-    const stage = takeStage(alignUp(f.length));
+  private async writeRun(file: FileHandle, frames: Buffer[], run: Layout['runs'][number], at: number): Promise<void> {
+    const padded = alignUp(run.bytes);
+    const stage = takeStage(padded);
     try {
-      f.copy(stage);
-      await writeAll(file, stage.subarray(0, alignUp(f.length)), at);
+      let o = 0;
+      for (let i = run.from; i < run.to; i++) o += frames[i]!.copy(stage, o);
+      await writeAll(file, stage.subarray(0, padded), at + run.at);
     } finally {
       giveStage(stage);
     }
@@ -245,10 +294,11 @@ export class SpoolingFrameProducer implements FrameProducer {
   private async readBack(e: Entry): Promise<Buffer[]> {
     await this.landed; // its own write, and every earlier one, has landed (or failed: then this throws below)
     if (this.failure) throw this.failure;
-    // Direct writes wrote every frame's padding too; through the page cache the file may end with the last frame.
-    const last = e.lengths[e.lengths.length - 1]!;
-    const want = this.direct ? e.span : e.span - alignUp(last) + last;
-    const all = this.direct ? alignedBuffer(e.span) : Buffer.allocUnsafe(e.span);
+    // Direct writes wrote the padding too; through the page cache the file may end with the last frame.
+    const { offsets, span } = e.layout!;
+    const n = e.lengths.length;
+    const want = this.direct ? span : offsets[n - 1]! + e.lengths[n - 1]!;
+    const all = this.direct ? alignedBuffer(span) : Buffer.allocUnsafe(want);
     try {
       for (let done = 0; done < want; ) {
         const { bytesRead } = await this.file!.read(all, done, want - done, e.at + done);
@@ -260,15 +310,11 @@ export class SpoolingFrameProducer implements FrameProducer {
     }
     // Frames of a few KiB read into their padded spans would hold up to twice their size (and 4 KiB
     // more) until the log acknowledges them: copied out to their exact size instead.
-    const copy = e.span + 4096 > e.bytes * 1.25;
-    const frames: Buffer[] = [];
-    let o = 0;
-    for (const n of e.lengths) {
-      const f = all.subarray(o, o + n);
-      frames.push(copy ? Buffer.from(f) : f);
-      o += alignUp(n);
-    }
-    return frames;
+    const copy = span + 4096 > e.bytes * 1.25;
+    return e.lengths.map((len, i) => {
+      const f = all.subarray(offsets[i]!, offsets[i]! + len);
+      return copy ? Buffer.from(f) : f;
+    });
   }
 
   /**
