@@ -40,27 +40,31 @@ module.exports = async ({ kafka }) => {
       }
     },
 
-    /** Several processes frozen together, one snapshot each with a common group id (CLI --group). */
+    /**
+     * Several processes frozen together, one snapshot each with a common group id, as the agent's group
+     * jobs (POST /snapshots {pids, group: true}) and the CLI's --group take them: spooled while frozen,
+     * shipped once all are read and thawed.
+     */
     async group({ pids, tenant }) {
       const startWall = wall();
       const producer = log.producer();
       const streams = new SnapshotStreams(producer, log.maxFrameBytes);
       const ids = [];
+      let thawedWall = 0;
       try {
-        const members = await captureGroup({
-          targets: { pids }, groupId: newSnapshotId(), tenant, host: 'bench',
-          snapshotFor: () => {
-            const s = streams.open(newSnapshotId());
-            ids.push(s.snapshotId);
-            return { writer: s.writer, drain: s.drain };
-          },
+        const members = await streams.ship(async () => {
+          const m = await captureGroup({
+            targets: { pids }, groupId: newSnapshotId(), tenant, host: 'bench',
+            snapshotFor: () => {
+              const s = streams.open(newSnapshotId());
+              ids.push(s.snapshotId);
+              return { writer: s.writer, drain: s.drain };
+            },
+          });
+          thawedWall = wall();
+          return m;
         });
-        const thawedWall = wall();
-        await streams.flush();
-        return { ids, startWall, thawedWall, shippedWall: wall(), frameBytes: streams.bytes, bytesRead: members.reduce((n, m) => n + m.result.stats.bytesRead, 0) };
-      } catch (e) {
-        await streams.flush().catch(() => undefined); // the abort frames, if the log still answers
-        throw e;
+        return { ids, startWall, thawedWall, shippedWall: wall(), frameBytes: streams.bytes, bytesRead: members.reduce((n, m) => n + m.result.stats.bytesRead, 0), frozenMs: members[0].result.stats.freezeMs };
       } finally {
         await producer.close().catch(() => undefined);
       }
