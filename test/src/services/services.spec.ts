@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { cgroup2Mount } from '@pagevault/capture';
+import { startFixture } from '../capture/helpers/target-process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMemtarget, type Running, type SourceInfo } from '../restore-outputs/helpers/memtarget';
 import { kafkaBrokers, requireKafka, testAdmin } from '../framelog/kafka-env';
@@ -175,6 +177,51 @@ describe('agent, compactor and restorer services', () => {
     } finally {
       await a.stop();
       await b.stop();
+    }
+  });
+
+  it('take a process tree, then a cgroup, as groups over HTTP: every member, one group id, all thawed', async (ctx) => {
+    const t = await startFixture(); // a process and its forked child
+    const mount = cgroup2Mount();
+    const name = `pagevault-svc-${tag}`;
+    let moved = false;
+    try {
+      const group = async (body: unknown) => {
+        const res = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify(body) });
+        expect(res.status).toBe(201);
+        const [job] = (await res.json()) as { id: string }[];
+        return until('the group job', async () => {
+          const j = (await (await fetch(url('agent', `/snapshots/${job!.id}`), { headers: auth })).json()) as { id: string; state: string; members?: { pid: number; snapshot: string }[]; error?: unknown };
+          if (j.state === 'failed') throw new Error(JSON.stringify(j.error));
+          return j.state === 'sent' ? j : undefined;
+        });
+      };
+      const check = async (j: { id: string; members?: { pid: number; snapshot: string }[] }) => {
+        expect(j.members!.map((m) => m.pid).sort()).toEqual([t.info.pid, t.info.child].sort());
+        for (const m of j.members!) {
+          const man = await until(`manifest ${m.snapshot}`, async () => {
+            const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${m.snapshot}`), { headers: auth });
+            return r.ok ? ((await r.json()) as Manifest) : undefined;
+          });
+          expect(man.groupId).toBe(j.id);
+        }
+        for (const pid of [t.info.pid, t.info.child]) expect(/^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))).toBe(false);
+      };
+      await check(await group({ tree: t.info.pid }));
+      // The same two processes in a cgroup of their own, named relative to the mount.
+      if (!mount) return ctx.skip();
+      try {
+        mkdirSync(join(mount, name));
+        for (const pid of [t.info.pid, t.info.child]) writeFileSync(join(mount, name, 'cgroup.procs'), String(pid));
+        moved = true;
+      } catch {
+        return ctx.skip();
+      }
+      await check(await group({ cgroup: name }));
+    } finally {
+      if (moved) for (const pid of [t.info.pid, t.info.child]) writeFileSync(join(mount!, 'cgroup.procs'), String(pid));
+      await t.stop();
+      if (moved) rmdirSync(join(mount!, name));
     }
   });
 
