@@ -101,6 +101,7 @@ export class SnapshotsService {
       if (!Array.isArray(t.pids) || t.pids.length === 0 || !t.pids.every((p) => Number.isInteger(p) && p > 0)) {
         throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'pids must be a non-empty list of positive integers');
       }
+      t.pids = [...new Set(t.pids)];
     } else if ('tree' in t) {
       if (!Number.isInteger(t.tree) || t.tree <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'tree must be a positive integer (the root pid)');
     } else {
@@ -156,7 +157,8 @@ export class SnapshotsService {
       job.state = 'failed';
       job.error = isPvError(e) ? e.toJSON() : { code: 'PV_INTERNAL', message: String(e) };
       this.metrics.failed(String(job.error['code']));
-      this.logger.warn(`snapshot ${job.id} of pid ${job.pid} failed: ${String(job.error['message'])}`);
+      const of = job.group ? `group ${JSON.stringify(job.group)}` : `pid ${job.pid}`;
+      this.logger.warn(`snapshot ${job.id} of ${of} failed: ${String(job.error['message'])}`);
     } finally {
       job.finishedAt = new Date().toISOString();
       this.live.delete(job.id);
@@ -229,7 +231,7 @@ function cgroupUnderMount(path: unknown): string {
   if (!mount) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'this host has no cgroup v2 hierarchy');
   const dir = isAbsolute(path) ? path : join(mount, path);
   const rel = relative(mount, dir);
-  if (rel.startsWith('..') || isAbsolute(rel)) {
+  if (rel === '..' || rel.startsWith('../') || isAbsolute(rel)) {
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `cgroup ${path} is not under the cgroup v2 mount ${mount}`);
   }
   return join(mount, rel);
