@@ -8,8 +8,10 @@ import { Consistency, idFromHex, idToHex, newSnapshotId } from '@pagevault/forma
 import type { FrameLog } from '@pagevault/framelog';
 import { SnapshotStreams, shipSnapshot } from '@pagevault/shipper';
 import type { AgentMetrics } from './agent-metrics';
+import { HashTables } from './hash-tables';
 
 export const FRAME_LOG = Symbol('frame-log');
+
 export const METRICS = Symbol('agent-metrics');
 export const AGENT_CONFIG = Symbol('agent-config');
 
@@ -50,15 +52,17 @@ export interface SnapshotJob {
 }
 
 /**
- * Runs snapshot jobs: capture → frames → Kafka. Keeps the page hashes of each pid's last snapshot (40
- * bytes a data page) so the next incremental sends only changed pages; this kernel has no soft-dirty.
+ * Runs snapshot jobs: capture → frames → Kafka. Keeps the page hashes of recent snapshots (24 bytes a
+ * data page with XXH3, 40 with SHA-256; see HashTables) so the next incremental sends only changed pages;
+ * this kernel has no soft-dirty.
  * "sent" means every frame is acknowledged by Kafka; the compactor makes it visible.
  */
 @Injectable()
 export class SnapshotsService {
   private readonly logger = new Logger(SnapshotsService.name);
   private readonly jobs = new Map<string, SnapshotJob>();
-  private readonly lastHashes = new Map<string, PageHashTable>();
+  /** Page hashes of recent snapshots, for incrementals against them (256 MiB of tables at most). */
+  private readonly lastHashes = new HashTables(256 * 1_048_576);
   /** The streams of running jobs, for their progress. */
   private readonly live = new Map<string, SnapshotStreams>();
 
@@ -219,8 +223,7 @@ export class SnapshotsService {
   }
 
   private remember(id: string, h: PageHashTable): void {
-    if (this.lastHashes.size >= 64) this.lastHashes.delete(this.lastHashes.keys().next().value!);
-    this.lastHashes.set(id, h);
+    this.lastHashes.keep(id, h);
   }
 }
 
