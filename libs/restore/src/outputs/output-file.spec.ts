@@ -93,6 +93,15 @@ describe('output files', () => {
     expect(caught).toMatchObject({ code: ErrorCodes.STORE_FULL, details: { path: p, errno: 'ENOSPC' } });
     expect((caught as Error).message).toContain(p);
     await expect(f.finish()).rejects.toMatchObject({ code: ErrorCodes.STORE_FULL });
+    await f.abandon(); // as the writers do when finish() threw
+
+    // Its staging buffers went back once: two outputs after it, written at the same time, stay apart.
+    const [pa, pb] = [path(), path()];
+    const [a, b] = [await openOutputFile(pa, { fsync: true }), await openOutputFile(pb, { fsync: true })];
+    const [da, db] = [pattern(12 * MiB), pattern(12 * MiB)];
+    await Promise.all([a.write(da, 0), b.write(db, 0)]);
+    await Promise.all([a.finish(), b.finish()]);
+    expect([readFileSync(pa).equals(da), readFileSync(pb).equals(db)]).toEqual([true, true]);
   });
 
   it('gives typed errors on the buffered path too: a full disk, an output that exists', async () => {

@@ -18,7 +18,7 @@ export interface OutputFile {
   read(buf: Buffer, position: number): Promise<number>;
   /** Every write landed (and, with fsync, is on disk); then closed. Throws what a background write met. */
   finish(): Promise<void>;
-  /** Closes on a failure path, ignoring errors. */
+  /** Closes on a failure path, ignoring errors; nothing more after finish() (even one that threw) closed it. */
   abandon(): Promise<void>;
 }
 
@@ -127,6 +127,7 @@ export class DirectOutput implements OutputFile {
   private next = 0;
   private failure: unknown;
   private directOk = true;
+  private closed = false;
 
   constructor(
     private readonly fh: FileHandle,
@@ -205,7 +206,13 @@ export class DirectOutput implements OutputFile {
     if (this.failure !== undefined) throw this.failure;
   }
 
+  /**
+   * Once: the writers abandon a file whose finish() threw, and giving the slots back twice would hand one
+   * set of staging buffers to two later outputs at once.
+   */
   private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     try {
       await Promise.all([this.direct.close(), this.fh.close()]);
     } finally {
