@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import koffi from 'koffi';
 
 /**
@@ -29,4 +30,16 @@ export function paddedView(buf: Buffer): Buffer | undefined {
   if (buf.byteOffset + padded > buf.buffer.byteLength) return undefined;
   if (koffi.address(buf) % BigInt(DIRECT_ALIGN) !== 0n) return undefined;
   return Buffer.from(buf.buffer, buf.byteOffset, padded);
+}
+
+/**
+ * Writes all of `buf` at `position`: one positional write, continued only if the kernel took less (it
+ * rarely does for files). A write that takes nothing fails with EIO instead of looping.
+ */
+export async function writeFullyAt(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < buf.length; ) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten === 0) throw Object.assign(new Error(`wrote 0 of ${buf.length - done} bytes at ${position + done}`), { code: 'EIO' });
+    done += bytesWritten;
+  }
 }

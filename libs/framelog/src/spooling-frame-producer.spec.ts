@@ -19,6 +19,16 @@ describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) 
 
   const pending = async (p: Promise<unknown>) => (await Promise.race([p.then(() => 'settled'), new Promise((r) => setTimeout(() => r('pending'), 100))])) === 'pending';
 
+  /** Flushes p, then the log holds exactly `copies`, each intact, in order (frame i is copies[i]). */
+  const expectDelivered = async (p: SpoolingFrameProducer, copies: Buffer[]) => {
+    await p.flush();
+    const c = await new Collector(inner.consumer('g')).start();
+    await waitUntil(() => c.records.length === copies.length, `${copies.length} records`, 5_000);
+    expect(c.records.map((r) => r.value.equals(copies[frameIndex(r)]!))).toEqual(copies.map(() => true));
+    expect(c.records.map(frameIndex)).toEqual(copies.map((_, i) => i));
+    await c.stop();
+  };
+
   it('accepts frames while the log withholds acks, keeps 16 KiB in memory, forwards all in order once it answers', async () => {
     const log = withSpool(inner, { dir, direct, memoryBytes: 16 * 1024 });
     const release = inner.holdAcks();
@@ -105,13 +115,8 @@ describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) 
       await p.send('k', frames, (fs) => pool.giveAll(fs));
     }
     release();
-    await p.flush();
-    const c = await new Collector(inner.consumer('g')).start();
-    await waitUntil(() => c.records.length === copies.length, `${copies.length} records`, 5_000);
-    expect(c.records.map((r) => r.value.equals(copies[frameIndex(r)]!))).toEqual(copies.map(() => true));
-    expect(c.records.map(frameIndex)).toEqual(copies.map((_, i) => i));
+    await expectDelivered(p, copies);
     expect(p.spoolIo).toBe(direct ? 'direct' : 'buffered');
-    await c.stop();
     await p.close();
   });
 
@@ -132,12 +137,7 @@ describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) 
     await waitUntil(() => given.length >= 18, 'spilled frames given back', 5_000); // the first entry stays in memory
     for (const f of given) f.fill(0xee); // the sender refills them at once
     release();
-    await p.flush();
-    const c = await new Collector(inner.consumer('g')).start();
-    await waitUntil(() => c.records.length === 20, '20 records', 5_000);
-    expect(c.records.map((r) => r.value.equals(copies[frameIndex(r)]!))).toEqual(copies.map(() => true));
-    expect(c.records.map(frameIndex)).toEqual(copies.map((_, i) => i));
-    await c.stop();
+    await expectDelivered(p, copies);
     await p.close();
   });
 
@@ -201,6 +201,7 @@ describe('layoutEntry', () => {
       { from: 3, to: 6, at: 16384, bytes: 5310 },
     ]);
     expect(l.span).toBe(16384 + 8192);
+    expect(l.own.map((o) => [o.i, o.view.length])).toEqual([[2, 12288]]);
   });
 
   it('splits a run past 4 MiB', () => {

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { alignedBuffer, alignUp, paddedView } from '@pagevault/format';
+import { alignedBuffer, alignUp, paddedView, writeFullyAt } from '@pagevault/format';
 import { checkFrames } from './check-frames';
 import type { FrameLog, FrameProducer, FramesDone } from './frame-log';
 import { localFileError } from './local-file-error';
@@ -45,6 +45,8 @@ interface Layout {
   span: number;
   /** Frames [from, to) staged together at `at`, `bytes` long (before padding). */
   runs: { from: number; to: number; at: number; bytes: number }[];
+  /** Frames written from their own memory: frame i as its padded view. */
+  own: { i: number; view: Buffer }[];
 }
 
 /** The most bytes one staged run holds; a longer run of frames is split. */
@@ -53,14 +55,17 @@ const RUN_MAX_BYTES = 4 * 1_048_576;
 export function layoutEntry(frames: readonly Buffer[]): Layout {
   const offsets: number[] = [];
   const runs: Layout['runs'] = [];
+  const own: Layout['own'] = [];
   let cur = 0;
   let run: Layout['runs'][number] | undefined;
   frames.forEach((f, i) => {
-    if (paddedView(f)) {
+    const view = paddedView(f);
+    if (view) {
       run = undefined;
       cur = alignUp(cur);
       offsets.push(cur);
-      cur += alignUp(f.length);
+      own.push({ i, view });
+      cur += view.length;
       return;
     }
     if (run && run.bytes + f.length > RUN_MAX_BYTES) run = undefined;
@@ -73,7 +78,7 @@ export function layoutEntry(frames: readonly Buffer[]): Layout {
     run.to = i + 1;
     run.bytes += f.length;
   });
-  return { offsets, span: alignUp(cur), runs };
+  return { offsets, span: alignUp(cur), runs, own };
 }
 
 /** Spool writes in flight before send() waits for the disk. */
@@ -253,21 +258,14 @@ export class SpoolingFrameProducer implements FrameProducer {
   private async spill(frames: Buffer[], at: number, layout: Layout): Promise<void> {
     try {
       const file = (this.file ??= await (this.opening ??= this.openSpool()));
-      const writes: Promise<void>[] = [];
-      if (!this.direct) {
-        frames.forEach((f, i) => writes.push(writeAll(file, f, at + layout.offsets[i]!)));
-      } else {
-        let r = 0;
-        for (let i = 0; i < frames.length; i++) {
-          const run = layout.runs[r];
-          if (run && run.from === i) {
-            writes.push(this.writeRun(file, frames, run, at));
-            i = run.to - 1;
-            r++;
-          } else writes.push(writeAll(file, paddedView(frames[i]!)!, at + layout.offsets[i]!));
-        }
-      }
-      await Promise.all(writes);
+      await Promise.all(
+        this.direct
+          ? [
+              ...layout.own.map((o) => writeFullyAt(file, o.view, at + layout.offsets[o.i]!)),
+              ...layout.runs.map((r) => this.writeRun(file, frames, r, at)),
+            ]
+          : frames.map((f, i) => writeFullyAt(file, f, at + layout.offsets[i]!)),
+      );
     } catch (e) {
       throw this.fail(localFileError(e, 'frame spool', this.opts.dir, 'write'));
     }
@@ -279,7 +277,7 @@ export class SpoolingFrameProducer implements FrameProducer {
     try {
       let o = 0;
       for (let i = run.from; i < run.to; i++) o += frames[i]!.copy(stage, o);
-      await writeAll(file, stage.subarray(0, padded), at + run.at);
+      await writeFullyAt(file, stage.subarray(0, padded), at + run.at);
     } finally {
       giveStage(stage);
     }
@@ -398,7 +396,3 @@ function giveStage(stage: Buffer): void {
   stagedBytes += stage.length;
 }
 
-/** One positional write, continued only if the kernel took less. */
-async function writeAll(file: FileHandle, buf: Buffer, at: number): Promise<void> {
-  for (let o = 0; o < buf.length; ) o += (await file.write(buf, o, buf.length - o, at + o)).bytesWritten;
-}

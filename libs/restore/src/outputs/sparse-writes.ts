@@ -1,4 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
+import { writeFullyAt } from '@pagevault/format';
 import { wrote } from './early-flush';
 import type { OutputFile } from './output-file';
 import { chunkRuns } from './page-runs';
@@ -22,13 +23,9 @@ export async function writeChunkAt(
   return bytes;
 }
 
-/** One positional write, repeated only if the kernel wrote less than asked (it rarely does for files). */
+/** All of buf at position (writeFullyAt), counted for the file's early flush; returns its length. */
 export async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
-    done += bytesWritten;
-  }
-  wrote(fh, done);
-  return done;
+  await writeFullyAt(fh, buf, position);
+  wrote(fh, buf.length);
+  return buf.length;
 }
