@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { isPvError } from '@pagevault/errors';
-import { settlePageHasher } from '@pagevault/hashing';
+import { settleHelperThreads } from '@pagevault/hashing';
 import { registerPruneCommands } from './commands/prune';
 import { registerReadCommands } from './commands/read';
 import { registerRestoreCommands } from './commands/restore';
@@ -34,8 +34,9 @@ registerRestoreCommands(program, globals);
 registerPruneCommands(program, globals);
 program.command('demo').description('snapshot a sample process twice, restore and verify both, print the figures').action(() => runDemo(globals()));
 
-// A hash helper thread still loading its library when the process exits would crash it: wait for it.
-const exit = (code: number) => void settlePageHasher().finally(() => process.exit(code));
+// A helper thread (page hasher, frame sealer) still loading its library when the process exits would
+// crash it: wait for it.
+const exit = (code: number) => void settleHelperThreads().finally(() => process.exit(code));
 
 program.parseAsync(process.argv).then(
   () => exit(Exit.ok),

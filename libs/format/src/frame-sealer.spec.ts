@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { helperThreadsStarting, settleHelperThreads } from '@pagevault/hashing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Consistency, DEFAULT_MAX_FRAME_BYTES, SnapshotMode, VmaKind } from './constants';
 import { decodeFrame } from './frame';
@@ -82,6 +83,20 @@ describe('FrameSealer', () => {
       expect(frames.map((f) => f.sequence)).toEqual(frames.map((_, i) => i));
       expect(frames.at(-1)!.type).toBe(FrameType.Abort);
     }
+  });
+
+  it('counts as a helper still loading until its thread has loaded koffi and the CRC library', async () => {
+    const s = new FrameSealer();
+    s.start();
+    expect(helperThreadsStarting()).toBeGreaterThan(0); // a new thread takes tens of ms to load them
+    await settleHelperThreads();
+    expect(helperThreadsStarting()).toBe(0);
+    // Loaded, it answers: a frame's CRC comes from the helper (or the caller), equal to the inline one.
+    const f = randomBytes(8192);
+    writeHeader(f, FrameType.PageChunk, 0, ID);
+    const want = frameCrc(f);
+    s.finish(s.submit(f));
+    expect(f.readUInt32LE(32)).toBe(want);
   });
 
   it('hands out no ticket when its ring is full, and finishes tickets in any order', () => {

@@ -1,14 +1,16 @@
 import { Worker } from 'node:worker_threads';
-import { CRC32C_DECLS, nativeCrc32cLib } from '@pagevault/hashing';
+import { CRC32C_DECLS, nativeCrc32cLib, watchHelperBoot } from '@pagevault/hashing';
 import koffi from 'koffi';
 import { HEADER_BYTES } from './constants';
 import { CRC_OFFSET, frameCrc } from './v1/header';
 
-// Shared control block: the count of requests submitted, then per ring slot its state, frame length and
-// CRC (int32 words), and the frame's address (float64 words after them).
+// Shared control block: the count of requests submitted, whether the helper has loaded its libraries,
+// then per ring slot its state, frame length and CRC (int32 words), and the frame's address (float64
+// words after them).
 const SLOTS = 64;
 const SUBMITTED = 0;
-const STATE = 1;
+const BOOTED = 1;
+const STATE = 2;
 const LEN = STATE + SLOTS;
 const CRC = LEN + SLOTS;
 const INT_WORDS = CRC + SLOTS;
@@ -51,6 +53,7 @@ if (lib) {
     return crc32c(v.subarray(headerBytes), crc32c(v.subarray(0, crcOffset)));
   };
 }
+Atomics.store(ctrl, ${BOOTED}, 1);
 let next = 0;
 for (;;) {
   Atomics.wait(ctrl, ${SUBMITTED}, next);
@@ -75,7 +78,8 @@ for (;;) {
  * the helper has not started when its CRC is needed is computed by the caller instead, so a busy or
  * stalled second core costs at most the frame the helper is in the middle of. Synchronous throughout: no
  * promise or message per frame. One sealer serves every writer of the process (requests are tickets in
- * one ring); the helper starts on first use and never keeps the process alive.
+ * one ring); the helper starts on first use and never keeps the process alive (settleHelperThreads in
+ * @pagevault/hashing before an exit: a helper must not be loading its libraries then).
  */
 export class FrameSealer {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL_BYTES));
@@ -158,6 +162,7 @@ export class FrameSealer {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
     this.worker.unref(); // blocked in Atomics.wait between frames: it must not keep the process alive
     this.worker.on('error', () => (this.broken = true));
+    watchHelperBoot(this.worker, this.ctrl, BOOTED);
   }
 }
 

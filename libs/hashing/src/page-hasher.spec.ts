@@ -3,6 +3,7 @@ import { hash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NATIVE_DECLS, NATIVE_LIB_PATH } from './native-lib';
+import { helperThreadsStarting, settleHelperThreads } from './helper-threads';
 import { PageHasher, pageHashing, sha256Implementation } from './page-hasher';
 
 const PS = 4096;
@@ -74,8 +75,10 @@ describe('PageHasher', () => {
     const pages = randomBytes(64 * 4096);
     const out = Buffer.alloc(64 * 32);
     h.hash(pages, 64, 4096, out); // starts the helpers; the caller hashes what they have not claimed
-    await h.settle();
+    expect(helperThreadsStarting()).toBeGreaterThan(0); // koffi takes tens of ms to load in a new thread
+    await settleHelperThreads();
     expect(h.starting).toBe(0);
+    expect(helperThreadsStarting()).toBe(0);
     await h.close();
   });
 

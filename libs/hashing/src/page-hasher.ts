@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
+import { watchHelperBoot, settleHelperThreads } from './helper-threads';
 import { loadNativePageHash, NATIVE_DECLS, NATIVE_LIB_PATH, PAGE_HASH_BYTES, XXH3_SECRET, type NativePageHash, type NativeSha256, type PageHashKind } from './native-lib';
 
 /** The batch hashing library once loaded and checked (undefined: node:crypto, a call a page). */
@@ -175,20 +176,8 @@ export class PageHasher {
     return (this.helpers ?? []).filter((h) => !h.gone && Atomics.load(h.ctrl, BOOTED) === 0).length;
   }
 
-  /**
-   * Resolves once no helper is still loading its libraries (at most `timeoutMs`). A process must not exit
-   * while one is: koffi throwing inside a worker that is being torn down is a fatal error of the whole
-   * process (seen once at the exit of a short CLI command whose helper was still booting).
-   */
-  async settle(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.starting > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  }
-
   async close(): Promise<void> {
-    await this.settle();
+    await settleHelperThreads(); // terminating a helper that is still loading koffi is as fatal as exiting
     const hs = this.helpers ?? [];
     this.helpers = [];
     await Promise.all(hs.map((h) => h.worker.terminate()));
@@ -277,6 +266,7 @@ export class PageHasher {
       const h: Helper = { worker, ctrl: new Int32Array(ctrl), addr: new Float64Array(ctrl), output: Buffer.from(output), seq: 0 };
       worker.on('error', () => (this.helpers = this.helpers?.filter((x) => x.worker !== worker)));
       worker.on('exit', () => (h.gone = true));
+      watchHelperBoot(worker, h.ctrl, BOOTED);
       this.helpers.push(h);
     }
     return this.helpers;
@@ -292,11 +282,6 @@ let sharedThreads: number | undefined;
  */
 export function pageHasher(): PageHasher {
   return (shared ??= new PageHasher(sharedThreads));
-}
-
-/** Resolves once the shared hasher (if any) has no helper still starting: call before process.exit. */
-export function settlePageHasher(): Promise<void> {
-  return shared?.settle() ?? Promise.resolve();
 }
 
 /** Sets the shared hasher's helper threads (an app's configuration); takes effect for the next pageHasher(). */
