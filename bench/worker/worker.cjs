@@ -28,6 +28,8 @@ process.on('message', async (m) => {
     } catch (e) {
       process.stderr.write(`bench worker ${role}: close failed: ${errorOf(e).message}\n`);
     }
+    // Exiting while a helper thread still loads koffi aborts the process (see @pagevault/hashing).
+    await require('@pagevault/hashing').settleHelperThreads();
     process.send({ id: m.id, ok: true, result: usage() }, () => process.exit(0));
     return;
   }
