@@ -11,6 +11,8 @@ export const Exit = {
   process: 6,
   unavailable: 7,
   locked: 8,
+  /** No space left where pagevault writes: the store, a restore's output. */
+  full: 9,
 } as const;
 
 const BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -29,6 +31,7 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.LOG_UNAVAILABLE]: Exit.unavailable,
   [ErrorCodes.TIMEOUT]: Exit.unavailable,
   [ErrorCodes.REPO_LOCKED]: Exit.locked,
+  [ErrorCodes.STORE_FULL]: Exit.full,
 };
 
 export function exitCodeFor(code: ErrorCode): number {

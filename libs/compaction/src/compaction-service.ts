@@ -244,16 +244,24 @@ export class CompactionService {
     const err = isPvError(e) ? e : new PvError(ErrorCodes.SNAPSHOT_FAILED, String(e), { cause: e });
     const o = this.open.get(id);
     await this.opts.deadLetter?.(rec, err.code, err.message);
+    let reason = err.message;
     if (tenant) {
       const t = await this.repo.tenant(tenant);
-      await t.putFailed({
-        format: 'pagevault.failed.v1', snapshotId: id, tenant, code: err.code, reason: err.message,
-        failedAtMs: Date.now(), partition: rec.partition, ...(o ? { firstOffset: o.firstOffset } : {}),
-      });
+      try {
+        await t.putFailed({
+          format: 'pagevault.failed.v1', snapshotId: id, tenant, code: err.code, reason: err.message,
+          failedAtMs: Date.now(), partition: rec.partition, ...(o ? { firstOffset: o.firstOffset } : {}),
+        });
+      } catch (pe) {
+        // The store refuses even this record (a full disk, as the failure itself often is): the snapshot
+        // still ends here, failed for its own cause. No record says so, and no manifest says otherwise;
+        // throwing would only replay its frames into a snapshot that has ended.
+        reason += ` (its failed record could not be stored either: ${(pe as Error).message})`;
+      }
     }
     await o?.ingest.release(); // held until the failed record is written
     this.done(id, 'failed');
-    this.opts.events?.failed?.(id, err.code, err.message);
+    this.opts.events?.failed?.(id, err.code, reason);
   }
 
   private done(id: string, how: 'committed' | 'failed'): void {
