@@ -6,6 +6,7 @@ import { ErrorCodes } from '@pagevault/errors';
 import { FramePool } from '@pagevault/format';
 import { Collector, frameIndex, testFrame, testFrames, waitUntil } from './conformance-support';
 import { InProcessFrameLog } from './in-process/in-process-frame-log';
+import type { LogEntry } from './log-sink';
 import { SpoolingFrameProducer, layoutEntry, withSpool } from './spooling-frame-producer';
 
 describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) => {
@@ -161,20 +162,27 @@ describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) 
     await p.close();
   });
 
-  it('fails with a typed error naming the directory when the spool cannot be written: flush and later sends', async () => {
+  it('keeps what it cannot spool in memory: frames go at the log\'s pace even while held, memory stays bounded, one warning', async () => {
     const notADir = join(dir, 'file');
     writeFileSync(notADir, '');
-    inner.holdAcks();
-    const p = new SpoolingFrameProducer(inner.producer({ maxInFlightBytes: 1024 }), inner.maxFrameBytes, { dir: join(notADir, 'spool'), direct, memoryBytes: 1024 });
-    await p.send('k', testFrames('k', 0, 1, 1000)); // in memory
-    // The spool write runs behind send(): its failure reaches the caller at the latest at flush().
-    const sent = await p.send('k', testFrames('k', 1, 1, 1000)).then(() => undefined, (e: unknown) => e);
-    const flushed = await p.flush().then(() => undefined, (e: unknown) => e);
-    const err = sent ?? flushed;
-    expect(err).toMatchObject({ code: ErrorCodes.LOG_UNAVAILABLE });
-    expect((err as Error).message).toContain(join(notADir, 'spool'));
-    expect(flushed).toBe(err);
-    await expect(p.send('k', testFrames('k', 2, 1, 1000))).rejects.toBe(err);
+    const warnings: LogEntry[] = [];
+    const spoolDir = join(notADir, 'spool'); // cannot be created: every spill fails
+    const p = new SpoolingFrameProducer(inner.producer({ maxInFlightBytes: 4096 }), inner.maxFrameBytes, { dir: spoolDir, direct, memoryBytes: 4096, log: (e) => warnings.push(e) });
+    const release = p.hold(); // as a frozen capture does: without a spool, holding would only grow memory
+    const frames = testFrames('k', 0, 80, 1000);
+    const copies = frames.map((f) => Buffer.from(f));
+    // Two rounds: each spill fails (the second after the spool emptied and was tried again), its frames
+    // stay queued, and the log takes them all although the producer is held.
+    for (const round of [0, 40]) {
+      for (let i = round; i < round + 40; i += 2) await p.send('k', frames.slice(i, i + 2));
+      await waitUntil(() => p.spooledBytes === 0, 'the log taking every frame while held', 5_000);
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 'warn', namespace: 'framelog.spool', extra: { dir: spoolDir } });
+    expect(warnings[0]!.message).toContain(spoolDir);
+    release();
+    await expectDelivered(p, copies);
+    await p.close();
   });
 
   it('passes the log failure on: flush and later sends reject with it', async () => {

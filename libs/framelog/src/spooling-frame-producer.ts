@@ -6,6 +6,7 @@ import { alignedBuffer, alignUp, paddedView, writeFullyAt } from '@pagevault/for
 import { checkFrames } from './check-frames';
 import type { FrameLog, FrameProducer, FramesDone } from './frame-log';
 import { localFileError } from './local-file-error';
+import type { LogSink } from './log-sink';
 import { Signal } from './signal';
 
 export interface SpoolOptions {
@@ -19,6 +20,8 @@ export interface SpoolOptions {
    * target is frozen.
    */
   direct?: boolean;
+  /** Where the producer says that its spool could not be written and it fell back on memory (warn). */
+  log?: LogSink;
 }
 
 interface Entry {
@@ -97,6 +100,12 @@ const WRITE_WINDOW_BYTES = 32 * 1_048_576;
  * 0.6-0.7 s direct). A FramePool's frame sits at a block-aligned offset and is written from its own
  * memory; runs of other frames are packed and copied into one aligned staging buffer each (layoutEntry).
  *
+ * A spool that cannot be written (a full disk, a directory that cannot be created) loses nothing and
+ * fails nothing: the frames of a failed write are still in memory and stay queued there, nothing more is
+ * spilled until all that is queued has gone to the log, a send waits while more than `memoryBytes` is
+ * queued, and a hold no longer holds. Frames go at the log's pace, so a capture's target stays frozen
+ * longer (one warning to `log`). flush() still resolves only once the log acknowledged every frame.
+ *
  * Memory: `memoryBytes`, 32 MiB of spool writes in flight and their staged copies (the process keeps up
  * to 64 MiB of staging buffers for the next spills), and the inner producer's window. If this process
  * dies, spooled frames are lost with it: their snapshot never ends, and the compactor expires it as it
@@ -122,6 +131,9 @@ export class SpoolingFrameProducer implements FrameProducer {
   /** Bytes handed to spool writes that have not landed yet (their buffers are still referenced). */
   private writing = 0;
   private failure: Error | undefined;
+  /** Why the spool could not be written: until all queued has gone to the log, frames stay in memory and go at its pace. */
+  private spoolDown: Error | undefined;
+  private warned = false;
   private closed = false;
   private readonly progress = new Signal();
 
@@ -151,7 +163,7 @@ export class SpoolingFrameProducer implements FrameProducer {
     const lengths = frames.map((f) => f.length);
     const bytes = lengths.reduce((a, b) => a + b, 0);
     const e: Entry = { key, done, frames, lengths, at: -1, layout: undefined, bytes };
-    if (this.memBytes + bytes <= this.memoryBytes || this.queue.length === 0) {
+    if (this.memBytes + bytes <= this.memoryBytes || this.queue.length === 0 || this.spoolDown) {
       this.memBytes += bytes;
     } else {
       // Reserve the file range now, in send order; the entry is forwarded only after its write landed.
@@ -166,8 +178,8 @@ export class SpoolingFrameProducer implements FrameProducer {
       // Writes run concurrently (each at its own range): one at a time, a direct write of ~1 MiB waits
       // for the device's round trip, ~1 GB/s here against ~2-3 GB/s with several in flight.
       const write = this.barrier
-        .then(() => this.spill(frames, e.at, layout))
-        .then(() => done?.(frames))
+        .then(() => this.spill(e, frames, layout))
+        .then((spilled) => spilled && done?.(frames))
         .finally(() => (this.writing -= holds));
       this.landed = Promise.all([this.landed, write.catch(() => undefined)]);
       write.catch(() => undefined); // its failure is this.failure: thrown below, or by the next send or flush
@@ -181,6 +193,11 @@ export class SpoolingFrameProducer implements FrameProducer {
     }
     this.queue.push(e);
     this.pump();
+    // Without a spool, memory is the bound: wait for the log to take what is past it.
+    while (this.spoolDown && this.memBytes > this.memoryBytes && !this.failure) {
+      await this.progress.changedSince(this.progress.version);
+    }
+    if (this.failure) throw this.failure;
   }
 
   /**
@@ -223,7 +240,7 @@ export class SpoolingFrameProducer implements FrameProducer {
   }
 
   private pump(): void {
-    if (this.pumping || this.holds > 0) return;
+    if (this.pumping || (this.holds > 0 && !this.spoolDown)) return;
     this.pumping = true;
     void this.forward();
   }
@@ -231,12 +248,13 @@ export class SpoolingFrameProducer implements FrameProducer {
   /** Forwards queued entries one at a time, in order; the inner producer's window paces it. */
   private async forward(): Promise<void> {
     try {
-      while (this.queue.length > 0 && !this.failure && this.holds === 0) {
+      while (this.queue.length > 0 && !this.failure && (this.holds === 0 || this.spoolDown)) {
         const e = this.queue[0]!;
         // Frames kept in memory go on with the sender's `done`; those read back were handed back already.
         const frames = e.frames ?? (await this.readBack(e));
         await this.inner.send(e.key, frames, e.frames ? e.done : undefined);
         this.queue.shift();
+        if (this.queue.length === 0) this.spoolDown = undefined; // all queued went to the log: try the disk again
         if (e.frames) this.memBytes -= e.bytes;
         else if (--this.spilled === 0) this.rewind();
         this.progress.notify();
@@ -255,7 +273,8 @@ export class SpoolingFrameProducer implements FrameProducer {
    * run of other frames is copied into one aligned staging buffer and written with one call. Through the
    * page cache where the file system has no direct I/O: every frame as it is, at its offset.
    */
-  private async spill(frames: Buffer[], at: number, layout: Layout): Promise<void> {
+  private async spill(e: Entry, frames: Buffer[], layout: Layout): Promise<boolean> {
+    const at = e.at;
     try {
       const file = (this.file ??= await (this.opening ??= this.openSpool()));
       await Promise.all(
@@ -266,9 +285,31 @@ export class SpoolingFrameProducer implements FrameProducer {
             ]
           : frames.map((f, i) => writeFullyAt(file, f, at + layout.offsets[i]!)),
       );
-    } catch (e) {
-      throw this.fail(localFileError(e, 'frame spool', this.opts.dir, 'write'));
+      return true;
+    } catch (err) {
+      this.keepInMemory(e, frames, localFileError(err, 'frame spool', this.opts.dir, 'write'));
+      return false;
     }
+  }
+
+  /** A spill failed: its frames (not handed back) stay queued in memory, and nothing more is spilled for now. */
+  private keepInMemory(e: Entry, frames: Buffer[], err: Error): void {
+    this.spoolDown ??= err;
+    if (!this.warned) {
+      this.warned = true;
+      this.opts.log?.({
+        level: 'warn',
+        namespace: 'framelog.spool',
+        message: `${err.message}: frames stay in memory and go at the log's pace until all queued has gone`,
+        extra: { dir: this.opts.dir },
+      });
+    }
+    e.frames = frames;
+    e.layout = undefined;
+    this.memBytes += e.bytes;
+    if (--this.spilled === 0) this.rewind();
+    this.pump();
+    this.progress.notify();
   }
 
   private async writeRun(file: FileHandle, frames: Buffer[], run: Layout['runs'][number], at: number): Promise<void> {
@@ -292,6 +333,7 @@ export class SpoolingFrameProducer implements FrameProducer {
   private async readBack(e: Entry): Promise<Buffer[]> {
     await this.landed; // its own write, and every earlier one, has landed (or failed: then this throws below)
     if (this.failure) throw this.failure;
+    if (e.frames) return e.frames; // its write failed: kept in memory
     // Direct writes wrote the padding too; through the page cache the file may end with the last frame.
     const { offsets, span } = e.layout!;
     const n = e.lengths.length;

@@ -1,6 +1,6 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { FrameLog, LogLevel } from '@pagevault/framelog';
-import { InProcessFrameLog, withSpool, type SpoolOptions } from '@pagevault/framelog';
+import { InProcessFrameLog, stderrJsonSink, withSpool, type SpoolOptions } from '@pagevault/framelog';
 import { KafkaFrameLog } from '@pagevault/framelog-kafka';
 import { ConcurrencyLimitedObjectStore, DirectoryObjectStore, RetryingObjectStore, type ObjectStore } from '@pagevault/objstore';
 import { S3ObjectStore } from '@pagevault/objstore-s3';
@@ -82,5 +82,5 @@ export function openFrameLog(c: LogConfig): FrameLog {
     ...(c.logLevel ? { logLevel: c.logLevel } : {}),
     ...(c.retentionMs ? { retentionMs: c.retentionMs } : {}),
   });
-  return c.spool ? withSpool(kafka, c.spool) : kafka;
+  return c.spool ? withSpool(kafka, { log: stderrJsonSink(c.logLevel ?? 'warn'), ...c.spool }) : kafka;
 }
