@@ -10,6 +10,10 @@ import type { GlobalOptions } from './context';
 import { runDemo } from './demo/demo';
 import { Exit, exitCodeFor } from './exit-codes';
 
+// The AWS SDK prints an 8-line notice on every run under Node 20 (its releases after January 2027 need
+// Node 22; the pinned one runs on 20, README says so). A command's stderr is for its own errors.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
 const program = new Command('pagevault')
   .description('checkpoint the memory of live Linux processes, deduplicated and content-addressed')
   .option('--store <dir>', 'repository directory for the embedded mode (default $PV_HOME or ~/.pagevault)')

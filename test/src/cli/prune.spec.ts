@@ -197,4 +197,10 @@ describe('pagevault forget and prune --s3', () => {
     expect(r.bytes.freed).toBeGreaterThan(RANDOM * 0.9);
     expect(pvS3<{ id: string; ok: boolean }[]>('verify')).toEqual([{ id: sb, pagesVerified: expect.any(Number), ok: true }]);
   });
+
+  it('writes nothing to stderr on success: no AWS SDK notice about the Node version', () => {
+    const r = s3.pv('--s3', '--tenant', tenant, 'ls');
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('');
+  });
 });
