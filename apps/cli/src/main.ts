@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { installThawOnSignals } from '@pagevault/capture';
 import { isPvError } from '@pagevault/errors';
 import { settleHelperThreads } from '@pagevault/hashing';
 import { registerPruneCommands } from './commands/prune';
@@ -13,6 +14,10 @@ import { Exit, exitCodeFor } from './exit-codes';
 // The AWS SDK prints an 8-line notice on every run under Node 20 (its releases after January 2027 need
 // Node 22; the pinned one runs on 20, README says so). A command's stderr is for its own errors.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
+// A snapshot interrupted (Ctrl-C, a closed terminal, a supervisor's SIGTERM) thaws its frozen targets
+// before the CLI dies of the signal.
+installThawOnSignals(['SIGINT', 'SIGTERM', 'SIGHUP']);
 
 const program = new Command('pagevault')
   .description('checkpoint the memory of live Linux processes, deduplicated and content-addressed')

@@ -1,0 +1,41 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI } from './cli-env';
+
+// A running target with 256 MiB of random bytes: frozen long enough (~0.1 s) to be caught frozen.
+const work = mkdtempSync(join(tmpdir(), 'pv-cli-signals-'));
+let target: ChildProcess;
+
+/** The process's state letter in /proc/PID/stat: T stopped by a signal, t stopped by a tracer. */
+const stateOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]!;
+const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+beforeAll(async () => {
+  target = spawn(process.execPath, ['-e', "globalThis.keep = require('node:crypto').randomBytes(256 << 20); console.log('ready'); setInterval(() => {}, 1e6);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => createInterface({ input: target.stdout! }).once('line', r));
+});
+
+afterAll(() => {
+  target?.kill('SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('pagevault snapshot interrupted while its target is frozen', () => {
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s: the CLI thaws the target, then dies of the signal', async (signal) => {
+    const pid = target.pid!;
+    expect(stateOf(pid)).not.toMatch(/[Tt]/);
+    const cli = spawn(process.execPath, [CLI, '--store', join(work, signal), 'snapshot', String(pid)], { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((r) => cli.once('exit', (_, sig) => r(sig)));
+    // Watch for the freeze (synchronously: the CLI is another process), then interrupt it there.
+    const deadline = Date.now() + 30_000;
+    while (!/[Tt]/.test(stateOf(pid)) && cli.exitCode === null && Date.now() < deadline) sleepMs(1);
+    expect(stateOf(pid), 'the target was never seen frozen').toMatch(/[Tt]/);
+    cli.kill(signal);
+    expect(await exited).toBe(signal);
+    expect(stateOf(pid)).not.toMatch(/[Tt]/);
+  });
+});
