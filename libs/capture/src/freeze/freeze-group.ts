@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { cgroupDirOf } from '../procfs/process-tree';
 import { CgroupFreeze, cgroupFreezable } from './cgroup-freezer';
+import { lockFreeze } from './freeze-lock';
 import { SignalFreeze } from './signal-freezer';
 import type { Thawable } from './thaw-registry';
 
@@ -16,6 +17,8 @@ export interface FreezeOptions {
   method?: FreezeMethod;
   /** How long to wait for every thread to stop. Default 5000 ms. */
   timeoutMs?: number;
+  /** How long to wait while another pagevault process has one of the pids frozen (lockFreeze). Default 60 s. */
+  lockTimeoutMs?: number;
 }
 
 /** A set of processes frozen together; thaw() is synchronous, idempotent and never throws. */
@@ -67,6 +70,7 @@ export async function freezeProcesses(
       bySignal.push(pid);
     }
   }
+  const lock = await lockFreeze(pids, opts.lockTimeoutMs ?? 60_000);
   const parts: Thawable[] = [];
   const how = new Map<number, 'cgroup' | 'signal' | 'already-stopped'>();
   try {
@@ -81,6 +85,7 @@ export async function freezeProcesses(
     }
   } catch (e) {
     for (const p of parts) p.thaw();
+    lock.release();
     throw e;
   }
   return {
@@ -95,6 +100,7 @@ export async function freezeProcesses(
           // Thaw every part even if one target is gone.
         }
       }
+      lock.release();
     },
   };
 }

@@ -21,6 +21,8 @@ export interface Libc {
   ): number;
   /** off_t lseek(fd, off, whence). */
   lseek(fd: number, offset: number, whence: number): number;
+  /** int flock(fd, operation): 0, or -1 and errno. */
+  flock(fd: number, operation: number): number;
   errno(): number;
   /** Address of a Buffer's first byte (its backing store never moves). */
   addressOf(buf: Buffer): number;
@@ -43,11 +45,13 @@ export function libc(): Libc | null {
       'long process_vm_writev(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)',
     );
     const lseek = lib.func('int64_t lseek(int fd, int64_t offset, int whence)');
+    const flock = lib.func('int flock(int fd, int operation)');
     const getpagesize = lib.func('int getpagesize(void)');
     bound = {
       processVmReadv: (...a) => Number(readv(...a)),
       processVmWritev: (...a) => Number(writev(...a)),
       lseek: (fd, off, whence) => Number(lseek(fd, off, whence)),
+      flock: (fd, op) => Number(flock(fd, op)),
       errno: () => koffi.errno(),
       addressOf: (buf) => Number(koffi.address(buf)),
       pageSize: Number(getpagesize()),
