@@ -40,8 +40,16 @@ export async function readTags(t: TenantStore): Promise<Map<string, string[]>> {
 }
 
 /** The tenant's snapshots that pass the filter, oldest first, with their tags. */
-export async function listSnapshots(t: TenantStore, f: SnapshotFilter = {}): Promise<TaggedManifest[]> {
-  const [all, tags] = await Promise.all([t.listManifests(), readTags(t)]);
+/**
+ * The tenant's snapshots that pass the filter, oldest first, with their tags. A damaged manifest fails the
+ * listing, unless `onUnreadable` takes it (it is skipped then).
+ */
+export async function listSnapshots(t: TenantStore, f: SnapshotFilter = {}, onUnreadable?: (e: PvError) => void): Promise<TaggedManifest[]> {
+  const [{ manifests: all, unreadable }, tags] = await Promise.all([t.readManifests(), readTags(t)]);
+  for (const e of unreadable) {
+    if (!onUnreadable) throw e;
+    onUnreadable(e);
+  }
   return all
     .map((m) => ({ ...m, tags: tags.get(m.snapshotId) ?? [] }))
     .filter((m) => (f.host === undefined || m.host === f.host) && (f.pid === undefined || m.pid === f.pid) && (f.tag === undefined || m.tags.includes(f.tag)));

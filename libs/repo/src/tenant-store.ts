@@ -362,9 +362,32 @@ export class TenantStore {
     }
   }
 
+  /** Every manifest, oldest first; a damaged one (PV_OBJECT_CORRUPT) fails the listing (prune relies on it). */
   async listManifests(): Promise<Manifest[]> {
-    const out: Manifest[] = [];
-    for await (const o of this.store.list(keys.manifests(this.tenant))) out.push(parseManifest(await this.store.get(o.key), o.key));
-    return out.sort((a, b) => a.startTimeMs - b.startTimeMs || a.committedAtMs - b.committedAtMs);
+    const { manifests, unreadable } = await this.readManifests();
+    if (unreadable[0]) throw unreadable[0];
+    return manifests;
+  }
+
+  /**
+   * Every manifest that parses, oldest first, and the PV_OBJECT_CORRUPT error of each that does not (its
+   * key in details.key, its snapshot id in details.snapshot): for listings and checks that report a damaged
+   * manifest and go on. Any other failure (the store) throws.
+   */
+  async readManifests(): Promise<{ manifests: Manifest[]; unreadable: PvError[] }> {
+    const manifests: Manifest[] = [];
+    const unreadable: PvError[] = [];
+    for await (const o of this.store.list(keys.manifests(this.tenant))) {
+      const body = await this.store.get(o.key);
+      try {
+        manifests.push(parseManifest(body, o.key));
+      } catch (e) {
+        if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
+        const snapshot = /([0-9a-f]{32})\.json$/.exec(o.key)?.[1];
+        unreadable.push(snapshot ? new PvError(e.code, e.message, { cause: e.cause, details: { ...e.details, snapshot } }) : e);
+      }
+    }
+    manifests.sort((a, b) => a.startTimeMs - b.startTimeMs || a.committedAtMs - b.committedAtMs);
+    return { manifests, unreadable };
   }
 }

@@ -1,10 +1,16 @@
 import type { Command } from 'commander';
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import {
   PageKind, addTags, listSnapshots, readPageMap, readTags, removeTags, resolveSnapshot, snapshotFilter, type Manifest, type TenantStore,
 } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
 import { openContext, type GlobalOptions } from '../context';
 import { Progress, bytes, printJson, printTable } from '../output';
+
+/** What verify reports per snapshot and goes on: the snapshot's data is missing or damaged (not the store failing). */
+const isFinding = (code: string): boolean =>
+  code === ErrorCodes.OBJECT_NOT_FOUND || code === ErrorCodes.OBJECT_CORRUPT || code === ErrorCodes.PAGE_HASH_MISMATCH ||
+  code === ErrorCodes.PARENT_MISSING || code.startsWith('PV_FRAME_') || code.startsWith('PV_STREAM_');
 
 export function summary(m: Manifest & { tags?: string[] }): Record<string, unknown> {
   const c = m.counts;
@@ -21,9 +27,12 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
     .option('--tag <tag>', 'only snapshots with this tag')
     .action(async (o: { pid?: string; onHost?: string; tag?: string }) => {
       const ctx = openContext(globals());
-      const ms = await listSnapshots(await ctx.tenant(), snapshotFilter({ host: o.onHost, pid: o.pid, tag: o.tag }));
+      const unreadable: PvError[] = [];
+      const ms = await listSnapshots(await ctx.tenant(), snapshotFilter({ host: o.onHost, pid: o.pid, tag: o.tag }), (e) => unreadable.push(e));
       if (ctx.json) printJson(ms.map(summary));
       else printTable(ms.map(summary));
+      // The others are listed; a damaged manifest still fails the command (exit 4), named.
+      if (unreadable.length > 0) throw new PvError(ErrorCodes.OBJECT_CORRUPT, unreadable.map((e) => e.message).join('; '), { details: { keys: unreadable.map((e) => e.details['key']) } });
     });
 
   program.command('tag <snapshot> <tags...>').description('add tags to a snapshot (or remove them with --remove)')
@@ -63,17 +72,32 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
     .action(async (refs: string[]) => {
       const ctx = openContext(globals());
       const t = await ctx.tenant();
-      const ms = refs.length ? await Promise.all(refs.map((r) => resolveSnapshot(t, r))) : await t.listManifests();
-      const results = [];
+      const { manifests: ms, unreadable } = refs.length ? { manifests: await Promise.all(refs.map((r) => resolveSnapshot(t, r))), unreadable: [] } : await t.readManifests();
+      // Like restic check: every snapshot is checked and reported, and any failure fails the command.
+      const results: { id: string; pagesVerified: number; ok: boolean; error?: string }[] = [];
+      const failures: { id: string; e: PvError }[] = unreadable.map((e) => ({ id: String(e.details['snapshot'] ?? e.details['key']), e }));
+      for (const f of failures) results.push({ id: f.id, pagesVerified: 0, ok: false, error: f.e.code });
       for (const m of ms) {
         const bar = new Progress(`verify ${m.snapshotId.slice(0, 12)}`);
         let pages = 0;
-        for await (const f of restoreFrames(t, m, { onProgress: (d, n) => bar.update(d, n) })) if (f.body.type === 3) pages += f.body.addresses.length;
-        bar.done();
-        results.push({ id: m.snapshotId, pagesVerified: pages, ok: true });
+        try {
+          for await (const f of restoreFrames(t, m, { onProgress: (d, n) => bar.update(d, n) })) if (f.body.type === 3) pages += f.body.addresses.length;
+          results.push({ id: m.snapshotId, pagesVerified: pages, ok: true });
+        } catch (e) {
+          if (!isPvError(e) || !isFinding(e.code)) throw e; // the store itself failing is no finding
+          failures.push({ id: m.snapshotId, e });
+          results.push({ id: m.snapshotId, pagesVerified: pages, ok: false, error: e.code });
+        } finally {
+          bar.done();
+        }
       }
       if (ctx.json) printJson(results);
       else printTable(results);
+      if (failures.length > 0) {
+        const first = failures[0]!.e;
+        const all = failures.map((f) => `${f.id}: ${f.e.code}: ${f.e.message}`).join('; ');
+        throw new PvError(first.code, `${failures.length} of ${results.length} snapshots failed verification: ${all}`, { details: { snapshots: failures.map((f) => f.id) } });
+      }
     });
 }
 
