@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { FrameType, decodeFrame } from '@pagevault/format';
-import { captureSnapshot, frozenCount } from '@pagevault/capture';
+import { Consistency, FrameType, decodeFrame } from '@pagevault/format';
+import { captureSnapshot, freezeProcesses, frozenCount } from '@pagevault/capture';
 import { collectingWriter, decodeSnapshot } from './helpers/frames';
 import { startTarget, type BigInfo } from './helpers/target-process';
 
@@ -81,5 +81,35 @@ describe('capture errors', () => {
     ).rejects.toMatchObject({
       code: 'PV_INVALID_ARGUMENT',
     });
+  });
+
+  it('refuses a kernel thread at once: it has no user memory (it used to wait out the freeze timeout)', async () => {
+    // PF_KTHREAD in the flags field of /proc/PID/stat; kthreadd (pid 2) and its children on a host.
+    const kthread = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).find((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]) & 0x00200000) !== 0;
+      } catch {
+        return false;
+      }
+    });
+    expect(kthread, 'no kernel thread is visible in this pid namespace').toBeDefined();
+    const t0 = Date.now();
+    for (const live of [false, true]) {
+      await expect(captureSnapshot({ pid: kthread!, writer: collectingWriter().writer, tenant: 't', host: 'h', ...(live ? { consistency: Consistency.Live } : {}) })).rejects.toMatchObject({
+        code: 'PV_INVALID_ARGUMENT',
+        message: expect.stringContaining('kernel thread'),
+      });
+    }
+    expect(Date.now() - t0).toBeLessThan(4_000); // not the 5 s freeze timeout
+    expect(frozenCount()).toBe(0);
+  });
+
+  it('refuses to SIGSTOP-freeze pid 1 at once: the init of this pid namespace ignores SIGSTOP', async () => {
+    await expect(freezeProcesses([1], { method: 'signal', timeoutMs: 30_000 })).rejects.toMatchObject({
+      code: 'PV_FREEZE_FAILED',
+      message: expect.stringContaining('init of this pid namespace'),
+    });
+    expect(frozenCount()).toBe(0);
   });
 });

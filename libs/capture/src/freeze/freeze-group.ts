@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { cgroupDirOf } from '../procfs/process-tree';
@@ -31,14 +31,29 @@ export interface FrozenGroup {
   thaw(): void;
 }
 
-/** Throws PV_NO_SUCH_PROCESS for a pid that does not exist, PV_INVALID_ARGUMENT for the agent itself. */
+/**
+ * Throws PV_NO_SUCH_PROCESS for a pid that does not exist, PV_INVALID_ARGUMENT for the agent itself and
+ * for a kernel thread (no user memory: it was waited on for the whole freeze timeout, then refused).
+ */
 export function assertProcess(pid: number): void {
   if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${pid}`);
   if (pid === process.pid)
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${pid} is the agent itself and cannot be frozen`);
-  if (!existsSync(`/proc/${pid}/stat`))
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
     throw new PvError(ErrorCodes.NO_SUCH_PROCESS, `no process with pid ${pid}`, { details: { pid } });
+  }
+  // Fields after the command name: state ppid pgrp session tty_nr tpgid flags ...
+  const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+  if (flags & PF_KTHREAD) {
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${pid} is a kernel thread: it has no user memory to snapshot`, { details: { pid } });
+  }
 }
+
+/** The task flag of kernel threads (include/linux/sched.h), in /proc/PID/stat's ninth field. */
+const PF_KTHREAD = 0x00200000;
 
 /**
  * Freezes every pid before returning, so a group is read as of one instant. On failure whatever was
@@ -65,6 +80,14 @@ export async function freezeProcesses(
         {
           details: { pid, cgroup: dir },
         },
+      );
+    } else if (pid === 1) {
+      // Our pid namespace's init: the kernel drops a SIGSTOP sent to it from inside the namespace (from
+      // an ancestor namespace, where it has another pid, SIGSTOP works).
+      throw new PvError(
+        ErrorCodes.FREEZE_FAILED,
+        `process 1 is the init of this pid namespace, which SIGSTOP does not stop: freeze it with the cgroup v2 freezer (alone in its cgroup) or snapshot it --live`,
+        { details: { pid, cgroup: dir } },
       );
     } else {
       bySignal.push(pid);
