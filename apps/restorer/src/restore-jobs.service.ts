@@ -11,6 +11,8 @@ export interface RestoreJob {
   snapshot: string;
   format: 'stream' | 'raw' | 'elf';
   out: string;
+  /** Replace an existing output at `out` (default false: the job fails, naming it). */
+  replace: boolean;
   state: 'running' | 'done' | 'failed';
   pagesDone: number;
   pagesTotal: number;
@@ -30,10 +32,10 @@ export class RestoreJobsService {
     this.done = new Counter({ name: 'pagevault_restorer_jobs_total', help: 'restore jobs by outcome', labelNames: ['state', 'format'], registers: [registry] });
   }
 
-  start(req: { tenant: string; snapshot: string; format: string; out: string }): RestoreJob {
+  start(req: { tenant: string; snapshot: string; format: string; out: string; replace?: unknown }): RestoreJob {
     if (!['stream', 'raw', 'elf'].includes(req.format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `format must be stream, raw or elf, not ${req.format}`);
     if (!req.out || !req.out.startsWith('/')) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'out must be an absolute path on the restorer host');
-    const job: RestoreJob = { id: randomUUID(), tenant: req.tenant, snapshot: req.snapshot, format: req.format as RestoreJob['format'], out: req.out, state: 'running', pagesDone: 0, pagesTotal: 0, startedAt: new Date().toISOString() };
+    const job: RestoreJob = { id: randomUUID(), tenant: req.tenant, snapshot: req.snapshot, format: req.format as RestoreJob['format'], out: req.out, replace: req.replace === true, state: 'running', pagesDone: 0, pagesTotal: 0, startedAt: new Date().toISOString() };
     if (this.jobs.size >= 1000) this.jobs.delete(this.jobs.keys().next().value!);
     this.jobs.set(job.id, job);
     void this.run(job);
@@ -53,7 +55,8 @@ export class RestoreJobsService {
       job.snapshot = m.snapshotId;
       job.pagesTotal = m.counts.dataPages;
       const frames = restoreSnapshot(t, m, { onProgress: (d) => (job.pagesDone = d) });
-      job.result = job.format === 'raw' ? await writeRawImages(frames, job.out) : job.format === 'elf' ? await writeElfCore(frames, job.out) : await writeStream(frames, job.out);
+      const o = { replace: job.replace };
+      job.result = job.format === 'raw' ? await writeRawImages(frames, job.out, o) : job.format === 'elf' ? await writeElfCore(frames, job.out, o) : await writeStream(frames, job.out, o);
       job.state = 'done';
     } catch (e) {
       job.state = 'failed';

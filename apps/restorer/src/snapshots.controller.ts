@@ -44,7 +44,7 @@ export class SnapshotsController {
   }
 
   @Post('restores')
-  start(@Body() body: { tenant: string; snapshot: string; format: string; out: string }): RestoreJob {
+  start(@Body() body: { tenant: string; snapshot: string; format: string; out: string; replace?: unknown }): RestoreJob {
     return this.jobs.start(body);
   }
 

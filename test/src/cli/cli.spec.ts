@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +60,34 @@ describe('pagevault CLI, embedded mode', () => {
     expect(pv('restore', first, '--format', 'elf', '--out', join(work, 'core')).code).toBe(0);
     const out = execFileSync('gdb', ['-batch', '-nx', ...src.info.markers.flatMap((m) => ['-ex', `x/s ${m.addr}`]), buildMemtarget(), join(work, 'core')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, killSignal: 'SIGKILL' });
     for (const mk of src.info.markers) expect(out).toContain(`"${mk.text}"`);
+  });
+
+  it('refuses to replace an existing output without --force (exit 2, naming it), and replaces it with', () => {
+    const core = join(work, 'kept.core');
+    const raw = join(work, 'kept.raw');
+    const dump = join(work, 'kept.dump');
+    writeFileSync(core, 'not a core');
+    mkdirSync(raw);
+    writeFileSync(join(raw, 'notes.txt'), 'keep me');
+    writeFileSync(dump, 'not a dump');
+    for (const args of [['restore', first, '--format', 'elf', '--out', core], ['restore', first, '--format', 'raw', '--out', raw], ['dump', String(src.info.pid), '--out', dump]]) {
+      const r = pv(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err).toContain('PV_INVALID_ARGUMENT: output ');
+      expect(r.err).toContain(args.at(-1)!);
+    }
+    expect(readFileSync(core, 'utf8')).toBe('not a core');
+    expect(readdirSync(raw)).toEqual(['notes.txt']);
+    expect(readFileSync(dump, 'utf8')).toBe('not a dump');
+    expect(readdirSync(work).filter((f) => f.includes('partial'))).toEqual([]);
+    expect(pv('restore', first, '--format', 'elf', '--out', core, '--force').code).toBe(0);
+    expect(readFileSync(core).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(pv('restore', first, '--format', 'raw', '--out', raw, '--force').code).toBe(0);
+    expect(readdirSync(raw)).toContain('layout.json');
+    expect(readdirSync(raw)).not.toContain('notes.txt');
+    expect(pv('dump', String(src.info.pid), '--out', dump, '--force').code).toBe(0);
+    expect(readFileSync(dump).subarray(0, 4).toString('latin1')).toBe('PVFR');
+    expect(readdirSync(work).filter((f) => f.includes('partial') || f.includes('replaced'))).toEqual([]);
   });
 
   it('verifies every page of every snapshot', () => {

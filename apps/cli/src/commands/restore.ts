@@ -1,9 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { captureSnapshot } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { SnapshotWriter, frameSealer, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
-import { restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream } from '@pagevault/restore';
+import { atomicFile, openOutputFile, restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream } from '@pagevault/restore';
 import { resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
 import { openContext, type GlobalOptions } from '../context';
 import { Progress, printJson, printTable } from '../output';
@@ -11,17 +10,17 @@ import { Progress, printJson, printTable } from '../output';
 export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
 
 /** Restores a snapshot to one of the four outputs; nothing that looks complete is left on failure. */
-export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreFormat, out: string): Promise<Record<string, unknown>> {
+export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreFormat, out: string, replace = false): Promise<Record<string, unknown>> {
   const bar = new Progress(`restore ${m.snapshotId.slice(0, 12)} → ${format}`);
   const frames = restoreSnapshot(t, m, { onProgress: (d, n) => bar.update(d, n) });
   try {
     switch (format) {
       case 'stream':
-        return { ...(await writeStream(frames, out)) };
+        return { ...(await writeStream(frames, out, { replace })) };
       case 'raw':
-        return { ...(await writeRawImages(frames, out)) };
+        return { ...(await writeRawImages(frames, out, { replace })) };
       case 'elf':
-        return { ...(await writeElfCore(frames, out)) };
+        return { ...(await writeElfCore(frames, out, { replace })) };
       case 'live': {
         const pid = Number(out);
         if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `restore --format live needs --out <pid>, got ${out}`);
@@ -33,25 +32,34 @@ export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreForm
   }
 }
 
-/** Writes a direct full dump of a process to a stream-format file: no log, no store. The reference for byte-identity. */
-export async function dumpProcess(pid: number, out: string, o: { id?: string; timeMs?: number; tenant: string; host: string }): Promise<{ snapshotId: string; frames: number; bytes: number }> {
+/**
+ * Writes a direct full dump of a process to a stream-format file: no log, no store. The reference for
+ * byte-identity. Written as `out.partial` and moved to `out` once complete (an existing `out` is refused
+ * unless `replace`), so a dump that fails leaves nothing.
+ */
+export async function dumpProcess(pid: number, out: string, o: { id?: string; timeMs?: number; tenant: string; host: string; replace?: boolean }): Promise<{ snapshotId: string; frames: number; bytes: number }> {
   const id = o.id ? idFromHex(o.id) : newSnapshotId();
-  const file = createWriteStream(out);
   let frames = 0;
   let bytes = 0;
-  let pending: Buffer[] = [];
-  const writer = new SnapshotWriter({ snapshotId: id, sealer: frameSealer(), emit: (f) => (pending.push(f), frames++, (bytes += f.length)) });
-  const drain = async () => {
-    const b = pending;
-    pending = [];
-    for (const f of b) if (!file.write(f)) await new Promise<void>((r) => file.once('drain', () => r()));
-  };
-  try {
-    await captureSnapshot({ pid, writer, drain, tenant: o.tenant, host: o.host, ...(o.timeMs !== undefined ? { startTimeMs: o.timeMs } : {}) });
-    await drain();
-  } finally {
-    await new Promise<void>((r) => file.end(() => r()));
-  }
+  await atomicFile(out, false, async (tmp) => {
+    const fh = await openOutputFile(tmp, { fsync: false, direct: false });
+    let position = 0;
+    let pending: Buffer[] = [];
+    const writer = new SnapshotWriter({ snapshotId: id, sealer: frameSealer(), emit: (f) => (pending.push(f), frames++, (bytes += f.length)) });
+    const drain = async () => {
+      const b = pending;
+      pending = [];
+      for (const f of b) position += await fh.write(f, position);
+    };
+    try {
+      await captureSnapshot({ pid, writer, drain, tenant: o.tenant, host: o.host, ...(o.timeMs !== undefined ? { startTimeMs: o.timeMs } : {}) });
+      await drain();
+      await fh.finish();
+    } catch (e) {
+      await fh.abandon();
+      throw e;
+    }
+  }, o.replace);
   return { snapshotId: idToHex(id), frames, bytes };
 }
 
@@ -59,12 +67,13 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
   program.command('restore <snapshot>').description('restore a snapshot: stream file, raw images, ELF core, or into a live process')
     .requiredOption('--format <format>', 'stream | raw | elf | live')
     .requiredOption('--out <path>', 'output file (stream, elf), directory (raw), or pid (live)')
-    .action(async (ref: string, o: { format: RestoreFormat; out: string }) => {
+    .option('--force', 'replace an existing output file, or a directory with anything in it')
+    .action(async (ref: string, o: { format: RestoreFormat; out: string; force?: boolean }) => {
       if (!['stream', 'raw', 'elf', 'live'].includes(o.format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `unknown format ${o.format}`);
       const ctx = openContext(globals());
       const t = await ctx.tenant();
       const m = await resolveSnapshot(t, ref);
-      const r = await restoreTo(t, m, o.format, o.out);
+      const r = await restoreTo(t, m, o.format, o.out, o.force === true);
       if (ctx.json) printJson({ snapshotId: m.snapshotId, format: o.format, out: o.out, ...r });
       else printTable([{ snapshot: m.snapshotId, format: o.format, out: o.out, ...flat(r) }]);
     });
@@ -73,9 +82,10 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
     .requiredOption('--out <file>', 'stream-format file to write')
     .option('--id <hex>', 'snapshot id to use (32 hex digits)')
     .option('--time <ms>', 'start time to record, ms since the epoch')
-    .action(async (p: string, o: { out: string; id?: string; time?: string }) => {
+    .option('--force', 'replace an existing file')
+    .action(async (p: string, o: { out: string; id?: string; time?: string; force?: boolean }) => {
       const ctx = openContext(globals());
-      const r = await dumpProcess(Number(p), o.out, { tenant: ctx.tenantName, host: ctx.host, ...(o.id ? { id: o.id } : {}), ...(o.time ? { timeMs: Number(o.time) } : {}) });
+      const r = await dumpProcess(Number(p), o.out, { tenant: ctx.tenantName, host: ctx.host, replace: o.force === true, ...(o.id ? { id: o.id } : {}), ...(o.time ? { timeMs: Number(o.time) } : {}) });
       if (ctx.json) printJson(r);
       else printTable([r]);
     });

@@ -55,7 +55,7 @@ export async function writeElfCore(frames: SnapshotInput, path: string, opts: El
       await w.files?.close();
     }
     return { ...w.stats, segments: w.loads.length, fileSize: w.fileSize, elapsedMs: performance.now() - t0 };
-  });
+  }, opts.replace);
 }
 
 class ElfCoreWriter {

@@ -9,3 +9,5 @@ export { ELF, type ProgramHeader } from './elf-layout';
 export { NT } from './elf-notes';
 export { writeLiveProcess, type LiveProcessOptions, type LiveProcessStats } from './live-process';
 export { writeStream, type StreamOutputOptions, type StreamStats } from './stream-file';
+export { atomicFile } from './atomic-output';
+export { openOutputFile, type OutputFile } from './output-file';

@@ -35,6 +35,11 @@ export interface CommonOutputOptions {
    */
   validate?: boolean;
   fileRoot?: FileRoot;
+  /**
+   * Replace an existing output (a file at the path; a directory with anything in it). Default false: an
+   * existing output fails with PV_INVALID_ARGUMENT before anything is read.
+   */
+  replace?: boolean;
 }
 
 export interface FileOutputOptions extends CommonOutputOptions {

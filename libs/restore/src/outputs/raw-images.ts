@@ -44,7 +44,7 @@ export async function writeRawImages(frames: SnapshotInput, dir: string, opts: R
     });
     await fh.finish();
     return { ...w.stats, images: w.images, layout: w.layout, elapsedMs: performance.now() - t0 };
-  });
+  }, opts.replace);
 }
 
 class RawWriter {

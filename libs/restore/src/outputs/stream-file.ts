@@ -59,7 +59,7 @@ export async function writeStream(frames: SnapshotInput, out: Writable | string,
         throw e;
       }
       await fh.finish();
-    });
+    }, opts.replace);
   }
   return { ...stats, elapsedMs: performance.now() - t0 };
 }
