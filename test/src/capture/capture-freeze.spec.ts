@@ -76,6 +76,21 @@ describe('freezing and thawing the target', () => {
     await expectRunning(t);
   });
 
+  it('leaves stopped a process whose stop was sent just before: its threads still stopping, not ours to continue', async () => {
+    // The fixture's three threads spin on both cores: right after kill -STOP some may still run.
+    for (let round = 0; round < 30; round++) {
+      process.kill(t.info.pid, 'SIGSTOP');
+      const group = await freezeProcesses([t.info.pid], { method: 'signal' });
+      expect(allThreadsStopped(t.info.pid)).toBe(true); // frozen before it returns, whoever stopped it
+      group.thaw();
+      expect(group.how.get(t.info.pid), `round ${round}`).toBe('already-stopped');
+      expect(allThreadsStopped(t.info.pid), `round ${round}`).toBe(true);
+      process.kill(t.info.pid, 'SIGCONT');
+      while ([...readThreadStates(t.info.pid).values()].includes('T')) await sleep(1);
+    }
+    await expectRunning(t);
+  });
+
   it('thaws the target when the agent gets SIGTERM mid-capture', async () => {
     const helpers = resolve(__dirname, 'helpers');
     const agent = spawn(

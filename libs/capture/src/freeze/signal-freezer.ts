@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { readThreadStates } from '../procfs/process-tree';
 import { registerFrozen, unregisterFrozen, type Thawable } from './thaw-registry';
@@ -12,6 +13,27 @@ export function allThreadsStopped(pid: number): boolean {
   for (const s of states.values()) if (!STOPPED.has(s)) return false;
   return true;
 }
+
+/**
+ * Someone else's stop of the process is under way: a SIGSTOP still pending for it, or some of its threads
+ * stopped already. Such a process is the stopper's to continue, not ours: taken for running, it was sent
+ * SIGCONT at thaw (a `kill -STOP` then an immediate snapshot left the process running).
+ */
+function stopUnderWay(pid: number): boolean {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return false; // gone: the SIGSTOP that follows says so, typed
+  }
+  const pending = /^ShdPnd:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (pending && (BigInt(`0x${pending}`) & SIGSTOP_BIT) !== 0n) return true;
+  for (const s of readThreadStates(pid).values()) if (s === 'T') return true;
+  return false;
+}
+
+/** SIGSTOP (19) in a /proc/PID/status signal mask (bit n - 1). */
+const SIGSTOP_BIT = 1n << 18n;
 
 function firstRunning(pid: number): string {
   for (const [tid, s] of readThreadStates(pid)) if (!STOPPED.has(s)) return `thread ${tid} in state ${s}`;
@@ -35,16 +57,16 @@ export class SignalFreeze implements Thawable {
     registerFrozen(f);
     try {
       for (const pid of pids) {
-        if (allThreadsStopped(pid)) {
+        if (allThreadsStopped(pid) || stopUnderWay(pid)) {
           f.alreadyStopped.push(pid);
           continue;
         }
         process.kill(pid, 'SIGSTOP');
         f.stopped.push(pid);
       }
-      const ok = await pollUntil(() => f.stopped.every(allThreadsStopped), timeoutMs);
+      const ok = await pollUntil(() => pids.every(allThreadsStopped), timeoutMs);
       if (!ok) {
-        const late = f.stopped.find((p) => !allThreadsStopped(p))!;
+        const late = pids.find((p) => !allThreadsStopped(p))!;
         throw new PvError(
           ErrorCodes.FREEZE_FAILED,
           `process ${late} did not stop within ${timeoutMs} ms (${firstRunning(late)}; D = uninterruptible I/O)`,
