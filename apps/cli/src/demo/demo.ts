@@ -28,12 +28,12 @@ export async function runDemo(g: GlobalOptions): Promise<void> {
     const t = await ctx.tenant();
     const say = (s: string) => !ctx.json && process.stdout.write(`${s}\n`);
     say(`sample process ${proc.pid}; store ${ctx.storeConfig.kind === 'dir' ? ctx.storeConfig.dir : 's3'}`);
-    proc.stop();
+    await proc.stop();
     const first = await takeSnapshot(ctx, pipe, { pid: proc.pid });
     rows.push(await verify(t, first, proc.pid, scratch, 'full'));
     proc.cont();
     await proc.change();
-    proc.stop();
+    await proc.stop();
     const second = await takeSnapshot(ctx, pipe, { pid: proc.pid, parent: first.manifest.snapshotId });
     rows.push(await verify(t, second, proc.pid, scratch, 'incremental'));
     if (ctx.json) printJson(rows);

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { allThreadsStopped } from '@pagevault/capture';
+import { ErrorCodes, PvError } from '@pagevault/errors';
 
 /**
  * The demo's target: a real Node.js process holding 48 MiB of buffers — 16 MiB of random bytes, 16 MiB of
@@ -33,9 +35,19 @@ export class SampleProcess {
     return this.child.pid!;
   }
 
-  /** Stops the process so a snapshot and its verification see one memory state. */
-  stop(): void {
+  /**
+   * Stops the process so a snapshot and its verification see one memory state, and waits until every
+   * thread has stopped: a snapshot that still saw a thread running would take the process for its own to
+   * freeze, and continue it afterwards (the demo then failed now and then, its dump taken from a process
+   * that had run on).
+   */
+  async stop(): Promise<void> {
     process.kill(this.pid, 'SIGSTOP');
+    const deadline = Date.now() + 5_000;
+    while (!allThreadsStopped(this.pid)) {
+      if (Date.now() > deadline) throw new PvError(ErrorCodes.FREEZE_FAILED, `sample process ${this.pid} did not stop within 5 s`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
   }
 
   cont(): void {
