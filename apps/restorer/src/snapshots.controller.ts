@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Inject, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Inject, Logger, Param, Post, Query, Res } from '@nestjs/common';
 import { Repository, listSnapshots, resolveSnapshot, snapshotFilter, type Manifest, type TaggedManifest } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
 import { RestoreJobsService, type RestoreJob } from './restore-jobs.service';
@@ -13,11 +13,19 @@ interface Res {
 
 @Controller()
 export class SnapshotsController {
+  private readonly logger = new Logger(SnapshotsController.name);
+
   constructor(@Inject(Repository) private readonly repo: Repository, @Inject(RestoreJobsService) private readonly jobs: RestoreJobsService) {}
 
+  /**
+   * The tenant's snapshots. A damaged manifest does not take the listing down with it: it is left out and
+   * logged as an error (fetching it, verifying or restoring it still fails, naming it).
+   */
   @Get('tenants/:tenant/snapshots')
   async list(@Param('tenant') tenant: string, @Query('host') host?: string, @Query('pid') pid?: string, @Query('tag') tag?: string): Promise<TaggedManifest[]> {
-    return listSnapshots(await this.repo.tenant(tenant), snapshotFilter({ host, pid, tag }));
+    return listSnapshots(await this.repo.tenant(tenant), snapshotFilter({ host, pid, tag }), (e) =>
+      this.logger.error(`tenant ${tenant}: the listing left out a damaged manifest: ${e.code}: ${e.message}`),
+    );
   }
 
   /** `:id` is an id, a unique prefix, or "latest" (narrowed by ?host=, ?pid=, ?tag=, or as latest:tag=...). */

@@ -246,6 +246,24 @@ describe('agent, compactor and restorer services', () => {
     expect(r.body.code).toBe('PV_PARENT_MISSING');
   });
 
+  it('list around a damaged manifest, and answer for it with PV_OBJECT_CORRUPT', async () => {
+    const before = (await (await fetch(url('restorer', `/tenants/${tenant}/snapshots`), { headers: auth })).json()) as { snapshotId: string }[];
+    expect(before.length).toBeGreaterThan(0);
+    const id = randomBytes(16).toString('hex');
+    const store = s3Store();
+    await store.put(`t/${tenant}/snapshots/${id}.json`, Buffer.from('{"format": "pagevault.manifest.v1", "snaps'));
+    try {
+      const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots`), { headers: auth });
+      expect(r.status).toBe(200);
+      expect(((await r.json()) as { snapshotId: string }[]).map((m) => m.snapshotId)).toEqual(before.map((m) => m.snapshotId));
+      const one = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${id}`), { headers: auth });
+      expect(one.status).toBeGreaterThanOrEqual(400);
+      expect(((await one.json()) as { code: string }).code).toBe('PV_OBJECT_CORRUPT');
+    } finally {
+      await store.delete(`t/${tenant}/snapshots/${id}.json`);
+    }
+  });
+
   it('answer unknown snapshots and processes with their specific errors', async () => {
     const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${'0'.repeat(32)}`), { headers: auth });
     expect(r.status).toBe(404);
