@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,17 +25,21 @@ afterAll(() => {
 });
 
 describe('pagevault snapshot interrupted while its target is frozen', () => {
-  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s: the CLI thaws the target, then dies of the signal', async (signal) => {
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s: the CLI thaws the target, drops its freeze lock, then dies of the signal', async (signal) => {
     const pid = target.pid!;
     expect(stateOf(pid)).not.toMatch(/[Tt]/);
-    const cli = spawn(process.execPath, [CLI, '--store', join(work, signal), 'snapshot', String(pid)], { stdio: 'ignore' });
+    const locks = join(work, `locks-${signal}`);
+    mkdirSync(locks);
+    const cli = spawn(process.execPath, [CLI, '--store', join(work, signal), 'snapshot', String(pid)], { stdio: 'ignore', env: { ...process.env, PV_LOCK_DIR: locks } });
     const exited = new Promise<NodeJS.Signals | null>((r) => cli.once('exit', (_, sig) => r(sig)));
     // Watch for the freeze (synchronously: the CLI is another process), then interrupt it there.
     const deadline = Date.now() + 30_000;
     while (!/[Tt]/.test(stateOf(pid)) && cli.exitCode === null && Date.now() < deadline) sleepMs(1);
     expect(stateOf(pid), 'the target was never seen frozen').toMatch(/[Tt]/);
+    expect(readdirSync(locks)).toEqual([`pagevault-freeze-${pid}.lock`]); // held while frozen
     cli.kill(signal);
     expect(await exited).toBe(signal);
     expect(stateOf(pid)).not.toMatch(/[Tt]/);
+    expect(readdirSync(locks)).toEqual([]); // released on the way out, after the thaw
   });
 });

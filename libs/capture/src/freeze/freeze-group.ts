@@ -5,7 +5,7 @@ import { cgroupDirOf } from '../procfs/process-tree';
 import { CgroupFreeze, cgroupFreezable } from './cgroup-freezer';
 import { lockFreeze } from './freeze-lock';
 import { SignalFreeze } from './signal-freezer';
-import type { Thawable } from './thaw-registry';
+import { registerFrozen, unregisterFrozen, type Thawable } from './thaw-registry';
 
 export type FreezeMethod = 'auto' | 'cgroup' | 'signal';
 
@@ -111,6 +111,9 @@ export async function freezeProcesses(
     lock.release();
     throw e;
   }
+  // A process dying of a signal thaws what it froze (thaw registry), then this: registered after the
+  // parts, so the lock file goes only once the targets are thawed.
+  registerFrozen(lock);
   return {
     pids: [...pids],
     how,
@@ -124,6 +127,7 @@ export async function freezeProcesses(
         }
       }
       lock.release();
+      unregisterFrozen(lock);
     },
   };
 }

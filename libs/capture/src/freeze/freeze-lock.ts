@@ -8,9 +8,10 @@ const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
 
-/** Held freeze locks of some pids; release() is synchronous, idempotent and never throws. */
+/** Held freeze locks of some pids; release() (also thaw(), for the thaw registry) is synchronous, idempotent and never throws. */
 export interface FreezeLock {
   release(): void;
+  thaw(): void;
 }
 
 /**
@@ -34,7 +35,7 @@ export function freezeLockDir(): string {
  */
 export async function lockFreeze(pids: readonly number[], timeoutMs: number, dir = freezeLockDir()): Promise<FreezeLock> {
   const c = libc();
-  if (!c) return { release: () => undefined };
+  if (!c) return { release: () => undefined, thaw: () => undefined };
   const held: { fd: number; path: string }[] = [];
   const release = () => {
     for (const h of held.splice(0).reverse()) {
@@ -87,5 +88,5 @@ export async function lockFreeze(pids: readonly number[], timeoutMs: number, dir
     release();
     throw e;
   }
-  return { release };
+  return { release, thaw: release };
 }
