@@ -39,7 +39,6 @@ export async function readTags(t: TenantStore): Promise<Map<string, string[]>> {
   return out;
 }
 
-/** The tenant's snapshots that pass the filter, oldest first, with their tags. */
 /**
  * The tenant's snapshots that pass the filter, oldest first, with their tags. A damaged manifest fails the
  * listing, unless `onUnreadable` takes it (it is skipped then).

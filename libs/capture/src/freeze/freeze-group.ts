@@ -108,7 +108,7 @@ export async function freezeProcesses(
     }
   } catch (e) {
     for (const p of parts) p.thaw();
-    lock.release();
+    lock.thaw();
     throw e;
   }
   // A process dying of a signal thaws what it froze (thaw registry), then this: registered after the
@@ -126,7 +126,7 @@ export async function freezeProcesses(
           // Thaw every part even if one target is gone.
         }
       }
-      lock.release();
+      lock.thaw();
       unregisterFrozen(lock);
     },
   };

@@ -17,12 +17,12 @@ describe('lockFreeze', () => {
     const waiting = lockFreeze([7], 5_000, dir).then((l) => (second = l));
     await new Promise((r) => setTimeout(r, 50));
     expect(second).toBeUndefined();
-    first.release();
-    first.release(); // idempotent
+    first.thaw();
+    first.thaw(); // idempotent
     await waiting;
     expect(second).toBeDefined();
     expect(existsSync(join(dir, 'pagevault-freeze-42.lock'))).toBe(false);
-    second!.release();
+    second!.thaw();
     expect(existsSync(join(dir, 'pagevault-freeze-7.lock'))).toBe(false);
   });
 
@@ -30,8 +30,8 @@ describe('lockFreeze', () => {
     const held = await lockFreeze([9], 1_000, dir);
     const e = await lockFreeze([8, 9], 100, dir).catch((err: unknown) => err);
     expect(e).toMatchObject({ code: ErrorCodes.FREEZE_FAILED, retriable: true, details: { pid: 9 } });
-    (await lockFreeze([8], 100, dir)).release(); // 8 was released when 9 could not be had
-    held.release();
+    (await lockFreeze([8], 100, dir)).thaw(); // 8 was released when 9 could not be had
+    held.thaw();
   });
 
   it('is free again once a holder dies without releasing (the kernel drops its lock)', async () => {
@@ -43,6 +43,6 @@ describe('lockFreeze', () => {
     const exited = new Promise((r) => holder.once('exit', r));
     process.kill(-holder.pid!, 'SIGKILL');
     await exited;
-    (await lockFreeze([5], 1_000, dir)).release();
+    (await lockFreeze([5], 1_000, dir)).thaw();
   });
 });

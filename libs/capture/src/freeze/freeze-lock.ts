@@ -3,16 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { ERRNO, errnoName, libc } from '../memory/libc';
+import type { Thawable } from './thaw-registry';
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
 
-/** Held freeze locks of some pids; release() (also thaw(), for the thaw registry) is synchronous, idempotent and never throws. */
-export interface FreezeLock {
-  release(): void;
-  thaw(): void;
-}
+/** Held freeze locks of some pids; thaw() releases them: synchronous, idempotent, never throws (a Thawable). */
+export type FreezeLock = Thawable;
 
 /**
  * Where freeze locks live: PV_LOCK_DIR, else /run/lock (every pagevault process of the host must agree,
@@ -35,7 +33,7 @@ export function freezeLockDir(): string {
  */
 export async function lockFreeze(pids: readonly number[], timeoutMs: number, dir = freezeLockDir()): Promise<FreezeLock> {
   const c = libc();
-  if (!c) return { release: () => undefined, thaw: () => undefined };
+  if (!c) return { thaw: () => undefined };
   const held: { fd: number; path: string }[] = [];
   const release = () => {
     for (const h of held.splice(0).reverse()) {
@@ -88,5 +86,5 @@ export async function lockFreeze(pids: readonly number[], timeoutMs: number, dir
     release();
     throw e;
   }
-  return { release, thaw: release };
+  return { thaw: release };
 }
