@@ -162,17 +162,24 @@ export class CompactionService {
     let bytes = 0;
     this.batches.set(batch.partition, ctl);
     let turned = performance.now();
-    for (const rec of batch.records) {
-      if (ctl.isStale() || this.stopping) return;
-      bytes += rec.value.length;
-      await this.onRecord(rec);
-      this.offsets.seen(rec.partition, rec.offset);
-      if (performance.now() - turned > TURN_MS) {
-        await nextTurn();
-        turned = performance.now();
+    try {
+      for (const rec of batch.records) {
+        if (ctl.isStale() || this.stopping) return;
+        bytes += rec.value.length;
+        await this.onRecord(rec);
+        this.offsets.seen(rec.partition, rec.offset);
+        if (performance.now() - turned > TURN_MS) {
+          await nextTurn();
+          turned = performance.now();
+        }
       }
+      await this.expire(batch.partition);
+    } catch (e) {
+      // The store is down (or a lock was lost): the partition is delivered again from its committed
+      // offset, which is at or before every open snapshot's begin, so each of them starts afresh.
+      await this.drop(batch.partition);
+      throw e;
     }
-    await this.expire(batch.partition);
     this.opts.events?.frames?.(batch.records.length, bytes);
     const next = this.offsets.committable(batch.partition, [...this.open.values()]);
     if (next !== undefined) await ctl.commit(batch.partition, next);
@@ -210,13 +217,7 @@ export class CompactionService {
       }
     } catch (e) {
       if (this.open.get(id) !== o) return; // dropped meanwhile (rebalance, stop): replayed by whoever consumes next
-      if (isPvError(e) && e.retriable) {
-        // The store is down (or a lock was lost): stop here. The partition is delivered again from its
-        // committed offset, which is at or before every open snapshot's begin: each starts afresh.
-        await this.drop(rec.partition);
-        throw e;
-      }
-      if (!isPvError(e)) throw e;
+      if (!isPvError(e) || e.retriable) throw e; // a store outage: onBatch drops the partition for a replay
       await this.fail(id, rec, e, o.ingest.tenantName);
     } finally {
       o.busy = false;
@@ -253,9 +254,15 @@ export class CompactionService {
           failedAtMs: Date.now(), partition: rec.partition, ...(o ? { firstOffset: o.firstOffset } : {}),
         });
       } catch (pe) {
-        // The store refuses even this record (a full disk, as the failure itself often is): the snapshot
-        // still ends here, failed for its own cause. No record says so, and no manifest says otherwise;
-        // throwing would only replay its frames into a snapshot that has ended.
+        if (isPvError(pe) && pe.retriable) {
+          // The store is down: the failure is not recorded yet, so the snapshot has not ended. A batch
+          // stops here and its partition is delivered again (onBatch); the sweeper tries again later.
+          this.finished.delete(id);
+          throw pe;
+        }
+        // The store refuses this record for good (a full disk, as the failure itself often is): the
+        // snapshot still ends here, failed for its own cause. No record says so, and no manifest says
+        // otherwise; a replay would only feed its frames to a snapshot that has ended.
         reason += ` (its failed record could not be stored either: ${(pe as Error).message})`;
       }
     }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { BatchControl, FrameConsumer, FrameConsumerHandlers, FrameRecord } from '@pagevault/framelog';
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
@@ -8,10 +9,13 @@ import type { ResolvedKafkaOptions } from './kafka-options';
 /**
  * A member of a Kafka consumer group. Offsets move only through ctl.commit (autoCommit off). After a
  * handled batch the adapter resolves its last offset, which moves kafkajs's fetch position but commits
- * nothing; after a rebalance kafkajs starts every assigned partition again from the committed offset.
+ * nothing; after a rebalance kafkajs starts every assigned partition again from the committed offset,
+ * and so does this adapter for a partition whose onBatch threw (rewind).
  */
 /** Most inflated frame bytes handed to one onBatch call (a fetch holds at most 32 MiB as it came). */
 const SLICE_BYTES = 32 * 1_048_576;
+/** How long a partition whose handler threw waits before it is delivered again. */
+const REWIND_PAUSE_MS = 1_000;
 
 export class KafkaFrameConsumer implements FrameConsumer {
   private consumer: Consumer | undefined;
@@ -126,7 +130,11 @@ export class KafkaFrameConsumer implements FrameConsumer {
         bytes += value.length;
         records.push({ key: m.key ? m.key.toString('utf8') : '', value, partition: batch.partition, offset: m.offset });
       }
-      await h.onBatch({ partition: batch.partition, records }, ctl);
+      try {
+        await h.onBatch({ partition: batch.partition, records }, ctl);
+      } catch (e) {
+        return this.rewind(batch.partition, e);
+      }
       if (isStale()) return;
       p.resolveOffset(i === msgs.length ? batch.lastOffset() : records.at(-1)!.offset);
       if (this.paused) return;
@@ -158,6 +166,38 @@ export class KafkaFrameConsumer implements FrameConsumer {
         },
       );
     }
+  }
+
+  /**
+   * onBatch threw: its partition is fetched again from the committed offset, after a pause. Rethrowing
+   * would not do: kafkajs retries from the offset resolved last, past slices the handler has handled and
+   * has now forgotten (a snapshot whose begin was in them would go on without it). If even the seek
+   * fails (Kafka is gone too), the error goes to kafkajs, which restarts the consumer from the committed
+   * offsets.
+   */
+  private async rewind(partition: number, e: unknown): Promise<void> {
+    const { o } = this;
+    let offset: string;
+    try {
+      offset = (await this.committed()).get(partition) ?? (await this.earliest(partition));
+      this.consumer!.seek({ topic: o.topic, partition, offset });
+    } catch {
+      throw e;
+    }
+    o.log({
+      level: 'error',
+      namespace: 'framelog.kafka',
+      message: `onBatch of group ${this.groupId} failed for partition ${partition}; delivering it again from offset ${offset}: ${e instanceof Error ? e.message : String(e)}`,
+      extra: { group: this.groupId, topic: o.topic, partition, offset },
+    });
+    await sleep(REWIND_PAUSE_MS);
+  }
+
+  private async earliest(partition: number): Promise<string> {
+    const admin = await this.admin();
+    const p = (await admin.fetchTopicOffsets(this.o.topic)).find((x) => x.partition === partition);
+    if (!p) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `topic ${this.o.topic} has no partition ${partition}`);
+    return p.low;
   }
 
   private logHandlerError(handler: string, e: unknown): void {

@@ -52,10 +52,14 @@ export class Collector {
   readonly violations: string[] = [];
   private readonly active = new Set<number>();
 
-  /** commitAfter: commit past the last record of each batch for which it returns true. */
+  /**
+   * commitAfter: commit past the last record of each batch for which it returns true. failOnce: the
+   * first batch holding a record for which it returns true throws (nothing of that batch is recorded).
+   */
   constructor(
     readonly consumer: FrameConsumer,
     private readonly commitAfter?: (r: FrameRecord) => boolean,
+    private failOnce?: (r: FrameRecord) => boolean,
   ) {}
 
   async start(): Promise<this> {
@@ -75,6 +79,10 @@ export class Collector {
             if (BigInt(r.offset) <= previous)
               this.violations.push(`offset ${r.offset} after ${previous} in one batch`);
             previous = BigInt(r.offset);
+          }
+          if (this.failOnce && batch.records.some(this.failOnce)) {
+            this.failOnce = undefined;
+            throw new Error('test handler fails once');
           }
           // Commit before recording, so a test that saw the records also sees the commit.
           const last = this.commitAfter ? batch.records.filter(this.commitAfter).pop() : undefined;

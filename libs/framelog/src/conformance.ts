@@ -66,8 +66,8 @@ export function describeFrameLogConformance(
       cleanups.push(() => p.close());
       return p;
     };
-    const consume = async (group: string, commitAfter?: ConstructorParameters<typeof Collector>[1]) => {
-      const c = new Collector(h.log.consumer(group), commitAfter);
+    const consume = async (group: string, commitAfter?: ConstructorParameters<typeof Collector>[1], failOnce?: ConstructorParameters<typeof Collector>[2]) => {
+      const c = new Collector(h.log.consumer(group), commitAfter, failOnce);
       cleanups.push(() => c.stop());
       return c.start();
     };
@@ -161,6 +161,22 @@ export function describeFrameLogConformance(
       await until(() => second.ofKey(key).length >= 6, 'delivery from the committed offset');
       expect(second.ofKey(key).map(frameIndex)).toEqual([6, 7, 8, 9, 10, 11]);
       expect(second.ofKey(key)[0]?.offset).toBe(next);
+    });
+
+    it('delivers a partition again from its committed offset after onBatch throws, records handled since included', async () => {
+      const key = freshKey();
+      const p = producer();
+      await p.send(key, testFrames(key, 0, 10));
+      await p.flush();
+      // Commits past frame 2 only; throws on the batch that holds frame 12.
+      const c = await consume(group(), (r) => frameIndex(r) <= 2, (r) => frameIndex(r) === 12);
+      await until(() => c.ofKey(key).length >= 10, 'first delivery');
+      await p.send(key, testFrames(key, 10, 5));
+      await p.flush();
+      await until(() => c.ofKey(key).length >= 10 + 12, 'delivery again from frame 3');
+      await sleep(quietMs);
+      expect(c.ofKey(key).map(frameIndex)).toEqual([...Array(10).keys(), ...Array.from({ length: 12 }, (_, i) => 3 + i)]);
+      expect(c.violations).toEqual([]);
     });
 
     it('interleaves two keys on one partition in send order and delivers both', async () => {

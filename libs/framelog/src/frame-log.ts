@@ -59,7 +59,11 @@ export interface BatchControl {
 }
 
 export interface FrameConsumerHandlers {
-  /** Called with records of one partition in offset order; no concurrent calls for the same partition. */
+  /**
+   * Called with records of one partition in offset order; no concurrent calls for the same partition.
+   * If it throws, the partition is delivered again from its committed offset, after a pause: records
+   * after that offset come again, those of earlier calls included.
+   */
   onBatch(batch: FrameBatch, ctl: BatchControl): Promise<void>;
   /**
    * Partitions were revoked/assigned (rebalance): the consumer must drop in-memory state of revoked

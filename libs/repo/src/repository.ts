@@ -53,21 +53,30 @@ export class Repository {
     this.hasher.hash(data, n, ps, out);
   }
 
-  tenant(name: string): Promise<TenantStore> {
+  /**
+   * The tenant's store, opened on first use. A store poisoned by a failed upload is replaced by a fresh
+   * one (its index loaded from the bucket again): snapshots still on the old one fail, and their replay,
+   * once the bucket is back, goes to the new one instead of failing for as long as the process lives.
+   */
+  async tenant(name: string): Promise<TenantStore> {
     checkTenant(name);
-    let t = this.tenants.get(name);
-    if (!t) {
-      t = (async () => {
-        // Pages are named by their bytes, so one cache serves every tenant: a tenant only ever takes a base
-        // its own index holds, and gets the bytes that hash names.
-        const ts = new TenantStore(this.store, name, this.opts, () => (this.recent ??= new RecentPages(this.opts.pageSize, this.opts.recentPagesBytes)));
-        await ts.open(this.locks.staleMs);
-        return ts;
-      })();
-      t.catch(() => this.tenants.delete(name));
-      this.tenants.set(name, t);
+    for (;;) {
+      let t = this.tenants.get(name);
+      if (!t) {
+        const opened = (async () => {
+          // Pages are named by their bytes, so one cache serves every tenant: a tenant only ever takes a
+          // base its own index holds, and gets the bytes that hash names.
+          const ts = new TenantStore(this.store, name, this.opts, () => (this.recent ??= new RecentPages(this.opts.pageSize, this.opts.recentPagesBytes)));
+          await ts.open(this.locks.staleMs);
+          return ts;
+        })();
+        opened.catch(() => this.tenants.get(name) === opened && this.tenants.delete(name));
+        this.tenants.set(name, (t = opened));
+      }
+      const ts = await t;
+      if (!ts.poisoned) return ts;
+      if (this.tenants.get(name) === t) this.tenants.delete(name);
     }
-    return t;
   }
 
   async listTenants(): Promise<string[]> {

@@ -108,12 +108,18 @@ describe('TenantStore uploads behind ingest', () => {
     expect((await indexFiles()).length).toBe(2);
   });
 
-  it('poisons the store when an upload fails: the waiting caller and the next flush both throw', async () => {
+  it('poisons the store when an upload fails: the waiting caller and the next flush both throw; the repository then opens a fresh one', async () => {
     const inner = new DirectoryObjectStore(dir);
+    let full = false;
     const failing = Object.assign(Object.create(inner) as ObjectStore, {
-      put: (key: string, body: Uint8Array) => (key.includes('/packs/') ? Promise.reject(new Error('disk full')) : inner.put(key, body)),
+      put: (key: string, body: Uint8Array) => (full && key.includes('/packs/') ? Promise.reject(new Error('disk full')) : inner.put(key, body)),
     });
-    const t = await new Repository(failing, { packTargetBytes: 16 << 10 }).tenant('acme');
+    const repo = new Repository(failing, { packTargetBytes: 16 << 10 });
+    const t = await repo.tenant('acme');
+    const stored = randomBytes(PS);
+    t.addPage(sha(stored), stored, 0);
+    await t.flush(); // a pack stored before the disk filled up
+    full = true;
     let err: unknown;
     for (let i = 0; i < 40 && !err; i++) {
       const p = randomBytes(PS);
@@ -122,6 +128,19 @@ describe('TenantStore uploads behind ingest', () => {
     }
     expect(String(err)).toContain('disk full');
     await expect(t.flush()).rejects.toThrow('disk full');
+    expect(t.poisoned).toBe(true);
+
+    full = false; // the disk has room again
+    await expect(t.flush()).rejects.toThrow('disk full'); // the poisoned store stays poisoned
+    const fresh = await repo.tenant('acme');
+    expect(fresh).not.toBe(t);
+    expect(fresh.poisoned).toBe(false);
+    expect(fresh.index.has(sha(stored))).toBe(true); // its index comes from the bucket
+    expect(fresh.index.size).toBe(1); // nothing of the failed packs
+    const p = randomBytes(PS);
+    fresh.addPage(sha(p), p, 0);
+    await fresh.flush();
+    expect(await repo.tenant('acme')).toBe(fresh);
   });
 });
 

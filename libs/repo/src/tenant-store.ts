@@ -241,6 +241,11 @@ export class TenantStore {
     return m;
   }
 
+  /** A flush failed (see flush): nothing more can commit through this store; a Repository opens a fresh one. */
+  get poisoned(): boolean {
+    return this.failure !== undefined;
+  }
+
   get packFull(): boolean {
     return this.builder.bytes >= this.opts.packTargetBytes;
   }
@@ -252,8 +257,8 @@ export class TenantStore {
    * upload starts at once, beside the flushes before it (a pack is named by its bytes: one uploaded
    * twice or left unnamed is harmless); the rest of a flush (node pack, index file, pages into the index)
    * runs after theirs, so flushes complete in order and a snapshot waits for its last one only. A failed
-   * flush poisons the store until restart, because snapshots that deduplicated against its pages must
-   * not commit. Resolves with the nodes written and their bytes.
+   * flush poisons the store for good, because snapshots that deduplicated against its pages must not
+   * commit (Repository.tenant then opens a fresh store, whose index comes from the bucket). Resolves with the nodes written and their bytes.
    */
   flush(nodes: MapNode[] = [], { sealPages = true } = {}): Promise<{ written: number; bytes: number }> {
     const sealed = sealPages ? this.builder.seal() : undefined;
