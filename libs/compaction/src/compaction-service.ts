@@ -174,15 +174,16 @@ export class CompactionService {
         }
       }
       await this.expire(batch.partition);
+      this.opts.events?.frames?.(batch.records.length, bytes);
+      const next = this.offsets.committable(batch.partition, [...this.open.values()]);
+      if (next !== undefined) await ctl.commit(batch.partition, next);
     } catch (e) {
-      // The store is down (or a lock was lost): the partition is delivered again from its committed
-      // offset, which is at or before every open snapshot's begin, so each of them starts afresh.
+      // The store is down, a lock was lost, or the offset could not be committed: the partition is
+      // delivered again from its committed offset, which is at or before every open snapshot's begin,
+      // so each of them starts afresh.
       await this.drop(batch.partition);
       throw e;
     }
-    this.opts.events?.frames?.(batch.records.length, bytes);
-    const next = this.offsets.committable(batch.partition, [...this.open.values()]);
-    if (next !== undefined) await ctl.commit(batch.partition, next);
   }
 
   private async onRecord(rec: FrameRecord): Promise<void> {
