@@ -1,4 +1,5 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { installThawOnSignals } from '@pagevault/capture';
 import { Repository, keys } from '@pagevault/repo';
 import { openObjectStore } from '@pagevault/runtime';
 import { commonSpec, loadConfig, serve } from '@pagevault/service-kit';
@@ -8,6 +9,8 @@ const spec = { ...commonSpec, PV_HTTP_PORT: { kind: 'int', default: '7703', help
 
 async function main(): Promise<void> {
   const c = loadConfig(spec);
+  // A live restore freezes its target: SIGTERM or SIGINT mid-restore thaws it before the process dies.
+  installThawOnSignals();
   const store = openObjectStore({ kind: 's3', endpoint: c.PV_S3_ENDPOINT, bucket: c.PV_S3_BUCKET, region: c.PV_S3_REGION, accessKeyId: c.PV_S3_ACCESS_KEY, secretAccessKey: c.PV_S3_SECRET_KEY });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

@@ -2,15 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Repository, resolveSnapshot } from '@pagevault/repo';
-import { restoreSnapshot, writeElfCore, writeRawImages, writeStream } from '@pagevault/restore';
+import { restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream, type SnapshotInput } from '@pagevault/restore';
 import { Counter, Registry } from 'prom-client';
 
 export interface RestoreJob {
   id: string;
   tenant: string;
   snapshot: string;
-  format: 'stream' | 'raw' | 'elf';
-  out: string;
+  format: 'stream' | 'raw' | 'elf' | 'live';
+  /** The output path on the restorer host (stream, raw, elf). */
+  out?: string;
+  /** The process on the restorer host the pages are written into (live): prepared with the same layout. */
+  pid?: number;
   /** Replace an existing output at `out` (default false: the job fails, naming it). */
   replace: boolean;
   state: 'running' | 'done' | 'failed';
@@ -32,10 +35,18 @@ export class RestoreJobsService {
     this.done = new Counter({ name: 'pagevault_restorer_jobs_total', help: 'restore jobs by outcome', labelNames: ['state', 'format'], registers: [registry] });
   }
 
-  start(req: { tenant: string; snapshot: string; format: string; out: string; replace?: unknown }): RestoreJob {
-    if (!['stream', 'raw', 'elf'].includes(req.format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `format must be stream, raw or elf, not ${req.format}`);
-    if (!req.out || !req.out.startsWith('/')) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'out must be an absolute path on the restorer host');
-    const job: RestoreJob = { id: randomUUID(), tenant: req.tenant, snapshot: req.snapshot, format: req.format as RestoreJob['format'], out: req.out, replace: req.replace === true, state: 'running', pagesDone: 0, pagesTotal: 0, startedAt: new Date().toISOString() };
+  start(req: { tenant: string; snapshot: string; format: string; out?: unknown; pid?: unknown; replace?: unknown }): RestoreJob {
+    const format = req.format as RestoreJob['format'];
+    if (!['stream', 'raw', 'elf', 'live'].includes(format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `format must be stream, raw, elf or live, not ${req.format}`);
+    const target: Pick<RestoreJob, 'out' | 'pid'> = {};
+    if (format === 'live') {
+      if (!Number.isInteger(req.pid) || (req.pid as number) <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'a live restore needs pid: the process on the restorer host to write into');
+      target.pid = req.pid as number;
+    } else {
+      if (typeof req.out !== 'string' || !req.out.startsWith('/')) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'out must be an absolute path on the restorer host');
+      target.out = req.out;
+    }
+    const job: RestoreJob = { id: randomUUID(), tenant: req.tenant, snapshot: req.snapshot, format, ...target, replace: req.replace === true, state: 'running', pagesDone: 0, pagesTotal: 0, startedAt: new Date().toISOString() };
     if (this.jobs.size >= 1000) this.jobs.delete(this.jobs.keys().next().value!);
     this.jobs.set(job.id, job);
     void this.run(job);
@@ -55,8 +66,7 @@ export class RestoreJobsService {
       job.snapshot = m.snapshotId;
       job.pagesTotal = m.counts.dataPages;
       const frames = restoreSnapshot(t, m, { onProgress: (d) => (job.pagesDone = d) });
-      const o = { replace: job.replace };
-      job.result = job.format === 'raw' ? await writeRawImages(frames, job.out, o) : job.format === 'elf' ? await writeElfCore(frames, job.out, o) : await writeStream(frames, job.out, o);
+      job.result = await write(job, frames);
       job.state = 'done';
     } catch (e) {
       job.state = 'failed';
@@ -64,5 +74,19 @@ export class RestoreJobsService {
     }
     job.finishedAt = new Date().toISOString();
     this.done.inc({ state: job.state, format: job.format });
+  }
+}
+
+function write(job: RestoreJob, frames: SnapshotInput): Promise<unknown> {
+  const o = { replace: job.replace };
+  switch (job.format) {
+    case 'raw':
+      return writeRawImages(frames, job.out!, o);
+    case 'elf':
+      return writeElfCore(frames, job.out!, o);
+    case 'stream':
+      return writeStream(frames, job.out!, o);
+    case 'live':
+      return writeLiveProcess(frames, job.pid!);
   }
 }

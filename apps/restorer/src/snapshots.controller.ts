@@ -52,7 +52,7 @@ export class SnapshotsController {
   }
 
   @Post('restores')
-  start(@Body() body: { tenant: string; snapshot: string; format: string; out: string; replace?: unknown }): RestoreJob {
+  start(@Body() body: { tenant: string; snapshot: string; format: string; out?: unknown; pid?: unknown; replace?: unknown }): RestoreJob {
     return this.jobs.start(body);
   }
 

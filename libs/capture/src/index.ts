@@ -50,4 +50,5 @@ export { classifyVma, type VmaClass, type ClassifyOptions } from './procfs/class
 export { parseStatus, parseStatState, parseCmdline } from './procfs/proc-files';
 export { processTree, cgroupDirOf, cgroupPids, cgroup2Mount, readThreadStates } from './procfs/process-tree';
 export * from './pagemap/pagemap-bits';
+export { PagemapReader } from './pagemap/pagemap-reader';
 export type { PageHashKind } from '@pagevault/hashing';

@@ -1,9 +1,9 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMemtarget, startMemtarget, type Running, type SourceInfo, stopAndWait } from '../restore-outputs/helpers/memtarget';
+import { buildMemtarget, readProcessMemory, startMemtarget, type Running, type SourceInfo, stopAndWait } from '../restore-outputs/helpers/memtarget';
 import { CLI, cliOn } from './cli-env';
 
 // The built CLI (`pagevault`), embedded mode: an in-process frame log and a directory store.
@@ -173,6 +173,27 @@ describe('pagevault CLI, embedded mode', () => {
     const code = await new Promise<number | null>((r) => p.once('close', r));
     expect(err).not.toContain('EPIPE');
     expect(code).toBe(0);
+  });
+
+  it('rolls a running process back to its snapshot with restore --format live: frozen meanwhile, running after', async () => {
+    const own = cliOn(join(work, 'rollback'));
+    const p = await startMemtarget<SourceInfo>(['source']);
+    try {
+      const pid = p.info.pid;
+      const [snap] = own.pvJson<{ snapshotId: string }[]>('snapshot', String(pid));
+      const regions = p.info.regions.map((r) => ({ start: Number(r.start), len: r.pages * p.info.pageSize }));
+      const before = regions.map((r) => readProcessMemory(pid, r.start, r.len));
+      const mem = openSync(`/proc/${pid}/mem`, 'r+');
+      for (const r of regions.slice(0, 1)) writeSync(mem, Buffer.alloc(r.len, 0x5a), 0, r.len, r.start);
+      closeSync(mem);
+      const r = own.pvJson<{ frozenMs: number; untouchedChecked: number }>('restore', snap!.snapshotId, '--format', 'live', '--out', String(pid));
+      expect(r.frozenMs).toBeGreaterThan(0);
+      expect(r.untouchedChecked).toBeGreaterThan(0);
+      expect(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]).not.toBe('T');
+      regions.forEach((x, i) => expect(readProcessMemory(pid, x.start, x.len).equals(before[i]!), `region ${i}`).toBe(true));
+    } finally {
+      await p.stop();
+    }
   });
 
   it('exits 6 for a process that does not exist', () => {

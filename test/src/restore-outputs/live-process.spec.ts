@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allThreadsStopped } from '@pagevault/capture';
 import { ErrorCodes } from '@pagevault/errors';
 import type { Frame } from '@pagevault/format';
 import { writeLiveProcess } from '@pagevault/restore';
@@ -12,12 +14,19 @@ const targets: Running<{ pid: number }>[] = [];
 
 const regionArg = (r: Region) => `${r.start.replace(/^0x/, '')}:${r.pages}:${r.prot}`;
 
-async function startTarget(regions: Region[]): Promise<number> {
-  const t = await startMemtarget<{ pid: number }>(['target', ...regions.map(regionArg)]);
+/** A prepared target, stopped by the test (as an orchestrator may have it), unless `running`. */
+async function startTarget(regions: Region[], o: { running?: boolean; scribble?: boolean } = {}): Promise<number> {
+  const t = await startMemtarget<{ pid: number }>(['target', ...(o.scribble ? ['--scribble'] : []), ...regions.map(regionArg)]);
   targets.push(t);
-  process.kill(t.info.pid, 'SIGSTOP'); // a restore writes into a stopped target
+  if (!o.running) {
+    process.kill(t.info.pid, 'SIGSTOP');
+    while (!allThreadsStopped(t.info.pid)) await new Promise((r) => setTimeout(r, 5));
+  }
   return t.info.pid;
 }
+
+/** The process's state letter in /proc/PID/stat (T: stopped). */
+const stateOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
 
 beforeAll(async () => {
   src = await startMemtarget<SourceInfo>(['source']);
@@ -46,6 +55,29 @@ describe('writeLiveProcess into a process prepared with the same layout', () => 
     expect(stats.zeroPagesWritten).toBeGreaterThan(0);
     expect(stats.zeroPagesWritten).toBeLessThan(stats.pages.zero);
     expect(stats.syscalls).toBeLessThan(stats.verifiedPages);
+    // Stopped by someone else before: not frozen again, and left stopped.
+    expect(stats.frozenMs).toBe(0);
+    expect(stateOf(pid)).toBe('T');
+  });
+
+  it('freezes a running target that keeps writing to its memory for the writes and their checks, then lets it run', async () => {
+    const pid = await startTarget(src.info.regions, { running: true, scribble: true });
+    const stats = await writeLiveProcess(replay(selectRanges(frames, ranges)), pid);
+    expect(stats.frozenMs).toBeGreaterThan(0);
+    expect(stats.verifiedPages).toBe(stats.pages.data + stats.zeroPagesWritten);
+    expect(stateOf(pid)).not.toBe('T');
+    // Every page equal to the source's but page 1 of the first region, which the target goes on writing.
+    const ps = src.info.pageSize;
+    const [rw] = ranges;
+    const scribbled = rw!.start + ps;
+    for (const r of [{ start: rw!.start, end: scribbled }, { start: scribbled + ps, end: rw!.end }, ...ranges.slice(1)]) {
+      const want = readProcessMemory(src.info.pid, r.start, r.end - r.start);
+      expect(readProcessMemory(pid, r.start, r.end - r.start).equals(want), `range 0x${r.start.toString(16)}`).toBe(true);
+    }
+    const counter = () => readProcessMemory(pid, scribbled, 8).readBigUInt64LE();
+    const before = counter();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(counter()).not.toBe(before); // running again
   });
 
   it('refuses a target that does not map a VMA, naming the missing range', async () => {

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cgroup2Mount } from '@pagevault/capture';
 import { startFixture } from '../capture/helpers/target-process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMemtarget, type Running, type SourceInfo } from '../restore-outputs/helpers/memtarget';
+import { readProcessMemory, startMemtarget, type Running, type SourceInfo } from '../restore-outputs/helpers/memtarget';
 import { kafkaBrokers, requireKafka, testAdmin } from '../framelog/kafka-env';
 import { requireS3Server, s3Env, s3Store } from '../objstore/s3-env';
 import { directDump } from '../e2e/pipeline-env';
@@ -26,6 +26,7 @@ const env = {
 };
 const procs: ChildProcess[] = [];
 let src: Running<SourceInfo>;
+const targets: Running<unknown>[] = [];
 
 function start(app: 'agent' | 'compactor' | 'restorer'): void {
   const p = spawn(process.execPath, [resolve(root, `apps/${app}/dist/main.js`)], { env: { ...env, PV_HTTP_PORT: String(ports[app]) }, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -60,7 +61,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of procs) p.kill('SIGTERM');
   await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));
-  await src?.stop();
+  await Promise.all([src, ...targets].map((p) => p?.stop()));
   const admin = testAdmin();
   await admin.connect();
   await admin.deleteTopics({ topics: [topic, `${topic}.dlq`] }).catch(() => undefined);
@@ -106,6 +107,41 @@ describe('agent, compactor and restorer services', () => {
       const lag = /^pagevault_compactor_consumer_lag_records (\S+)$/m.exec(await (await fetch(url('compactor', '/metrics'))).text())?.[1];
       return lag === '0' ? lag : undefined;
     });
+  });
+
+  it('roll a running process back to its snapshot over HTTP: frozen for the writes, its memory as it was, running again', async () => {
+    const proc = await startMemtarget<SourceInfo>(['source']);
+    targets.push(proc);
+    const pid = proc.info.pid;
+    const res = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify({ pid }) });
+    const [snap] = (await res.json()) as { id: string }[];
+    await until('the manifest', async () => ((await fetch(url('restorer', `/tenants/${tenant}/snapshots/${snap!.id}`), { headers: auth })).ok ? true : undefined));
+    const regions = proc.info.regions.map((r) => ({ start: Number(r.start), len: r.pages * proc.info.pageSize }));
+    const before = regions.map((r) => readProcessMemory(pid, r.start, r.len));
+    // The process's memory changes after the snapshot (its first region overwritten).
+    const mem = openSync(`/proc/${pid}/mem`, 'r+');
+    writeSync(mem, Buffer.alloc(regions[0]!.len, 0xaa), 0, regions[0]!.len, regions[0]!.start);
+    closeSync(mem);
+    expect(readProcessMemory(pid, regions[0]!.start, regions[0]!.len).equals(before[0]!)).toBe(false);
+
+    const post = (body: unknown) => fetch(url('restorer', '/restores'), { method: 'POST', headers: auth, body: JSON.stringify(body) });
+    expect((await post({ tenant, snapshot: snap!.id, format: 'live' })).status).toBe(400); // which process?
+    const started = await post({ tenant, snapshot: snap!.id, format: 'live', pid });
+    expect(started.status).toBe(201);
+    const { id } = (await started.json()) as { id: string };
+    let job: { state: string; error?: unknown; result?: { frozenMs: number; verifiedPages: number; untouchedChecked: number; pages: { data: number } } } | undefined;
+    await until('the live restore job', async () => {
+      job = (await (await fetch(url('restorer', `/restores/${id}`), { headers: auth })).json()) as typeof job;
+      return job!.state === 'running' ? undefined : true;
+    });
+    expect(job!.error).toBeUndefined();
+    expect(job!.state).toBe('done');
+    expect(job!.result!.frozenMs).toBeGreaterThan(0);
+    expect(job!.result!.verifiedPages).toBeGreaterThanOrEqual(job!.result!.pages.data);
+    // Pages the process had never touched when captured, and were overwritten since: zeroed again.
+    expect(job!.result!.untouchedChecked).toBeGreaterThan(0);
+    expect(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]).not.toBe('T');
+    regions.forEach((r, i) => expect(readProcessMemory(pid, r.start, r.len).equals(before[i]!), `region ${i}`).toBe(true));
   });
 
   it('take a pre-copy snapshot: live rounds, then a frozen one, counted in the agent\'s metrics', async () => {

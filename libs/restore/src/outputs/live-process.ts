@@ -1,12 +1,14 @@
+import { PagemapReader, freezeProcesses, type FreezeOptions } from '@pagevault/capture';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
-import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
+import { VmaFlag, type PageRun, type SnapshotBegin, type VmaHeader } from '@pagevault/format';
 import { FilePageReader } from './file-pages';
 import { emptyCounts, type CommonOutputOptions, type OutputStats } from './output-types';
 import { LivePageWriter } from './live-page-writer';
 import { coverage, readTargetMaps, type TargetMapping } from './proc-maps';
 import { IOV_MAX, RemoteMemory, type Access } from './remote-memory';
 import { walkSnapshot, type SnapshotInput } from './snapshot-walk';
-import { hasContents } from './vma-util';
+import { AccountedRuns, targetCopies } from './target-copies';
+import { hasContents, mapsFile } from './vma-util';
 
 export interface LiveProcessOptions extends CommonOutputOptions {
   /**
@@ -16,6 +18,12 @@ export interface LiveProcessOptions extends CommonOutputOptions {
   filePages?: 'write' | 'skip';
   /** Pages per process_vm_writev/readv call, at most IOV_MAX (1024). Default 256 (1 MiB of 4 KiB pages). */
   batchPages?: number;
+  /**
+   * Freeze the target for the writes and their checks, as a capture does (its cgroup, else SIGSTOP;
+   * thawed on return, on error and when this process dies of a signal; a target that was stopped already
+   * stays stopped). Default true; false when the caller keeps the target stopped itself.
+   */
+  freeze?: boolean | FreezeOptions;
 }
 
 export interface LiveProcessStats extends OutputStats {
@@ -24,8 +32,15 @@ export interface LiveProcessStats extends OutputStats {
   /** Zero-run pages the target had non-zero, so they were written; the rest were already zero. */
   zeroPagesWritten: number;
   fileSkipped: number;
+  /**
+   * Pages the snapshot's process had never touched (zero, or its file's bytes) of which the target held
+   * a copy of its own: read, and zeroed or refilled from the file where they differed.
+   */
+  untouchedChecked: number;
   /** process_vm_writev/readv calls and /proc/PID/mem accesses. */
   syscalls: number;
+  /** How long the target was frozen by this call (0 when it was not: already stopped, or freeze false). */
+  frozenMs: number;
 }
 
 /**
@@ -34,22 +49,41 @@ export interface LiveProcessStats extends OutputStats {
  * PvError INVALID_ARGUMENT naming the missing range; VMAs arrive in stream order, so VMAs before it may have
  * been written already). Data pages are written in batches and read back and compared, batch by batch (a
  * mismatch is a PvError PAGE_HASH_MISMATCH naming the address). Zero runs are read first and only the
- * pages that are not already zero are written, so untouched target memory is not made resident. The
- * target should be stopped (SIGSTOP, cgroup freezer) for the whole call: a running target may change a
- * page between the write and its check. Needs CAP_SYS_PTRACE over the target.
+ * pages that are not already zero are written, so untouched target memory is not made resident. Pages
+ * the snapshot's process had never touched are zero (or the file's bytes, in a private file mapping):
+ * those the target holds a copy of (its pagemap says which) are set the same way, so a process rolled
+ * back to its own snapshot ends equal to it too. Shared mappings are left to their other users. The
+ * target is frozen for the whole call (see `freeze`): running, it could change a page between the write
+ * and its check, or run on half restored. Needs CAP_SYS_PTRACE over the target.
  */
 export async function writeLiveProcess(frames: SnapshotInput, pid: number, opts: LiveProcessOptions = {}): Promise<LiveProcessStats> {
-  const t0 = performance.now();
   const batchPages = opts.batchPages ?? 256;
   if (!Number.isInteger(batchPages) || batchPages < 1 || batchPages > IOV_MAX) {
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `batchPages must be 1..${IOV_MAX}, got ${batchPages}`);
   }
+  if (opts.freeze === false) return writeStopped(frames, pid, opts, batchPages);
+  const frozen = await freezeProcesses([pid], opts.freeze === true || opts.freeze === undefined ? {} : opts.freeze);
+  try {
+    const stats = await writeStopped(frames, pid, opts, batchPages);
+    return { ...stats, frozenMs: frozen.how.get(pid) === 'already-stopped' ? 0 : performance.now() - frozen.frozenAt };
+  } finally {
+    frozen.thaw();
+  }
+}
+
+async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProcessOptions, batchPages: number): Promise<LiveProcessStats> {
+  const t0 = performance.now();
   const maps = await readTargetMaps(pid);
-  const stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0, verifiedPages: 0, zeroPagesWritten: 0, fileSkipped: 0, syscalls: 0 };
+  const stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0, verifiedPages: 0, zeroPagesWritten: 0, fileSkipped: 0, untouchedChecked: 0, syscalls: 0 };
   let mem: RemoteMemory | undefined;
   let files: FilePageReader | undefined;
   let w: LivePageWriter | undefined;
+  let pm: PagemapReader | undefined;
+  let pageSize = 0;
   let access: Access = 'vm';
+  /** The pages of the current VMA the stream accounts for; undefined for VMAs whose untouched pages are left alone. */
+  let accounted: AccountedRuns | undefined;
+  const fill = (v: VmaHeader, runs: PageRun[]) => files!.fill(v, runs, (addr, data, n) => w!.contiguous(access, addr, data, n));
   try {
     await walkSnapshot(
       frames,
@@ -58,39 +92,59 @@ export async function writeLiveProcess(frames: SnapshotInput, pid: number, opts:
           mem = new RemoteMemory(pid, batchPages * b.pageSize);
           files = new FilePageReader(b.pageSize, opts.fileRoot, batchPages * b.pageSize);
           w = new LivePageWriter(mem, b.pageSize, batchPages, stats);
+          pm = new PagemapReader(pid, b.pageSize, 8192);
+          pageSize = b.pageSize;
         },
         vmaBegin: (v: VmaHeader) => {
           stats.vmas++;
-          if (hasContents(v)) access = checkTarget(maps, pid, v);
+          accounted = undefined;
+          if (!hasContents(v)) return;
+          access = checkTarget(maps, pid, v);
+          const untouchedAreFile = mapsFile(v);
+          if ((v.flags & VmaFlag.Shared) === 0 && !(untouchedAreFile && opts.filePages === 'skip')) accounted = new AccountedRuns(pageSize);
         },
         pages: (_v, addresses, data) => {
           w!.pages(access, addresses, data);
           stats.pages.data += addresses.length;
+          accounted?.addAll(addresses);
         },
         zeroRuns: (_v, runs: PageRun[]) => {
           for (const r of runs) {
             w!.zeroRun(access, r);
             stats.pages.zero += r.pages;
+            accounted?.add(r.start, r.pages);
           }
         },
         fileRuns: async (v, runs) => {
+          for (const r of runs) accounted?.add(r.start, r.pages);
           if (opts.filePages === 'skip') {
             stats.fileSkipped += runs.reduce((n, r) => n + r.pages, 0);
             return;
           }
-          const got = await files!.fill(v, runs, (addr, data, n) => w!.contiguous(access, addr, data, n));
+          const got = await fill(v, runs);
           stats.pages.file += got.file;
           stats.pages.fileMissing += got.fileMissing;
+        },
+        vmaEnd: async (v) => {
+          if (!accounted) return;
+          const file = mapsFile(v);
+          const copies = targetCopies(pm!, accounted.gaps(v.start, v.end), pageSize, file);
+          accounted = undefined;
+          for (const r of copies) stats.untouchedChecked += r.pages;
+          // A page past the end of the file is left: the process could not have read it either.
+          if (file) await fill(v, copies);
+          else for (const r of copies) w!.zeroRun(access, r);
         },
       },
       opts.validate ?? true,
     );
   } finally {
     await files?.close();
+    pm?.close();
     stats.syscalls = mem?.syscalls ?? 0;
     mem?.close();
   }
-  return { ...stats, elapsedMs: performance.now() - t0 };
+  return { ...stats, frozenMs: 0, elapsedMs: performance.now() - t0 };
 }
 
 /** The access path for a VMA, after checking that the target maps all of it. */

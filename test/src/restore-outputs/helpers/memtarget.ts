@@ -12,7 +12,7 @@ let binary: string | undefined;
 export function buildMemtarget(): string {
   if (binary) return binary;
   const out = join(mkdtempSync(join(tmpdir(), 'pv-memtarget-')), 'memtarget');
-  execFileSync('gcc', ['-O0', '-g', '-Wall', '-o', out, SOURCE], { stdio: 'inherit' });
+  execFileSync('gcc', ['-O0', '-g', '-Wall', '-pthread', '-o', out, SOURCE], { stdio: 'inherit' });
   binary = out;
   return out;
 }
