@@ -1,12 +1,14 @@
 import { Body, Controller, Get, Inject, Logger, Param, Post, Query, Res } from '@nestjs/common';
 import { Repository, listSnapshots, resolveSnapshot, snapshotFilter, type Manifest, type TaggedManifest } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
+import { Gauge, Registry } from 'prom-client';
 import { RestoreJobsService, type RestoreJob } from './restore-jobs.service';
 
 interface Res {
   setHeader(k: string, v: string): void;
   write(b: Buffer): boolean;
-  once(ev: 'drain', f: () => void): void;
+  once(ev: 'drain' | 'close', f: () => void): void;
+  readonly writableFinished: boolean;
   end(): void;
   destroy(e?: Error): void;
 }
@@ -15,7 +17,15 @@ interface Res {
 export class SnapshotsController {
   private readonly logger = new Logger(SnapshotsController.name);
 
-  constructor(@Inject(Repository) private readonly repo: Repository, @Inject(RestoreJobsService) private readonly jobs: RestoreJobsService) {}
+  private readonly streams: Gauge;
+
+  constructor(
+    @Inject(Repository) private readonly repo: Repository,
+    @Inject(RestoreJobsService) private readonly jobs: RestoreJobsService,
+    @Inject(Registry) registry: Registry,
+  ) {
+    this.streams = new Gauge({ name: 'pagevault_restorer_streams_active', help: 'snapshot streams being sent', registers: [registry] });
+  }
 
   /**
    * The tenant's snapshots. A damaged manifest does not take the listing down with it: it is left out and
@@ -41,13 +51,26 @@ export class SnapshotsController {
     const m = await resolveSnapshot(t, id); // errors before the first byte map to HTTP statuses
     res.setHeader('X-Pagevault-Snapshot', m.snapshotId);
     res.setHeader('Content-Type', 'application/vnd.pagevault.stream');
+    // A client that goes away mid-stream (a migration target that died) ends the stream: waiting for a
+    // drain that never comes would hold the snapshot's fetches and buffers for as long as the process lives.
+    let gone = false;
+    let wake = () => undefined as void;
+    res.once('close', () => {
+      gone = !res.writableFinished;
+      wake();
+    });
+    this.streams.inc();
     try {
       for await (const f of restoreFrames(t, m)) {
-        if (!res.write(f.raw)) await new Promise<void>((r) => res.once('drain', r));
+        if (gone) break;
+        if (!res.write(f.raw)) await new Promise<void>((r) => ((wake = r), res.once('drain', r)));
       }
-      res.end();
+      if (gone) this.logger.warn(`tenant ${tenant}: the client of the stream of ${m.snapshotId} went away before its end`);
+      else res.end();
     } catch (e) {
       res.destroy(e as Error); // a truncated body never ends with a snapshot-end frame
+    } finally {
+      this.streams.dec();
     }
   }
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { cgroup2Mount } from '@pagevault/capture';
 import { startFixture } from '../capture/helpers/target-process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -298,6 +299,31 @@ describe('agent, compactor and restorer services', () => {
     } finally {
       await store.delete(`t/${tenant}/snapshots/${id}.json`);
     }
+  });
+
+  it('stop sending a stream whose client went away, and count the streams in progress', async () => {
+    // 48 MiB of random bytes: far more than the sockets between the two processes hold.
+    const big = spawn(process.execPath, ['-e', "globalThis.keep = require('node:crypto').randomBytes(48 << 20); console.log('ready'); setInterval(() => {}, 1e6);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let snap: { id: string } | undefined;
+    try {
+      await new Promise((r) => createInterface({ input: big.stdout! }).once('line', r));
+      const res = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify({ pid: big.pid }) });
+      [snap] = (await res.json()) as { id: string }[];
+      await until('the manifest', async () => ((await fetch(url('restorer', `/tenants/${tenant}/snapshots/${snap!.id}`), { headers: auth })).ok ? true : undefined));
+    } finally {
+      big.kill('SIGKILL');
+    }
+    const active = async () => /^pagevault_restorer_streams_active (\S+)$/m.exec(await (await fetch(url('restorer', '/metrics'))).text())?.[1];
+    expect(await active()).toBe('0');
+
+    const abort = new AbortController();
+    const stream = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${snap!.id}/stream`), { headers: auth, signal: abort.signal });
+    expect(stream.status).toBe(200);
+    const reader = stream.body!.getReader();
+    expect((await reader.read()).value!.length).toBeGreaterThan(0);
+    expect(await active()).toBe('1'); // sending, held up by a client that reads no more
+    abort.abort();
+    await until('the stream to end', async () => ((await active()) === '0' ? true : undefined), 20_000);
   });
 
   it('answer unknown snapshots and processes with their specific errors', async () => {
