@@ -94,6 +94,9 @@ export async function freezeProcesses(
     }
   }
   const lock = await lockFreeze(pids, opts.lockTimeoutMs ?? 60_000);
+  // A process dying of a signal thaws what it froze, last registered first: the lock, registered before
+  // the parts (each registers as it freezes, before waiting for its threads), goes once they are thawed.
+  registerFrozen(lock);
   const parts: Thawable[] = [];
   const how = new Map<number, 'cgroup' | 'signal' | 'already-stopped'>();
   try {
@@ -109,11 +112,9 @@ export async function freezeProcesses(
   } catch (e) {
     for (const p of parts) p.thaw();
     lock.thaw();
+    unregisterFrozen(lock);
     throw e;
   }
-  // A process dying of a signal thaws what it froze (thaw registry), then this: registered after the
-  // parts, so the lock file goes only once the targets are thawed.
-  registerFrozen(lock);
   return {
     pids: [...pids],
     how,

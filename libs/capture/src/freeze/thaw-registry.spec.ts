@@ -4,7 +4,7 @@ import { frozenCount, installThawOnSignals, registerFrozen, thawAllFrozen } from
 describe('thaw registry', () => {
   afterEach(() => thawAllFrozen());
 
-  it('thaws every registered target once, even when one of them throws', () => {
+  it('thaws every registered target once, last registered first, even when one of them throws', () => {
     const thawed: string[] = [];
     registerFrozen({ thaw: () => void thawed.push('a') });
     registerFrozen({
@@ -15,7 +15,7 @@ describe('thaw registry', () => {
     registerFrozen({ thaw: () => void thawed.push('c') });
     expect(frozenCount()).toBe(3);
     thawAllFrozen();
-    expect(thawed).toEqual(['a', 'c']);
+    expect(thawed).toEqual(['c', 'a']);
     expect(frozenCount()).toBe(0);
   });
 

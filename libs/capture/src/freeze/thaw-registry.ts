@@ -21,9 +21,12 @@ export function frozenCount(): number {
   return frozen.size;
 }
 
-/** Thaws everything this process froze; never throws (each target is tried even if another fails). */
+/**
+ * Thaws everything this process froze, last registered first (a freeze lock, registered before the
+ * targets it covers, goes after them); never throws (each target is tried even if another fails).
+ */
 export function thawAllFrozen(): void {
-  for (const t of [...frozen]) {
+  for (const t of [...frozen].reverse()) {
     try {
       t.thaw();
     } catch {
