@@ -75,7 +75,10 @@ export class Repository {
       }
       const ts = await t;
       if (!ts.poisoned) return ts;
-      if (this.tenants.get(name) === t) this.tenants.delete(name);
+      if (this.tenants.get(name) === t) {
+        this.tenants.delete(name);
+        this.shared.delete(ts); // its holders keep their hold until they release it
+      }
     }
   }
 
