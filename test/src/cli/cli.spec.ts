@@ -186,9 +186,15 @@ describe('pagevault CLI, embedded mode', () => {
       const mem = openSync(`/proc/${pid}/mem`, 'r+');
       for (const r of regions.slice(0, 1)) writeSync(mem, Buffer.alloc(r.len, 0x5a), 0, r.len, r.start);
       closeSync(mem);
-      const r = own.pvJson<{ frozenMs: number; untouchedChecked: number }>('restore', snap!.snapshotId, '--format', 'live', '--out', String(pid));
+      const anon = () => Number(/^Anonymous:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]);
+      const anonBefore = anon();
+      const r = own.pvJson<{ frozenMs: number; untouchedChecked: number; fileSkipped: number; pages: { file: number } }>('restore', snap!.snapshotId, '--format', 'live', '--out', String(pid));
       expect(r.frozenMs).toBeGreaterThan(0);
       expect(r.untouchedChecked).toBeGreaterThan(0);
+      // The pages of its files it maps as they are on disk are left alone, not copied over themselves.
+      expect(r.fileSkipped).toBeGreaterThan(0);
+      expect(r.pages.file).toBe(0);
+      expect(anon()).toBe(anonBefore);
       expect(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]).not.toBe('T');
       regions.forEach((x, i) => expect(readProcessMemory(pid, x.start, x.len).equals(before[i]!), `region ${i}`).toBe(true));
     } finally {

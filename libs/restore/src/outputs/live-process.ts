@@ -4,7 +4,7 @@ import { VmaFlag, type PageRun, type SnapshotBegin, type VmaHeader } from '@page
 import { FilePageReader } from './file-pages';
 import { emptyCounts, type CommonOutputOptions, type OutputStats } from './output-types';
 import { LivePageWriter } from './live-page-writer';
-import { coverage, readTargetMaps, type TargetMapping } from './proc-maps';
+import { coverage, readTargetMaps, sameBacking, type TargetMapping } from './proc-maps';
 import { IOV_MAX, RemoteMemory, type Access } from './remote-memory';
 import { walkSnapshot, type SnapshotInput } from './snapshot-walk';
 import { AccountedRuns, targetCopies } from './target-copies';
@@ -31,6 +31,7 @@ export interface LiveProcessStats extends OutputStats {
   verifiedPages: number;
   /** Zero-run pages the target had non-zero, so they were written; the rest were already zero. */
   zeroPagesWritten: number;
+  /** File-run pages not written: the target maps the same file and has no copy of its own (or filePages 'skip'). */
   fileSkipped: number;
   /**
    * Pages the snapshot's process had never touched (zero, or its file's bytes) of which the target held
@@ -50,9 +51,11 @@ export interface LiveProcessStats extends OutputStats {
  * been written already). Data pages are written in batches and read back and compared, batch by batch (a
  * mismatch is a PvError PAGE_HASH_MISMATCH naming the address). Zero runs are read first and only the
  * pages that are not already zero are written, so untouched target memory is not made resident. Pages
- * the snapshot's process had never touched are zero (or the file's bytes, in a private file mapping):
- * those the target holds a copy of (its pagemap says which) are set the same way, so a process rolled
- * back to its own snapshot ends equal to it too. Shared mappings are left to their other users. The
+ * the snapshot's process had never touched are zero (or the file's bytes, in a private file mapping) and
+ * are set the same way, so a process rolled back to its own snapshot ends equal to it too. Where the
+ * target maps a VMA with the same backing (same file and offset, or anonymous memory), only the pages it
+ * holds a copy of (its pagemap says which) can differ and are checked, file runs included: its other
+ * pages of the file stay page cache. Shared mappings are left to their other users. The
  * target is frozen for the whole call (see `freeze`): running, it could change a page between the write
  * and its check, or run on half restored. Needs CAP_SYS_PTRACE over the target.
  */
@@ -83,6 +86,8 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
   let access: Access = 'vm';
   /** The pages of the current VMA the stream accounts for; undefined for VMAs whose untouched pages are left alone. */
   let accounted: AccountedRuns | undefined;
+  /** The target maps the current VMA as the snapshot's process did: its own untouched pages read right. */
+  let same = false;
   const fill = (v: VmaHeader, runs: PageRun[]) => files!.fill(v, runs, (addr, data, n) => w!.contiguous(access, addr, data, n));
   try {
     await walkSnapshot(
@@ -100,8 +105,9 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
           accounted = undefined;
           if (!hasContents(v)) return;
           access = checkTarget(maps, pid, v);
-          const untouchedAreFile = mapsFile(v);
-          if ((v.flags & VmaFlag.Shared) === 0 && !(untouchedAreFile && opts.filePages === 'skip')) accounted = new AccountedRuns(pageSize);
+          const file = mapsFile(v);
+          same = sameBacking(maps, v.start, v.end, file ? v.path : '', v.pgoff);
+          if ((v.flags & VmaFlag.Shared) === 0 && !(file && opts.filePages === 'skip')) accounted = new AccountedRuns(pageSize);
         },
         pages: (_v, addresses, data) => {
           w!.pages(access, addresses, data);
@@ -118,19 +124,24 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
         fileRuns: async (v, runs) => {
           for (const r of runs) accounted?.add(r.start, r.pages);
           if (opts.filePages === 'skip') {
-            stats.fileSkipped += runs.reduce((n, r) => n + r.pages, 0);
+            stats.fileSkipped += pagesIn(runs);
             return;
           }
-          const got = await fill(v, runs);
+          // Where the target maps the same file, only its own copies of these pages can differ from it:
+          // writing the others would only turn its page cache into anonymous copies.
+          const copies = same ? targetCopies(pm!, runs, pageSize, true) : runs;
+          stats.fileSkipped += pagesIn(runs) - pagesIn(copies);
+          const got = await fill(v, copies);
           stats.pages.file += got.file;
           stats.pages.fileMissing += got.fileMissing;
         },
         vmaEnd: async (v) => {
           if (!accounted) return;
           const file = mapsFile(v);
-          const copies = targetCopies(pm!, accounted.gaps(v.start, v.end), pageSize, file);
+          const gaps = accounted.gaps(v.start, v.end);
+          const copies = same ? targetCopies(pm!, gaps, pageSize, file) : gaps;
           accounted = undefined;
-          for (const r of copies) stats.untouchedChecked += r.pages;
+          stats.untouchedChecked += pagesIn(copies);
           // A page past the end of the file is left: the process could not have read it either.
           if (file) await fill(v, copies);
           else for (const r of copies) w!.zeroRun(access, r);
@@ -146,6 +157,8 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
   }
   return { ...stats, frozenMs: 0, elapsedMs: performance.now() - t0 };
 }
+
+const pagesIn = (runs: PageRun[]) => runs.reduce((n, r) => n + r.pages, 0);
 
 /** The access path for a VMA, after checking that the target maps all of it. */
 function checkTarget(maps: TargetMapping[], pid: number, v: VmaHeader): Access {

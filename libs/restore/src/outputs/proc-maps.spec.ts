@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coverage, parseMaps } from './proc-maps';
+import { coverage, parseMaps, sameBacking } from './proc-maps';
 
 const maps = parseMaps(
   [
@@ -15,7 +15,8 @@ const maps = parseMaps(
 describe('target maps', () => {
   it('parses /proc/PID/maps lines', () => {
     expect(maps).toHaveLength(5);
-    expect(maps[0]).toEqual({ start: 0x400000, end: 0x401000, perms: 'r-xp', path: '/usr/bin/target' });
+    expect(maps[0]).toEqual({ start: 0x400000, end: 0x401000, perms: 'r-xp', offset: 0, path: '/usr/bin/target' });
+    expect(maps[1]!.offset).toBe(0x1000);
     expect(maps[4]!.path).toBe('[stack]');
   });
 
@@ -31,5 +32,16 @@ describe('target maps', () => {
 
   it('says when a covering mapping is not read-write', () => {
     expect(coverage(maps, 0x400000, 0x403000)).toEqual({ readWrite: false });
+  });
+
+  it('says whether the target maps a range with the same backing: the file at the same offset, or anonymous memory', () => {
+    expect(sameBacking(maps, 0x401000, 0x403000, '/usr/bin/target', 0x1000)).toBe(true);
+    expect(sameBacking(maps, 0x402000, 0x403000, '/usr/bin/target', 0x2000)).toBe(true);
+    expect(sameBacking(maps, 0x401000, 0x403000, '/usr/bin/target', 0)).toBe(false); // another offset
+    expect(sameBacking(maps, 0x401000, 0x403000, '/usr/bin/other', 0x1000)).toBe(false);
+    expect(sameBacking(maps, 0x10000000, 0x10008000, '', 0)).toBe(true);
+    expect(sameBacking(maps, 0x7ffd00000000, 0x7ffd00021000, '', 0)).toBe(true); // [stack]
+    expect(sameBacking(maps, 0x401000, 0x403000, '', 0)).toBe(false); // a file where the snapshot had anonymous memory
+    expect(sameBacking(parseMaps('10000000-10004000 rw-s 00000000 00:01 7 /dev/zero (deleted)\n'), 0x10000000, 0x10004000, '', 0)).toBe(false); // shared
   });
 });

@@ -6,6 +6,8 @@ export interface TargetMapping {
   start: number;
   end: number;
   perms: string;
+  /** File offset of `start` (0 for anonymous memory). */
+  offset: number;
   path: string;
 }
 
@@ -32,8 +34,8 @@ export async function readTargetMaps(pid: number): Promise<TargetMapping[]> {
 export function parseMaps(text: string): TargetMapping[] {
   const out: TargetMapping[] = [];
   for (const line of text.split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+\S+\s+\S+\s+\S+\s*(.*)$/.exec(line);
-    if (m) out.push({ start: parseInt(m[1]!, 16), end: parseInt(m[2]!, 16), perms: m[3]!, path: m[4]! });
+    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+([0-9a-f]+)\s+\S+\s+\S+\s*(.*)$/.exec(line);
+    if (m) out.push({ start: parseInt(m[1]!, 16), end: parseInt(m[2]!, 16), perms: m[3]!, offset: parseInt(m[4]!, 16), path: m[5]! });
   }
   return out;
 }
@@ -51,4 +53,19 @@ export function coverage(maps: TargetMapping[], start: number, end: number): Cov
     if (at >= end) return { readWrite };
   }
   return at >= end ? { readWrite } : { missing: { start: at, end }, readWrite };
+}
+
+/**
+ * Whether the target maps [start, end) privately with the backing of the snapshot's VMA: the file `path`
+ * with `pgoff` at `start`, or anonymous memory when `path` is empty. Then a page the target never
+ * touched reads as an untouched page of the snapshot does (the file's bytes, or zeros).
+ */
+export function sameBacking(maps: TargetMapping[], start: number, end: number, path: string, pgoff: number): boolean {
+  for (const m of maps) {
+    if (m.end <= start) continue;
+    if (m.start >= end) break;
+    if (m.perms[3] !== 'p') return false;
+    if (path === '' ? m.path !== '' && !m.path.startsWith('[') : m.path !== path || m.offset - m.start !== pgoff - start) return false;
+  }
+  return true;
 }
