@@ -90,8 +90,9 @@ export function fileFailure(errno: string | undefined): { code: ErrorCode; why: 
       return { code: ErrorCodes.STORE_FULL, why: 'no space left' };
     case 'EACCES':
     case 'EPERM':
-    case 'EROFS':
       return { code: ErrorCodes.PERMISSION_DENIED, why: 'permission denied' };
+    case 'EROFS':
+      return { code: ErrorCodes.PERMISSION_DENIED, why: 'read-only file system' };
     default:
       return undefined;
   }

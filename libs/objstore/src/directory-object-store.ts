@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { listDirectory, TEMP_MARKER } from './directory-listing.js';
-import { isMissing, mapFsError } from './fs-errors.js';
+import { isMissing, mapFsError, mkdirp } from './fs-errors.js';
 import { objectNotFound, objectShorter } from './object-errors.js';
 import { validateObjectKey, validateObjectPrefix, validateRange } from './object-key.js';
 import type { ObjectInfo, ObjectStore } from './object-store.js';
@@ -30,7 +30,7 @@ export class DirectoryObjectStore implements ObjectStore {
       // milliseconds: the directory is made when the open finds it missing, not checked on every put.
       const file = await open(temp, 'wx').catch(async (e: unknown) => {
         if (!isMissing(e)) throw e;
-        await mkdir(dirname(path), { recursive: true });
+        await mkdirp(dirname(path));
         return open(temp, 'wx');
       });
       try {

@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ErrorCodes, PvError, errnoOf, fileFailure } from '@pagevault/errors';
 
 /** Errno codes meaning "there is no object at this path". */
@@ -51,4 +53,24 @@ export function mapFsError(e: unknown, op: string, key: string, description: str
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * mkdir -p that fails with the real reason: Node's recursive mkdir reports ENOENT where a directory
+ * could not be made (on a read-only file system, say), which reads as "not found". Each missing level
+ * is made on its own, so the errno is the one that stopped it (EROFS, EACCES, ENOSPC...).
+ */
+export async function mkdirp(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (e) {
+    const code = errnoOf(e);
+    if (code === 'EEXIST') return;
+    const parent = dirname(path);
+    if (code !== 'ENOENT' || parent === path) throw e;
+    await mkdirp(parent);
+    await mkdir(path).catch((again: unknown) => {
+      if (errnoOf(again) !== 'EEXIST') throw again;
+    });
+  }
 }

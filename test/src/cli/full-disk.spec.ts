@@ -122,3 +122,23 @@ describe('a full disk', () => {
     }
   });
 });
+
+describe('a read-only file system', () => {
+  it('fails a snapshot into a store on it, and each restore into it, with exit 5 saying so, leaving the target thawed', () => {
+    const ro = mountTmpfs('read-only', '1m');
+    execFileSync('mount', ['-o', 'remount,ro', ro]);
+    const { pv } = cliOn(join(ro, 'store'));
+    const s = pv('snapshot', String(target.pid));
+    expect(s.code, s.err).toBe(5);
+    expect(s.err).toMatch(/PV_PERMISSION_DENIED: put of object .* read-only file system \(EROFS\)/);
+    expect(stateOf(target.pid!)).not.toBe('T');
+
+    const { pvJson } = cliOn(join(work, 'roomy'));
+    if (pvJson<unknown[]>('ls').length === 0) pvJson('snapshot', String(target.pid));
+    for (const [format, out] of [['raw', join(ro, 'raw')], ['elf', join(ro, 'core')], ['stream', join(ro, 'stream')]] as const) {
+      const r = cliOn(join(work, 'roomy')).pv('restore', 'latest', '--format', format, '--out', out);
+      expect(r.code, `${format}: ${r.err}`).toBe(5);
+      expect(r.err).toMatch(new RegExp(`PV_PERMISSION_DENIED: restore output ${out}.*read-only file system \\(EROFS\\)`));
+    }
+  });
+});

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { link, lstat, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
+import { mkdirp } from '@pagevault/objstore';
+import { outputError } from './output-file';
 
 /**
  * Runs `write` against `path + '.partial'`, then moves it to `path`. On failure the partial file is
@@ -9,7 +11,11 @@ import { ErrorCodes, PvError } from '@pagevault/errors';
  * refused before anything is written (and, should one appear meanwhile, at the end: the partial file is
  * linked to `path`, which fails if it exists), unless `replace`.
  */
-export async function atomicFile<T>(path: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace = false): Promise<T> {
+export function atomicFile<T>(path: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace = false): Promise<T> {
+  return writeAtomicFile(path, fsync, write, replace).catch((e: unknown) => Promise.reject(outputError(e, path, 'writing')));
+}
+
+async function writeAtomicFile<T>(path: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean): Promise<T> {
   if (!replace && (await exists(path))) throw existsError(path, 'file');
   const tmp = `${path}.partial`;
   try {
@@ -33,12 +39,16 @@ export async function atomicFile<T>(path: string, fsync: boolean, write: (tmp: s
  * aside, replaced, and removed. On failure the temporary directory is removed (and a replaced `dir` put
  * back).
  */
-export async function atomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace = false): Promise<T> {
+export function atomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace = false): Promise<T> {
+  return writeAtomicDir(dir, fsync, write, replace).catch((e: unknown) => Promise.reject(outputError(e, dir, 'writing')));
+}
+
+async function writeAtomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean): Promise<T> {
   const existing = await readdir(dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
   if (existing.length > 0 && !replace) throw existsError(dir, 'directory');
   const sibling = (what: string) => join(dirname(dir), `.${basename(dir)}.${what}-${randomBytes(4).toString('hex')}`);
   const tmp = sibling('partial');
-  await mkdir(tmp, { recursive: true });
+  await mkdirp(tmp);
   try {
     const out = await write(tmp);
     if (fsync) await syncDir(tmp);
