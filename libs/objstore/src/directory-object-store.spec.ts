@@ -74,6 +74,17 @@ describe('DirectoryObjectStore on disk', () => {
     expect(await nested.head('x')).toEqual({ key: 'x', size: 1 });
   });
 
+  it('a root that is a file is PV_INVALID_ARGUMENT naming it, for list, get and put alike', async () => {
+    await writeFile(join(root, 'plain'), 'not a store');
+    for (const at of [join(root, 'plain'), join(root, 'plain', 'below')]) {
+      const wrong = new DirectoryObjectStore(at);
+      const said = `store ${at} is not a directory`;
+      await expectPvError(collect(wrong.list('')), ErrorCodes.INVALID_ARGUMENT, said);
+      await expectPvError(wrong.get('x'), ErrorCodes.INVALID_ARGUMENT, said);
+      await expectPvError(wrong.put('x/y', Buffer.from('1')), ErrorCodes.INVALID_ARGUMENT, said);
+    }
+  });
+
   // EACCES cannot be produced as root (CI runs as root); fs-errors.spec.ts checks its mapping directly.
 
   it('invalid ranges are PV_INVALID_ARGUMENT', async () => {

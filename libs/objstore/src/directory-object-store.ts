@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { ErrorCodes, PvError, errnoOf } from '@pagevault/errors';
 import { listDirectory, TEMP_MARKER } from './directory-listing.js';
 import { isMissing, mapFsError, mkdirp } from './fs-errors.js';
 import { objectNotFound, objectShorter } from './object-errors.js';
@@ -48,7 +49,7 @@ export class DirectoryObjectStore implements ObjectStore {
       await syncDirectory(dirname(path));
     } catch (e) {
       await unlink(temp).catch(() => undefined);
-      throw mapFsError(e, 'put', key, this.description);
+      throw (await this.rootError(e)) ?? mapFsError(e, 'put', key, this.description);
     }
   }
 
@@ -56,9 +57,8 @@ export class DirectoryObjectStore implements ObjectStore {
     try {
       return await readFile(this.path(key));
     } catch (e) {
-      throw isMissing(e)
-        ? objectNotFound(key, this.description, e)
-        : mapFsError(e, 'get', key, this.description);
+      throw (await this.rootError(e)) ??
+        (isMissing(e) ? objectNotFound(key, this.description, e) : mapFsError(e, 'get', key, this.description));
     }
   }
 
@@ -100,7 +100,7 @@ export class DirectoryObjectStore implements ObjectStore {
 
   list(prefix: string): AsyncIterable<ObjectInfo> {
     validateObjectPrefix(prefix);
-    return listDirectory(this.root, prefix, this.description);
+    return this.underRoot(listDirectory(this.root, prefix, this.description));
   }
 
   async delete(key: string): Promise<void> {
@@ -109,6 +109,26 @@ export class DirectoryObjectStore implements ObjectStore {
     } catch (e) {
       if (!isMissing(e)) throw mapFsError(e, 'delete', key, this.description);
     }
+  }
+
+  /** A missing root is an empty store; a root that is a file is a mistake, said once, not "no objects". */
+  private async *underRoot(objects: AsyncIterable<ObjectInfo>): AsyncGenerator<ObjectInfo> {
+    const wrong = await this.rootError(Object.assign(new Error('list'), { code: 'ENOTDIR' }));
+    if (wrong) throw wrong;
+    yield* objects;
+  }
+
+  /** The error to report when `e` (ENOTDIR) comes from the root, or one of its parents, being a file. */
+  private async rootError(e: unknown): Promise<PvError | undefined> {
+    if (errnoOf(e) !== 'ENOTDIR') return undefined;
+    const notDir = await stat(this.root).then(
+      (s) => !s.isDirectory(),
+      (err: unknown) => errnoOf(err) === 'ENOTDIR',
+    );
+    if (!notDir) return undefined;
+    return new PvError(ErrorCodes.INVALID_ARGUMENT, `store ${this.root} is not a directory (it or a parent of it is a file)`, {
+      cause: e, details: { store: this.description },
+    });
   }
 
   private path(key: string): string {
