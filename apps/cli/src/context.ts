@@ -65,7 +65,7 @@ export function openContext(o: GlobalOptions): Context {
         logLevel: logLevel(process.env['PV_LOG_LEVEL'], 'error'),
         ...retentionSetting(process.env['PV_KAFKA_RETENTION_HOURS']),
         // The target thaws once its frames are spooled on local disk, not once Kafka has taken them.
-        ...spoolSetting(process.env['PV_SPOOL_DIR'] || undefined, Number(process.env['PV_SPOOL_MEMORY_MIB'] || 64)),
+        ...spoolSetting(process.env['PV_SPOOL_DIR'] || undefined, process.env['PV_SPOOL_MEMORY_MIB'] ?? 64),
       }
     : {
         // The embedded log keeps this much of a snapshot's frames in memory until compacted, the rest in an

@@ -1,9 +1,11 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { CompactionService } from '@pagevault/compaction';
 import { InProcessFrameLog, type FrameLog } from '@pagevault/framelog';
-import { keys, type Manifest } from '@pagevault/repo';
+import { keys, type Manifest, type TenantStore } from '@pagevault/repo';
 import { openFrameLog } from '@pagevault/runtime';
 import type { Context } from './context';
+
+const WAIT_NOTICE_MS = 5_000;
 
 /**
  * The stages of one snapshot wired for this invocation. Embedded (no --kafka): an in-process frame log
@@ -46,6 +48,18 @@ export class Pipeline {
   private async pollManifest(id: string, timeoutMs: number): Promise<Manifest> {
     const t = await this.ctx.tenant();
     const deadline = Date.now() + timeoutMs;
+    // Said once, after a few quiet seconds: a fleet without a running compactor otherwise looks hung.
+    const notice = setTimeout(() => {
+      process.stderr.write(`pagevault: snapshot ${id} is in Kafka; waiting up to ${timeoutMs / 1000} s for a compactor to commit it\n`);
+    }, WAIT_NOTICE_MS);
+    try {
+      return await this.pollUntil(t, id, deadline, timeoutMs);
+    } finally {
+      clearTimeout(notice);
+    }
+  }
+
+  private async pollUntil(t: TenantStore, id: string, deadline: number, timeoutMs: number): Promise<Manifest> {
     while (Date.now() < deadline) {
       if (await t.store.head(keys.manifest(t.tenant, id))) return t.getManifest(id);
       const failed = await t.store.head(keys.failed(t.tenant, id));

@@ -30,8 +30,12 @@ export type LogConfig =
  * frames wait on local disk in `dir` (default /var/tmp) once `memoryMiB` (default 64) are queued; `off`
  * ships straight to Kafka.
  */
-export function spoolSetting(dir = '/var/tmp', memoryMiB = 64): { spool?: SpoolOptions } {
-  return dir === 'off' ? {} : { spool: { dir, memoryBytes: memoryMiB * 1_048_576 } };
+export function spoolSetting(dir = '/var/tmp', memoryMiB: string | number = 64): { spool?: SpoolOptions } {
+  const mib = memoryMiB === '' ? 64 : Number(memoryMiB);
+  if (!Number.isInteger(mib) || mib < 0) {
+    throw new PvError(ErrorCodes.CONFIG_INVALID, `PV_SPOOL_MEMORY_MIB must be a whole number of MiB (0 or more), not ${String(memoryMiB)}`);
+  }
+  return dir === 'off' ? {} : { spool: { dir, memoryBytes: mib * 1_048_576 } };
 }
 
 /** The frame topic's retention from its setting (PV_KAFKA_RETENTION_HOURS, default 72), checked. */
@@ -82,5 +86,8 @@ export function openFrameLog(c: LogConfig): FrameLog {
     ...(c.logLevel ? { logLevel: c.logLevel } : {}),
     ...(c.retentionMs ? { retentionMs: c.retentionMs } : {}),
   });
-  return c.spool ? withSpool(kafka, { log: stderrJsonSink(c.logLevel ?? 'warn'), ...c.spool }) : kafka;
+  // The spool's warnings are never muted with kafkajs's: a spool that cannot be written (full or
+  // read-only disk) means a frozen target waits on Kafka, and whoever runs this has to hear of it.
+  const spoolLevel = c.logLevel === undefined || c.logLevel === 'error' ? 'warn' : c.logLevel;
+  return c.spool ? withSpool(kafka, { log: stderrJsonSink(spoolLevel), ...c.spool }) : kafka;
 }

@@ -34,5 +34,10 @@ describe('settings from the environment', () => {
   it('turns the spool settings into options, or none for "off"', () => {
     expect(spoolSetting('/srv/spool', 16)).toEqual({ spool: { dir: '/srv/spool', memoryBytes: 16 * 1_048_576 } });
     expect(spoolSetting('off')).toEqual({});
+    expect(spoolSetting('/srv/spool', '0')).toEqual({ spool: { dir: '/srv/spool', memoryBytes: 0 } });
+    expect(spoolSetting('/srv/spool', '')).toEqual({ spool: { dir: '/srv/spool', memoryBytes: 64 * 1_048_576 } });
+    for (const bad of ['lots', '-1', '1.5']) {
+      expect(() => spoolSetting('/srv/spool', bad)).toThrow(/PV_SPOOL_MEMORY_MIB must be a whole number/);
+    }
   });
 });
