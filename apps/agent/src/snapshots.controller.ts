@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Inject, Param, Post } from '@nestjs/common';
 import { ErrorCodes, PvError } from '@pagevault/errors';
+import { requestBody } from '@pagevault/service-kit';
 import { SnapshotsService, type SnapshotJob } from './snapshots.service';
 
 interface StartBody {
@@ -21,7 +22,8 @@ export class SnapshotsController {
   constructor(@Inject(SnapshotsService) private readonly snapshots: SnapshotsService) {}
 
   @Post()
-  start(@Body() body: StartBody): SnapshotJob[] {
+  start(@Body() raw: unknown): SnapshotJob[] {
+    const body = requestBody<StartBody>(raw, ['pid', 'pids', 'group', 'tree', 'cgroup', 'mode', 'parent']);
     const given = (['pid', 'pids', 'tree', 'cgroup'] as const).filter((k) => body[k] !== undefined);
     if (given.length !== 1) {
       throw new PvError(ErrorCodes.INVALID_ARGUMENT, `give exactly one of pid, pids, tree or cgroup${given.length ? `, not ${given.join(' and ')}` : ''}`);
@@ -32,6 +34,11 @@ export class SnapshotsController {
     if (body.pids !== undefined && body.group === true) return [this.snapshots.startGroup({ targets: { pids: body.pids }, ...opts })];
     const pids = body.pids ?? [body.pid!];
     if (!Array.isArray(pids) || pids.length === 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'pids must be a non-empty list');
+    // All checked before any starts: a bad pid late in the list must not leave the earlier ones running.
+    const bad = pids.find((pid) => !Number.isInteger(pid) || pid <= 0);
+    if (bad !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${JSON.stringify(bad)}`);
+    const twice = pids.find((pid, i) => pids.indexOf(pid) !== i);
+    if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`);
     return pids.map((pid) => this.snapshots.start({ pid, ...opts }));
   }
 

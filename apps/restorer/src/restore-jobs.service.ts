@@ -26,6 +26,16 @@ export interface RestoreJob {
 }
 
 /** Restore jobs run in this process; their progress is kept in memory (bounded to the last 1000). */
+/** The body of POST /restores, as sent: checked by start(). */
+export interface RestoreRequest {
+  tenant?: unknown;
+  snapshot?: unknown;
+  format?: unknown;
+  out?: unknown;
+  pid?: unknown;
+  replace?: unknown;
+}
+
 @Injectable()
 export class RestoreJobsService {
   private readonly jobs = new Map<string, RestoreJob>();
@@ -35,9 +45,12 @@ export class RestoreJobsService {
     this.done = new Counter({ name: 'pagevault_restorer_jobs_total', help: 'restore jobs by outcome', labelNames: ['state', 'format'], registers: [registry] });
   }
 
-  start(req: { tenant: string; snapshot: string; format: string; out?: unknown; pid?: unknown; replace?: unknown }): RestoreJob {
+  start(req: RestoreRequest): RestoreJob {
+    if (typeof req.tenant !== 'string' || typeof req.snapshot !== 'string') {
+      throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'a restore needs tenant and snapshot (an id, a prefix or latest[:host=,pid=,tag=])');
+    }
     const format = req.format as RestoreJob['format'];
-    if (!['stream', 'raw', 'elf', 'live'].includes(format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `format must be stream, raw, elf or live, not ${req.format}`);
+    if (!['stream', 'raw', 'elf', 'live'].includes(format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `format must be stream, raw, elf or live, not ${String(req.format)}`);
     const target: Pick<RestoreJob, 'out' | 'pid'> = {};
     if (format === 'live') {
       if (!Number.isInteger(req.pid) || (req.pid as number) <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'a live restore needs pid: the process on the restorer host to write into');

@@ -2,7 +2,8 @@ import { Body, Controller, Get, Inject, Logger, Param, Post, Query, Res } from '
 import { Repository, listSnapshots, resolveSnapshot, snapshotFilter, type Manifest, type TaggedManifest } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
 import { Gauge, Registry } from 'prom-client';
-import { RestoreJobsService, type RestoreJob } from './restore-jobs.service';
+import { requestBody } from '@pagevault/service-kit';
+import { RestoreJobsService, type RestoreJob, type RestoreRequest } from './restore-jobs.service';
 
 interface Res {
   setHeader(k: string, v: string): void;
@@ -75,8 +76,8 @@ export class SnapshotsController {
   }
 
   @Post('restores')
-  start(@Body() body: { tenant: string; snapshot: string; format: string; out?: unknown; pid?: unknown; replace?: unknown }): RestoreJob {
-    return this.jobs.start(body);
+  start(@Body() body: unknown): RestoreJob {
+    return this.jobs.start(requestBody<RestoreRequest>(body, ['tenant', 'snapshot', 'format', 'out', 'pid', 'replace']));
   }
 
   @Get('restores/:id')

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { cgroup2Mount } from '@pagevault/capture';
@@ -273,6 +274,11 @@ describe('agent, compactor and restorer services', () => {
       [{ pids: [src.info.pid], group: true, mode: 'live' }, /a group is captured frozen/],
       [{ cgroup: '/etc' }, /not under the cgroup v2 mount/],
       [{ cgroup: '../../etc' }, /not under the cgroup v2 mount/],
+      // A misspelt parent would otherwise be a full snapshot nobody asked for.
+      [{ pid: src.info.pid, parnet: 'latest' }, /^unknown field parnet \(known: pid, pids, group, tree, cgroup, mode, parent\)$/],
+      [[src.info.pid], /the request body must be a JSON object/],
+      [{ pids: [src.info.pid, src.info.pid] }, new RegExp(`pid ${src.info.pid} is listed twice`)],
+      [{ pids: [src.info.pid, 0] }, /pid must be a positive integer, not 0/],
     ] as const) {
       const r = await post(body);
       expect(r.status, JSON.stringify(body)).toBe(400);
@@ -337,5 +343,24 @@ describe('agent, compactor and restorer services', () => {
       return x.state === 'failed' ? x : undefined;
     });
     expect(j.error!.code).toBe('PV_NO_SUCH_PROCESS');
+  });
+
+  it('refuse a restore job with a misspelt field or without its snapshot, starting nothing', async () => {
+    const post = async (body: unknown) => {
+      const r = await fetch(url('restorer', '/restores'), { method: 'POST', headers: auth, body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as { code: string; message: string } };
+    };
+    const out = join(tmpdir(), `pv-svc-refused-${tag}`);
+    for (const [body, message] of [
+      [{ tenant, snapshot: 'latest', format: 'raw', out, replcae: true }, /^unknown field replcae \(known: tenant, snapshot, format, out, pid, replace\)$/],
+      [{ tenant, format: 'raw', out }, /a restore needs tenant and snapshot/],
+      [{ tenant, snapshot: 'latest', format: 'tar', out }, /format must be stream, raw, elf or live, not tar/],
+    ] as const) {
+      const r = await post(body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body).toMatchObject({ code: 'PV_INVALID_ARGUMENT' });
+      expect(r.body.message).toMatch(message);
+    }
+    expect(existsSync(out)).toBe(false);
   });
 });
