@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -103,6 +104,20 @@ describe('capture errors', () => {
     }
     expect(Date.now() - t0).toBeLessThan(4_000); // not the 5 s freeze timeout
     expect(frozenCount()).toBe(0);
+  });
+
+  it('refuses a group that lists a pid twice, freezing nothing', async () => {
+    const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const pid = sleeper.pid!;
+      const frozen = freezeProcesses([pid, pid]);
+      await expect(frozen).rejects.toMatchObject({ code: 'PV_INVALID_ARGUMENT', message: `pid ${pid} is listed twice` });
+      (await frozen.catch(() => undefined))?.thaw(); // were it frozen after all, the test still ends
+      expect(frozenCount()).toBe(0);
+      expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).not.toMatch(/^\d+ \(.*\) T/);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
   });
 
   it('refuses to SIGSTOP-freeze pid 1 at once: the init of this pid namespace ignores SIGSTOP', async () => {

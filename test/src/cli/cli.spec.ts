@@ -62,6 +62,26 @@ describe('pagevault CLI, embedded mode', () => {
     for (const mk of src.info.markers) expect(out).toContain(`"${mk.text}"`);
   });
 
+  it('refuses bad pids and a store that is a file with exit 2, committing nothing', () => {
+    const before = pvJson<unknown[]>('ls').length;
+    const pid = String(src.info.pid);
+    for (const [args, said] of [
+      [['snapshot', pid, pid], `pid ${pid} is listed twice`],
+      [['snapshot', '--group', pid, pid], `pid ${pid} is listed twice`],
+      [['snapshot', pid, 'abc'], 'not a pid: abc'],
+    ] as const) {
+      const r = pv(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err).toContain(`PV_INVALID_ARGUMENT: ${said}`);
+    }
+    expect(pvJson<unknown[]>('ls')).toHaveLength(before);
+    const file = join(work, 'plain-file');
+    writeFileSync(file, 'not a store');
+    const r = cliOn(file).pv('ls');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`PV_INVALID_ARGUMENT: store ${file} is not a directory`);
+  });
+
   it('refuses to replace an existing output without --force (exit 2, naming it), and replaces it with', () => {
     const core = join(work, 'kept.core');
     const raw = join(work, 'kept.raw');

@@ -78,6 +78,8 @@ export function registerSnapshotCommand(program: Command, globals: () => GlobalO
         if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${p}`);
         return pid;
       });
+      const twice = nums.find((pid, i) => nums.indexOf(pid) !== i);
+      if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`);
       if (!nums.length && !o.tree && !o.cgroup) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'name pids, --tree <pid> or --cgroup <path>');
       const pipe = new Pipeline(ctx);
       await pipe.start();

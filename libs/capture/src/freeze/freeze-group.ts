@@ -67,6 +67,10 @@ export async function freezeProcesses(
   const timeoutMs = opts.timeoutMs ?? 5000;
   for (const pid of pids) assertProcess(pid);
   const targets = new Set(pids);
+  if (targets.size !== pids.length) {
+    const twice = pids.find((pid, i) => pids.indexOf(pid) !== i)!;
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`, { details: { pid: twice } });
+  }
   const byCgroup = new Map<string, number[]>();
   const bySignal: number[] = [];
   for (const pid of pids) {
