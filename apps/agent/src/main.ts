@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
-import { installThawOnSignals } from '@pagevault/capture';
+import { installThawOnSignals, thawAbandonedFreezes } from '@pagevault/capture';
 import { kafkaCompression, openFrameLog, retentionSetting, spoolSetting } from '@pagevault/runtime';
-import { commonSpec, loadConfig, serve } from '@pagevault/service-kit';
+import { commonSpec, createLogger, loadConfig, serve } from '@pagevault/service-kit';
 import { agentMetrics } from './agent-metrics';
 import { AgentModule } from './agent.module';
 
@@ -25,6 +25,9 @@ async function main(): Promise<void> {
   if (changeHash !== undefined && changeHash !== 'xxh3-128' && changeHash !== 'sha256') throw new Error(`PV_CHANGE_HASH must be auto, xxh3-128 or sha256, not ${changeHash}`);
   // Frozen targets are thawed when the agent is told to stop, whatever it was doing.
   installThawOnSignals();
+  // What a predecessor killed outright (SIGKILL, the OOM killer) left frozen is thawed first.
+  const startLog = createLogger('agent');
+  for (const a of thawAbandonedFreezes()) startLog.warn(a, 'a pagevault process died with this target frozen: ' + a.outcome);
   const log = openFrameLog({
     kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: `pagevault-agent-${c.PV_HOST_NAME}`,
     compression: kafkaCompression(c.PV_KAFKA_COMPRESSION), ...retentionSetting(c.PV_KAFKA_RETENTION_HOURS),

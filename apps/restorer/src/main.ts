@@ -1,8 +1,8 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { installThawOnSignals } from '@pagevault/capture';
+import { installThawOnSignals, thawAbandonedFreezes } from '@pagevault/capture';
 import { Repository, keys } from '@pagevault/repo';
 import { openObjectStore } from '@pagevault/runtime';
-import { commonSpec, loadConfig, serve } from '@pagevault/service-kit';
+import { commonSpec, createLogger, loadConfig, serve } from '@pagevault/service-kit';
 import { RestorerModule } from './restorer.module';
 
 const spec = { ...commonSpec, PV_HTTP_PORT: { kind: 'int', default: '7703', help: 'HTTP port' } } as const;
@@ -11,6 +11,9 @@ async function main(): Promise<void> {
   const c = loadConfig(spec);
   // A live restore freezes its target: SIGTERM or SIGINT mid-restore thaws it before the process dies.
   installThawOnSignals();
+  // What a predecessor killed outright (SIGKILL, the OOM killer) left frozen is thawed first.
+  const startLog = createLogger('restorer');
+  for (const a of thawAbandonedFreezes()) startLog.warn(a, 'a pagevault process died with this target frozen: ' + a.outcome);
   const store = openObjectStore({ kind: 's3', endpoint: c.PV_S3_ENDPOINT, bucket: c.PV_S3_BUCKET, region: c.PV_S3_REGION, accessKeyId: c.PV_S3_ACCESS_KEY, secretAccessKey: c.PV_S3_SECRET_KEY });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

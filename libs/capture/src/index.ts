@@ -36,6 +36,7 @@ export {
 } from './freeze/freeze-group';
 export { installThawOnSignals, thawAllFrozen, frozenCount } from './freeze/thaw-registry';
 export { allThreadsStopped } from './freeze/signal-freezer';
+export { thawAbandonedFreezes, freezeLockDir, type AbandonedFreeze } from './freeze/freeze-lock';
 
 export { PageHashTable, PageHashTableBuilder, HashCursor } from './dirty/page-hash-table';
 export {

@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,10 +11,12 @@ import {
   captureSnapshot,
   cgroup2Mount,
   cgroupDirOf,
+  freezeLockDir,
   freezeProcesses,
   frozenCount,
   readPages,
   readThreadStates,
+  thawAbandonedFreezes,
 } from '@pagevault/capture';
 import { collectingWriter } from './helpers/frames';
 import { addr, startFixture, startTarget, type FixtureInfo, type Target } from './helpers/target-process';
@@ -30,6 +33,31 @@ async function expectRunning(t: Target<FixtureInfo>): Promise<void> {
   await sleep(50);
   const after = counters(t);
   for (let i = 0; i < 3; i++) expect(after[i]! > before[i]!).toBe(true);
+}
+
+/** A stand-in for the agent (its own node process) holding `pid` frozen mid-capture. */
+async function agentFreezing(pid: number): Promise<ChildProcess> {
+  const helpers = resolve(__dirname, 'helpers');
+  const agent = spawn(
+    process.execPath,
+    ['--conditions=@pagevault/source', '-r', join(helpers, 'ts-require-hook.js'), join(helpers, 'capture-child.ts'), String(pid)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const line = await new Promise<string>((res, rej) => {
+    createInterface({ input: agent.stdout! }).once('line', res);
+    agent.once('exit', (code) => rej(new Error(`agent exited early (${code})`)));
+  });
+  expect(line).toBe('FROZEN');
+  return agent;
+}
+
+/** The same agent killed with SIGKILL while it holds `pid` frozen: no handler of its runs. Its pid. */
+async function agentKilledFreezing(pid: number): Promise<number> {
+  const agent = await agentFreezing(pid);
+  const exited = new Promise<NodeJS.Signals | null>((res) => agent.once('exit', (_, sig) => res(sig)));
+  agent.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
+  return agent.pid!;
 }
 
 describe('freezing and thawing the target', () => {
@@ -92,27 +120,42 @@ describe('freezing and thawing the target', () => {
   });
 
   it('thaws the target when the agent gets SIGTERM mid-capture', async () => {
-    const helpers = resolve(__dirname, 'helpers');
-    const agent = spawn(
-      process.execPath,
-      [
-        '--conditions=@pagevault/source',
-        '-r',
-        join(helpers, 'ts-require-hook.js'),
-        join(helpers, 'capture-child.ts'),
-        String(t.info.pid),
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const line = await new Promise<string>((res, rej) => {
-      createInterface({ input: agent.stdout! }).once('line', res);
-      agent.once('exit', (code) => rej(new Error(`agent exited early (${code})`)));
-    });
-    expect(line).toBe('FROZEN');
+    const agent = await agentFreezing(t.info.pid);
     expect(allThreadsStopped(t.info.pid)).toBe(true);
     const exited = new Promise<NodeJS.Signals | null>((res) => agent.once('exit', (_, sig) => res(sig)));
     agent.kill('SIGTERM');
     expect(await exited).toBe('SIGTERM');
+    await expectRunning(t);
+  });
+
+  it('thaws, at its next freeze, a target whose freezer was killed with SIGKILL (it could thaw nothing)', async () => {
+    await agentKilledFreezing(t.info.pid);
+    expect(allThreadsStopped(t.info.pid)).toBe(true); // what SIGKILL leaves
+    const group = await freezeProcesses([t.info.pid], { method: 'signal' });
+    // Taken for "already stopped" it would stay stopped after this freeze too, forever.
+    expect(group.how.get(t.info.pid)).toBe('signal');
+    group.thaw();
+    await expectRunning(t);
+  });
+
+  it("thaws with the agent's start-up sweep what a freezer killed with SIGKILL left frozen, and only that", async () => {
+    const holder = await agentKilledFreezing(t.info.pid);
+    expect(allThreadsStopped(t.info.pid)).toBe(true);
+    expect(thawAbandonedFreezes().filter((a) => a.pid === t.info.pid)).toEqual([{ pid: t.info.pid, holder, how: 'signal', outcome: 'thawed' }]);
+    await expectRunning(t);
+    expect(existsSync(join(freezeLockDir(), `pagevault-freeze-${t.info.pid}.lock`))).toBe(false);
+    expect(thawAbandonedFreezes().filter((a) => a.pid === t.info.pid)).toEqual([]);
+
+    // A lock held by a live freezer is its own; a journal naming another process (the pid reused) is not acted on.
+    const group = await freezeProcesses([t.info.pid], { method: 'signal' });
+    expect(thawAbandonedFreezes().filter((a) => a.pid === t.info.pid)).toEqual([]);
+    expect(allThreadsStopped(t.info.pid)).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'pv-locks-'));
+    writeFileSync(join(dir, `pagevault-freeze-${t.info.pid}.lock`), `${holder}\nsignal 1\n`);
+    expect(thawAbandonedFreezes(dir)).toEqual([{ pid: t.info.pid, holder, how: 'signal', outcome: 'reused' }]);
+    expect(allThreadsStopped(t.info.pid)).toBe(true);
+    rmSync(dir, { recursive: true });
+    group.thaw();
     await expectRunning(t);
   });
 
@@ -149,6 +192,13 @@ describe('freezing and thawing the target', () => {
         freeze: { method: 'cgroup' },
       });
       expect(frozenAtEveryFrame).toBe(true);
+      expect(readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim()).toBe('0');
+      await expectRunning(t);
+
+      // A freezer killed with SIGKILL leaves the cgroup frozen; the sweep thaws it.
+      const holder = await agentKilledFreezing(t.info.pid);
+      expect(readFileSync(join(dir, 'cgroup.events'), 'utf8')).toMatch(/^frozen 1$/m);
+      expect(thawAbandonedFreezes().filter((a) => a.pid === t.info.pid)).toEqual([{ pid: t.info.pid, holder, how: 'cgroup', cgroup: dir, outcome: 'thawed' }]);
       expect(readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim()).toBe('0');
       await expectRunning(t);
     } finally {

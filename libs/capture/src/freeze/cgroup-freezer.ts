@@ -33,11 +33,13 @@ export class CgroupFreeze implements Thawable {
     readonly wasFrozen: boolean,
   ) {}
 
-  static async freeze(dir: string, timeoutMs: number): Promise<CgroupFreeze> {
+  /** `beforeFreeze` runs just before this freezes the cgroup, if it does (the freeze lock's journal). */
+  static async freeze(dir: string, timeoutMs: number, beforeFreeze: () => void = () => undefined): Promise<CgroupFreeze> {
     const was = readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim() === '1';
     const f = new CgroupFreeze(dir, was);
     if (!was) {
       registerFrozen(f);
+      beforeFreeze();
       writeFileSync(join(dir, 'cgroup.freeze'), '1');
     }
     const ok = await pollUntil(() => isFrozen(dir), timeoutMs);

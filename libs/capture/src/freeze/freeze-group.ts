@@ -105,11 +105,11 @@ export async function freezeProcesses(
   const how = new Map<number, 'cgroup' | 'signal' | 'already-stopped'>();
   try {
     for (const [dir, members] of byCgroup) {
-      parts.push(await CgroupFreeze.freeze(dir, timeoutMs));
+      parts.push(await CgroupFreeze.freeze(dir, timeoutMs, () => members.forEach((p) => lock.journal(p, { kind: 'cgroup', dir }))));
       for (const p of members) how.set(p, 'cgroup');
     }
     if (bySignal.length > 0) {
-      const s = await SignalFreeze.freeze(bySignal, timeoutMs);
+      const s = await SignalFreeze.freeze(bySignal, timeoutMs, (p) => lock.journal(p, { kind: 'signal' }));
       parts.push(s);
       for (const p of bySignal) how.set(p, s.alreadyStopped.includes(p) ? 'already-stopped' : 'signal');
     }

@@ -52,7 +52,8 @@ export class SignalFreeze implements Thawable {
 
   private constructor(readonly pids: readonly number[]) {}
 
-  static async freeze(pids: readonly number[], timeoutMs: number): Promise<SignalFreeze> {
+  /** `beforeStop` runs just before each SIGSTOP this sends (the freeze lock's journal). */
+  static async freeze(pids: readonly number[], timeoutMs: number, beforeStop: (pid: number) => void = () => undefined): Promise<SignalFreeze> {
     const f = new SignalFreeze(pids);
     registerFrozen(f);
     try {
@@ -61,6 +62,7 @@ export class SignalFreeze implements Thawable {
           f.alreadyStopped.push(pid);
           continue;
         }
+        beforeStop(pid);
         process.kill(pid, 'SIGSTOP');
         f.stopped.push(pid);
       }
