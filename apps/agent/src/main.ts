@@ -27,7 +27,10 @@ async function main(): Promise<void> {
   installThawOnSignals();
   // What a predecessor killed outright (SIGKILL, the OOM killer) left frozen is thawed first.
   const startLog = createLogger('agent');
-  for (const a of thawAbandonedFreezes()) startLog.warn(a, 'a pagevault process died with this target frozen: ' + a.outcome);
+  for (const a of thawAbandonedFreezes()) {
+    const { pid: target, ...rest } = a; // pino's own pid is the service's
+    startLog.warn({ target, ...rest }, `pagevault process ${a.holder} died with process ${target} frozen: ${a.outcome}`);
+  }
   const log = openFrameLog({
     kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_TOPIC, partitions: c.PV_KAFKA_PARTITIONS, clientId: `pagevault-agent-${c.PV_HOST_NAME}`,
     compression: kafkaCompression(c.PV_KAFKA_COMPRESSION), ...retentionSetting(c.PV_KAFKA_RETENTION_HOURS),

@@ -13,7 +13,10 @@ async function main(): Promise<void> {
   installThawOnSignals();
   // What a predecessor killed outright (SIGKILL, the OOM killer) left frozen is thawed first.
   const startLog = createLogger('restorer');
-  for (const a of thawAbandonedFreezes()) startLog.warn(a, 'a pagevault process died with this target frozen: ' + a.outcome);
+  for (const a of thawAbandonedFreezes()) {
+    const { pid: target, ...rest } = a; // pino's own pid is the service's
+    startLog.warn({ target, ...rest }, `pagevault process ${a.holder} died with process ${target} frozen: ${a.outcome}`);
+  }
   const store = openObjectStore({ kind: 's3', endpoint: c.PV_S3_ENDPOINT, bucket: c.PV_S3_BUCKET, region: c.PV_S3_REGION, accessKeyId: c.PV_S3_ACCESS_KEY, secretAccessKey: c.PV_S3_SECRET_KEY });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
