@@ -110,6 +110,31 @@ describe('pagevault CLI, embedded mode', () => {
     expect(readdirSync(work).filter((f) => f.includes('partial') || f.includes('replaced'))).toEqual([]);
   });
 
+  it('refuses outputs that would replace the repository, a device, or that name no usable path (exit 2), losing nothing', () => {
+    const before = readdirSync(store).sort();
+    const cases: [string[], string][] = [
+      [['restore', first, '--format', 'raw', '--out', store, '--force'], 'overlaps the repository'],
+      [['restore', first, '--format', 'raw', '--out', work, '--force'], 'overlaps the repository'],
+      [['restore', first, '--format', 'stream', '--out', join(store, readdirSync(store)[0]!), '--force'], 'overlaps the repository'],
+      [['restore', first, '--format', 'stream', '--out', '/dev/null', '--force'], 'character device'],
+      [['dump', String(src.info.pid), '--out', '/dev/null', '--force'], 'character device'],
+      [['restore', first, '--format', 'elf', '--out', join(work, 'no-such-dir', 'core')], 'does not exist'],
+      [['restore', first, '--format', 'elf', '--out', ''], '--out must name'],
+      [['dump', String(src.info.pid), '--out', join(work, 'x.dump'), '--id', 'xyz'], '32 hex digits'],
+      [['dump', String(src.info.pid), '--out', join(work, 'x.dump'), '--time', 'abc'], 'milliseconds'],
+      [['dump', 'abc', '--out', join(work, 'x.dump')], 'not a pid'],
+    ];
+    for (const [args, why] of cases) {
+      const r = pv(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err, args.join(' ')).toContain(why);
+      expect(r.err).not.toContain('    at ');
+    }
+    expect(readdirSync(store).sort()).toEqual(before);
+    expect(pvJson<unknown[]>('ls').length).toBeGreaterThanOrEqual(2);
+    expect(execFileSync('stat', ['-c', '%F', '/dev/null'], { encoding: 'utf8' }).trim()).toBe('character special file');
+  });
+
   it('verifies every page of every snapshot', () => {
     const v = pvJson<{ id: string; pagesVerified: number; ok: boolean }[]>('verify');
     expect(v.length).toBe(2);

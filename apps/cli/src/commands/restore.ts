@@ -1,10 +1,12 @@
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { captureSnapshot } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { SnapshotWriter, frameSealer, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import { atomicFile, openOutputFile, restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream } from '@pagevault/restore';
 import { resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
-import { openContext, type GlobalOptions } from '../context';
+import { openContext, type Context, type GlobalOptions } from '../context';
 import { Progress, printJson, printTable } from '../output';
 
 export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
@@ -34,7 +36,7 @@ export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreForm
 
 /**
  * Writes a direct full dump of a process to a stream-format file: no log, no store. The reference for
- * byte-identity. Written as `out.partial` and moved to `out` once complete (an existing `out` is refused
+ * byte-identity. Written as `out.partial-<random>` and moved to `out` once complete (an existing `out` is refused
  * unless `replace`), so a dump that fails leaves nothing.
  */
 export async function dumpProcess(pid: number, out: string, o: { id?: string; timeMs?: number; tenant: string; host: string; replace?: boolean }): Promise<{ snapshotId: string; frames: number; bytes: number }> {
@@ -71,6 +73,7 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
     .action(async (ref: string, o: { format: RestoreFormat; out: string; force?: boolean }) => {
       if (!['stream', 'raw', 'elf', 'live'].includes(o.format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `unknown format ${o.format}`);
       const ctx = openContext(globals());
+      if (o.format !== 'live') checkOutputPath(ctx, o.out);
       const t = await ctx.tenant();
       const m = await resolveSnapshot(t, ref);
       const r = await restoreTo(t, m, o.format, o.out, o.force === true);
@@ -85,10 +88,41 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
     .option('--force', 'replace an existing file')
     .action(async (p: string, o: { out: string; id?: string; time?: string; force?: boolean }) => {
       const ctx = openContext(globals());
-      const r = await dumpProcess(Number(p), o.out, { tenant: ctx.tenantName, host: ctx.host, replace: o.force === true, ...(o.id ? { id: o.id } : {}), ...(o.time ? { timeMs: Number(o.time) } : {}) });
+      const pid = Number(p);
+      if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${p}`);
+      if (o.id !== undefined && !/^[0-9a-f]{32}$/i.test(o.id)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--id must be 32 hex digits, got ${o.id}`);
+      if (o.time !== undefined && !/^\d+$/.test(o.time)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--time must be milliseconds since the epoch, got ${o.time}`);
+      checkOutputPath(ctx, o.out);
+      const r = await dumpProcess(pid, o.out, { tenant: ctx.tenantName, host: ctx.host, replace: o.force === true, ...(o.id ? { id: o.id.toLowerCase() } : {}), ...(o.time ? { timeMs: Number(o.time) } : {}) });
       if (ctx.json) printJson(r);
       else printTable([r]);
     });
+}
+
+/**
+ * An output path must name something, and nothing in the embedded repository: a restore with --force
+ * onto the store directory (or a file in it, or a directory holding it) would replace the repository it
+ * is reading.
+ */
+export function checkOutputPath(ctx: Context, out: string): void {
+  if (out.trim() === '') throw new PvError(ErrorCodes.INVALID_ARGUMENT, '--out must name a file or directory');
+  if (ctx.storeConfig.kind !== 'dir') return;
+  const store = real(resolve(ctx.storeConfig.dir));
+  const target = real(resolve(out));
+  const within = (a: string, b: string) => a === b || a.startsWith(b.endsWith(sep) ? b : b + sep);
+  if (within(target, store) || within(store, target)) {
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `output ${out} overlaps the repository ${ctx.storeConfig.dir}: restore somewhere else`, { details: { out, store: ctx.storeConfig.dir } });
+  }
+}
+
+/** The path with its existing part's symbolic links resolved (the rest may not exist yet). */
+function real(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(real(parent), basename(path));
+  }
 }
 
 function flat(r: Record<string, unknown>): Record<string, unknown> {

@@ -1,23 +1,31 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync, type Stats } from 'node:fs';
 import { link, lstat, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { registerFrozen, unregisterFrozen, type Thawable } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { mkdirp } from '@pagevault/objstore';
 import { outputError } from './output-file';
 
 /**
- * Runs `write` against `path + '.partial'`, then moves it to `path`. On failure the partial file is
- * removed and the error rethrown, so `path` only ever names a complete output. An existing `path` is
- * refused before anything is written (and, should one appear meanwhile, at the end: the partial file is
- * linked to `path`, which fails if it exists), unless `replace`.
+ * Runs `write` against a fresh `path.partial-<random>`, then moves it to `path`. On failure — or when
+ * this process is killed by SIGINT/SIGTERM/SIGHUP — the partial file is removed, so `path` only ever
+ * names a complete output, and two restores to one path never share a temporary file. An existing
+ * `path` is refused before anything is written (and, should one appear meanwhile, at the end: the
+ * partial file is linked to `path`, which fails if it exists), unless `replace`; one that is not a
+ * regular file (a directory, a device such as /dev/null, a FIFO, a socket) is refused even then, since
+ * the rename would put a plain file in its place.
  */
 export function atomicFile<T>(path: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace = false): Promise<T> {
   return writeAtomicFile(path, fsync, write, replace).catch((e: unknown) => Promise.reject(outputError(e, path, 'writing')));
 }
 
 async function writeAtomicFile<T>(path: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean): Promise<T> {
-  if (!replace && (await exists(path))) throw existsError(path, 'file');
-  const tmp = `${path}.partial`;
+  const st = await statOf(path);
+  if (st && !st.isFile() && !st.isSymbolicLink()) throw notReplaceable(path, st, 'a regular file');
+  if (st && !replace) throw existsError(path, 'file');
+  const tmp = `${path}.partial-${randomBytes(4).toString('hex')}`;
+  const undo = removeOnExit(tmp);
   try {
     const out = await write(tmp);
     if (replace) await rename(tmp, path);
@@ -30,6 +38,8 @@ async function writeAtomicFile<T>(path: string, fsync: boolean, write: (tmp: str
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => undefined);
     throw e;
+  } finally {
+    unregisterFrozen(undo);
   }
 }
 
@@ -44,10 +54,13 @@ export function atomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) =
 }
 
 async function writeAtomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean): Promise<T> {
+  const st = await statOf(dir);
+  if (st && !st.isDirectory()) throw notReplaceable(dir, st, 'a directory');
   const existing = await readdir(dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
   if (existing.length > 0 && !replace) throw existsError(dir, 'directory');
   const sibling = (what: string) => join(dirname(dir), `.${basename(dir)}.${what}-${randomBytes(4).toString('hex')}`);
   const tmp = sibling('partial');
+  const undo = removeOnExit(tmp);
   await mkdirp(tmp);
   try {
     const out = await write(tmp);
@@ -66,14 +79,29 @@ async function writeAtomicDir<T>(dir: string, fsync: boolean, write: (tmp: strin
   } catch (e) {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw e;
+  } finally {
+    unregisterFrozen(undo);
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? false : Promise.reject(e)),
-  );
+/**
+ * A temporary output is undone like a frozen target: the CLI's and the services' signal and exit
+ * handlers (installThawOnSignals) run it synchronously before the process dies.
+ */
+function removeOnExit(tmp: string): Thawable {
+  const undo = { thaw: () => rmSync(tmp, { recursive: true, force: true }) };
+  registerFrozen(undo);
+  return undo;
+}
+
+async function statOf(path: string): Promise<Stats | undefined> {
+  return lstat(path).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+}
+
+function notReplaceable(path: string, st: Stats, wanted: string): PvError {
+  const kind = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device'
+    : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a file';
+  return new PvError(ErrorCodes.INVALID_ARGUMENT, `output ${path} is ${kind}, not ${wanted}: it is never replaced, even when asked to`, { details: { path } });
 }
 
 function existsError(path: string, what: 'file' | 'directory'): PvError {

@@ -36,7 +36,7 @@ export interface ElfCoreStats extends OutputStats {
  * PT_NOTE body (PRSTATUS, PRPSINFO, AUXV, FILE), then the program headers. The headers come last because the
  * VMA count is known only at the end of the stream; e_phoff may point anywhere (gABI). VMAs without
  * contents (vvar, unsupported, or dumped under another VMA) get a PT_LOAD with p_filesz 0.
- * Written to `path + '.partial'` and renamed at the end. Memory: the program headers and the file VMAs.
+ * Written to a fresh `path.partial-<random>` and renamed at the end. Memory: the program headers and the file VMAs.
  */
 export async function writeElfCore(frames: SnapshotInput, path: string, opts: ElfCoreOptions = {}): Promise<ElfCoreStats> {
   const t0 = performance.now();

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { ErrorCodes, PvError, errnoOf, fileFailure } from '@pagevault/errors';
+import { ErrorCodes, PvError, errnoOf, fileFailure, type ErrorCode } from '@pagevault/errors';
 import { DIRECT_ALIGN, alignedBuffer } from '@pagevault/format';
 import { flushEarly, settle } from './early-flush';
 import { writeFully } from './sparse-writes';
@@ -57,8 +57,17 @@ export function outputError(e: unknown, path: string, op: string): PvError {
   if (e instanceof PvError) return e;
   const errno = errnoOf(e);
   const { code, why } = fileFailure(errno)
-    ?? (errno === 'EEXIST' ? { code: ErrorCodes.INVALID_ARGUMENT, why: 'it exists already' } : { code: ErrorCodes.STORE_UNAVAILABLE, why: '' });
+    ?? pathFailure(errno) ?? { code: ErrorCodes.STORE_UNAVAILABLE, why: '' };
   return new PvError(code, `restore output ${path}: ${op} failed${why ? `: ${why}` : ''} (${errno ?? String(e)})`, { cause: e, details: { path, op, errno } });
+}
+
+/** Errors that say the output path itself is wrong: the caller's to fix, not a service down. */
+function pathFailure(errno: string | undefined): { code: ErrorCode; why: string } | undefined {
+  const why = {
+    EEXIST: 'it exists already', ENOENT: 'its directory does not exist', ENOTDIR: 'a component of it is not a directory',
+    EISDIR: 'it is a directory', ENAMETOOLONG: 'the name is too long', ELOOP: 'too many symbolic links',
+  }[errno ?? ''];
+  return why ? { code: ErrorCodes.INVALID_ARGUMENT, why } : undefined;
 }
 
 /**

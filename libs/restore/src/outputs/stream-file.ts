@@ -14,7 +14,7 @@ export interface StreamStats extends OutputStats {
 
 /**
  * Writes the frames' bytes back to back: the stream-format file (docs/format.md), which FrameSplitter
- * reads back. To a path it goes through `path + '.partial'` and a rename; to a Writable it honours
+ * reads back. To a path it goes through a fresh `path.partial-<random>` and a rename; to a Writable it honours
  * backpressure (waits for 'drain') and does not end the stream; frames reach it as they come, so if this
  * rejects the Writable has received a prefix of an invalid stream and must be discarded. File pages are counted, not filled: the
  * stream carries file runs as they are. Memory: one frame at a time, plus the Writable's own buffer.

@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { thawAllFrozen } from '@pagevault/capture';
+import { ErrorCodes } from '@pagevault/errors';
+import { atomicDir, atomicFile } from './atomic-output';
+
+const work = mkdtempSync(join(tmpdir(), 'pv-atomic-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const write = (text: string) => (tmp: string) => writeFile(tmp, text);
+
+describe('atomicFile', () => {
+  it('never replaces a device, a FIFO or a directory, even when asked to', async () => {
+    await expect(atomicFile('/dev/null', false, write('x'), true)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('character device') });
+    expect(lstatSync('/dev/null').isCharacterDevice()).toBe(true);
+    const fifo = join(work, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    await expect(atomicFile(fifo, false, write('x'), true)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('FIFO') });
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+    const dir = join(work, 'd');
+    mkdirSync(dir);
+    await expect(atomicFile(dir, false, write('x'), true)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+    expect(lstatSync(dir).isDirectory()).toBe(true);
+  });
+
+  it('leaves a user file named like its temporary file alone, and two writers to one path do not collide', async () => {
+    const out = join(work, 'shared.out');
+    writeFileSync(`${out}.partial`, 'mine');
+    await Promise.all([atomicFile(out, false, write('a'), true), atomicFile(out, false, write('b'), true)]);
+    expect(['a', 'b']).toContain(readFileSync(out, 'utf8'));
+    expect(readFileSync(`${out}.partial`, 'utf8')).toBe('mine');
+    expect(readdirSync(work).filter((n) => n.startsWith('shared.out.partial-'))).toEqual([]);
+  });
+
+  it('removes its temporary file when the process is being killed (the signal handlers run thawAllFrozen)', async () => {
+    const out = join(work, 'killed.out');
+    let tmpSeen = '';
+    await atomicFile(out, false, async (tmp) => {
+      await writeFile(tmp, 'half');
+      tmpSeen = tmp;
+      thawAllFrozen(); // what SIGINT/SIGTERM run before the process dies
+      expect(existsSync(tmp)).toBe(false);
+      await writeFile(tmp, 'whole'); // (the process would be gone; here the write goes on)
+    });
+    expect(tmpSeen).toMatch(/killed\.out\.partial-[0-9a-f]{8}$/);
+  });
+
+  it('says a missing directory or a file used as one is a bad path, not a store outage', async () => {
+    await expect(atomicFile(join(work, 'nope', 'x'), false, write('x'))).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('does not exist') });
+    writeFileSync(join(work, 'plain'), '');
+    await expect(atomicFile(join(work, 'plain', 'x'), false, write('x'))).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('not a directory') });
+  });
+});
+
+describe('atomicDir', () => {
+  it('never replaces a file or a device with a directory', async () => {
+    const file = join(work, 'not-a-dir');
+    writeFileSync(file, 'keep');
+    await expect(atomicDir(file, false, async () => undefined, true)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('not a directory') });
+    expect(readFileSync(file, 'utf8')).toBe('keep');
+    await expect(atomicDir('/dev/null', false, async () => undefined, true)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+  });
+
+  it('removes its temporary directory when the process is being killed', async () => {
+    const out = join(work, 'rawdir');
+    await atomicDir(out, false, async (tmp) => {
+      writeFileSync(join(tmp, 'img'), 'x');
+      thawAllFrozen();
+      expect(existsSync(tmp)).toBe(false);
+      mkdirSync(tmp);
+    });
+    expect(readdirSync(work).filter((n) => n.startsWith('.rawdir.partial'))).toEqual([]);
+  });
+});
