@@ -1,4 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allThreadsStopped } from '@pagevault/capture';
 import { ErrorCodes } from '@pagevault/errors';
@@ -88,6 +92,39 @@ describe('writeLiveProcess into a process prepared with the same layout', () => 
     const err = await writeLiveProcess(replay(selectRanges(frames, ranges)), pid).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, details: { pid, missing } });
     expect((err as Error).message).toContain(missing);
+  });
+
+  it('rolls a process back to itself leaving its shared file mappings (read-only and writable) to their files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pv-shared-file-'));
+    const ro = join(dir, 'ro.bin');
+    const rw = join(dir, 'rw.bin');
+    writeFileSync(ro, Buffer.alloc(65536, 0x11));
+    writeFileSync(rw, Buffer.alloc(65536, 0x22));
+    // Maps ro r--s and rw rw-s (as glibc maps its gconv cache), touches both; on a line, writes rw.
+    const py = spawn('python3', ['-c', `
+import mmap, sys
+a = open(${JSON.stringify(ro)}, 'rb'); m1 = mmap.mmap(a.fileno(), 0, access=mmap.ACCESS_READ)
+b = open(${JSON.stringify(rw)}, 'r+b'); m2 = mmap.mmap(b.fileno(), 0)
+x = m1[:]; y = m2[:]
+print('ready', flush=True)
+sys.stdin.readline(); m2[0:4096] = b'\x33' * 4096; m2.flush(); print('written', flush=True)
+sys.stdin.read()`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: py.stdout! })[Symbol.asyncIterator]();
+    try {
+      expect((await lines.next()).value).toBe('ready');
+      const own = await captureFrames(py.pid!);
+      py.stdin!.write('go\n');
+      expect((await lines.next()).value).toBe('written');
+      const stats = await writeLiveProcess(replay(own), py.pid!);
+      // 16 pages of each file, all touched (and any its libc maps shared): none written into the mappings.
+      expect(stats.sharedFileSkipped).toBeGreaterThanOrEqual(32);
+      expect(readFileSync(rw).subarray(0, 4096).equals(Buffer.alloc(4096, 0x33))).toBe(true);
+      expect(readFileSync(ro).equals(Buffer.alloc(65536, 0x11))).toBe(true);
+      expect(stats.verifiedPages).toBeGreaterThan(0);
+    } finally {
+      py.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails with no such process for a pid that is gone', async () => {

@@ -1,6 +1,6 @@
 import { PagemapReader, freezeProcesses, type FreezeOptions } from '@pagevault/capture';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
-import { VmaFlag, type PageRun, type SnapshotBegin, type VmaHeader } from '@pagevault/format';
+import { VmaFlag, VmaKind, type PageRun, type SnapshotBegin, type VmaHeader } from '@pagevault/format';
 import { FilePageReader } from './file-pages';
 import { emptyCounts, type CommonOutputOptions, type OutputStats } from './output-types';
 import { LivePageWriter } from './live-page-writer';
@@ -34,6 +34,12 @@ export interface LiveProcessStats extends OutputStats {
   /** File-run pages not written: the target maps the same file and has no copy of its own (or filePages 'skip'). */
   fileSkipped: number;
   /**
+   * Pages of shared file mappings not written: they are the file itself (writing them would write the
+   * file, or fail on a read-only mapping), shared with whoever else maps it, as a checkpoint/restore
+   * tool leaves them (CRIU maps the file again and copies nothing).
+   */
+  sharedFileSkipped: number;
+  /**
    * Pages the snapshot's process had never touched (zero, or its file's bytes) of which the target held
    * a copy of its own: read, and zeroed or refilled from the file where they differed.
    */
@@ -55,7 +61,8 @@ export interface LiveProcessStats extends OutputStats {
  * are set the same way, so a process rolled back to its own snapshot ends equal to it too. Where the
  * target maps a VMA with the same backing (same file and offset, or anonymous memory), only the pages it
  * holds a copy of (its pagemap says which) can differ and are checked, file runs included: its other
- * pages of the file stay page cache. Shared mappings are left to their other users. The
+ * pages of the file stay page cache. Shared mappings' untouched pages are left to their other users,
+ * and a shared file mapping's pages are not written at all (they are the file; see sharedFileSkipped). The
  * target is frozen for the whole call (see `freeze`): running, it could change a page between the write
  * and its check, or run on half restored. Needs CAP_SYS_PTRACE over the target.
  */
@@ -77,7 +84,7 @@ export async function writeLiveProcess(frames: SnapshotInput, pid: number, opts:
 async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProcessOptions, batchPages: number): Promise<LiveProcessStats> {
   const t0 = performance.now();
   const maps = await readTargetMaps(pid);
-  const stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0, verifiedPages: 0, zeroPagesWritten: 0, fileSkipped: 0, untouchedChecked: 0, syscalls: 0 };
+  const stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0, verifiedPages: 0, zeroPagesWritten: 0, fileSkipped: 0, sharedFileSkipped: 0, untouchedChecked: 0, syscalls: 0 };
   let mem: RemoteMemory | undefined;
   let files: FilePageReader | undefined;
   let w: LivePageWriter | undefined;
@@ -88,6 +95,8 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
   let accounted: AccountedRuns | undefined;
   /** The target maps the current VMA as the snapshot's process did: its own untouched pages read right. */
   let same = false;
+  /** The current VMA is a shared file mapping: its pages are the file's, and left to it. */
+  let sharedFile = false;
   const fill = (v: VmaHeader, runs: PageRun[]) => files!.fill(v, runs, (addr, data, n) => w!.contiguous(access, addr, data, n));
   try {
     await walkSnapshot(
@@ -105,16 +114,19 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
           accounted = undefined;
           if (!hasContents(v)) return;
           access = checkTarget(maps, pid, v);
+          sharedFile = v.kind === VmaKind.SharedFile;
           const file = mapsFile(v);
           same = sameBacking(maps, v.start, v.end, file ? v.path : '', v.pgoff);
           if ((v.flags & VmaFlag.Shared) === 0 && !(file && opts.filePages === 'skip')) accounted = new AccountedRuns(pageSize);
         },
         pages: (_v, addresses, data) => {
+          if (sharedFile) return void (stats.sharedFileSkipped += addresses.length);
           w!.pages(access, addresses, data);
           stats.pages.data += addresses.length;
           accounted?.addAll(addresses);
         },
         zeroRuns: (_v, runs: PageRun[]) => {
+          if (sharedFile) return void (stats.sharedFileSkipped += pagesIn(runs));
           for (const r of runs) {
             w!.zeroRun(access, r);
             stats.pages.zero += r.pages;
@@ -122,6 +134,7 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
           }
         },
         fileRuns: async (v, runs) => {
+          if (sharedFile) return void (stats.sharedFileSkipped += pagesIn(runs));
           for (const r of runs) accounted?.add(r.start, r.pages);
           if (opts.filePages === 'skip') {
             stats.fileSkipped += pagesIn(runs);
