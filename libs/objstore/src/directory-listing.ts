@@ -68,3 +68,25 @@ async function statFiles(root: string, files: { key: string }[], store: string):
   );
   return infos.filter((info): info is ObjectInfo => info !== undefined);
 }
+
+/**
+ * The temp files of unfinished puts under the directory of `dirKey` (any depth), with their sizes and
+ * modification times: what a writer killed between its open and its rename left behind.
+ */
+export async function* unfinishedPuts(root: string, dirKey: string, store: string): AsyncGenerator<{ path: string; size: number; modifiedMs: number }> {
+  const dir = join(root, ...dirKey.split('/').filter(Boolean));
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    if (isMissing(e)) return;
+    throw mapFsError(e, 'list', dirKey || '(root)', store);
+  }
+  for (const d of entries) {
+    if (d.isDirectory() && NAME.test(d.name)) yield* unfinishedPuts(root, `${dirKey}${d.name}/`, store);
+    else if (d.isFile() && d.name.includes(TEMP_MARKER) && d.name.endsWith('.tmp')) {
+      const s = await stat(join(dir, d.name)).catch((e: unknown) => (isMissing(e) ? undefined : Promise.reject(e)));
+      if (s) yield { path: join(dir, d.name), size: s.size, modifiedMs: s.mtimeMs };
+    }
+  }
+}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ErrorCodes, PvError, errnoOf } from '@pagevault/errors';
-import { listDirectory, TEMP_MARKER } from './directory-listing.js';
+import { listDirectory, TEMP_MARKER, unfinishedPuts } from './directory-listing.js';
 import { isMissing, mapFsError, mkdirp } from './fs-errors.js';
 import { objectNotFound, objectShorter } from './object-errors.js';
 import { validateObjectKey, validateObjectPrefix, validateRange } from './object-key.js';
@@ -51,6 +51,20 @@ export class DirectoryObjectStore implements ObjectStore {
       await unlink(temp).catch(() => undefined);
       throw (await this.rootError(e)) ?? mapFsError(e, 'put', key, this.description);
     }
+  }
+
+  /** Deletes the temp files of puts that died (their writer killed before its rename) under `prefix`'s directory. */
+  async sweepUnfinished(prefix: string, olderThanMs: number): Promise<{ removed: number; bytes: number }> {
+    validateObjectPrefix(prefix);
+    const before = Date.now() - olderThanMs;
+    const out = { removed: 0, bytes: 0 };
+    for await (const t of unfinishedPuts(this.root, prefix.slice(0, prefix.lastIndexOf('/') + 1), this.description)) {
+      if (t.modifiedMs >= before) continue; // a put in progress, or one too recent to judge
+      await unlink(t.path).catch((e: unknown) => (isMissing(e) ? undefined : Promise.reject(mapFsError(e, 'delete', t.path, this.description))));
+      out.removed++;
+      out.bytes += t.size;
+    }
+    return out;
   }
 
   async get(key: string): Promise<Buffer> {

@@ -43,4 +43,10 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Where the objects live, e.g. "s3://bucket" or "dir:/path", for messages. */
   readonly description: string;
+  /**
+   * Removes what puts under `prefix` left unfinished (a writer killed mid-put) and last touched more than
+   * `olderThanMs` ago; resolves with how many and their bytes. Only stores that leave such things (a
+   * directory's temp files) have it; prune calls it.
+   */
+  sweepUnfinished?(prefix: string, olderThanMs: number): Promise<{ removed: number; bytes: number }>;
 }

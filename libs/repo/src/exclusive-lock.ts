@@ -1,7 +1,7 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { ObjectStore } from '@pagevault/objstore';
 import { HeldLock, lockSettings, pause, type LockOptions } from './held-lock';
-import { describeLocks, scanLocks, type LockEntry, type LockScan } from './lock-scan';
+import { describeLocks, scanLocks, withoutDeadHolders, type LockEntry, type LockScan } from './lock-scan';
 
 export interface ExclusiveOptions extends LockOptions {
   /** Keep trying this long while other locks are live (default 0: fail at once with PV_REPO_LOCKED). */
@@ -37,7 +37,7 @@ export async function lockExclusive(store: ObjectStore, tenant: string, o: Exclu
     try {
       for (let wait = 250; ; wait = Math.min(2 * wait, 2000)) {
         const scan = await scanLocks(store, tenant, s.staleMs);
-        others = scan.live.filter((l) => l.key !== lock.key);
+        others = await withoutDeadHolders(store, scan.live.filter((l) => l.key !== lock.key));
         if (others.length === 0) return { lock, scan };
         olderExclusive = others.some((l) => l.kind === 'exclusive' && l.id < lock.id);
         if (olderExclusive || Date.now() + wait > holdUntil) break;

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { ObjectStore } from '@pagevault/objstore';
 import { keys } from './keys';
-import type { LockKind, LockRecord } from './lock-scan';
+import { ownIdentity, type LockKind, type LockRecord } from './lock-scan';
 
 export interface LockOptions {
   /**
@@ -59,7 +59,9 @@ export class HeldLock {
   /** Writes a new lock object (one PUT) and starts rewriting it. */
   static async take(store: ObjectStore, tenant: string, kind: LockKind, s: LockSettings): Promise<HeldLock> {
     const now = Date.now();
-    const l = new HeldLock(store, { kind, id: newLockId(), host: s.host, pid: s.pid, createdMs: now, refreshedMs: now }, tenant, s.staleMs);
+    const holder = s.pid === process.pid ? ownIdentity() : undefined;
+    const record: LockRecord = { kind, id: newLockId(), host: s.host, pid: s.pid, createdMs: now, refreshedMs: now, ...(holder ? { holder } : {}) };
+    const l = new HeldLock(store, record, tenant, s.staleMs);
     await l.write();
     l.timer = setInterval(() => void l.refresh(), s.staleMs / 4);
     l.timer.unref();

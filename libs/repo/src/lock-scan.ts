@@ -1,3 +1,4 @@
+import { readFileSync, readlinkSync } from 'node:fs';
 import { forEachLimited, type ObjectStore } from '@pagevault/objstore';
 import { basename, keys } from './keys';
 
@@ -11,6 +12,75 @@ export interface LockRecord {
   pid: number;
   createdMs: number;
   refreshedMs: number;
+  /**
+   * Who the holder is on its kernel (when it recorded itself: the lock's pid is its own): a process on
+   * the same boot and in the same pid namespace can then tell that the holder has died.
+   */
+  holder?: HolderIdentity;
+}
+
+/** A process as the kernel knows it: its boot, its pid namespace and its start time (clock ticks after boot). */
+export interface HolderIdentity {
+  bootId: string;
+  pidNs: string;
+  startTicks: string;
+}
+
+let own: HolderIdentity | null | undefined;
+
+/** This process's identity, or undefined where /proc does not tell it. */
+export function ownIdentity(): HolderIdentity | undefined {
+  if (own === undefined) {
+    try {
+      own = { bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), pidNs: readlinkSync('/proc/self/ns/pid'), startTicks: startTicksOf('self')! };
+    } catch {
+      own = null;
+    }
+  }
+  return own ?? undefined;
+}
+
+/** Field 22 of /proc/PID/stat (after the command name, which may hold spaces), or undefined if there is no such process. */
+function startTicksOf(pid: number | 'self'): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a lock's holder has certainly died: it recorded itself on this boot and in our pid
+ * namespace, and its pid is now free or another process's (a later start time). Holders elsewhere,
+ * and records without an identity, are never judged: their locks go stale with time.
+ */
+export function holderGone(r: Partial<LockRecord>, me = ownIdentity()): boolean {
+  const h = r.holder;
+  if (!me || !h || typeof r.pid !== 'number' || h.bootId !== me.bootId || h.pidNs !== me.pidNs) return false;
+  return startTicksOf(r.pid) !== h.startTicks;
+}
+
+/**
+ * The locks among `locks` whose holders are alive, as far as this host can tell; the lock of a holder
+ * that died on this host (killed mid-snapshot, mid-prune) is deleted instead of blocking for the
+ * staleness. One GET a lock: only for locks that stand in the caller's way.
+ */
+export async function withoutDeadHolders(store: ObjectStore, locks: LockEntry[]): Promise<LockEntry[]> {
+  if (locks.length === 0 || !ownIdentity()) return locks;
+  const gone = new Set<string>();
+  await forEachLimited(locks, 8, async (l) => {
+    let r: Partial<LockRecord>;
+    try {
+      r = JSON.parse((await store.get(l.key)).toString('utf8')) as Partial<LockRecord>;
+    } catch {
+      return; // released meanwhile (the next LIST shows it), or unreadable: judged by age
+    }
+    if (!holderGone(r)) return;
+    await store.delete(l.key).catch(() => undefined);
+    gone.add(l.key);
+  });
+  return locks.filter((l) => !gone.has(l.key));
 }
 
 /** A lock object as one LIST shows it. */

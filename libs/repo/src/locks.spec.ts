@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,9 @@ import { DirectoryObjectStore, type ObjectInfo, type ObjectStore } from '@pageva
 import { lockExclusive } from './exclusive-lock';
 import { forgetSnapshots } from './forget';
 import { SnapshotIngest } from './ingest';
+import { newLockId } from './held-lock';
 import { keys } from './keys';
+import { ownIdentity, type LockRecord } from './lock-scan';
 import type { Manifest } from './manifest';
 import { prune } from './prune';
 import { Repository } from './repository';
@@ -112,6 +115,40 @@ describe('tenant locks on a directory store', () => {
     expect(r.staleLocksDeleted).toBe(1);
     expect(await locks()).toEqual([]);
     await held.release();
+  });
+
+  it("the lock of a holder that died on this host is deleted at once, not waited for; another host's or a live one's is not", async () => {
+    const me = ownIdentity()!;
+    const dead = spawnSync('true').pid!; // exited: its pid is free (or, later, someone else's)
+    const put = async (kind: 'shared' | 'exclusive', pid: number, holder: LockRecord['holder']) => {
+      const id = newLockId();
+      const r: LockRecord = { kind, id, host: 'h', pid, createdMs: Date.now(), refreshedMs: Date.now(), ...(holder ? { holder } : {}) };
+      await store.put(keys.lock('acme', `${kind}-${id}`), Buffer.from(JSON.stringify(r)));
+      return `${kind}-${id}`;
+    };
+    // A snapshot killed mid-ingest (SIGINT, SIGKILL): its shared lock no longer keeps prune out.
+    await put('shared', dead, me);
+    // Our own pid, but a later process's: the holder is gone too (pid reuse).
+    await put('shared', process.pid, { ...me, startTicks: '1' });
+    const r = await prune(store, 'acme');
+    expect(r.staleLocksDeleted).toBe(0);
+    expect(await locks()).toEqual([]);
+    // A holder on another boot (another host), or without an identity (an older version): judged by age only.
+    const other = await put('shared', dead, { ...me, bootId: 'another-boot' });
+    await expect(prune(store, 'acme')).rejects.toMatchObject({ code: ErrorCodes.REPO_LOCKED });
+    await store.delete(keys.lock('acme', other));
+    const old = await put('shared', dead, undefined);
+    await expect(prune(store, 'acme')).rejects.toMatchObject({ code: ErrorCodes.REPO_LOCKED });
+    await store.delete(keys.lock('acme', old));
+    // A live holder (this process) keeps prune out, and a dead prune does not hold a snapshot back.
+    const repo = new Repository(store);
+    const held = await repo.lockShared(await repo.tenant('acme'));
+    await expect(prune(store, 'acme')).rejects.toMatchObject({ code: ErrorCodes.REPO_LOCKED });
+    await held.release();
+    await put('exclusive', dead, me);
+    const m = await ingest(repo, 1, mem, 1000);
+    expect(m.counts.dataPages).toBe(32);
+    expect(await locks()).toEqual([]);
   });
 
   it('a second prune is refused while one holds the tenant', async () => {

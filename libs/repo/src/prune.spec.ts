@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { DirectoryObjectStore } from '@pagevault/objstore';
@@ -77,6 +78,24 @@ describe('forget and prune on a directory store', () => {
     expect(B.counts.newPages).toBe(8); // S deduplicated against A's pack
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it("deletes the temp files of puts whose writer died once older than the grace period; a recent one is kept", async () => {
+    const old = join(dir, 't', 'acme', 'packs', 'ab', `${'ab'.repeat(32)}~4242.0123456789ab.tmp`);
+    const recent = join(dir, 't', 'acme', 'index', `${'cd'.repeat(32)}~4243.0123456789ab.tmp`);
+    const otherTenant = join(dir, 't', 'other', 'packs', `x~1.2.tmp`);
+    for (const f of [old, recent, otherTenant]) {
+      await mkdir(dirname(f), { recursive: true });
+      await writeFile(f, Buffer.alloc(1000));
+    }
+    await utimes(old, new Date(Date.now() - 2 * HOUR), new Date(Date.now() - 2 * HOUR));
+    await utimes(otherTenant, new Date(Date.now() - 2 * HOUR), new Date(Date.now() - 2 * HOUR));
+    expect((await prune(store, 'acme', { dryRun: true })).unfinishedPuts.deleted).toBe(0);
+    expect(existsSync(old)).toBe(true);
+    const r = await prune(store, 'acme');
+    expect(r.unfinishedPuts).toEqual({ deleted: 1, bytes: 1000 });
+    expect([existsSync(old), existsSync(recent), existsSync(otherTenant)]).toEqual([false, true, true]);
+    await expectRestores(await fresh(), A, memA);
+  });
 
   it('forget removes the manifest and its tags, and nothing else', async () => {
     const t = await repo.tenant('acme');

@@ -44,6 +44,8 @@ export interface PruneReport {
   tagsDeleted: number;
   /** Lock objects not rewritten for the lock staleness: their holders are gone. */
   staleLocksDeleted: number;
+  /** Temp files of puts whose writer died (a directory store; older than the grace period; not under dryRun). */
+  unfinishedPuts: { deleted: number; bytes: number };
   /** Packs, index files and map nodes. Under dryRun, `after` counts repacked pages at their current size. */
   bytes: { before: number; after: number; freed: number };
 }
@@ -102,6 +104,11 @@ async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, hel
   }
   await removeAll(scan.stale);
   report.staleLocksDeleted = scan.stale.length;
+  if (store.sweepUnfinished) {
+    lock.assertHeld();
+    const u = await store.sweepUnfinished(`t/${tenant}/`, graceMs);
+    report.unfinishedPuts = { deleted: u.removed, bytes: u.bytes };
+  }
   await removeAll(plan.dropIndexes.filter((d) => !rewritten.unchanged.has(d.info.key)).map((d) => d.info));
   await removeAll([...plan.deletePacks, ...plan.repack.map((r) => r.info)]);
   await removeAll([...plan.deleteNodes, ...plan.repackNodes.map((r) => r.info)]);
@@ -147,6 +154,7 @@ function reportOf(plan: PrunePlan, l: { snapshots: number; livePages: number; li
     indexFiles: { stored: plan.stored.indexFiles, deleted: plan.dropIndexes.length, written: replacements + newPacks + newNodePacks },
     tagsDeleted: plan.deleteTags.length,
     staleLocksDeleted: 0,
+    unfinishedPuts: { deleted: 0, bytes: 0 },
     bytes: { before: plan.stored.bytes, after, freed: plan.stored.bytes - after },
   };
 }

@@ -1,5 +1,5 @@
 import { HeldLock, pause, type LockSettings } from './held-lock';
-import { pruneGeneration, scanLocks, type LockEntry } from './lock-scan';
+import { pruneGeneration, scanLocks, withoutDeadHolders, type LockEntry } from './lock-scan';
 import type { TenantStore } from './tenant-store';
 
 export interface LockWait {
@@ -79,7 +79,7 @@ export class SharedLock {
       const lock = await HeldLock.take(store, tenant, 'shared', this.s);
       try {
         const scan = await scanLocks(store, tenant, this.s.staleMs);
-        const exclusive = scan.live.filter((l) => l.kind === 'exclusive');
+        const exclusive = await withoutDeadHolders(store, scan.live.filter((l) => l.kind === 'exclusive'));
         if (exclusive.length === 0) {
           await this.t.matchGeneration(pruneGeneration(scan));
           return { lock, refs: 0 };
