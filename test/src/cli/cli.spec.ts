@@ -251,5 +251,19 @@ describe('pagevault CLI, embedded mode', () => {
     const r = pv('snapshot', '999999999');
     expect(r.code).toBe(6);
     expect(r.err).toContain('PV_NO_SUCH_PROCESS');
+    // Listed after a live one: refused before the first is taken.
+    const before = pvJson<unknown[]>('ls').length;
+    const both = pv('snapshot', String(src.info.pid), '999999999');
+    expect(both.code).toBe(6);
+    expect(both.err).toContain('nothing was snapshotted');
+    expect(pvJson<unknown[]>('ls').length).toBe(before);
+  });
+
+  it('refuses options a mode would ignore (exit 2) instead of dropping them', () => {
+    for (const args of [['--tree', String(src.info.pid), '--parent', first], ['--pre-copy', 'zzzz', String(src.info.pid)], ['--live', '--group', String(src.info.pid)], [String(src.info.pid), '--tree', '1']]) {
+      const r = pv('snapshot', ...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err).toContain('PV_INVALID_ARGUMENT');
+    }
   });
 });

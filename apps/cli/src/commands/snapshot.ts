@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { captureSnapshot, type CaptureStats } from '@pagevault/capture';
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { captureSnapshot, type CaptureStats, type GroupTargets } from '@pagevault/capture';
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import { addTags, checkTag, resolveSnapshot, type Manifest } from '@pagevault/repo';
 import { shipSnapshot } from '@pagevault/shipper';
@@ -66,48 +67,100 @@ export function registerSnapshotCommand(program: Command, globals: () => GlobalO
     .option('--cgroup <path>', 'every process of a cgroup (v2 path), as one consistent group')
     .option('--pre-copy [budgetPages]', 'live rounds until the changed set fits the budget (default 2048 pages), then a frozen round')
     .option('--tag <tag>', 'tag the committed snapshots (repeatable); "latest:tag=<tag>" finds them', (v: string, prev: string[] = []) => [...prev, checkTag(v)])
-    .action(async (pids: string[], o: { live?: boolean; parent?: string; group?: boolean; tree?: string; cgroup?: string; preCopy?: string | boolean; tag?: string[] }) => {
+    .action(async (pids: string[], o: SnapshotOptions) => {
+      const plan = snapshotPlan(pids, o);
+      // Every named process is there before the first is taken: a typo fails the command, not its second half.
+      const gone = plan.kind === 'group' ? undefined : plan.pids.find((pid) => !existsSync(`/proc/${pid}`));
+      if (gone !== undefined) throw new PvError(ErrorCodes.NO_SUCH_PROCESS, `no such process: ${gone} (nothing was snapshotted)`, { details: { pid: gone } });
       const ctx = openContext(globals());
-      const tagged = async (rows: { manifest: Manifest; note?: string }[]) => {
-        const t = await ctx.tenant();
-        for (const r of rows) if (o.tag?.length) await addTags(t, r.manifest.snapshotId, o.tag);
-        report(ctx, rows, o.tag ?? []);
-      };
-      const nums = pids.map((p) => {
-        const pid = Number(p);
-        if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${p}`);
-        return pid;
-      });
-      const twice = nums.find((pid, i) => nums.indexOf(pid) !== i);
-      if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`);
-      if (!nums.length && !o.tree && !o.cgroup) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'name pids, --tree <pid> or --cgroup <path>');
       const pipe = new Pipeline(ctx);
       await pipe.start();
+      const rows: { manifest: Manifest; note?: string }[] = [];
+      // Each snapshot is tagged once committed: a later one failing leaves it labelled, and named.
+      const commit = async (r: { manifest: Manifest; note?: string }) => {
+        if (o.tag?.length) await addTags(await ctx.tenant(), r.manifest.snapshotId, o.tag);
+        rows.push(r);
+      };
       try {
-        if (o.tree || o.cgroup || o.group) {
-          const targets = o.tree ? { tree: Number(o.tree) } : o.cgroup ? { cgroup: o.cgroup } : { pids: nums };
-          const ms = await takeGroup(ctx, pipe, targets);
-          return await tagged(ms.map((m) => ({ manifest: m })));
-        }
-        if (o.preCopy !== undefined) {
-          const budget = typeof o.preCopy === 'string' ? Number(o.preCopy) : 2048;
-          const rows = [];
-          for (const pid of nums) {
-            const r = await takePreCopy(ctx, pipe, pid, budget);
-            rows.push(...r.manifests.map((m, i) => ({ manifest: m, note: i === r.manifests.length - 1 ? `final, frozen ${r.downtimeMs.toFixed(0)} ms (${r.stoppedBecause})` : `round ${i + 1}` })));
+        if (plan.kind === 'group') {
+          for (const m of await takeGroup(ctx, pipe, plan.targets)) await commit({ manifest: m });
+        } else {
+          for (const pid of plan.pids) {
+            if (plan.kind === 'pre-copy') {
+              const r = await takePreCopy(ctx, pipe, pid, plan.budget);
+              for (const [i, m] of r.manifests.entries()) {
+                await commit({ manifest: m, note: i === r.manifests.length - 1 ? `final, frozen ${r.downtimeMs.toFixed(0)} ms (${r.stoppedBecause})` : `round ${i + 1}` });
+              }
+            } else {
+              const r = await takeSnapshot(ctx, pipe, { pid, ...(plan.live ? { live: true } : {}), ...(plan.parent ? { parent: plan.parent } : {}) });
+              await commit({ manifest: r.manifest, note: `frozen ${r.capture.freezeMs.toFixed(0)} ms, ${r.ms.toFixed(0)} ms in all` });
+            }
           }
-          return await tagged(rows);
         }
-        const rows = [];
-        for (const pid of nums) {
-          const r = await takeSnapshot(ctx, pipe, { pid, ...(o.live ? { live: true } : {}), ...(o.parent ? { parent: o.parent } : {}) });
-          rows.push({ manifest: r.manifest, note: `frozen ${r.capture.freezeMs.toFixed(0)} ms, ${r.ms.toFixed(0)} ms in all` });
-        }
-        await tagged(rows);
+      } catch (e) {
+        throw rows.length && isPvError(e) ? committedBefore(e, rows) : e;
       } finally {
         await pipe.stop();
       }
+      report(ctx, rows, o.tag ?? []);
     });
+}
+
+export interface SnapshotOptions {
+  live?: boolean;
+  parent?: string;
+  group?: boolean;
+  tree?: string;
+  cgroup?: string;
+  preCopy?: string | boolean;
+  tag?: string[];
+}
+
+export type SnapshotPlan =
+  | { kind: 'each'; pids: number[]; live: boolean; parent?: string }
+  | { kind: 'pre-copy'; pids: number[]; budget: number }
+  | { kind: 'group'; targets: GroupTargets };
+
+/**
+ * What `snapshot` was asked to do, or PV_INVALID_ARGUMENT for a request it cannot honour as given:
+ * an option the chosen mode would ignore is refused, never dropped.
+ */
+export function snapshotPlan(args: string[], o: SnapshotOptions): SnapshotPlan {
+  const bad = (why: string) => new PvError(ErrorCodes.INVALID_ARGUMENT, why);
+  const pids = args.map((p) => pidOf(p, 'not a pid'));
+  const twice = pids.find((pid, i) => pids.indexOf(pid) !== i);
+  if (twice !== undefined) throw bad(`pid ${twice} is listed twice`);
+  const modes = [o.group && '--group', o.tree !== undefined && '--tree', o.cgroup !== undefined && '--cgroup', o.preCopy !== undefined && '--pre-copy', o.live && '--live'].filter(Boolean);
+  if (modes.length > 1) throw bad(`${modes.join(' and ')} cannot be combined: choose one mode`);
+  const group = o.group || o.tree !== undefined || o.cgroup !== undefined;
+  if (group && o.parent !== undefined) throw bad('--parent is not supported for a group from the CLI (the agent takes a group incremental: POST /snapshots {..., parent})');
+  if (o.preCopy !== undefined && o.parent !== undefined) throw bad('--pre-copy makes its own chain of rounds: it takes no --parent');
+  if ((o.tree !== undefined || o.cgroup !== undefined) && pids.length) throw bad(`${o.tree !== undefined ? '--tree' : '--cgroup'} names the processes itself: drop the pids ${pids.join(' ')}`);
+  if (o.tree !== undefined) return { kind: 'group', targets: { tree: pidOf(o.tree, '--tree needs a pid, got') } };
+  if (o.cgroup !== undefined) {
+    if (o.cgroup.trim() === '') throw bad('--cgroup needs a cgroup v2 path');
+    return { kind: 'group', targets: { cgroup: o.cgroup } };
+  }
+  if (!pids.length) throw bad('name pids, --tree <pid> or --cgroup <path>');
+  if (o.group) return { kind: 'group', targets: { pids } };
+  if (o.preCopy !== undefined) {
+    const text = typeof o.preCopy === 'string' ? o.preCopy : '2048';
+    if (!/^\d+$/.test(text) || Number(text) < 1) throw bad(`--pre-copy budget must be a number of pages >= 1, got ${text}`);
+    return { kind: 'pre-copy', pids, budget: Number(text) };
+  }
+  return { kind: 'each', pids, live: o.live === true, ...(o.parent !== undefined ? { parent: o.parent } : {}) };
+}
+
+function pidOf(text: string, what: string): number {
+  const pid = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `${what}: ${text}`);
+  return pid;
+}
+
+/** The failure, naming the snapshots committed (and tagged) before it, so none is left unaccounted for. */
+function committedBefore(e: PvError, rows: { manifest: Manifest }[]): PvError {
+  const done = rows.map((r) => `${r.manifest.snapshotId} (pid ${r.manifest.pid})`).join(', ');
+  return new PvError(e.code, `${e.message} — committed before this failure: ${done}`, { cause: e, retriable: e.retriable, details: { ...e.details, committed: rows.map((r) => r.manifest.snapshotId) } });
 }
 
 function report(ctx: Context, rows: { manifest: Manifest; note?: string }[], tags: string[]): void {

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCodes } from '@pagevault/errors';
+import { snapshotPlan } from './snapshot';
+
+const refused = (args: string[], o: Parameters<typeof snapshotPlan>[1], why: string) =>
+  expect(() => snapshotPlan(args, o)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining(why) }));
+
+describe('snapshotPlan', () => {
+  it('takes each pid, live or incremental, as asked', () => {
+    expect(snapshotPlan(['12', '13'], {})).toEqual({ kind: 'each', pids: [12, 13], live: false });
+    expect(snapshotPlan(['12'], { live: true, parent: 'latest' })).toEqual({ kind: 'each', pids: [12], live: true, parent: 'latest' });
+    expect(snapshotPlan(['12'], { preCopy: true })).toEqual({ kind: 'pre-copy', pids: [12], budget: 2048 });
+    expect(snapshotPlan(['12'], { preCopy: '100' })).toEqual({ kind: 'pre-copy', pids: [12], budget: 100 });
+    expect(snapshotPlan(['12', '13'], { group: true })).toEqual({ kind: 'group', targets: { pids: [12, 13] } });
+    expect(snapshotPlan([], { tree: '7' })).toEqual({ kind: 'group', targets: { tree: 7 } });
+    expect(snapshotPlan([], { cgroup: '/sys/fs/cgroup/app' })).toEqual({ kind: 'group', targets: { cgroup: '/sys/fs/cgroup/app' } });
+  });
+
+  it('refuses what a mode would silently ignore or misread', () => {
+    refused(['12'], { group: true, parent: 'latest' }, '--parent is not supported for a group');
+    refused([], { tree: '7', parent: 'latest' }, '--parent is not supported for a group');
+    refused(['12'], { preCopy: true, parent: 'latest' }, 'takes no --parent');
+    refused(['12'], { preCopy: 'zzzz' }, 'budget must be a number');
+    refused(['12'], { preCopy: '0' }, 'budget must be a number');
+    refused(['12'], { live: true, group: true }, '--group and --live cannot be combined');
+    refused(['12'], { live: true, preCopy: true }, 'cannot be combined');
+    refused([], { tree: '7', cgroup: '/x' }, 'cannot be combined');
+    refused(['12'], { tree: '7' }, 'drop the pids 12');
+    refused(['12'], { cgroup: '/x' }, 'drop the pids 12');
+    refused([], { tree: 'abc' }, '--tree needs a pid, got: abc');
+    refused([], { cgroup: '' }, '--cgroup needs a cgroup v2 path');
+    refused(['12', '12'], {}, 'listed twice');
+    refused(['1.5'], {}, 'not a pid: 1.5');
+    refused(['0x10'], {}, 'not a pid: 0x10');
+    refused([], {}, 'name pids');
+  });
+});
