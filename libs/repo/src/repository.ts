@@ -1,3 +1,4 @@
+import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { ObjectStore } from '@pagevault/objstore';
 import { checkTenant, keys } from './keys';
 import { pageHasher, type PageHasher } from '@pagevault/hashing';
@@ -10,6 +11,12 @@ import { TenantStore, packOptions, type PackOptions, type RepoOptions } from './
 export interface RepositoryOptions extends RepoOptions {
   /** Lock staleness and the holder recorded in lock objects (held-lock.ts). */
   locks?: LockOptions;
+  /**
+   * Keep at most this many tenants' stores open, the least recently used closed first (never one this
+   * process has ingested into). Default: every tenant opened stays open. A read-only service sets it:
+   * every tenant name a client tries would otherwise hold memory for as long as the process lives.
+   */
+  maxOpenTenants?: number;
 }
 
 /**
@@ -26,12 +33,15 @@ export class Repository {
   /** Page maps of the VMAs ingested last, by root (recent-maps.ts): where incrementals find their parent's. */
   readonly recentMaps: RecentMaps;
   readonly locks: LockSettings;
+  private readonly maxOpenTenants: number;
 
   constructor(
     readonly store: ObjectStore,
     opts: RepositoryOptions = {},
   ) {
-    const { hasher, locks, ...rest } = opts;
+    const { hasher, locks, maxOpenTenants = Infinity, ...rest } = opts;
+    if (!(maxOpenTenants >= 1)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `maxOpenTenants must be >= 1, got ${maxOpenTenants}`);
+    this.maxOpenTenants = maxOpenTenants;
     this.opts = packOptions(rest);
     this.hasher = hasher ?? pageHasher();
     this.locks = lockSettings(locks);
@@ -62,7 +72,11 @@ export class Repository {
     checkTenant(name);
     for (;;) {
       let t = this.tenants.get(name);
-      if (!t) {
+      if (t) {
+        // Most recently used last: the Map's order is the eviction order.
+        this.tenants.delete(name);
+        this.tenants.set(name, t);
+      } else {
         const opened = (async () => {
           // Pages are named by their bytes, so one cache serves every tenant: a tenant only ever takes a
           // base its own index holds, and gets the bytes that hash names.
@@ -72,6 +86,7 @@ export class Repository {
         })();
         opened.catch(() => this.tenants.get(name) === opened && this.tenants.delete(name));
         this.tenants.set(name, (t = opened));
+        this.closeIdleTenants();
       }
       const ts = await t;
       if (!ts.poisoned) return ts;
@@ -80,6 +95,21 @@ export class Repository {
         this.shared.delete(ts); // its holders keep their hold until they release it
       }
     }
+  }
+
+  /** Forgets the least recently used stores past maxOpenTenants, except those ingested into (they hold a lock object). */
+  private closeIdleTenants(): void {
+    if (this.tenants.size <= this.maxOpenTenants) return;
+    const ingesting = new Set([...this.shared.keys()].map((t) => t.tenant));
+    for (const name of this.tenants.keys()) {
+      if (this.tenants.size <= this.maxOpenTenants) return;
+      if (!ingesting.has(name)) this.tenants.delete(name);
+    }
+  }
+
+  /** Tenants whose stores are open. */
+  get openTenants(): number {
+    return this.tenants.size;
   }
 
   async listTenants(): Promise<string[]> {

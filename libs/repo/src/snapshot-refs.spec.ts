@@ -35,7 +35,7 @@ describe('snapshot references and tags', () => {
     expect(parseLatest('latest')).toEqual({});
     expect(parseLatest('latest:host=web1,pid=10,tag=nightly')).toEqual({ host: 'web1', pid: 10, tag: 'nightly' });
     expect(parseLatest(id(1))).toBeUndefined();
-    for (const bad of ['latest:pid=x', 'latest:owner=me', 'latest:tag=a/b', 'latest:host=']) {
+    for (const bad of ['latest:pid=x', 'latest:owner=me', 'latest:tag=a/b', 'latest:host=', 'latest:pid=1,pid=2']) {
       expect(() => parseLatest(bad), bad).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
     }
   });
@@ -60,6 +60,28 @@ describe('snapshot references and tags', () => {
     await expect(resolveSnapshot(t, 'c')).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT, message: expect.stringContaining('ambiguous') });
     await expect(resolveSnapshot(t, 'ffff')).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT });
     await expect(resolveSnapshot(t, '../c8')).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT });
+  });
+
+  it('never lets a filter be dropped or quietly overridden: ids must pass it, and it must agree with latest:', async () => {
+    await addTags(t, id(9), ['nightly']);
+    expect((await resolveSnapshot(t, id(9), { pid: 10, host: 'web1', tag: 'nightly' })).snapshotId).toBe(id(9));
+    await expect(resolveSnapshot(t, id(9), { pid: 99 })).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT, message: expect.stringContaining('pid 10, not 99') });
+    await expect(resolveSnapshot(t, 'c8', { host: 'web2' })).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT });
+    await expect(resolveSnapshot(t, id(8), { tag: 'nightly' })).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT, message: expect.stringContaining('no tag nightly') });
+    await expect(resolveSnapshot(t, 'latest:pid=10', { pid: 11 })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+    expect((await resolveSnapshot(t, 'latest:pid=10', { pid: 10 })).snapshotId).toBe(id(7));
+  });
+
+  it('resolves latest past a damaged manifest only when told what to do with it', async () => {
+    await t.store.put(`t/acme/snapshots/${id(6)}.json`, Buffer.from('{"format": "pagevault.manifest.v1", "snaps'));
+    await expect(resolveSnapshot(t, 'latest')).rejects.toMatchObject({ code: ErrorCodes.OBJECT_CORRUPT });
+    const left: string[] = [];
+    expect((await resolveSnapshot(t, 'latest', {}, (e) => left.push(e.message))).snapshotId).toBe(id(7));
+    expect(left).toEqual([expect.stringContaining(id(6))]);
+  });
+
+  it('refuses a query value given twice (a list) instead of matching nothing', () => {
+    expect(() => snapshotFilter({ host: ['a', 'b'] as unknown as string })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('host must be given once') }));
   });
 
   it('builds a checked filter from text values, as the CLI options and the HTTP query give them', () => {

@@ -59,6 +59,10 @@ export async function listSnapshots(t: TenantStore, f: SnapshotFilter = {}, onUn
  * name, a positive pid, a valid tag. Absent or empty values do not filter.
  */
 export function snapshotFilter(q: { host?: string | undefined; pid?: string | undefined; tag?: string | undefined }): SnapshotFilter {
+  for (const [k, v] of Object.entries(q)) {
+    // A query string that repeats a key (?host=a&host=b) arrives as a list: one value each, or it means nothing.
+    if (v !== undefined && typeof v !== 'string') throw new PvError(ErrorCodes.INVALID_ARGUMENT, `${k} must be given once, as one value, not ${JSON.stringify(v)}`);
+  }
   if (q.pid && !/^[1-9][0-9]*$/.test(q.pid)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${JSON.stringify(q.pid)}`);
   return { ...(q.host ? { host: q.host } : {}), ...(q.pid ? { pid: Number(q.pid) } : {}), ...(q.tag ? { tag: checkTag(q.tag) } : {}) };
 }
@@ -76,6 +80,7 @@ export function parseLatest(ref: string): SnapshotFilter | undefined {
     if (eq < 1 || !['host', 'pid', 'tag'].includes(k) || eq === part.length - 1) {
       throw new PvError(ErrorCodes.INVALID_ARGUMENT, `snapshot reference ${JSON.stringify(ref)}: ${JSON.stringify(part)} is not host=<name>, pid=<n> or tag=<tag>`);
     }
+    if (k in q) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `snapshot reference ${JSON.stringify(ref)} names ${k} twice`);
     q[k] = part.slice(eq + 1);
   }
   return snapshotFilter(q);
@@ -83,14 +88,20 @@ export function parseLatest(ref: string): SnapshotFilter | undefined {
 
 /**
  * Resolves a snapshot reference: a full id, a unique id prefix, or "latest" optionally narrowed
- * ("latest:host=web1,tag=nightly"; `filter` narrows it further). Unknown or ambiguous: PV_UNKNOWN_SNAPSHOT.
+ * ("latest:host=web1,tag=nightly"; `filter` narrows it further, and must not contradict it). An id or
+ * prefix must pass `filter` too. Unknown, ambiguous or filtered out: PV_UNKNOWN_SNAPSHOT. A damaged
+ * manifest fails "latest" unless `onUnreadable` takes it (then the latest readable snapshot is meant).
  */
-export async function resolveSnapshot(t: TenantStore, ref: string, filter: SnapshotFilter = {}): Promise<Manifest> {
+export async function resolveSnapshot(t: TenantStore, ref: string, filter: SnapshotFilter = {}, onUnreadable?: (e: PvError) => void): Promise<Manifest> {
   const latest = parseLatest(ref);
-  if (!latest && /^[0-9a-f]{32}$/.test(ref)) return t.getManifest(ref);
   if (latest) {
+    for (const k of Object.keys(filter) as (keyof SnapshotFilter)[]) {
+      if (latest[k] !== undefined && latest[k] !== filter[k]) {
+        throw new PvError(ErrorCodes.INVALID_ARGUMENT, `snapshot reference ${JSON.stringify(ref)} says ${k}=${latest[k]}, the filter ${k}=${filter[k]}`);
+      }
+    }
     const f = { ...latest, ...filter };
-    const hit = (await listSnapshots(t, f)).at(-1);
+    const hit = (await listSnapshots(t, f, onUnreadable)).at(-1);
     if (!hit) {
       const what = Object.entries(f).map(([k, v]) => `${k}=${v}`).join(', ');
       throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `no snapshot${what ? ` with ${what}` : ''} for tenant ${t.tenant}`, { details: { snapshot: ref, ...f } });
@@ -98,6 +109,18 @@ export async function resolveSnapshot(t: TenantStore, ref: string, filter: Snaps
     const { tags: _tags, ...m } = hit;
     return m;
   }
+  const m = await byId(t, ref);
+  const miss = (['host', 'pid'] as const).find((k) => filter[k] !== undefined && filter[k] !== m[k]);
+  const untagged = filter.tag !== undefined && !(await t.store.head(keys.tag(t.tenant, filter.tag, m.snapshotId)));
+  if (miss || untagged) {
+    const why = miss ? `${miss} ${String(m[miss])}, not ${String(filter[miss])}` : `no tag ${filter.tag}`;
+    throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `snapshot ${m.snapshotId} has ${why}`, { details: { snapshot: ref, ...filter } });
+  }
+  return m;
+}
+
+async function byId(t: TenantStore, ref: string): Promise<Manifest> {
+  if (/^[0-9a-f]{32}$/.test(ref)) return t.getManifest(ref);
   if (!/^[0-9a-f]{1,31}$/.test(ref)) {
     throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `${JSON.stringify(ref)} is not a snapshot id, an id prefix or latest[:host=,pid=,tag=]`, { details: { snapshot: ref } });
   }

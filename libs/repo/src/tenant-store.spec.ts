@@ -149,3 +149,23 @@ describe('packOptions', () => {
     expect(packOptions({ recentPagesBytes: undefined, recentMapsBytes: 1 << 20 })).toMatchObject({ recentPagesBytes: 1 << 30, recentMapsBytes: 1 << 20, delta: true });
   });
 });
+
+describe('Repository.tenant with maxOpenTenants', () => {
+  it('keeps the most recently used stores open, never one it has ingested into, and reopens a closed one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pv-tenants-'));
+    try {
+      const repo = new Repository(new DirectoryObjectStore(dir), { maxOpenTenants: 2 });
+      const busy = await repo.tenant('busy');
+      const held = await repo.lockShared(busy);
+      const a = await repo.tenant('a');
+      for (let i = 0; i < 50; i++) await repo.tenant(`probe-${i}`); // a client trying names
+      expect(repo.openTenants).toBe(2);
+      expect(await repo.tenant('busy')).toBe(busy); // ingested into: kept
+      expect(await repo.tenant('a')).not.toBe(a); // closed, opened again
+      await held.release();
+      expect(() => new Repository(new DirectoryObjectStore(dir), { maxOpenTenants: 0 })).toThrow(/maxOpenTenants/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
