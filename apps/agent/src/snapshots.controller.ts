@@ -28,7 +28,13 @@ export class SnapshotsController {
     if (given.length !== 1) {
       throw new PvError(ErrorCodes.INVALID_ARGUMENT, `give exactly one of pid, pids, tree or cgroup${given.length ? `, not ${given.join(' and ')}` : ''}`);
     }
-    const opts = { ...(body.mode ? { mode: body.mode } : {}), ...(body.parent ? { parent: body.parent } : {}) };
+    // A field of the wrong type is refused, never taken for its absence ("group": "true" is not a group).
+    const wrong = (field: string, want: string) => new PvError(ErrorCodes.INVALID_ARGUMENT, `${field} must be ${want}, not ${JSON.stringify(body[field as keyof StartBody])}`);
+    if (body.group !== undefined && typeof body.group !== 'boolean') throw wrong('group', 'true or false');
+    if (body.group !== undefined && body.pids === undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'group goes with pids (tree and cgroup are groups already; one pid is not)');
+    if (body.mode !== undefined && (typeof body.mode !== 'string' || body.mode === '')) throw wrong('mode', 'default, live or pre-copy');
+    if (body.parent !== undefined && (typeof body.parent !== 'string' || !/^[0-9a-f]{32}$/.test(body.parent))) throw wrong('parent', 'a job id (32 hex digits)');
+    const opts = { ...(body.mode !== undefined ? { mode: body.mode } : {}), ...(body.parent !== undefined ? { parent: body.parent } : {}) };
     if (body.tree !== undefined) return [this.snapshots.startGroup({ targets: { tree: body.tree }, ...opts })];
     if (body.cgroup !== undefined) return [this.snapshots.startGroup({ targets: { cgroup: body.cgroup }, ...opts })];
     if (body.pids !== undefined && body.group === true) return [this.snapshots.startGroup({ targets: { pids: body.pids }, ...opts })];

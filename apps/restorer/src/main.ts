@@ -5,7 +5,11 @@ import { openObjectStore } from '@pagevault/runtime';
 import { commonSpec, createLogger, loadConfig, serve } from '@pagevault/service-kit';
 import { RestorerModule } from './restorer.module';
 
-const spec = { ...commonSpec, PV_HTTP_PORT: { kind: 'int', default: '7703', help: 'HTTP port' } } as const;
+const spec = {
+  ...commonSpec,
+  PV_HTTP_PORT: { kind: 'int', default: '7703', help: 'HTTP port' },
+  PV_OPEN_TENANTS: { kind: 'int', default: '64', help: 'tenants whose page index stays loaded (least recently used dropped first)' },
+} as const;
 
 async function main(): Promise<void> {
   const c = loadConfig(spec);
@@ -28,7 +32,7 @@ async function main(): Promise<void> {
       return `object store: ${(e as Error).message}`;
     }
   };
-  await serve(RestorerModule.forRoot(new Repository(store), registry, ready), { service: 'restorer', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
+  await serve(RestorerModule.forRoot(new Repository(store, { maxOpenTenants: c.PV_OPEN_TENANTS }), registry, ready), { service: 'restorer', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
 }
 
 main().catch((e: unknown) => {

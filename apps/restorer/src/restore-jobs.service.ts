@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
-import { Repository, resolveSnapshot } from '@pagevault/repo';
+import { Repository, resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
 import { restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream, type SnapshotInput } from '@pagevault/restore';
 import { Counter, Registry } from 'prom-client';
 
@@ -38,6 +38,7 @@ export interface RestoreRequest {
 
 @Injectable()
 export class RestoreJobsService {
+  private readonly logger = new Logger(RestoreJobsService.name);
   private readonly jobs = new Map<string, RestoreJob>();
   private readonly done: Counter;
 
@@ -45,24 +46,36 @@ export class RestoreJobsService {
     this.done = new Counter({ name: 'pagevault_restorer_jobs_total', help: 'restore jobs by outcome', labelNames: ['state', 'format'], registers: [registry] });
   }
 
-  start(req: RestoreRequest): RestoreJob {
-    if (typeof req.tenant !== 'string' || typeof req.snapshot !== 'string') {
-      throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'a restore needs tenant and snapshot (an id, a prefix or latest[:host=,pid=,tag=])');
-    }
+  /**
+   * Checks the request and resolves its snapshot (so a bad tenant, an unknown snapshot or a wrong field
+   * is the request's error, not a job that fails a moment later), then runs the restore in the background.
+   */
+  async start(req: RestoreRequest): Promise<RestoreJob> {
+    const bad = (why: string) => new PvError(ErrorCodes.INVALID_ARGUMENT, why);
+    if (typeof req.tenant !== 'string' || typeof req.snapshot !== 'string') throw bad('a restore needs tenant and snapshot (an id, a prefix or latest[:host=,pid=,tag=])');
     const format = req.format as RestoreJob['format'];
-    if (!['stream', 'raw', 'elf', 'live'].includes(format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `format must be stream, raw, elf or live, not ${String(req.format)}`);
+    if (!['stream', 'raw', 'elf', 'live'].includes(format)) throw bad(`format must be stream, raw, elf or live, not ${JSON.stringify(req.format)}`);
+    if (req.replace !== undefined && typeof req.replace !== 'boolean') throw bad(`replace must be true or false, not ${JSON.stringify(req.replace)}`);
     const target: Pick<RestoreJob, 'out' | 'pid'> = {};
     if (format === 'live') {
-      if (!Number.isInteger(req.pid) || (req.pid as number) <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'a live restore needs pid: the process on the restorer host to write into');
+      if (!Number.isInteger(req.pid) || (req.pid as number) <= 0) throw bad('a live restore needs pid: the process on the restorer host to write into');
+      if (req.pid === process.pid) throw bad(`pid ${process.pid} is the restorer itself`);
+      if (req.out !== undefined) throw bad('a live restore writes into pid: it takes no out');
       target.pid = req.pid as number;
     } else {
-      if (typeof req.out !== 'string' || !req.out.startsWith('/')) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'out must be an absolute path on the restorer host');
+      if (typeof req.out !== 'string' || !req.out.startsWith('/')) throw bad('out must be an absolute path on the restorer host');
+      if (req.pid !== undefined) throw bad(`a ${format} restore writes to out: it takes no pid`);
       target.out = req.out;
     }
-    const job: RestoreJob = { id: randomUUID(), tenant: req.tenant, snapshot: req.snapshot, format, ...target, replace: req.replace === true, state: 'running', pagesDone: 0, pagesTotal: 0, startedAt: new Date().toISOString() };
+    const t = await this.repo.tenant(req.tenant);
+    const m = await resolveSnapshot(t, req.snapshot, {}, (e) => this.logger.error(`tenant ${req.tenant}: left out a damaged manifest: ${e.code}: ${e.message}`));
+    const job: RestoreJob = {
+      id: randomUUID(), tenant: req.tenant, snapshot: m.snapshotId, format, ...target, replace: req.replace === true,
+      state: 'running', pagesDone: 0, pagesTotal: m.counts.dataPages, startedAt: new Date().toISOString(),
+    };
     if (this.jobs.size >= 1000) this.jobs.delete(this.jobs.keys().next().value!);
     this.jobs.set(job.id, job);
-    void this.run(job);
+    void this.run(job, t, m);
     return job;
   }
 
@@ -72,12 +85,8 @@ export class RestoreJobsService {
     return j;
   }
 
-  private async run(job: RestoreJob): Promise<void> {
+  private async run(job: RestoreJob, t: TenantStore, m: Manifest): Promise<void> {
     try {
-      const t = await this.repo.tenant(job.tenant);
-      const m = await resolveSnapshot(t, job.snapshot); // an id, a prefix or latest[:host=,pid=,tag=]
-      job.snapshot = m.snapshotId;
-      job.pagesTotal = m.counts.dataPages;
       const frames = restoreSnapshot(t, m, { onProgress: (d) => (job.pagesDone = d) });
       job.result = await write(job, frames);
       job.state = 'done';

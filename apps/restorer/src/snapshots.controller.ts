@@ -1,3 +1,4 @@
+import type { PvError } from '@pagevault/errors';
 import { Body, Controller, Get, Inject, Logger, Param, Post, Query, Res } from '@nestjs/common';
 import { Repository, listSnapshots, resolveSnapshot, snapshotFilter, type Manifest, type TaggedManifest } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
@@ -34,22 +35,25 @@ export class SnapshotsController {
    */
   @Get('tenants/:tenant/snapshots')
   async list(@Param('tenant') tenant: string, @Query('host') host?: string, @Query('pid') pid?: string, @Query('tag') tag?: string): Promise<TaggedManifest[]> {
-    return listSnapshots(await this.repo.tenant(tenant), snapshotFilter({ host, pid, tag }), (e) =>
-      this.logger.error(`tenant ${tenant}: the listing left out a damaged manifest: ${e.code}: ${e.message}`),
-    );
+    return listSnapshots(await this.repo.tenant(tenant), snapshotFilter({ host, pid, tag }), this.leftOut(tenant));
+  }
+
+  /** A damaged manifest is left out of listings and of "latest" (the latest readable snapshot), and logged. */
+  private leftOut(tenant: string): (e: PvError) => void {
+    return (e) => this.logger.error(`tenant ${tenant}: left out a damaged manifest: ${e.code}: ${e.message}`);
   }
 
   /** `:id` is an id, a unique prefix, or "latest" (narrowed by ?host=, ?pid=, ?tag=, or as latest:tag=...). */
   @Get('tenants/:tenant/snapshots/:id')
   async show(@Param('tenant') tenant: string, @Param('id') id: string, @Query('host') host?: string, @Query('pid') pid?: string, @Query('tag') tag?: string): Promise<Manifest> {
-    return resolveSnapshot(await this.repo.tenant(tenant), id, snapshotFilter({ host, pid, tag }));
+    return resolveSnapshot(await this.repo.tenant(tenant), id, snapshotFilter({ host, pid, tag }), this.leftOut(tenant));
   }
 
   /** The canonical full stream of a snapshot, for a migration target to read as it arrives. */
   @Get('tenants/:tenant/snapshots/:id/stream')
   async stream(@Param('tenant') tenant: string, @Param('id') id: string, @Res() res: Res): Promise<void> {
     const t = await this.repo.tenant(tenant);
-    const m = await resolveSnapshot(t, id); // errors before the first byte map to HTTP statuses
+    const m = await resolveSnapshot(t, id, {}, this.leftOut(tenant)); // errors before the first byte map to HTTP statuses
     res.setHeader('X-Pagevault-Snapshot', m.snapshotId);
     res.setHeader('Content-Type', 'application/vnd.pagevault.stream');
     // A client that goes away mid-stream (a migration target that died) ends the stream: waiting for a
@@ -75,8 +79,9 @@ export class SnapshotsController {
     }
   }
 
+  /** 201 once the request is checked and its snapshot found: what can be known before it runs fails it, with 4xx. */
   @Post('restores')
-  start(@Body() body: unknown): RestoreJob {
+  start(@Body() body: unknown): Promise<RestoreJob> {
     return this.jobs.start(requestBody<RestoreRequest>(body, ['tenant', 'snapshot', 'format', 'out', 'pid', 'replace']));
   }
 

@@ -3,6 +3,27 @@ import { type CanActivate, type ExecutionContext, Injectable, UnauthorizedExcept
 
 const OPEN = new Set(['/healthz', '/readyz', '/metrics']);
 
+/** Whether a request may go on: health and metrics are open, everything else needs `Authorization: Bearer <token>`. */
+export function authorized(token: Buffer, path: string, authorization: string | undefined): boolean {
+  if (OPEN.has(path)) return true;
+  const m = /^Bearer (.+)$/.exec(authorization ?? '');
+  const got = Buffer.from(m?.[1] ?? '');
+  return got.length === token.length && timingSafeEqual(got, token);
+}
+
+/**
+ * The same check as express middleware, ahead of the body parser: a client without the token never has
+ * its body read, let alone parsed.
+ */
+export function bearerAuthMiddleware(token: string) {
+  const t = Buffer.from(token);
+  return (req: { path: string; headers: Record<string, string | string[] | undefined> }, res: { status(n: number): { json(b: unknown): void } }, next: () => void): void => {
+    const h = req.headers['authorization'];
+    if (authorized(t, req.path, typeof h === 'string' ? h : undefined)) return next();
+    res.status(401).json({ code: 'PV_HTTP', message: 'a valid bearer token is required' });
+  };
+}
+
 /** Requires `Authorization: Bearer <token>` on every route but health and metrics. */
 @Injectable()
 export class BearerAuthGuard implements CanActivate {
@@ -14,12 +35,7 @@ export class BearerAuthGuard implements CanActivate {
 
   canActivate(ctx: ExecutionContext): boolean {
     const req = ctx.switchToHttp().getRequest<{ path: string; headers: Record<string, string | undefined> }>();
-    if (OPEN.has(req.path)) return true;
-    const m = /^Bearer (.+)$/.exec(req.headers['authorization'] ?? '');
-    const got = Buffer.from(m?.[1] ?? '');
-    if (got.length !== this.token.length || !timingSafeEqual(got, this.token)) {
-      throw new UnauthorizedException('a valid bearer token is required');
-    }
+    if (!authorized(this.token, req.path, req.headers['authorization'])) throw new UnauthorizedException('a valid bearer token is required');
     return true;
   }
 }

@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { BearerAuthGuard } from './auth.guard';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { BearerAuthGuard, bearerAuthMiddleware } from './auth.guard';
 import { PvErrorFilter } from './error.filter';
 import { PinoNestLogger, createLogger } from './logger';
 
@@ -14,7 +15,11 @@ export interface ServeOptions {
 /** Starts a Nest app with JSON logs, bearer auth, PvError mapping and graceful shutdown on SIGTERM/SIGINT. */
 export async function serve(module: unknown, o: ServeOptions): Promise<INestApplication> {
   const log = createLogger(o.service);
-  const app = await NestFactory.create(module as never, { logger: new PinoNestLogger(log) });
+  // The body parser comes after the token check (Nest's own would run before any guard), and takes
+  // JSON only: request bodies here are a few fields.
+  const app = await NestFactory.create<NestExpressApplication>(module as never, { logger: new PinoNestLogger(log), bodyParser: false });
+  app.use(bearerAuthMiddleware(o.token));
+  app.useBodyParser('json', { limit: '64kb' });
   app.useGlobalGuards(new BearerAuthGuard(o.token));
   app.useGlobalFilters(new PvErrorFilter());
   app.enableShutdownHooks();

@@ -15,12 +15,27 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.LOG_UNAVAILABLE]: 503,
 };
 
+/**
+ * A request the client got wrong before it reached a route (malformed JSON, a body too large, an
+ * unsupported charset or encoding): the HTTP layer's 4xx, as the client's error.
+ */
+function clientError(e: unknown): { status: number; message: string } | undefined {
+  const status = e instanceof HttpException ? e.getStatus() : (e as { status?: unknown } | null)?.status;
+  if (typeof status !== 'number' || status < 400 || status > 499) return undefined;
+  return { status, message: e instanceof Error ? e.message : String(e) };
+}
+
 /** Maps PvError codes to HTTP statuses at the edge; the body is the error's JSON (code, message, details). */
 @Catch()
 export class PvErrorFilter implements ExceptionFilter {
   catch(e: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<{ status(n: number): { json(b: unknown): void } }>();
-    if (e instanceof HttpException) {
+    const client = e instanceof PvError ? undefined : clientError(e);
+    if (client) {
+      // A bad request body is a bad argument like any other; the rest (401, 404 of an unknown route) stays HTTP's.
+      const code = [400, 413, 415].includes(client.status) ? ErrorCodes.INVALID_ARGUMENT : 'PV_HTTP';
+      res.status(client.status).json({ code, message: client.message });
+    } else if (e instanceof HttpException) {
       res.status(e.getStatus()).json({ code: 'PV_HTTP', message: e.message });
     } else if (e instanceof PvError) {
       res.status(STATUS[e.code] ?? 500).json(e.toJSON());

@@ -279,6 +279,11 @@ describe('agent, compactor and restorer services', () => {
       [[src.info.pid], /the request body must be a JSON object/],
       [{ pids: [src.info.pid, src.info.pid] }, new RegExp(`pid ${src.info.pid} is listed twice`)],
       [{ pids: [src.info.pid, 0] }, /pid must be a positive integer, not 0/],
+      // Wrong types are refused, not taken for absent: "true" is no group, 123 no parent, "" no mode.
+      [{ pids: [src.info.pid], group: 'true' }, /group must be true or false, not "true"/],
+      [{ pid: src.info.pid, group: true }, /group goes with pids/],
+      [{ pid: src.info.pid, mode: '' }, /mode must be default, live or pre-copy, not ""/],
+      [{ pid: src.info.pid, parent: 123 }, /parent must be a job id \(32 hex digits\), not 123/],
     ] as const) {
       const r = await post(body);
       expect(r.status, JSON.stringify(body)).toBe(400);
@@ -287,6 +292,50 @@ describe('agent, compactor and restorer services', () => {
     }
     const r = await post({ pids: [src.info.pid], group: true, parent: '0'.repeat(32) });
     expect(r.body.code).toBe('PV_PARENT_MISSING');
+  });
+
+  it('answer a bad request body with 4xx PV_INVALID_ARGUMENT, and read no body without the token', async () => {
+    const raw = async (app: 'agent' | 'restorer', path: string, body: string, headers: Record<string, string> = auth) => {
+      const r = await fetch(url(app, path), { method: 'POST', headers, body });
+      return { status: r.status, code: ((await r.json()) as { code: string }).code };
+    };
+    expect(await raw('agent', '/snapshots', '{"pid": ')).toEqual({ status: 400, code: 'PV_INVALID_ARGUMENT' });
+    expect(await raw('agent', '/snapshots', JSON.stringify({ pid: 1, parent: 'x'.repeat(100_000) }))).toEqual({ status: 413, code: 'PV_INVALID_ARGUMENT' });
+    expect(await raw('restorer', '/restores', '{}', { ...auth, 'content-type': 'application/json; charset=latin-7' })).toEqual({ status: 415, code: 'PV_INVALID_ARGUMENT' });
+    expect(await raw('restorer', '/restores', 'tenant=x', { ...auth, 'content-type': 'text/plain' })).toEqual({ status: 400, code: 'PV_INVALID_ARGUMENT' });
+    // Without the token: 401 before the body is parsed (a malformed one is not even looked at).
+    expect((await raw('agent', '/snapshots', '{"pid": ', { 'content-type': 'application/json' })).status).toBe(401);
+  });
+
+  it('refuse a restore at once (4xx, no job) for what can be known before it runs', async () => {
+    const [m] = (await (await fetch(url('restorer', `/tenants/${tenant}/snapshots`), { headers: auth })).json()) as { snapshotId: string }[];
+    const post = async (body: unknown) => {
+      const r = await fetch(url('restorer', '/restores'), { method: 'POST', headers: auth, body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as { code: string; message: string } };
+    };
+    const restorer = procs[2]!.pid!;
+    for (const [body, status, message] of [
+      [{ tenant: '../etc', snapshot: 'latest', format: 'raw', out: '/tmp/x' }, 400, /tenant/],
+      [{ tenant, snapshot: 'f'.repeat(32), format: 'raw', out: '/tmp/x' }, 404, /f{32}/],
+      [{ tenant, snapshot: m!.snapshotId, format: 'raw', out: '/tmp/x', replace: 'yes' }, 400, /replace must be true or false/],
+      [{ tenant, snapshot: m!.snapshotId, format: 'live', pid: restorer }, 400, /is the restorer itself/],
+      [{ tenant, snapshot: m!.snapshotId, format: 'raw', out: '/tmp/x', pid: 5 }, 400, /takes no pid/],
+      [{ tenant, snapshot: 'latest:pid=1,pid=2', format: 'raw', out: '/tmp/x' }, 400, /names pid twice/],
+      [{ tenant, snapshot: m!.snapshotId, format: 'stream', out: '/dev/null', replace: true }, 201, /./],
+    ] as const) {
+      const r = await post(body);
+      expect(r.status, JSON.stringify(body)).toBe(status);
+      if (status !== 201) expect(r.body.message).toMatch(message);
+    }
+    // The one accepted: a device is never replaced by a file, so the job fails saying so.
+    const jobs = await until('the /dev/null job', async () => {
+      const r = await post({ tenant, snapshot: m!.snapshotId, format: 'elf', out: '/dev/null', replace: true });
+      const { id } = r.body as unknown as { id: string };
+      const j = (await (await fetch(url('restorer', `/restores/${id}`), { headers: auth })).json()) as { state: string; error?: { message: string } };
+      return j.state === 'failed' ? j : undefined;
+    });
+    expect(jobs.error!.message).toContain('character device');
+    expect(execFileSync('stat', ['-c', '%F', '/dev/null'], { encoding: 'utf8' }).trim()).toBe('character special file');
   });
 
   it('list around a damaged manifest, and answer for it with PV_OBJECT_CORRUPT', async () => {
@@ -302,6 +351,10 @@ describe('agent, compactor and restorer services', () => {
       const one = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${id}`), { headers: auth });
       expect(one.status).toBeGreaterThanOrEqual(400);
       expect(((await one.json()) as { code: string }).code).toBe('PV_OBJECT_CORRUPT');
+      // "latest" is the latest readable snapshot: the damaged one does not take the tenant down.
+      const latest = await fetch(url('restorer', `/tenants/${tenant}/snapshots/latest`), { headers: auth });
+      expect(latest.status).toBe(200);
+      expect(before.map((m) => m.snapshotId)).toContain(((await latest.json()) as { snapshotId: string }).snapshotId);
     } finally {
       await store.delete(`t/${tenant}/snapshots/${id}.json`);
     }
@@ -354,7 +407,7 @@ describe('agent, compactor and restorer services', () => {
     for (const [body, message] of [
       [{ tenant, snapshot: 'latest', format: 'raw', out, replcae: true }, /^unknown field replcae \(known: tenant, snapshot, format, out, pid, replace\)$/],
       [{ tenant, format: 'raw', out }, /a restore needs tenant and snapshot/],
-      [{ tenant, snapshot: 'latest', format: 'tar', out }, /format must be stream, raw, elf or live, not tar/],
+      [{ tenant, snapshot: 'latest', format: 'tar', out }, /format must be stream, raw, elf or live, not "tar"/],
     ] as const) {
       const r = await post(body);
       expect(r.status, JSON.stringify(body)).toBe(400);
