@@ -43,12 +43,22 @@ function env(name: string, fallback?: string): string {
   return v;
 }
 
+/** A size in MiB from the environment, in bytes; unset or empty: the default. */
+function mib(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback * 1_048_576;
+  if (!/^\d+$/.test(v)) throw new PvError(ErrorCodes.CONFIG_INVALID, `${name} must be a number of MiB, not ${JSON.stringify(v)}`);
+  return Number(v) * 1_048_576;
+}
+
 /**
  * The CLI's one place that reads the environment. Embedded default: a directory store ($PV_HOME or
  * ~/.pagevault) and an in-process frame log. --s3 and --kafka switch to the fleet's bucket and topic.
  */
 export function openContext(o: GlobalOptions): Context {
-  const storeDir = o.store ?? process.env['PV_HOME'] ?? join(homedir(), '.pagevault');
+  if (o.store !== undefined && o.store.trim() === '') throw new PvError(ErrorCodes.INVALID_ARGUMENT, '--store must name a directory');
+  // An empty PV_HOME is unset (not the current directory).
+  const storeDir = o.store ?? (process.env['PV_HOME'] || join(homedir(), '.pagevault'));
   const storeConfig: StoreConfig = o.s3
     ? {
         kind: 's3', endpoint: env('PV_S3_ENDPOINT', 'http://127.0.0.1:8333'), bucket: env('PV_S3_BUCKET', 'pagevault'),
@@ -70,17 +80,20 @@ export function openContext(o: GlobalOptions): Context {
     : {
         // The embedded log keeps this much of a snapshot's frames in memory until compacted, the rest in an
         // unlinked spill file next to the repository (not in /tmp, which may be RAM).
-        kind: 'memory', memoryBytes: Number(process.env['PV_LOG_MEMORY_MIB'] ?? 128) * 1_048_576,
+        kind: 'memory', memoryBytes: mib('PV_LOG_MEMORY_MIB', 128),
         spillDir: o.s3 ? tmpdir() : storeDir,
       };
   // Page hashing uses every core by default (PageHasher); PV_HASH_THREADS sets its helper threads.
   const threads = process.env['PV_HASH_THREADS'];
-  if (threads !== undefined && threads !== '') configurePageHasher(Number(threads));
+  if (threads !== undefined && threads !== '') {
+    if (!/^\d+$/.test(threads)) throw new PvError(ErrorCodes.CONFIG_INVALID, `PV_HASH_THREADS must be a number of threads (0 or more), not ${JSON.stringify(threads)}`);
+    configurePageHasher(Number(threads));
+  }
   // One run takes a snapshot or two: large caches of recent pages (delta bases) and page maps would cost
   // memory and copies for little; the compactor service keeps 1 GiB and 256 MiB.
   const repo = new Repository(openObjectStore(storeConfig), {
-    recentPagesBytes: Number(process.env['PV_RECENT_PAGES_MIB'] ?? 64) * 1_048_576,
-    recentMapsBytes: Number(process.env['PV_RECENT_MAPS_MIB'] ?? 64) * 1_048_576,
+    recentPagesBytes: mib('PV_RECENT_PAGES_MIB', 64),
+    recentMapsBytes: mib('PV_RECENT_MAPS_MIB', 64),
     delta: process.env['PV_DELTA'] !== '0',
   });
   return {

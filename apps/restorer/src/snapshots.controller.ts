@@ -1,5 +1,5 @@
 import type { PvError } from '@pagevault/errors';
-import { Body, Controller, Get, Inject, Logger, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Inject, Logger, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { Repository, listSnapshots, resolveSnapshot, snapshotFilter, type Manifest, type TaggedManifest } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
 import { Gauge, Registry } from 'prom-client';
@@ -51,11 +51,12 @@ export class SnapshotsController {
 
   /** The canonical full stream of a snapshot, for a migration target to read as it arrives. */
   @Get('tenants/:tenant/snapshots/:id/stream')
-  async stream(@Param('tenant') tenant: string, @Param('id') id: string, @Res() res: Res): Promise<void> {
+  async stream(@Param('tenant') tenant: string, @Param('id') id: string, @Req() req: { method: string }, @Res() res: Res): Promise<void> {
     const t = await this.repo.tenant(tenant);
     const m = await resolveSnapshot(t, id, {}, this.leftOut(tenant)); // errors before the first byte map to HTTP statuses
     res.setHeader('X-Pagevault-Snapshot', m.snapshotId);
     res.setHeader('Content-Type', 'application/vnd.pagevault.stream');
+    if (req.method === 'HEAD') return res.end(); // the headers only: not a whole snapshot reassembled for nothing
     // A client that goes away mid-stream (a migration target that died) ends the stream: waiting for a
     // drain that never comes would hold the snapshot's fetches and buffers for as long as the process lives.
     let gone = false;

@@ -30,9 +30,13 @@ afterAll(async () => {
 
 describe('pagevault CLI, embedded mode', () => {
   it('lists and shows snapshots, as JSON for scripts', () => {
-    const ls = pvJson<{ id: string; pid: number; mode: string }[]>('ls');
+    const ls = pvJson<{ id: string; pid: number; mode: string; parent: string | null; logicalBytes: number; storedBytes: number }[]>('ls');
     expect(ls.map((s) => s.id).slice(0, 2)).toEqual([first, second]);
     expect(ls.map((s) => s.mode)).toEqual(['full', 'incremental']);
+    // For scripts: the parent's whole id, sizes as numbers of bytes.
+    expect(ls.map((s) => s.parent)).toEqual([null, first]);
+    expect(ls[0]!.logicalBytes).toBeGreaterThan(ls[0]!.storedBytes);
+    expect(ls[1]!.storedBytes).toBeLessThan(ls[0]!.storedBytes);
     const m = pvJson<{ snapshotId: string; parentId: string; vmas: unknown[] }>('show', second.slice(0, 10));
     expect(m.snapshotId).toBe(second);
     expect(m.parentId).toBe(first);
@@ -132,6 +136,16 @@ describe('pagevault CLI, embedded mode', () => {
     }
     expect(readdirSync(store).sort()).toEqual(before);
     expect(pvJson<unknown[]>('ls').length).toBeGreaterThanOrEqual(2);
+    // Settings that name nothing or are not numbers: exit 2, a message, no stack trace.
+    for (const [r, why] of [
+      [cliOn('').pv('ls'), '--store must name a directory'],
+      [cliOn(store, { PV_HASH_THREADS: 'abc' }).pv('ls'), 'PV_HASH_THREADS must be a number'],
+      [cliOn(store, { PV_LOG_MEMORY_MIB: '1g' }).pv('ls'), 'PV_LOG_MEMORY_MIB must be a number of MiB'],
+    ] as const) {
+      expect(r.code, why).toBe(2);
+      expect(r.err).toContain(why);
+      expect(r.err).not.toContain('    at ');
+    }
     expect(execFileSync('stat', ['-c', '%F', '/dev/null'], { encoding: 'utf8' }).trim()).toBe('character special file');
   });
 

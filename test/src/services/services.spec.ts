@@ -99,6 +99,9 @@ describe('agent, compactor and restorer services', () => {
     expect(latest.snapshotId).toBe(job!.id);
     const stream = Buffer.from(await (await fetch(url('restorer', `/tenants/${tenant}/snapshots/${job!.id}/stream`), { headers: auth })).arrayBuffer());
     expect(stream.equals(await directDump(src.info.pid, m))).toBe(true);
+    // HEAD answers the headers of latest's stream (which snapshot it is) without a body.
+    const head = await fetch(url('restorer', `/tenants/${tenant}/snapshots/latest/stream`), { method: 'HEAD', headers: auth });
+    expect([head.status, head.headers.get('x-pagevault-snapshot'), (await head.arrayBuffer()).byteLength]).toEqual([200, job!.id, 0]);
     const metrics = await (await fetch(url('agent', '/metrics'))).text();
     expect(metrics).toMatch(/pagevault_agent_pages_total\{fate="sent"\} [1-9]/);
     const cm = await (await fetch(url('compactor', '/metrics'))).text();

@@ -12,6 +12,18 @@ const isFinding = (code: string): boolean =>
   code === ErrorCodes.OBJECT_NOT_FOUND || code === ErrorCodes.OBJECT_CORRUPT || code === ErrorCodes.PAGE_HASH_MISMATCH ||
   code === ErrorCodes.PARENT_MISSING || code.startsWith('PV_FRAME_') || code.startsWith('PV_STREAM_');
 
+/** One snapshot for scripts: numbers as numbers, the parent's full id, tags as a list. */
+export function jsonSummary(m: Manifest & { tags?: string[] }): Record<string, unknown> {
+  const c = m.counts;
+  return {
+    id: m.snapshotId, time: new Date(m.startTimeMs).toISOString(), host: m.host, pid: m.pid, mode: m.mode,
+    consistency: m.consistency, vmas: c.vmas, data: c.dataPages, zero: c.zeroPages, file: c.filePages,
+    logicalBytes: (c.dataPages + c.zeroPages) * m.pageSize, storedBytes: c.newBytes, parent: m.parentId ?? null,
+    ...(m.groupId ? { groupId: m.groupId } : {}), ...(m.tags ? { tags: m.tags } : {}),
+  };
+}
+
+/** One snapshot for people: sizes in units, the parent's id shortened, tags joined. */
 export function summary(m: Manifest & { tags?: string[] }): Record<string, unknown> {
   const c = m.counts;
   return {
@@ -29,7 +41,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
       const ctx = openContext(globals());
       const unreadable: PvError[] = [];
       const ms = await listSnapshots(await ctx.tenant(), snapshotFilter({ host: o.onHost, pid: o.pid, tag: o.tag }), (e) => unreadable.push(e));
-      if (ctx.json) printJson(ms.map(summary));
+      if (ctx.json) printJson(ms.map(jsonSummary));
       else printTable(ms.map(summary));
       // The others are listed; a damaged manifest still fails the command (exit 4), named.
       if (unreadable.length > 0) throw new PvError(ErrorCodes.OBJECT_CORRUPT, unreadable.map((e) => e.message).join('; '), { details: { keys: unreadable.map((e) => e.details['key']) } });
