@@ -96,9 +96,18 @@ export function openContext(o: GlobalOptions): Context {
     recentMapsBytes: mib('PV_RECENT_MAPS_MIB', 64),
     delta: process.env['PV_DELTA'] !== '0',
   });
+  let warned = false;
   return {
     repo, storeConfig, logConfig, tenantName: o.tenant, host: o.host ?? hostname(), json: o.json === true,
-    tenant: () => repo.tenant(o.tenant),
+    tenant: async () => {
+      const t = await repo.tenant(o.tenant);
+      // Said once: what reads the store works around a damaged index file, but pages it lists look missing.
+      if (!warned && t.damagedIndexes.length) {
+        warned = true;
+        for (const e of t.damagedIndexes) process.stderr.write(`pagevault: warning: ${e.message}; its pages look missing until \`pagevault repair-index\` rebuilds it\n`);
+      }
+      return t;
+    },
     ...(o.keepPageHashes ? { keptHashes: new Map<string, PageHashTable>() } : {}),
   };
 }

@@ -161,6 +161,15 @@ export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: 
   return names;
 }
 
+/** The index file's bytes, if they hash to its name (an index file is named by its SHA-256); else PV_OBJECT_CORRUPT. */
+export function checkIndexFile(b: Buffer, key: string): Buffer {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  if (createHash('sha256').update(b).digest('hex') !== name) {
+    throw new PvError(ErrorCodes.OBJECT_CORRUPT, `index ${key}: its ${b.length} bytes do not hash to its name (damaged or truncated)`, { details: { key } });
+  }
+  return b;
+}
+
 /** Adds an index file's pages to `into` and its nodes to `nodes`; returns how many pages it holds. */
 export function loadIndexFile(b: Buffer, key: string, into: PageIndex, nodes?: PageIndex): number {
   let n = 0;
@@ -169,4 +178,10 @@ export function loadIndexFile(b: Buffer, key: string, into: PageIndex, nodes?: P
     n++;
   }, undefined, nodes && ((pack, nb, at, e) => void nodes.add(nb, at, { pack, blobOffset: e.offset, blobLength: e.length, slot: 0, blobPages: 0 })));
   return n;
+}
+
+/** What to say after "in no index file": the damaged index files, if any, and the way back. */
+export function missingIndexHint(damaged: PvError[]): string {
+  const which = damaged.length ? `; ${damaged.length} index file(s) are damaged (${damaged.map((e) => String(e.details['key'])).join(', ')})` : '';
+  return `${which} — if an index file was damaged or deleted, \`pagevault repair-index\` rebuilds it from the packs`;
 }

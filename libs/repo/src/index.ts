@@ -21,3 +21,4 @@ export {
 } from './snapshot-refs';
 export { forgetSnapshots, beyondKeepLast } from './forget';
 export { prune, type PruneOptions, type PruneReport } from './prune';
+export { repairIndex, type RepairIndexOptions, type RepairIndexReport } from './repair-index';

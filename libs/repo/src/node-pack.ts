@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import type { ObjectStore } from '@pagevault/objstore';
 import { keys } from './keys';
+import { missingIndexHint } from './index-file';
 import { PageIndex } from './page-index';
 import type { MapNode } from './page-map';
 
@@ -117,7 +118,14 @@ export class NodeStore {
       await this.refresh();
       r = this.index.locate(h);
     }
-    if (r < 0) return this.store.get(keys.mapNode(this.tenant, sha));
+    if (r < 0) {
+      // Before node packs, a node was an object of its own; a node in no index file and not such an
+      // object is what a damaged or deleted index file looks like.
+      return this.store.get(keys.mapNode(this.tenant, sha)).catch((e: unknown) => {
+        if (!isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) throw e;
+        throw new PvError(ErrorCodes.OBJECT_NOT_FOUND, `page-map node ${sha} is in no index file (nor an object of its own)${missingIndexHint([])}`, { cause: e, details: { node: sha } });
+      });
+    }
     const packSha = this.index.packOf(r);
     const key = keys.mapNode(this.tenant, packSha);
     let pack: Buffer;

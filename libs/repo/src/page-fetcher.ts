@@ -1,5 +1,6 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { pageHasher } from '@pagevault/hashing';
+import { missingIndexHint } from './index-file';
 import { keys } from './keys';
 import { DICT_PAD, deltaHeader, inflateBlobInto } from './pack';
 import { BlobRing } from './blob-ring';
@@ -114,7 +115,8 @@ export class PageFetcher {
         r = this.t.index.locate(hashes, h);
       }
       if (r < 0) {
-        throw new PvError(ErrorCodes.OBJECT_NOT_FOUND, `${where(i)}: page ${hashes.subarray(h, h + 32).toString('hex')} is in no pack of tenant ${this.t.tenant}`, { details: { page: hashes.subarray(h, h + 32).toString('hex') } });
+        const page = hashes.subarray(h, h + 32).toString('hex');
+        throw new PvError(ErrorCodes.OBJECT_NOT_FOUND, `${where(i)}: page ${page} is in no index file of tenant ${this.t.tenant}${missingIndexHint(this.t.damagedIndexes)}`, { details: { page } });
       }
       recs[i] = r;
       const index = this.t.index;

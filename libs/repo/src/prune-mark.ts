@@ -1,6 +1,6 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { forEachLimited, type ObjectInfo, type ObjectStore } from '@pagevault/objstore';
-import { readIndexFile } from './index-file';
+import { checkIndexFile, readIndexFile } from './index-file';
 import { keys } from './keys';
 import { NodeStore } from './node-pack';
 import { parseManifest } from './manifest';
@@ -34,7 +34,8 @@ export async function listAll(store: ObjectStore, prefix: string): Promise<Objec
  */
 export function refusal(e: unknown, what: string, details: Record<string, unknown>): unknown {
   if (!isPvError(e) || e.retriable) return e;
-  return new PvError(e.code, `${what}: ${e.message}; prune deletes nothing while it cannot tell what is live`, {
+  const repair = /^index file /.test(what) || /in no index file/.test(e.message) ? ' (`pagevault repair-index` rebuilds damaged or missing index files from the packs)' : '';
+  return new PvError(e.code, `${what}: ${e.message}; prune deletes nothing while it cannot tell what is live${repair}`, {
     cause: e,
     details: { ...e.details, ...details },
   });
@@ -52,7 +53,7 @@ export async function loadNodes(store: ObjectStore, tenant: string, width: numbe
   const nodes = new NodeStore(store, tenant);
   await forEachLimited(await listAll(store, keys.indexes(tenant)), width, async (info) => {
     try {
-      readIndexFile(await store.get(info.key), info.key, () => undefined, undefined, (pack, b, at, e) => nodes.addNode(pack, b, at, e));
+      readIndexFile(checkIndexFile(await store.get(info.key), info.key), info.key, () => undefined, undefined, (pack, b, at, e) => nodes.addNode(pack, b, at, e));
     } catch (e) {
       throw refusal(e, `index file ${info.key}`, { key: info.key });
     }

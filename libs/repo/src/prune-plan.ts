@@ -1,6 +1,6 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { forEachLimited, type ObjectInfo, type ObjectStore } from '@pagevault/objstore';
-import { readIndexFile } from './index-file';
+import { checkIndexFile, readIndexFile } from './index-file';
 import { basename, keys } from './keys';
 import type { PageIndex } from './page-index';
 import { NOWHERE, listAll, refusal, type LiveSet } from './prune-mark';
@@ -92,7 +92,7 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     const perPack = new Map<string, number>();
     let names: string[];
     try {
-      names = readIndexFile(await store.get(info.key), info.key, (h, at, loc) => {
+      names = readIndexFile(checkIndexFile(await store.get(info.key), info.key), info.key, (h, at, loc) => {
         const canonical = reader.add(h, at, loc); // the first location of a page is the live one
         perPack.set(loc.pack, (perPack.get(loc.pack) ?? 0) + 1);
         const s = pack(loc.pack);
@@ -149,7 +149,7 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
     for (const h of live.pages.hashes()) {
       if (reader.has(h)) continue;
       const page = h.toString('hex');
-      throw new PvError(ErrorCodes.OBJECT_NOT_FOUND, `page ${page}, reached by a snapshot of tenant ${tenant}, is in no index file: prune deletes nothing`, { details: { page } });
+      throw new PvError(ErrorCodes.OBJECT_NOT_FOUND, `page ${page}, reached by a snapshot of tenant ${tenant}, is in no index file: prune deletes nothing (\`pagevault repair-index\` rebuilds damaged or missing index files from the packs)`, { details: { page } });
     }
   }
 

@@ -1,7 +1,7 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import type { PageHasher } from '@pagevault/hashing';
 import type { ObjectStore } from '@pagevault/objstore';
-import { encodeIndexFile, loadIndexFile } from './index-file';
+import { checkIndexFile, encodeIndexFile, loadIndexFile } from './index-file';
 import { basename, checkTenant, keys } from './keys';
 import { pruneGeneration, scanLocks } from './lock-scan';
 import type { FailedSnapshot, Manifest } from './manifest';
@@ -64,6 +64,7 @@ export class TenantStore {
   private readonly uploading: { pages: PageIndex; done: Promise<unknown> }[] = [];
   private builder: PackBuilder;
   private loadedIndexes = new Set<string>();
+  private damaged = new Map<string, PvError>();
   /** Where page-map nodes are, and reading them (node-pack.ts). */
   private nodeStore: NodeStore;
   private refreshSeq = 0;
@@ -159,19 +160,39 @@ export class TenantStore {
     const idx = new PageIndex();
     const loaded = new Set<string>();
     const nodes = this.newNodeStore();
+    this.damaged = new Map();
     await this.loadIndexes(idx, loaded, nodes.index);
     this.idx = idx;
     this.loadedIndexes = loaded;
     this.nodeStore = nodes;
   }
 
+  /**
+   * Loads the index files not in `loaded`. A damaged one (it does not hash to its name, or does not
+   * parse) is left out and kept in `damagedIndexes`: its pages look missing (a snapshot stores them
+   * again; a restore that needs one fails naming repair-index), instead of every command failing.
+   */
   private async loadIndexes(into: PageIndex, loaded: Set<string>, nodes: PageIndex): Promise<void> {
     for await (const o of this.store.list(keys.indexes(this.tenant))) {
       const sha = basename(o.key);
-      if (loaded.has(sha)) continue;
-      loadIndexFile(await this.store.get(o.key), o.key, into, nodes);
+      if (loaded.has(sha) || this.damaged.has(o.key)) continue;
+      let b: Buffer;
+      try {
+        b = checkIndexFile(await this.store.get(o.key), o.key);
+        loadIndexFile(b, o.key, into, nodes);
+      } catch (e) {
+        if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) continue; // deleted since the LIST (a prune)
+        if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
+        this.damaged.set(o.key, e);
+        continue;
+      }
       loaded.add(sha);
     }
+  }
+
+  /** Index files found damaged and left out (see loadIndexes); `pagevault repair-index` replaces them. */
+  get damagedIndexes(): PvError[] {
+    return [...this.damaged.values()];
   }
 
   /** Whether changed pages of incremental snapshots are stored as deltas (RepoOptions.delta). */

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -45,7 +45,7 @@ describe('a store with a damaged manifest', () => {
       { id: intact, ok: true, pagesVerified: expect.any(Number) },
     ]);
     expect(rows[1]!.pagesVerified).toBeGreaterThan((4 << 20) / 4096);
-    expect(r.err).toMatch(new RegExp(`PV_OBJECT_CORRUPT: 1 of 2 snapshots failed verification: ${damaged}: `));
+    expect(r.err).toMatch(new RegExp(`PV_OBJECT_CORRUPT: 1 of 2 checked failed verification: ${damaged}: `));
   });
 
   it('verify of the intact snapshot alone passes, and restore of the damaged one exits 4', () => {
@@ -53,5 +53,36 @@ describe('a store with a damaged manifest', () => {
     const r = pv('restore', damaged, '--format', 'raw', '--out', join(work, 'raw'));
     expect(r.code).toBe(4);
     expect(r.err).toContain('PV_OBJECT_CORRUPT');
+  });
+
+  it('forgets the damaged manifest by its id; ls is whole again', () => {
+    expect(pvJson<{ forgotten: string[] }>('forget', damaged)).toEqual({ dryRun: false, forgotten: [damaged] });
+    expect(pvJson<{ id: string }[]>('ls').map((s) => s.id)).toEqual([intact]);
+  });
+});
+
+describe('a store with a damaged index file', () => {
+  it('still lists, says so, fails what needs it naming repair-index, and repair-index rebuilds it from the packs', () => {
+    const dir = join(store, 't/default/index');
+    for (const f of readdirSync(dir)) truncateSync(join(dir, f), 100);
+    const ls = pv('--json', 'ls');
+    expect(ls.code).toBe(0);
+    expect(ls.err).toContain('pagevault: warning: index t/default/index/');
+    const v = pv('--json', 'verify');
+    expect(v.code).toBe(4);
+    expect(v.err).toContain('pagevault repair-index');
+    const restore = pv('restore', intact, '--format', 'raw', '--out', join(work, 'raw-before'));
+    expect(restore.code).toBe(4);
+    expect(restore.err).toContain('repair-index');
+    const dry = pvJson<{ indexFiles: { damaged: string[] }; packsReindexed: number; written: string[] }>('repair-index', '--dry-run');
+    expect(dry.indexFiles.damaged.length).toBeGreaterThan(0);
+    expect(dry.packsReindexed).toBeGreaterThan(0);
+    expect(dry.written).toEqual([]);
+    const r = pvJson<{ written: string[] }>('repair-index');
+    expect(r.written.length).toBeGreaterThan(0);
+    const ok = pv('--json', 'verify');
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.err).toBe('');
+    expect(pv('restore', intact, '--format', 'raw', '--out', join(work, 'raw-after')).code).toBe(0);
   });
 });

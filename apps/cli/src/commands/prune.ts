@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import {
-  beyondKeepLast, describeLocks, forgetSnapshots, prune, resolveSnapshot, type LockEntry, type Manifest, type PruneReport,
+  beyondKeepLast, describeLocks, forgetSnapshots, prune, repairIndex, resolveSnapshot, type LockEntry, type Manifest, type PruneReport,
 } from '@pagevault/repo';
 import { openContext, type GlobalOptions } from '../context';
 import { parseDuration } from '../duration';
@@ -14,20 +14,29 @@ export function registerPruneCommands(program: Command, globals: () => GlobalOpt
     .option('--dry-run', 'list what would be forgotten, remove nothing')
     .action(async (refs: string[], o: { keepLast?: string; dryRun?: boolean }) => {
       if (refs.length === 0 && o.keepLast === undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'name snapshots to forget, or --keep-last <n>');
+      if (o.keepLast !== undefined && !/^\d+$/.test(o.keepLast)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--keep-last must be a number of snapshots, not ${JSON.stringify(o.keepLast)}`);
       const ctx = openContext(globals());
       const t = await ctx.tenant();
       // Every reference is resolved before anything is removed: an unknown one forgets nothing.
       const chosen = new Map<string, Manifest>();
+      // A damaged manifest, named by its whole id, can be forgotten too: it restores nothing anyway.
+      const damaged: string[] = [];
       for (const ref of refs) {
-        const m = await resolveSnapshot(t, ref);
-        chosen.set(m.snapshotId, m);
+        try {
+          const m = await resolveSnapshot(t, ref);
+          chosen.set(m.snapshotId, m);
+        } catch (e) {
+          if (!(/^[0-9a-f]{32}$/.test(ref) && isPvError(e, ErrorCodes.OBJECT_CORRUPT))) throw e;
+          damaged.push(ref);
+        }
       }
       if (o.keepLast !== undefined) for (const m of beyondKeepLast(await t.listManifests(), Number(o.keepLast))) chosen.set(m.snapshotId, m);
       const ms = [...chosen.values()];
-      if (!o.dryRun) await forgetSnapshots(t, ms.map((m) => m.snapshotId));
-      if (ctx.json) return printJson({ dryRun: o.dryRun === true, forgotten: ms.map((m) => m.snapshotId) });
-      printTable(ms.map(summary));
-      process.stdout.write(`${o.dryRun ? 'would forget' : 'forgot'} ${ms.length} snapshot(s); \`pagevault prune\` reclaims their storage\n`);
+      const ids = [...ms.map((m) => m.snapshotId), ...damaged];
+      if (!o.dryRun) await forgetSnapshots(t, ids);
+      if (ctx.json) return printJson({ dryRun: o.dryRun === true, forgotten: ids });
+      printTable([...ms.map(summary), ...damaged.map((id) => ({ id, note: 'damaged manifest' }))]);
+      process.stdout.write(`${o.dryRun ? 'would forget' : 'forgot'} ${ids.length} snapshot(s); \`pagevault prune\` reclaims their storage\n`);
     });
 
   program.command('prune').description('delete what no snapshot reaches and repack mostly dead packs; refused while a snapshot of the tenant is being ingested')
@@ -56,6 +65,23 @@ export function registerPruneCommands(program: Command, globals: () => GlobalOpt
       const r = await prune(ctx.repo.store, ctx.tenantName, { dryRun: o.dryRun === true, graceMs, repackBelow: pct / 100, consolidateAbove, lock: { ...ctx.repo.locks, waitMs, onWait } });
       if (ctx.json) printJson(r);
       else printTable(reportRows(r), ['what', 'count', 'detail']);
+    });
+
+  program.command('repair-index').description('rebuild damaged or missing index files from the packs (restic repair index); takes the tenant like prune')
+    .option('--dry-run', 'report what is damaged and what would be indexed again, change nothing (takes no lock)')
+    .option('--wait <duration>', 'while the tenant is locked, keep trying this long', '0')
+    .action(async (o: { dryRun?: boolean; wait: string }) => {
+      const waitMs = parseDuration(o.wait, '--wait');
+      const ctx = openContext(globals());
+      const r = await repairIndex(ctx.repo.store, ctx.tenantName, { dryRun: o.dryRun === true, lock: { ...ctx.repo.locks, waitMs } });
+      if (ctx.json) return printJson(r);
+      const would = r.dryRun ? 'would be ' : '';
+      printTable([
+        { what: 'index files checked', count: r.indexFiles.checked, detail: r.indexFiles.damaged.length ? `damaged, ${would}replaced: ${r.indexFiles.damaged.join(', ')}` : 'none damaged' },
+        { what: `packs ${would}indexed again`, count: r.packsReindexed, detail: `${r.pagesReindexed} pages; ${r.nodePacksReindexed} node pack(s)` },
+        { what: 'damaged packs', count: r.damagedPacks.length, detail: r.damagedPacks.length ? `left as they are (their pages stay missing; verify names the snapshots): ${r.damagedPacks.join(', ')}` : '' },
+        { what: 'index files written', count: r.written.length, detail: r.written.join(', ') },
+      ], ['what', 'count', 'detail']);
     });
 }
 

@@ -88,6 +88,8 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
       // Like restic check: every snapshot is checked and reported, and any failure fails the command.
       const results: { id: string; pagesVerified: number; ok: boolean; error?: string }[] = [];
       const failures: { id: string; e: PvError }[] = unreadable.map((e) => ({ id: String(e.details['snapshot'] ?? e.details['key']), e }));
+      // Damaged index files too: their pages look missing to every reader until repair-index replaces them.
+      for (const e of t.damagedIndexes) failures.push({ id: String(e.details['key']), e });
       for (const f of failures) results.push({ id: f.id, pagesVerified: 0, ok: false, error: f.e.code });
       for (const m of ms) {
         const bar = new Progress(`verify ${m.snapshotId.slice(0, 12)}`);
@@ -108,7 +110,8 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
       if (failures.length > 0) {
         const first = failures[0]!.e;
         const all = failures.map((f) => `${f.id}: ${f.e.code}: ${f.e.message}`).join('; ');
-        throw new PvError(first.code, `${failures.length} of ${results.length} snapshots failed verification: ${all}`, { details: { snapshots: failures.map((f) => f.id) } });
+        const hint = t.damagedIndexes.length ? '; `pagevault repair-index` rebuilds the damaged index files from the packs' : '';
+        throw new PvError(first.code, `${failures.length} of ${results.length} checked failed verification: ${all}${hint}`, { details: { snapshots: failures.map((f) => f.id) } });
       }
     });
 }

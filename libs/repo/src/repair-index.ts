@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
+import { forEachLimited, type ObjectStore } from '@pagevault/objstore';
+import { lockExclusive, type ExclusiveOptions } from './exclusive-lock';
+import type { HeldLock } from './held-lock';
+import { checkIndexFile, encodeIndexFile, readIndexFile } from './index-file';
+import { basename, checkTenant, keys } from './keys';
+import { NODE_PACK_MAGIC, readNodePackTrailer, type NodeEntry } from './node-pack';
+import { deltaHeader, readPackTrailer, type BlobBases, type PackEntry } from './pack';
+
+export interface RepairIndexOptions {
+  /** Find and report only; nothing is written or deleted. */
+  dryRun?: boolean;
+  /** The tenant's exclusive lock (as prune takes it): how long to wait for it, its staleness. */
+  lock?: ExclusiveOptions;
+  /** Objects read at a time (default 4: packs are read whole). */
+  width?: number;
+}
+
+export interface RepairIndexReport {
+  dryRun: boolean;
+  /** Index files read, and those found damaged (not hashing to their name, or not parsing): deleted once replaced. */
+  indexFiles: { checked: number; damaged: string[] };
+  /** Packs and node packs no intact index file names, read and indexed again. */
+  packsReindexed: number;
+  nodePacksReindexed: number;
+  pagesReindexed: number;
+  /** Packs that are themselves damaged: left as they are (their pages stay missing; verify names the snapshots). */
+  damagedPacks: string[];
+  /** The index files written in their place. */
+  written: string[];
+}
+
+/** Packs an index file written by the repair names at most (one flush of a busy compactor names a few). */
+const PACKS_PER_FILE = 64;
+
+/**
+ * restic's `repair index`: finds the index files that are damaged (their bytes do not hash to their name,
+ * or do not parse) and the packs and node packs that no intact index file names (a damaged or deleted
+ * index file's, or an upload whose index file was never written), reads those packs' trailers (and their
+ * delta blobs' bases, which prune must keep), and writes index files for them; then deletes the damaged
+ * ones. Pages are found again without anything being stored twice. Holds the tenant's exclusive lock, so
+ * no snapshot is ingested and no prune runs meanwhile; a dry run takes no lock and writes nothing.
+ */
+export async function repairIndex(store: ObjectStore, tenant: string, opts: RepairIndexOptions = {}): Promise<RepairIndexReport> {
+  checkTenant(tenant);
+  const width = opts.width ?? 4;
+  if (!Number.isInteger(width) || width < 1) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `repair-index: width ${width} must be an integer >= 1`);
+  if (opts.dryRun) return repair(store, tenant, width, undefined);
+  const { lock } = await lockExclusive(store, tenant, opts.lock);
+  try {
+    return await repair(store, tenant, width, lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function repair(store: ObjectStore, tenant: string, width: number, lock: HeldLock | undefined): Promise<RepairIndexReport> {
+  const report: RepairIndexReport = { dryRun: !lock, indexFiles: { checked: 0, damaged: [] }, packsReindexed: 0, nodePacksReindexed: 0, pagesReindexed: 0, damagedPacks: [], written: [] };
+  // Every pack and node pack an intact index file names.
+  const named = new Set<string>();
+  const indexFiles: string[] = [];
+  for await (const o of store.list(keys.indexes(tenant))) indexFiles.push(o.key);
+  await forEachLimited(indexFiles, width, async (key) => {
+    try {
+      for (const p of readIndexFile(checkIndexFile(await store.get(key), key), key, () => undefined)) named.add(p);
+    } catch (e) {
+      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return;
+      if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
+      report.indexFiles.damaged.push(key);
+    }
+  });
+  report.indexFiles.checked = indexFiles.length;
+  report.indexFiles.damaged.sort();
+
+  const unnamed = async (prefix: string) => {
+    const out: string[] = [];
+    for await (const o of store.list(prefix)) if (!named.has(basename(o.key))) out.push(o.key);
+    return out;
+  };
+  const packs: { sha: string; entries: PackEntry[]; bases: BlobBases[] }[] = [];
+  await forEachLimited(await unnamed(keys.packs(tenant)), width, async (key) => {
+    try {
+      packs.push(reindexPack(await intact(store, key), key));
+    } catch (e) {
+      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return;
+      if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
+      report.damagedPacks.push(key);
+    }
+  });
+  const nodePacks: { sha: string; entries: NodeEntry[] }[] = [];
+  await forEachLimited(await unnamed(keys.mapNodes(tenant)), width, async (key) => {
+    try {
+      const b = await store.get(key);
+      // A node written before node packs is an object of its own, found by its name: no index needed.
+      if (b.length < 16 || b.compare(NODE_PACK_MAGIC, 0, 4, b.length - 4) !== 0) return;
+      if (sha256(b) !== basename(key)) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `node pack ${key}: its bytes do not hash to its name`, { details: { key } });
+      nodePacks.push({ sha: basename(key), entries: readNodePackTrailer(b, key) });
+    } catch (e) {
+      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return;
+      if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
+      report.damagedPacks.push(key);
+    }
+  });
+  report.damagedPacks.sort();
+  packs.sort((a, b) => (a.sha < b.sha ? -1 : 1));
+  nodePacks.sort((a, b) => (a.sha < b.sha ? -1 : 1));
+  report.packsReindexed = packs.length;
+  report.nodePacksReindexed = nodePacks.length;
+  report.pagesReindexed = packs.reduce((n, p) => n + p.entries.length, 0);
+  if (!lock) return report;
+
+  // Write before delete: the replacements are durable before a damaged file goes.
+  const files = [];
+  for (let i = 0; i < packs.length; i += PACKS_PER_FILE) files.push(encodeIndexFile(packs.slice(i, i + PACKS_PER_FILE), i === 0 ? nodePacks : []));
+  if (packs.length === 0 && nodePacks.length > 0) files.push(encodeIndexFile([], nodePacks));
+  for (const f of files) {
+    lock.assertHeld();
+    await store.put(keys.index(tenant, f.sha), f.bytes, f.sha);
+    report.written.push(keys.index(tenant, f.sha));
+  }
+  for (const key of report.indexFiles.damaged) {
+    lock.assertHeld();
+    await store.delete(key);
+  }
+  return report;
+}
+
+/** A pack's bytes, if they hash to its name; else PV_OBJECT_CORRUPT (a damaged pack is not indexed). */
+async function intact(store: ObjectStore, key: string): Promise<Buffer> {
+  const b = await store.get(key);
+  if (sha256(b) !== basename(key)) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `pack ${key}: its bytes do not hash to its name`, { details: { key } });
+  return b;
+}
+
+/** A pack's pages from its trailer, and its delta blobs' bases from their headers. */
+function reindexPack(pack: Buffer, key: string): { sha: string; entries: PackEntry[]; bases: BlobBases[] } {
+  const entries = readPackTrailer(pack, key);
+  const bases: BlobBases[] = [];
+  const seen = new Set<number>();
+  for (const e of entries) {
+    if (e.depth === 0 || seen.has(e.blobOffset)) continue;
+    seen.add(e.blobOffset);
+    const blob = pack.subarray(e.blobOffset, e.blobOffset + e.blobLength);
+    const h = deltaHeader(blob, `pack ${key} blob @${e.blobOffset}`);
+    if (!h) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `pack ${key}: blob @${e.blobOffset} is listed as a delta but is not one`, { details: { key } });
+    bases.push({ blobOffset: e.blobOffset, hashes: Buffer.from(blob.subarray(8, h.body)) });
+  }
+  return { sha: basename(key), entries, bases };
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
