@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { isAbsolute, join, relative } from 'node:path';
 import {
-  captureGroup, captureSnapshot, cgroup2Mount, preCopy, type CaptureStats, type GroupTargets, type PageHashKind, type PageHashTable,
+  captureGroup, captureSnapshot, cgroupUnderMount, preCopy, type CaptureStats, type GroupTargets, type PageHashKind, type PageHashTable,
 } from '@pagevault/capture';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, idFromHex, idToHex, newSnapshotId } from '@pagevault/format';
@@ -225,17 +224,4 @@ export class SnapshotsService {
   private remember(id: string, h: PageHashTable): void {
     this.lastHashes.keep(id, h);
   }
-}
-
-/** A cgroup v2 path from a request, absolute or relative to the mount, checked to lie under the mount. */
-function cgroupUnderMount(path: unknown): string {
-  if (typeof path !== 'string' || path === '') throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'cgroup must be a cgroup v2 path');
-  const mount = cgroup2Mount();
-  if (!mount) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'this host has no cgroup v2 hierarchy');
-  const dir = isAbsolute(path) ? path : join(mount, path);
-  const rel = relative(mount, dir);
-  if (rel === '..' || rel.startsWith('../') || isAbsolute(rel)) {
-    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `cgroup ${path} is not under the cgroup v2 mount ${mount}`);
-  }
-  return join(mount, rel);
 }

@@ -49,7 +49,7 @@ export {
 export { parseMaps, parseSmaps, parseMapsLine, type MapsEntry } from './procfs/maps';
 export { classifyVma, type VmaClass, type ClassifyOptions } from './procfs/classify';
 export { parseStatus, parseStatState, parseCmdline } from './procfs/proc-files';
-export { processTree, cgroupDirOf, cgroupPids, cgroup2Mount, readThreadStates } from './procfs/process-tree';
+export { processTree, cgroupDirOf, cgroupPids, cgroup2Mount, cgroupUnderMount, readThreadStates } from './procfs/process-tree';
 export * from './pagemap/pagemap-bits';
 export { PagemapReader } from './pagemap/pagemap-reader';
 export type { PageHashKind } from '@pagevault/hashing';

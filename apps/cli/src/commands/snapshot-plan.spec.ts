@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { cgroup2Mount } from '@pagevault/capture';
 import { ErrorCodes } from '@pagevault/errors';
 import { snapshotPlan } from './snapshot';
 
@@ -13,7 +14,15 @@ describe('snapshotPlan', () => {
     expect(snapshotPlan(['12'], { preCopy: '100' })).toEqual({ kind: 'pre-copy', pids: [12], budget: 100 });
     expect(snapshotPlan(['12', '13'], { group: true })).toEqual({ kind: 'group', targets: { pids: [12, 13] } });
     expect(snapshotPlan([], { tree: '7' })).toEqual({ kind: 'group', targets: { tree: 7 } });
-    expect(snapshotPlan([], { cgroup: '/sys/fs/cgroup/app' })).toEqual({ kind: 'group', targets: { cgroup: '/sys/fs/cgroup/app' } });
+  });
+
+  it('takes a cgroup absolute or relative to the cgroup v2 mount (as the agent does), never outside it', () => {
+    const mount = cgroup2Mount();
+    if (!mount) return refused([], { cgroup: 'app' }, 'this host has no cgroup v2 hierarchy');
+    expect(snapshotPlan([], { cgroup: `${mount}/app` })).toEqual({ kind: 'group', targets: { cgroup: `${mount}/app` } });
+    expect(snapshotPlan([], { cgroup: 'app' })).toEqual({ kind: 'group', targets: { cgroup: `${mount}/app` } });
+    refused([], { cgroup: '../../etc' }, 'not under the cgroup v2 mount');
+    refused([], { cgroup: '/etc' }, 'not under the cgroup v2 mount');
   });
 
   it('refuses what a mode would silently ignore or misread', () => {
@@ -24,9 +33,9 @@ describe('snapshotPlan', () => {
     refused(['12'], { preCopy: '0' }, 'budget must be a number');
     refused(['12'], { live: true, group: true }, '--group and --live cannot be combined');
     refused(['12'], { live: true, preCopy: true }, 'cannot be combined');
-    refused([], { tree: '7', cgroup: '/x' }, 'cannot be combined');
+    refused([], { tree: '7', cgroup: 'x' }, 'cannot be combined');
     refused(['12'], { tree: '7' }, 'drop the pids 12');
-    refused(['12'], { cgroup: '/x' }, 'drop the pids 12');
+    refused(['12'], { cgroup: 'x' }, 'drop the pids 12');
     refused([], { tree: 'abc' }, '--tree needs a pid, got: abc');
     refused([], { cgroup: '' }, '--cgroup needs a cgroup v2 path');
     refused(['12', '12'], {}, 'listed twice');

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { captureSnapshot, type CaptureStats, type GroupTargets } from '@pagevault/capture';
+import { captureSnapshot, cgroupUnderMount, type CaptureStats, type GroupTargets } from '@pagevault/capture';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import { addTags, checkTag, resolveSnapshot, type Manifest } from '@pagevault/repo';
@@ -139,7 +139,8 @@ export function snapshotPlan(args: string[], o: SnapshotOptions): SnapshotPlan {
   if (o.tree !== undefined) return { kind: 'group', targets: { tree: pidOf(o.tree, '--tree needs a pid, got') } };
   if (o.cgroup !== undefined) {
     if (o.cgroup.trim() === '') throw bad('--cgroup needs a cgroup v2 path');
-    return { kind: 'group', targets: { cgroup: o.cgroup } };
+    // As the agent takes it: absolute, or relative to the cgroup v2 mount, and under it.
+    return { kind: 'group', targets: { cgroup: cgroupUnderMount(o.cgroup) } };
   }
   if (!pids.length) throw bad('name pids, --tree <pid> or --cgroup <path>');
   if (o.group) return { kind: 'group', targets: { pids } };

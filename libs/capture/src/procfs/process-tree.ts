@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { listThreads, parseStatState, procError } from './proc-files';
 
@@ -109,4 +109,17 @@ export function cgroupPids(dir: string): number[] {
 /** True when the cgroup has child cgroups (freezing it would freeze them too). */
 export function hasChildCgroups(dir: string): boolean {
   return readdirSync(dir, { withFileTypes: true }).some((d) => d.isDirectory());
+}
+
+/** A cgroup v2 path from a request, absolute or relative to the mount, checked to lie under the mount. */
+export function cgroupUnderMount(path: unknown): string {
+  if (typeof path !== 'string' || path === '') throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'cgroup must be a cgroup v2 path');
+  const mount = cgroup2Mount();
+  if (!mount) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'this host has no cgroup v2 hierarchy');
+  const dir = isAbsolute(path) ? path : join(mount, path);
+  const rel = relative(mount, dir);
+  if (rel === '..' || rel.startsWith('../') || isAbsolute(rel)) {
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `cgroup ${path} is not under the cgroup v2 mount ${mount}`);
+  }
+  return join(mount, rel);
 }
