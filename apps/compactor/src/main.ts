@@ -34,7 +34,13 @@ async function main(): Promise<void> {
   await dlqLog.ensureTopic();
   const dlq = dlqLog.producer();
   const registry = new Registry();
-  const repo = new Repository(store, { compressionLevel: c.PV_ZSTD_LEVEL, delta: c.PV_DELTA !== 0, recentPagesBytes: c.PV_RECENT_PAGES_MIB * 2 ** 20, recentMapsBytes: c.PV_RECENT_MAPS_MIB * 2 ** 20 });
+  const repo = new Repository(store, {
+    compressionLevel: c.PV_ZSTD_LEVEL, delta: c.PV_DELTA !== 0, recentPagesBytes: c.PV_RECENT_PAGES_MIB * 2 ** 20, recentMapsBytes: c.PV_RECENT_MAPS_MIB * 2 ** 20,
+    // Left out, its pages are stored again rather than deduplicated: nothing is lost, but someone should run repair-index.
+    onDamagedIndex: (tenant, damaged) => {
+      for (const e of damaged) log.error({ tenant, key: e.details['key'] }, `tenant ${tenant}: ${e.message}; left out (its pages are stored again) until \`pagevault repair-index\` rebuilds it`);
+    },
+  });
   const metrics = compactorMetrics(registry, () => compaction.lag(), () => repo.packsWritten());
   const compaction: CompactionService = new CompactionService(frames, repo, {
     groupId: c.PV_COMPACTOR_GROUP,

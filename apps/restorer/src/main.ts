@@ -32,7 +32,12 @@ async function main(): Promise<void> {
       return `object store: ${(e as Error).message}`;
     }
   };
-  await serve(RestorerModule.forRoot(new Repository(store, { maxOpenTenants: c.PV_OPEN_TENANTS }), registry, ready), { service: 'restorer', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
+  await serve(RestorerModule.forRoot(new Repository(store, {
+    maxOpenTenants: c.PV_OPEN_TENANTS,
+    onDamagedIndex: (tenant, damaged) => {
+      for (const e of damaged) startLog.error({ tenant, key: e.details['key'] }, `tenant ${tenant}: ${e.message}; its pages look missing until \`pagevault repair-index\` rebuilds it`);
+    },
+  }), registry, ready), { service: 'restorer', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
 }
 
 main().catch((e: unknown) => {

@@ -57,8 +57,11 @@ describe('repairIndex', () => {
     flipped[flipped.length - 40]! ^= 1;
     await writeFile(path(files[1]!), flipped);
 
-    const t = await fresh(); // opens: the damaged files are left out, not fatal
+    const told: string[] = [];
+    const t = await new Repository(new DirectoryObjectStore(dir), { onDamagedIndex: (tenant, d) => told.push(...d.map((e) => `${tenant}:${String(e.details['key'])}`)) }).tenant('acme');
+    // Opens: the damaged files are left out, not fatal, and the repository's owner is told.
     expect(t.damagedIndexes.map((e) => e.details['key']).sort()).toEqual([...files].sort());
+    expect(told.sort()).toEqual(files.map((k) => `acme:${k}`).sort());
     await expect(readBack(t, B)).rejects.toMatchObject({ code: ErrorCodes.OBJECT_NOT_FOUND, message: expect.stringContaining('pagevault repair-index') });
     await expect(prune(store, 'acme', { dryRun: true })).rejects.toMatchObject({ code: ErrorCodes.OBJECT_CORRUPT, message: expect.stringContaining('repair-index') });
 

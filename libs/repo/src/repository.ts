@@ -17,6 +17,8 @@ export interface RepositoryOptions extends RepoOptions {
    * every tenant name a client tries would otherwise hold memory for as long as the process lives.
    */
   maxOpenTenants?: number;
+  /** Told when a tenant opens with damaged index files left out (TenantStore.damagedIndexes): a service logs them. */
+  onDamagedIndex?: (tenant: string, damaged: PvError[]) => void;
 }
 
 /**
@@ -34,12 +36,14 @@ export class Repository {
   readonly recentMaps: RecentMaps;
   readonly locks: LockSettings;
   private readonly maxOpenTenants: number;
+  private readonly onDamagedIndex: ((tenant: string, damaged: PvError[]) => void) | undefined;
 
   constructor(
     readonly store: ObjectStore,
     opts: RepositoryOptions = {},
   ) {
-    const { hasher, locks, maxOpenTenants = Infinity, ...rest } = opts;
+    const { hasher, locks, maxOpenTenants = Infinity, onDamagedIndex, ...rest } = opts;
+    this.onDamagedIndex = onDamagedIndex;
     if (!(maxOpenTenants >= 1)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `maxOpenTenants must be >= 1, got ${maxOpenTenants}`);
     this.maxOpenTenants = maxOpenTenants;
     this.opts = packOptions(rest);
@@ -82,6 +86,7 @@ export class Repository {
           // base its own index holds, and gets the bytes that hash names.
           const ts = new TenantStore(this.store, name, this.opts, () => (this.recent ??= new RecentPages(this.opts.pageSize, this.opts.recentPagesBytes)));
           await ts.open(this.locks.staleMs);
+          if (ts.damagedIndexes.length) this.onDamagedIndex?.(name, ts.damagedIndexes);
           return ts;
         })();
         opened.catch(() => this.tenants.get(name) === opened && this.tenants.delete(name));
