@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Inject, Param, Post } from '@nestjs/common';
+import { assertProcess } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { requestBody } from '@pagevault/service-kit';
+import { requestBody, shown } from '@pagevault/service-kit';
 import { SnapshotsService, type SnapshotJob } from './snapshots.service';
 
 interface StartBody {
@@ -29,7 +30,7 @@ export class SnapshotsController {
       throw new PvError(ErrorCodes.INVALID_ARGUMENT, `give exactly one of pid, pids, tree or cgroup${given.length ? `, not ${given.join(' and ')}` : ''}`);
     }
     // A field of the wrong type is refused, never taken for its absence ("group": "true" is not a group).
-    const wrong = (field: string, want: string) => new PvError(ErrorCodes.INVALID_ARGUMENT, `${field} must be ${want}, not ${JSON.stringify(body[field as keyof StartBody])}`);
+    const wrong = (field: string, want: string) => new PvError(ErrorCodes.INVALID_ARGUMENT, `${field} must be ${want}, not ${shown(body[field as keyof StartBody])}`);
     if (body.group !== undefined && typeof body.group !== 'boolean') throw wrong('group', 'true or false');
     if (body.group !== undefined && body.pids === undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'group goes with pids (tree and cgroup are groups already; one pid is not)');
     if (body.mode !== undefined && (typeof body.mode !== 'string' || body.mode === '')) throw wrong('mode', 'default, live or pre-copy');
@@ -41,10 +42,11 @@ export class SnapshotsController {
     const pids = body.pids ?? [body.pid!];
     if (!Array.isArray(pids) || pids.length === 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'pids must be a non-empty list');
     // All checked before any starts: a bad pid late in the list must not leave the earlier ones running.
-    const bad = pids.find((pid) => !Number.isInteger(pid) || pid <= 0);
-    if (bad !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${JSON.stringify(bad)}`);
+    const bad = pids.find((pid) => !Number.isSafeInteger(pid) || pid <= 0);
+    if (bad !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${shown(bad)}`);
     const twice = pids.find((pid, i) => pids.indexOf(pid) !== i);
     if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`);
+    for (const pid of pids) assertProcess(pid); // a pid gone late in the list starts none of them
     return pids.map((pid) => this.snapshots.start({ pid, ...opts }));
   }
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
-  captureGroup, captureSnapshot, cgroupUnderMount, preCopy, type CaptureStats, type GroupTargets, type PageHashKind, type PageHashTable,
+  assertProcess, captureGroup, captureSnapshot, cgroupUnderMount, preCopy, type CaptureStats, type GroupTargets, type PageHashKind, type PageHashTable,
 } from '@pagevault/capture';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, idFromHex, idToHex, newSnapshotId } from '@pagevault/format';
@@ -74,14 +74,21 @@ export class SnapshotsService {
   start(req: { pid: number; mode?: string; parent?: string }): SnapshotJob {
     const mode = (req.mode ?? 'default') as SnapshotJob['mode'];
     if (!['default', 'live', 'pre-copy'].includes(mode)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `mode must be default, live or pre-copy, not ${req.mode}`);
-    if (!Number.isInteger(req.pid) || req.pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer`);
-    if (req.parent && !this.lastHashes.has(req.parent)) {
-      throw new PvError(ErrorCodes.PARENT_MISSING, `this agent holds no page hashes for parent ${req.parent}; take a full snapshot first`);
-    }
+    if (!Number.isSafeInteger(req.pid) || req.pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer`);
+    this.checkParent(req.pid, req.parent);
+    assertProcess(req.pid); // what can be known now fails the request, not a job a moment later
     const id = idToHex(newSnapshotId());
     const job: SnapshotJob = { id, pid: req.pid, mode, ...(req.parent ? { parent: req.parent } : {}), state: 'running', startedAt: new Date().toISOString() };
     this.track(job);
     return job;
+  }
+
+  /** An incremental's parent: a snapshot of this agent whose page hashes it still holds, of the same pid. */
+  private checkParent(pid: number, parent: string | undefined): void {
+    if (!parent) return;
+    const hashes = this.lastHashes.get(parent);
+    if (!hashes) throw new PvError(ErrorCodes.PARENT_MISSING, `this agent holds no page hashes for parent ${parent}; take a full snapshot first`);
+    if (hashes.pid !== pid) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `parent ${parent} is a snapshot of pid ${hashes.pid}, not ${pid}`);
   }
 
   private track(job: SnapshotJob): void {
@@ -101,12 +108,15 @@ export class SnapshotsService {
     }
     const t = req.targets;
     if ('pids' in t) {
-      if (!Array.isArray(t.pids) || t.pids.length === 0 || !t.pids.every((p) => Number.isInteger(p) && p > 0)) {
+      if (!Array.isArray(t.pids) || t.pids.length === 0 || !t.pids.every((p) => Number.isSafeInteger(p) && p > 0)) {
         throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'pids must be a non-empty list of positive integers');
       }
-      t.pids = [...new Set(t.pids)];
+      const twice = t.pids.find((pid, i) => t.pids.indexOf(pid) !== i);
+      if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`);
+      for (const pid of t.pids) assertProcess(pid);
     } else if ('tree' in t) {
-      if (!Number.isInteger(t.tree) || t.tree <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'tree must be a positive integer (the root pid)');
+      if (!Number.isSafeInteger(t.tree) || t.tree <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'tree must be a positive integer (the root pid)');
+      assertProcess(t.tree);
     } else {
       t.cgroup = cgroupUnderMount(t.cgroup);
     }

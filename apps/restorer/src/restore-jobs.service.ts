@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { assertProcess } from '@pagevault/capture';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
+import { shown } from '@pagevault/service-kit';
 import { Repository, resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
-import { restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream, type SnapshotInput } from '@pagevault/restore';
+import { RAW_MARKER, checkOutput, restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream, type SnapshotInput } from '@pagevault/restore';
 import { Counter, Registry } from 'prom-client';
 
 export interface RestoreJob {
@@ -54,17 +56,20 @@ export class RestoreJobsService {
     const bad = (why: string) => new PvError(ErrorCodes.INVALID_ARGUMENT, why);
     if (typeof req.tenant !== 'string' || typeof req.snapshot !== 'string') throw bad('a restore needs tenant and snapshot (an id, a prefix or latest[:host=,pid=,tag=])');
     const format = req.format as RestoreJob['format'];
-    if (!['stream', 'raw', 'elf', 'live'].includes(format)) throw bad(`format must be stream, raw, elf or live, not ${JSON.stringify(req.format)}`);
-    if (req.replace !== undefined && typeof req.replace !== 'boolean') throw bad(`replace must be true or false, not ${JSON.stringify(req.replace)}`);
+    if (!['stream', 'raw', 'elf', 'live'].includes(format)) throw bad(`format must be stream, raw, elf or live, not ${shown(req.format)}`);
+    if (req.replace !== undefined && typeof req.replace !== 'boolean') throw bad(`replace must be true or false, not ${shown(req.replace)}`);
     const target: Pick<RestoreJob, 'out' | 'pid'> = {};
     if (format === 'live') {
-      if (!Number.isInteger(req.pid) || (req.pid as number) <= 0) throw bad('a live restore needs pid: the process on the restorer host to write into');
+      if (!Number.isSafeInteger(req.pid) || (req.pid as number) <= 0) throw bad('a live restore needs pid: the process on the restorer host to write into');
       if (req.pid === process.pid) throw bad(`pid ${process.pid} is the restorer itself`);
       if (req.out !== undefined) throw bad('a live restore writes into pid: it takes no out');
+      assertProcess(req.pid as number); // gone, a kernel thread, or a thread (of ours, it would stop us)
       target.pid = req.pid as number;
     } else {
       if (typeof req.out !== 'string' || !req.out.startsWith('/')) throw bad('out must be an absolute path on the restorer host');
       if (req.pid !== undefined) throw bad(`a ${format} restore writes to out: it takes no pid`);
+      // An output it could not write (exists, a device, missing directory) fails the request, not the job.
+      await checkOutput(req.out, format === 'raw' ? 'directory' : 'file', req.replace === true, format === 'raw' ? RAW_MARKER : undefined);
       target.out = req.out;
     }
     const t = await this.repo.tenant(req.tenant);

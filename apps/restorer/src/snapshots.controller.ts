@@ -1,6 +1,6 @@
-import type { PvError } from '@pagevault/errors';
+import { ErrorCodes, PvError } from '@pagevault/errors';
 import { Body, Controller, Get, Inject, Logger, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { Repository, listSnapshots, resolveSnapshot, snapshotFilter, type Manifest, type TaggedManifest } from '@pagevault/repo';
+import { Repository, listSnapshots, resolveSnapshot, snapshotFilter, type Manifest, type SnapshotFilter, type TaggedManifest } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
 import { Gauge, Registry } from 'prom-client';
 import { requestBody } from '@pagevault/service-kit';
@@ -34,8 +34,8 @@ export class SnapshotsController {
    * logged as an error (fetching it, verifying or restoring it still fails, naming it).
    */
   @Get('tenants/:tenant/snapshots')
-  async list(@Param('tenant') tenant: string, @Query('host') host?: string, @Query('pid') pid?: string, @Query('tag') tag?: string): Promise<TaggedManifest[]> {
-    return listSnapshots(await this.repo.tenant(tenant), snapshotFilter({ host, pid, tag }), this.leftOut(tenant));
+  async list(@Param('tenant') tenant: string, @Query() q: Record<string, unknown>): Promise<TaggedManifest[]> {
+    return listSnapshots(await this.repo.tenant(tenant), filterOf(q), this.leftOut(tenant));
   }
 
   /** A damaged manifest is left out of listings and of "latest" (the latest readable snapshot), and logged. */
@@ -45,15 +45,16 @@ export class SnapshotsController {
 
   /** `:id` is an id, a unique prefix, or "latest" (narrowed by ?host=, ?pid=, ?tag=, or as latest:tag=...). */
   @Get('tenants/:tenant/snapshots/:id')
-  async show(@Param('tenant') tenant: string, @Param('id') id: string, @Query('host') host?: string, @Query('pid') pid?: string, @Query('tag') tag?: string): Promise<Manifest> {
-    return resolveSnapshot(await this.repo.tenant(tenant), id, snapshotFilter({ host, pid, tag }), this.leftOut(tenant));
+  async show(@Param('tenant') tenant: string, @Param('id') id: string, @Query() q: Record<string, unknown>): Promise<Manifest> {
+    return resolveSnapshot(await this.repo.tenant(tenant), id, filterOf(q), this.leftOut(tenant));
   }
 
   /** The canonical full stream of a snapshot, for a migration target to read as it arrives. */
   @Get('tenants/:tenant/snapshots/:id/stream')
-  async stream(@Param('tenant') tenant: string, @Param('id') id: string, @Req() req: { method: string }, @Res() res: Res): Promise<void> {
+  async stream(@Param('tenant') tenant: string, @Param('id') id: string, @Query() q: Record<string, unknown>, @Req() req: { method: string }, @Res() res: Res): Promise<void> {
     const t = await this.repo.tenant(tenant);
-    const m = await resolveSnapshot(t, id, {}, this.leftOut(tenant)); // errors before the first byte map to HTTP statuses
+    // A migration target asking for the latest of its pid must get that or an error, never another's.
+    const m = await resolveSnapshot(t, id, filterOf(q), this.leftOut(tenant)); // errors before the first byte map to HTTP statuses
     res.setHeader('X-Pagevault-Snapshot', m.snapshotId);
     res.setHeader('Content-Type', 'application/vnd.pagevault.stream');
     if (req.method === 'HEAD') return res.end(); // the headers only: not a whole snapshot reassembled for nothing
@@ -90,4 +91,11 @@ export class SnapshotsController {
   job(@Param('id') id: string): RestoreJob {
     return this.jobs.get(id);
   }
+}
+
+/** The ?host= ?pid= ?tag= filter of a request; any other key (a misspelt `PID`, `pid[]`) is refused, not dropped. */
+function filterOf(q: Record<string, unknown>): SnapshotFilter {
+  const unknown = Object.keys(q).filter((k) => !['host', 'pid', 'tag'].includes(k));
+  if (unknown.length) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `unknown query parameter${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: host, pid, tag)`, { details: { unknown } });
+  return snapshotFilter(q as { host?: string; pid?: string; tag?: string });
 }

@@ -30,6 +30,7 @@ export { systemPageSize } from './memory/libc';
 
 export {
   freezeProcesses,
+  assertProcess,
   type FreezeMethod,
   type FreezeOptions,
   type FrozenGroup,

@@ -17,9 +17,16 @@ export function authorized(token: Buffer, path: string, authorization: string | 
  */
 export function bearerAuthMiddleware(token: string) {
   const t = Buffer.from(token);
-  return (req: { path: string; headers: Record<string, string | string[] | undefined> }, res: { status(n: number): { json(b: unknown): void } }, next: () => void): void => {
+  return (
+    req: { path: string; headers: Record<string, string | string[] | undefined> },
+    res: { setHeader(k: string, v: string): void; status(n: number): { json(b: unknown): void } },
+    next: () => void,
+  ): void => {
     const h = req.headers['authorization'];
     if (authorized(t, req.path, typeof h === 'string' ? h : undefined)) return next();
+    // The connection goes with the answer (Node closes it once the 401 is sent): a body still coming is
+    // not read through and thrown away to reach a next request on the same connection.
+    res.setHeader('Connection', 'close');
     res.status(401).json({ code: 'PV_HTTP', message: 'a valid bearer token is required' });
   };
 }

@@ -5,4 +5,4 @@ export { PvErrorFilter } from './error.filter';
 export { createLogger, PinoNestLogger } from './logger';
 export { HealthController, READINESS, type Readiness } from './health.controller';
 export { serve, type ServeOptions } from './bootstrap';
-export { requestBody } from './request-body';
+export { requestBody, shown } from './request-body';

@@ -16,3 +16,17 @@ export function requestBody<T extends object>(body: unknown, known: readonly (ke
   }
   return body as T;
 }
+
+/**
+ * A request value for an error message: JSON, cut to 60 characters. Never throws (a value nested
+ * thousands deep overflows JSON.stringify's stack) and never echoes a whole hostile body back.
+ */
+export function shown(v: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = Array.isArray(v) ? '[…]' : typeof v === 'object' && v !== null ? '{…}' : typeof v;
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

@@ -106,9 +106,16 @@ describe('pagevault CLI, embedded mode', () => {
     expect(readdirSync(work).filter((f) => f.includes('partial'))).toEqual([]);
     expect(pv('restore', first, '--format', 'elf', '--out', core, '--force').code).toBe(0);
     expect(readFileSync(core).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    // --force replaces an earlier raw output, never a directory of someone's files.
+    const mine = pv('restore', first, '--format', 'raw', '--out', raw, '--force');
+    expect(mine.code).toBe(2);
+    expect(mine.err).toContain('no layout.json');
+    expect(readdirSync(raw)).toEqual(['notes.txt']);
+    unlinkSync(join(raw, 'notes.txt'));
+    expect(pv('restore', second, '--format', 'raw', '--out', raw).code).toBe(0); // empty: no --force needed
     expect(pv('restore', first, '--format', 'raw', '--out', raw, '--force').code).toBe(0);
     expect(readdirSync(raw)).toContain('layout.json');
-    expect(readdirSync(raw)).not.toContain('notes.txt');
+    expect(JSON.parse(readFileSync(join(raw, 'layout.json'), 'utf8'))).toMatchObject({ snapshot: { id: first } });
     expect(pv('dump', String(src.info.pid), '--out', dump, '--force').code).toBe(0);
     expect(readFileSync(dump).subarray(0, 4).toString('latin1')).toBe('PVFR');
     expect(readdirSync(work).filter((f) => f.includes('partial') || f.includes('replaced'))).toEqual([]);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -35,6 +35,8 @@ function start(app: 'agent' | 'compactor' | 'restorer'): void {
   procs.push(p);
 }
 
+/** A thread of `pid` other than its main one (Node always runs a few). */
+const threadOf = (pid: number) => Number(readdirSync(`/proc/${pid}/task`).find((t) => Number(t) !== pid));
 const url = (app: keyof typeof ports, path: string) => `http://127.0.0.1:${ports[app]}${path}`;
 const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 
@@ -287,6 +289,10 @@ describe('agent, compactor and restorer services', () => {
       [{ pid: src.info.pid, group: true }, /group goes with pids/],
       [{ pid: src.info.pid, mode: '' }, /mode must be default, live or pre-copy, not ""/],
       [{ pid: src.info.pid, parent: 123 }, /parent must be a job id \(32 hex digits\), not 123/],
+      [{ pids: [src.info.pid, src.info.pid], group: true }, new RegExp(`pid ${src.info.pid} is listed twice`)],
+      [{ pid: 1e20 }, /pid must be a positive integer/],
+      // A thread of the agent itself: a SIGSTOP to it would stop the agent.
+      [{ pid: threadOf(procs[0]!.pid!) }, new RegExp(`is a thread of this process \\(the agent itself\\)`)],
     ] as const) {
       const r = await post(body);
       expect(r.status, JSON.stringify(body)).toBe(400);
@@ -295,6 +301,14 @@ describe('agent, compactor and restorer services', () => {
     }
     const r = await post({ pids: [src.info.pid], group: true, parent: '0'.repeat(32) });
     expect(r.body.code).toBe('PV_PARENT_MISSING');
+    // A pid gone late in the list starts none of them (404, no job).
+    const gone = await post({ pids: [src.info.pid, 0x3fffffff] });
+    expect([gone.status, gone.body.code]).toEqual([404, 'PV_NO_SUCH_PROCESS']);
+    // A value nested thousands deep is a 400 with a short message, not a 500 of a blown stack.
+    const deep = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: `{"pid":${'['.repeat(5000)}${']'.repeat(5000)}}` });
+    const deepBody = (await deep.json()) as { code: string; message: string };
+    expect([deep.status, deepBody.code]).toEqual([400, 'PV_INVALID_ARGUMENT']);
+    expect(deepBody.message.length).toBeLessThan(200);
   });
 
   it('answer a bad request body with 4xx PV_INVALID_ARGUMENT, and read no body without the token', async () => {
@@ -308,6 +322,8 @@ describe('agent, compactor and restorer services', () => {
     expect(await raw('restorer', '/restores', 'tenant=x', { ...auth, 'content-type': 'text/plain' })).toEqual({ status: 400, code: 'PV_INVALID_ARGUMENT' });
     // Without the token: 401 before the body is parsed (a malformed one is not even looked at).
     expect((await raw('agent', '/snapshots', '{"pid": ', { 'content-type': 'application/json' })).status).toBe(401);
+    const unauth = await fetch(url('agent', '/snapshots'), { method: 'POST', body: '{}' });
+    expect([unauth.status, unauth.headers.get('connection')]).toEqual([401, 'close']);
   });
 
   it('refuse a restore at once (4xx, no job) for what can be known before it runs', async () => {
@@ -317,6 +333,9 @@ describe('agent, compactor and restorer services', () => {
       return { status: r.status, body: (await r.json()) as { code: string; message: string } };
     };
     const restorer = procs[2]!.pid!;
+    const userDir = mkdtempSync(join(tmpdir(), 'pv-svc-userdir-'));
+    writeFileSync(join(userDir, 'important.txt'), 'keep');
+    const existing = join(userDir, 'important.txt');
     for (const [body, status, message] of [
       [{ tenant: '../etc', snapshot: 'latest', format: 'raw', out: '/tmp/x' }, 400, /tenant/],
       [{ tenant, snapshot: 'f'.repeat(32), format: 'raw', out: '/tmp/x' }, 404, /f{32}/],
@@ -324,21 +343,28 @@ describe('agent, compactor and restorer services', () => {
       [{ tenant, snapshot: m!.snapshotId, format: 'live', pid: restorer }, 400, /is the restorer itself/],
       [{ tenant, snapshot: m!.snapshotId, format: 'raw', out: '/tmp/x', pid: 5 }, 400, /takes no pid/],
       [{ tenant, snapshot: 'latest:pid=1,pid=2', format: 'raw', out: '/tmp/x' }, 400, /names pid twice/],
-      [{ tenant, snapshot: m!.snapshotId, format: 'stream', out: '/dev/null', replace: true }, 201, /./],
+      [{ tenant, snapshot: m!.snapshotId, format: 'stream', out: '/dev/null', replace: true }, 400, /character device/],
+      [{ tenant, snapshot: m!.snapshotId, format: 'elf', out: join(userDir, 'no-such-dir', 'core') }, 400, /does not exist/],
+      [{ tenant, snapshot: m!.snapshotId, format: 'elf', out: existing }, 400, /exists/],
+      // A directory of someone's files is never replaced by a raw restore, even when asked to.
+      [{ tenant, snapshot: m!.snapshotId, format: 'raw', out: userDir, replace: true }, 400, /no layout.json/],
+      [{ tenant, snapshot: m!.snapshotId, format: 'live', pid: 0x3fffffff }, 404, /no process/],
+      [{ tenant, snapshot: m!.snapshotId, format: 'live', pid: threadOf(restorer) }, 400, /is a thread of this process/],
     ] as const) {
       const r = await post(body);
       expect(r.status, JSON.stringify(body)).toBe(status);
-      if (status !== 201) expect(r.body.message).toMatch(message);
+      expect(r.body.message).toMatch(message);
     }
-    // The one accepted: a device is never replaced by a file, so the job fails saying so.
-    const jobs = await until('the /dev/null job', async () => {
-      const r = await post({ tenant, snapshot: m!.snapshotId, format: 'elf', out: '/dev/null', replace: true });
-      const { id } = r.body as unknown as { id: string };
-      const j = (await (await fetch(url('restorer', `/restores/${id}`), { headers: auth })).json()) as { state: string; error?: { message: string } };
-      return j.state === 'failed' ? j : undefined;
-    });
-    expect(jobs.error!.message).toContain('character device');
     expect(execFileSync('stat', ['-c', '%F', '/dev/null'], { encoding: 'utf8' }).trim()).toBe('character special file');
+    expect(readFileSync(existing, 'utf8')).toBe('keep');
+    expect(readFileSync(`/proc/${restorer}/stat`, 'utf8').replace(/^.*\) /s, '')[0]).not.toBe('T');
+    // The stream of a snapshot heeds its filter too: never another process's memory.
+    const stream = await fetch(url('restorer', `/tenants/${tenant}/snapshots/latest/stream?pid=9`), { headers: auth });
+    expect(stream.status).toBe(404);
+    await stream.arrayBuffer();
+    const misspelt = await fetch(url('restorer', `/tenants/${tenant}/snapshots?PID=${src.info.pid}`), { headers: auth });
+    expect([misspelt.status, ((await misspelt.json()) as { message: string }).message]).toEqual([400, 'unknown query parameter PID (known: host, pid, tag)']);
+    rmSync(userDir, { recursive: true, force: true });
   });
 
   it('list around a damaged manifest, and answer for it with PV_OBJECT_CORRUPT', async () => {
@@ -392,13 +418,9 @@ describe('agent, compactor and restorer services', () => {
     const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${'0'.repeat(32)}`), { headers: auth });
     expect(r.status).toBe(404);
     expect(((await r.json()) as { code: string }).code).toBe('PV_UNKNOWN_SNAPSHOT');
+    // Known before any job starts: the request's own error.
     const res = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify({ pid: 999999999 }) });
-    const [job] = (await res.json()) as { id: string }[];
-    const j = await until('the failed job', async () => {
-      const x = (await (await fetch(url('agent', `/snapshots/${job!.id}`), { headers: auth })).json()) as { state: string; error?: { code: string } };
-      return x.state === 'failed' ? x : undefined;
-    });
-    expect(j.error!.code).toBe('PV_NO_SUCH_PROCESS');
+    expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([404, 'PV_NO_SUCH_PROCESS']);
   });
 
   it('refuse a restore job with a misspelt field or without its snapshot, starting nothing', async () => {

@@ -36,7 +36,7 @@ export interface FrozenGroup {
  * for a kernel thread (no user memory: it was waited on for the whole freeze timeout, then refused).
  */
 export function assertProcess(pid: number): void {
-  if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${pid}`);
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${pid}`);
   if (pid === process.pid)
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${pid} is the agent itself and cannot be frozen`);
   let stat: string;
@@ -49,6 +49,23 @@ export function assertProcess(pid: number): void {
   const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
   if (flags & PF_KTHREAD) {
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${pid} is a kernel thread: it has no user memory to snapshot`, { details: { pid } });
+  }
+  // /proc/<tid> of any thread exists too, and a SIGSTOP sent to a thread stops its whole process: a
+  // thread id is refused, naming its process (one of ours would stop this very process).
+  const tgid = threadGroupOf(pid);
+  if (tgid !== undefined && tgid !== pid) {
+    const whose = tgid === process.pid ? 'this process (the agent itself)' : `process ${tgid}`;
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${pid} is a thread of ${whose}, not a process: name the process`, { details: { pid, tgid } });
+  }
+}
+
+/** The Tgid line of /proc/PID/status: the process a task belongs to (undefined if it just went away). */
+function threadGroupOf(pid: number): number | undefined {
+  try {
+    const m = /^Tgid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -20,10 +20,40 @@ export function atomicFile<T>(path: string, fsync: boolean, write: (tmp: string)
   return writeAtomicFile(path, fsync, write, replace).catch((e: unknown) => Promise.reject(outputError(e, path, 'writing')));
 }
 
-async function writeAtomicFile<T>(path: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean): Promise<T> {
+/**
+ * What atomicFile and atomicDir refuse before writing anything, for a caller that must answer first (a
+ * service accepting a restore job): PV_INVALID_ARGUMENT for an output that exists (unless `replace`),
+ * that is not a regular file (a directory for `directory`) even with `replace`, a directory output
+ * holding files but not `marker` (not an earlier output: never replaced), or a file whose directory
+ * does not exist.
+ */
+export async function checkOutput(path: string, kind: 'file' | 'directory', replace: boolean, marker?: string): Promise<void> {
+  try {
+    await checkOutputPath(path, kind, replace, marker);
+  } catch (e) {
+    throw outputError(e, path, 'checking');
+  }
+}
+
+async function checkOutputPath(path: string, kind: 'file' | 'directory', replace: boolean, marker?: string): Promise<string[]> {
   const st = await statOf(path);
-  if (st && !st.isFile() && !st.isSymbolicLink()) throw notReplaceable(path, st, 'a regular file');
-  if (st && !replace) throw existsError(path, 'file');
+  if (kind === 'file') {
+    if (st && !st.isFile() && !st.isSymbolicLink()) throw notReplaceable(path, st, 'a regular file');
+    if (st && !replace) throw existsError(path, 'file');
+    if (!st) await readdir(dirname(path)); // ENOENT, ENOTDIR: the caller's path is wrong
+    return [];
+  }
+  if (st && !st.isDirectory()) throw notReplaceable(path, st, 'a directory');
+  const existing = st ? await readdir(path) : [];
+  if (existing.length > 0 && !replace) throw existsError(path, 'directory');
+  if (existing.length > 0 && marker !== undefined && !existing.includes(marker)) {
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `output directory ${path} holds files but no ${marker}: it is not an earlier restore, and is never replaced, even when asked to`, { details: { path } });
+  }
+  return existing;
+}
+
+async function writeAtomicFile<T>(path: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean): Promise<T> {
+  await checkOutputPath(path, 'file', replace);
   const tmp = `${path}.partial-${randomBytes(4).toString('hex')}`;
   const undo = removeOnExit(tmp);
   try {
@@ -45,19 +75,16 @@ async function writeAtomicFile<T>(path: string, fsync: boolean, write: (tmp: str
 
 /**
  * Runs `write` in a fresh sibling directory of `dir`, then renames it to `dir`. An existing output is
- * never merged into: a non-empty `dir` is refused before anything is written, or with `replace` moved
- * aside, replaced, and removed. On failure the temporary directory is removed (and a replaced `dir` put
+ * never merged into: a non-empty `dir` is refused before anything is written, or with `replace` (and
+ * holding `marker`, the file every such output has, when given) moved aside, replaced, and removed. On failure the temporary directory is removed (and a replaced `dir` put
  * back).
  */
-export function atomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace = false): Promise<T> {
-  return writeAtomicDir(dir, fsync, write, replace).catch((e: unknown) => Promise.reject(outputError(e, dir, 'writing')));
+export function atomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace = false, marker?: string): Promise<T> {
+  return writeAtomicDir(dir, fsync, write, replace, marker).catch((e: unknown) => Promise.reject(outputError(e, dir, 'writing')));
 }
 
-async function writeAtomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean): Promise<T> {
-  const st = await statOf(dir);
-  if (st && !st.isDirectory()) throw notReplaceable(dir, st, 'a directory');
-  const existing = await readdir(dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
-  if (existing.length > 0 && !replace) throw existsError(dir, 'directory');
+async function writeAtomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean, marker: string | undefined): Promise<T> {
+  const existing = await checkOutputPath(dir, 'directory', replace, marker);
   const sibling = (what: string) => join(dirname(dir), `.${basename(dir)}.${what}-${randomBytes(4).toString('hex')}`);
   const tmp = sibling('partial');
   const undo = removeOnExit(tmp);

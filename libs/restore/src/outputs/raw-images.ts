@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
 import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
 import { atomicDir } from './atomic-output';
+
 import { FilePageReader } from './file-pages';
 import { addCounts, emptyCounts, type FileOutputOptions, type OutputStats, type PageCounts } from './output-types';
 import { endInfo, imageName, snapshotInfo, vmaEntry, type RawLayout } from './raw-layout';
@@ -10,6 +11,9 @@ import { openOutputFile, type OutputFile } from './output-file';
 import { writeChunkAt } from './sparse-writes';
 import { UntouchedPages } from './untouched-pages';
 import { hasContents, mapsFile } from './vma-util';
+
+/** Every raw output holds it: a directory replaced by a raw restore must (anything else is someone's files). */
+export const RAW_MARKER = 'layout.json';
 
 export type RawImagesOptions = FileOutputOptions;
 
@@ -37,14 +41,14 @@ export async function writeRawImages(frames: SnapshotInput, dir: string, opts: R
     } finally {
       await w.close();
     }
-    const fh = await openOutputFile(join(tmp, 'layout.json'), { fsync, direct: false });
+    const fh = await openOutputFile(join(tmp, RAW_MARKER), { fsync, direct: false });
     await fh.write(Buffer.from(JSON.stringify(w.layout, null, 2) + '\n'), 0).catch(async (e: unknown) => {
       await fh.abandon();
       throw e;
     });
     await fh.finish();
     return { ...w.stats, images: w.images, layout: w.layout, elapsedMs: performance.now() - t0 };
-  }, opts.replace);
+  }, opts.replace, RAW_MARKER);
 }
 
 class RawWriter {
