@@ -43,6 +43,14 @@ function env(name: string, fallback?: string): string {
   return v;
 }
 
+/**
+ * What a command says of a damaged manifest it leaves out of "latest": a warning, and the latest readable
+ * snapshot is meant (fetching the damaged one by id still fails, exit 4; `forget <id>` removes it).
+ */
+export function leftOut(e: PvError): void {
+  process.stderr.write(`pagevault: warning: left out a damaged manifest: ${e.message}\n`);
+}
+
 /** A size in MiB from the environment, in bytes; unset or empty: the default. */
 function mib(name: string, fallback: number): number {
   const v = process.env[name];

@@ -161,6 +161,14 @@ export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: 
   return names;
 }
 
+/**
+ * Whether a key under index/ names an index file (64 hex digits, its SHA-256). Anything else there (a
+ * stray README, an editor's backup) is not one: every reader ignores it, and nothing deletes it.
+ */
+export function isIndexFileKey(key: string): boolean {
+  return /^[0-9a-f]{64}$/.test(key.slice(key.lastIndexOf('/') + 1));
+}
+
 /** The index file's bytes, if they hash to its name (an index file is named by its SHA-256); else PV_OBJECT_CORRUPT. */
 export function checkIndexFile(b: Buffer, key: string): Buffer {
   const name = key.slice(key.lastIndexOf('/') + 1);

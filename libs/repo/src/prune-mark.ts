@@ -1,6 +1,6 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { forEachLimited, type ObjectInfo, type ObjectStore } from '@pagevault/objstore';
-import { checkIndexFile, readIndexFile } from './index-file';
+import { checkIndexFile, isIndexFileKey, readIndexFile } from './index-file';
 import { keys } from './keys';
 import { NodeStore } from './node-pack';
 import { parseManifest } from './manifest';
@@ -51,7 +51,7 @@ export function refusal(e: unknown, what: string, details: Record<string, unknow
 /** The tenant's node index, from every index file (`width` GETs in flight); an unreadable file stops prune. */
 export async function loadNodes(store: ObjectStore, tenant: string, width: number): Promise<NodeStore> {
   const nodes = new NodeStore(store, tenant);
-  await forEachLimited(await listAll(store, keys.indexes(tenant)), width, async (info) => {
+  await forEachLimited((await listAll(store, keys.indexes(tenant))).filter((o) => isIndexFileKey(o.key)), width, async (info) => {
     try {
       readIndexFile(checkIndexFile(await store.get(info.key), info.key), info.key, () => undefined, undefined, (pack, b, at, e) => nodes.addNode(pack, b, at, e));
     } catch (e) {

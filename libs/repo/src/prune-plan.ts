@@ -1,6 +1,6 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { forEachLimited, type ObjectInfo, type ObjectStore } from '@pagevault/objstore';
-import { checkIndexFile, readIndexFile } from './index-file';
+import { checkIndexFile, isIndexFileKey, readIndexFile } from './index-file';
 import { basename, keys } from './keys';
 import type { PageIndex } from './page-index';
 import { NOWHERE, listAll, refusal, type LiveSet } from './prune-mark';
@@ -88,7 +88,7 @@ export async function planPrune(store: ObjectStore, tenant: string, live: LiveSe
   const nodePack = (sha: string) => stateIn(nodePacks, sha);
   let claimed = 0;
   const basesOf = new DeltaBases();
-  await forEachLimited(await listAll(store, keys.indexes(tenant)), o.width, async (info) => {
+  await forEachLimited((await listAll(store, keys.indexes(tenant))).filter((i) => isIndexFileKey(i.key)), o.width, async (info) => {
     const perPack = new Map<string, number>();
     let names: string[];
     try {

@@ -13,6 +13,8 @@ import { repairIndex } from './repair-index';
 import { Repository } from './repository';
 import { BASE, PS, ingest, readBack } from './test-helpers';
 
+let storeRef: DirectoryObjectStore | undefined;
+
 describe('repairIndex', () => {
   let dir: string;
   let store: DirectoryObjectStore;
@@ -39,6 +41,7 @@ describe('repairIndex', () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pv-repair-'));
     store = new DirectoryObjectStore(dir);
+    storeRef = store;
     const repo = new Repository(store);
     A = await ingest(repo, 1, [{ start: BASE, data: a }], 1000);
     B = await ingest(repo, 1, [{ start: BASE, data: b }], 2000, 'acme', A.snapshotId);
@@ -101,4 +104,48 @@ describe('repairIndex', () => {
     const r2 = await repairIndex(store, 'acme');
     expect(r2).toMatchObject({ damagedPacks: [orphan], packsReindexed: 0, written: [] });
   });
+
+  it('keeps a rebuilt file that has the damaged one\'s name, ignores stray files, and salvages the intact blobs of a damaged pack', async () => {
+    const files = await indexKeys();
+    await writeFile(join(dir, 't', 'acme', 'index', 'README.txt'), 'not an index file');
+    // One damaged file alone: the rebuild has its very bytes, so its name.
+    await truncate(path(files[0]!), 100);
+    const r = await repairIndex(store, 'acme');
+    expect(r.indexFiles.damaged).toEqual([files[0]]);
+    expect(r.written).toEqual([files[0]]);
+    expect(r.strayFiles).toEqual(['t/acme/index/README.txt']);
+    expect(await indexKeys()).toEqual([...files, 't/acme/index/README.txt'].sort());
+    const t = await fresh();
+    expect(t.damagedIndexes).toEqual([]);
+    expect((await readBack(t, A))[0]!.equals(a)).toBe(true);
+
+    // A's pack with one byte flipped inside its first blob, and its index file gone.
+    const packKey = await firstPackOf(files);
+    const bytes = await readFile(path(packKey.pack));
+    bytes[packKey.firstBlobOffset + 10]! ^= 0xff;
+    await writeFile(path(packKey.pack), bytes);
+    await store.delete(packKey.index);
+    const s2 = await repairIndex(store, 'acme');
+    expect(s2.damagedPacks).toEqual([packKey.pack]);
+    expect(s2.pagesLost).toBe(16); // that blob's pages, no more
+    const t2 = await fresh();
+    const err = await readBack(t2, A).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: ErrorCodes.OBJECT_NOT_FOUND });
+    // The pages of its other blobs are found again: a snapshot of them alone reads back.
+    const rest = await ingest(new Repository(store), 2, [{ start: BASE, data: a.subarray(16 * PS) }], 3000);
+    expect(rest.counts.newPages).toBe(0);
+    expect((await readBack(await fresh(), rest))[0]!.equals(a.subarray(16 * PS))).toBe(true);
+  });
 });
+
+/** A's pack (named by the index file listing 32 plain pages), its first blob's offset, and that index file. */
+async function firstPackOf(files: string[]): Promise<{ pack: string; firstBlobOffset: number; index: string }> {
+  for (const k of files) {
+    const locs: { pack: string; blobOffset: number; depth: number }[] = [];
+    readIndexFile(await storeRef!.get(k), k, (_b, _at, loc) => locs.push({ pack: loc.pack, blobOffset: loc.blobOffset, depth: loc.depth ?? 0 }));
+    if (locs.length === 32 && locs.every((l) => l.depth === 0)) {
+      return { pack: keys.pack('acme', locs[0]!.pack), firstBlobOffset: Math.min(...locs.map((l) => l.blobOffset)), index: k };
+    }
+  }
+  throw new Error('no index file of 32 plain pages');
+}

@@ -3,10 +3,10 @@ import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { forEachLimited, type ObjectStore } from '@pagevault/objstore';
 import { lockExclusive, type ExclusiveOptions } from './exclusive-lock';
 import type { HeldLock } from './held-lock';
-import { checkIndexFile, encodeIndexFile, readIndexFile } from './index-file';
+import { checkIndexFile, encodeIndexFile, isIndexFileKey, readIndexFile } from './index-file';
 import { basename, checkTenant, keys } from './keys';
 import { NODE_PACK_MAGIC, readNodePackTrailer, type NodeEntry } from './node-pack';
-import { deltaHeader, readPackTrailer, type BlobBases, type PackEntry } from './pack';
+import { deltaHeader, inflateBlob, readPackTrailer, type BlobBases, type PackEntry } from './pack';
 
 export interface RepairIndexOptions {
   /** Find and report only; nothing is written or deleted. */
@@ -15,6 +15,8 @@ export interface RepairIndexOptions {
   lock?: ExclusiveOptions;
   /** Objects read at a time (default 4: packs are read whole). */
   width?: number;
+  /** The tenant's page size, to check the pages of a damaged pack (default 4096). */
+  pageSize?: number;
 }
 
 export interface RepairIndexReport {
@@ -25,8 +27,17 @@ export interface RepairIndexReport {
   packsReindexed: number;
   nodePacksReindexed: number;
   pagesReindexed: number;
-  /** Packs that are themselves damaged: left as they are (their pages stay missing; verify names the snapshots). */
+  /**
+   * Packs that are themselves damaged (not hashing to their name). Their plain blobs are inflated and
+   * every page checked against its hash: the intact ones are indexed again (restic salvages blobs the
+   * same way), the rest — damaged blobs, delta blobs (checking one needs its bases), or every blob when
+   * the trailer cannot be read — are not, so nothing ever deduplicates against a damaged page.
+   */
   damagedPacks: string[];
+  /** Pages of damaged packs left out (see damagedPacks): they stay missing, and verify names their snapshots. */
+  pagesLost: number;
+  /** Files under index/ that are not index files (their names are not a SHA-256): ignored, never deleted. */
+  strayFiles: string[];
   /** The index files written in their place. */
   written: string[];
 }
@@ -46,21 +57,22 @@ export async function repairIndex(store: ObjectStore, tenant: string, opts: Repa
   checkTenant(tenant);
   const width = opts.width ?? 4;
   if (!Number.isInteger(width) || width < 1) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `repair-index: width ${width} must be an integer >= 1`);
-  if (opts.dryRun) return repair(store, tenant, width, undefined);
+  const pageSize = opts.pageSize ?? 4096;
+  if (opts.dryRun) return repair(store, tenant, width, pageSize, undefined);
   const { lock } = await lockExclusive(store, tenant, opts.lock);
   try {
-    return await repair(store, tenant, width, lock);
+    return await repair(store, tenant, width, pageSize, lock);
   } finally {
     await lock.release();
   }
 }
 
-async function repair(store: ObjectStore, tenant: string, width: number, lock: HeldLock | undefined): Promise<RepairIndexReport> {
-  const report: RepairIndexReport = { dryRun: !lock, indexFiles: { checked: 0, damaged: [] }, packsReindexed: 0, nodePacksReindexed: 0, pagesReindexed: 0, damagedPacks: [], written: [] };
+async function repair(store: ObjectStore, tenant: string, width: number, pageSize: number, lock: HeldLock | undefined): Promise<RepairIndexReport> {
+  const report: RepairIndexReport = { dryRun: !lock, indexFiles: { checked: 0, damaged: [] }, packsReindexed: 0, nodePacksReindexed: 0, pagesReindexed: 0, damagedPacks: [], pagesLost: 0, strayFiles: [], written: [] };
   // Every pack and node pack an intact index file names.
   const named = new Set<string>();
   const indexFiles: string[] = [];
-  for await (const o of store.list(keys.indexes(tenant))) indexFiles.push(o.key);
+  for await (const o of store.list(keys.indexes(tenant))) (isIndexFileKey(o.key) ? indexFiles : report.strayFiles).push(o.key);
   await forEachLimited(indexFiles, width, async (key) => {
     try {
       for (const p of readIndexFile(checkIndexFile(await store.get(key), key), key, () => undefined)) named.add(p);
@@ -81,11 +93,18 @@ async function repair(store: ObjectStore, tenant: string, width: number, lock: H
   const packs: { sha: string; entries: PackEntry[]; bases: BlobBases[] }[] = [];
   await forEachLimited(await unnamed(keys.packs(tenant)), width, async (key) => {
     try {
-      packs.push(reindexPack(await intact(store, key), key));
+      const b = await store.get(key);
+      const p = reindexPack(b, key);
+      if (sha256(b) !== basename(key)) {
+        report.damagedPacks.push(key);
+        const intact = checkedBlobs(b, key, p.entries, pageSize);
+        report.pagesLost += p.entries.length - intact.length;
+        if (intact.length) packs.push({ sha: p.sha, entries: intact, bases: [] });
+      } else packs.push(p);
     } catch (e) {
       if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return;
       if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
-      report.damagedPacks.push(key);
+      if (!report.damagedPacks.includes(key)) report.damagedPacks.push(key);
     }
   });
   const nodePacks: { sha: string; entries: NodeEntry[] }[] = [];
@@ -120,17 +139,12 @@ async function repair(store: ObjectStore, tenant: string, width: number, lock: H
     report.written.push(keys.index(tenant, f.sha));
   }
   for (const key of report.indexFiles.damaged) {
+    // A rebuilt file often has the damaged one's very bytes, so its name: the put already replaced it.
+    if (report.written.includes(key)) continue;
     lock.assertHeld();
     await store.delete(key);
   }
   return report;
-}
-
-/** A pack's bytes, if they hash to its name; else PV_OBJECT_CORRUPT (a damaged pack is not indexed). */
-async function intact(store: ObjectStore, key: string): Promise<Buffer> {
-  const b = await store.get(key);
-  if (sha256(b) !== basename(key)) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `pack ${key}: its bytes do not hash to its name`, { details: { key } });
-  return b;
 }
 
 /** A pack's pages from its trailer, and its delta blobs' bases from their headers. */
@@ -147,6 +161,24 @@ function reindexPack(pack: Buffer, key: string): { sha: string; entries: PackEnt
     bases.push({ blobOffset: e.blobOffset, hashes: Buffer.from(blob.subarray(8, h.body)) });
   }
   return { sha: basename(key), entries, bases };
+}
+
+/** The entries of a damaged pack's plain blobs whose every page inflates to its hash; the rest are left out. */
+function checkedBlobs(pack: Buffer, key: string, entries: PackEntry[], pageSize: number): PackEntry[] {
+  const byBlob = new Map<number, PackEntry[]>();
+  for (const e of entries) (byBlob.get(e.blobOffset) ?? byBlob.set(e.blobOffset, []).get(e.blobOffset)!).push(e);
+  const kept: PackEntry[] = [];
+  for (const [off, es] of byBlob) {
+    const e0 = es[0]!;
+    if (e0.depth > 0) continue; // a delta blob is checked only with its bases: left out
+    try {
+      const raw = inflateBlob(pack.subarray(off, off + e0.blobLength), e0.blobPages, pageSize, `pack ${key} blob @${off}`);
+      if (es.every((e) => e.slot < e0.blobPages && sha256(raw.subarray(e.slot * pageSize, (e.slot + 1) * pageSize)) === e.hash.toString('hex'))) kept.push(...es);
+    } catch {
+      // does not inflate: damaged
+    }
+  }
+  return kept;
 }
 
 function sha256(b: Buffer): string {

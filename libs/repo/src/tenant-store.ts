@@ -1,7 +1,7 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import type { PageHasher } from '@pagevault/hashing';
 import type { ObjectStore } from '@pagevault/objstore';
-import { checkIndexFile, encodeIndexFile, loadIndexFile } from './index-file';
+import { checkIndexFile, encodeIndexFile, isIndexFileKey, loadIndexFile } from './index-file';
 import { basename, checkTenant, keys } from './keys';
 import { pruneGeneration, scanLocks } from './lock-scan';
 import type { FailedSnapshot, Manifest } from './manifest';
@@ -175,7 +175,7 @@ export class TenantStore {
   private async loadIndexes(into: PageIndex, loaded: Set<string>, nodes: PageIndex): Promise<void> {
     for await (const o of this.store.list(keys.indexes(this.tenant))) {
       const sha = basename(o.key);
-      if (loaded.has(sha) || this.damaged.has(o.key)) continue;
+      if (loaded.has(sha) || this.damaged.has(o.key) || !isIndexFileKey(o.key)) continue;
       let b: Buffer;
       try {
         b = checkIndexFile(await this.store.get(o.key), o.key);

@@ -55,8 +55,15 @@ describe('a store with a damaged manifest', () => {
     expect(r.err).toContain('PV_OBJECT_CORRUPT');
   });
 
-  it('forgets the damaged manifest by its id; ls is whole again', () => {
-    expect(pvJson<{ forgotten: string[] }>('forget', damaged)).toEqual({ dryRun: false, forgotten: [damaged] });
+  it('resolves latest to the latest readable snapshot, with a warning', () => {
+    const r = pv('--json', 'show', 'latest');
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.out) as { snapshotId: string }).snapshotId).toBe(intact);
+    expect(r.err).toContain(`pagevault: warning: left out a damaged manifest: manifest t/default/snapshots/${damaged}.json`);
+  });
+
+  it('forgets the damaged manifest by an id prefix; ls is whole again', () => {
+    expect(pvJson<{ forgotten: string[] }>('forget', damaged.slice(0, 10))).toEqual({ dryRun: false, forgotten: [damaged] });
     expect(pvJson<{ id: string }[]>('ls').map((s) => s.id)).toEqual([intact]);
   });
 });
@@ -65,6 +72,7 @@ describe('a store with a damaged index file', () => {
   it('still lists, says so, fails what needs it naming repair-index, and repair-index rebuilds it from the packs', () => {
     const dir = join(store, 't/default/index');
     for (const f of readdirSync(dir)) truncateSync(join(dir, f), 100);
+    writeFileSync(join(dir, 'README.txt'), 'not an index file'); // ignored by every reader, kept by repair
     const ls = pv('--json', 'ls');
     expect(ls.code).toBe(0);
     expect(ls.err).toContain('pagevault: warning: index t/default/index/');
@@ -78,8 +86,10 @@ describe('a store with a damaged index file', () => {
     expect(dry.indexFiles.damaged.length).toBeGreaterThan(0);
     expect(dry.packsReindexed).toBeGreaterThan(0);
     expect(dry.written).toEqual([]);
-    const r = pvJson<{ written: string[] }>('repair-index');
+    const r = pvJson<{ written: string[]; strayFiles: string[] }>('repair-index');
     expect(r.written.length).toBeGreaterThan(0);
+    expect(r.strayFiles).toEqual(['t/default/index/README.txt']);
+    expect(readFileSync(join(dir, 'README.txt'), 'utf8')).toBe('not an index file');
     const ok = pv('--json', 'verify');
     expect(ok.code, ok.err).toBe(0);
     expect(ok.err).toBe('');

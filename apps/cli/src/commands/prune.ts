@@ -3,7 +3,7 @@ import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import {
   beyondKeepLast, describeLocks, forgetSnapshots, prune, repairIndex, resolveSnapshot, type LockEntry, type Manifest, type PruneReport,
 } from '@pagevault/repo';
-import { openContext, type GlobalOptions } from '../context';
+import { leftOut, openContext, type GlobalOptions } from '../context';
 import { parseDuration } from '../duration';
 import { bytes, printJson, printTable } from '../output';
 import { summary } from './read';
@@ -23,11 +23,13 @@ export function registerPruneCommands(program: Command, globals: () => GlobalOpt
       const damaged: string[] = [];
       for (const ref of refs) {
         try {
-          const m = await resolveSnapshot(t, ref);
+          const m = await resolveSnapshot(t, ref, {}, leftOut);
           chosen.set(m.snapshotId, m);
         } catch (e) {
-          if (!(/^[0-9a-f]{32}$/.test(ref) && isPvError(e, ErrorCodes.OBJECT_CORRUPT))) throw e;
-          damaged.push(ref);
+          // Named by id or prefix (not "latest"): the manifest the error names is the one to forget.
+          const id = isPvError(e, ErrorCodes.OBJECT_CORRUPT) && /^[0-9a-f]{1,32}$/.test(ref) ? manifestIdOf(String(e.details['key'] ?? '')) : undefined;
+          if (!id?.startsWith(ref)) throw e;
+          damaged.push(id);
         }
       }
       if (o.keepLast !== undefined) for (const m of beyondKeepLast(await t.listManifests(), Number(o.keepLast))) chosen.set(m.snapshotId, m);
@@ -74,14 +76,22 @@ export function registerPruneCommands(program: Command, globals: () => GlobalOpt
       const waitMs = parseDuration(o.wait, '--wait');
       const ctx = openContext(globals());
       const r = await repairIndex(ctx.repo.store, ctx.tenantName, { dryRun: o.dryRun === true, lock: { ...ctx.repo.locks, waitMs } });
-      if (ctx.json) return printJson(r);
+      // Damage that remains after the repair fails the command (exit 4), after the report.
+      const remains = r.damagedPacks.length ? new PvError(ErrorCodes.OBJECT_CORRUPT, `${r.damagedPacks.length} damaged pack(s), ${r.pagesLost} page(s) in them not recoverable: ${r.damagedPacks.join(', ')}; \`pagevault verify\` names the snapshots that need them`, { details: { packs: r.damagedPacks } }) : undefined;
+      if (ctx.json) {
+        printJson(r);
+        if (remains) throw remains;
+        return;
+      }
       const would = r.dryRun ? 'would be ' : '';
       printTable([
         { what: 'index files checked', count: r.indexFiles.checked, detail: r.indexFiles.damaged.length ? `damaged, ${would}replaced: ${r.indexFiles.damaged.join(', ')}` : 'none damaged' },
         { what: `packs ${would}indexed again`, count: r.packsReindexed, detail: `${r.pagesReindexed} pages; ${r.nodePacksReindexed} node pack(s)` },
-        { what: 'damaged packs', count: r.damagedPacks.length, detail: r.damagedPacks.length ? `left as they are (their pages stay missing; verify names the snapshots): ${r.damagedPacks.join(', ')}` : '' },
+        { what: 'damaged packs', count: r.damagedPacks.length, detail: r.damagedPacks.length ? `intact blobs ${would}indexed again, ${r.pagesLost} page(s) not: ${r.damagedPacks.join(', ')}` : '' },
+        { what: 'stray files in index/', count: r.strayFiles.length, detail: r.strayFiles.length ? `not index files, ignored and kept: ${r.strayFiles.join(', ')}` : '' },
         { what: 'index files written', count: r.written.length, detail: r.written.join(', ') },
       ], ['what', 'count', 'detail']);
+      if (remains) throw remains;
     });
 }
 
@@ -100,4 +110,9 @@ function reportRows(r: PruneReport): Record<string, unknown>[] {
     { what: 'unfinished puts deleted', count: r.unfinishedPuts.deleted, detail: `${bytes(r.unfinishedPuts.bytes)} of temp files left by writers that died` },
     { what: 'bytes', count: bytes(b.before - b.after), detail: `${r.dryRun ? 'would free' : 'freed'}: ${bytes(b.before)} before, ${bytes(b.after)} after${r.dryRun ? ' (estimated)' : ''}` },
   ];
+}
+
+/** The snapshot id of a manifest's key (t/<tenant>/snapshots/<id>.json), or undefined. */
+function manifestIdOf(key: string): string | undefined {
+  return /\/snapshots\/([0-9a-f]{32})\.json$/.exec(key)?.[1];
 }

@@ -4,7 +4,7 @@ import {
   PageKind, addTags, listSnapshots, readPageMap, readTags, removeTags, resolveSnapshot, snapshotFilter, type Manifest, type TenantStore,
 } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
-import { openContext, type GlobalOptions } from '../context';
+import { leftOut, openContext, type GlobalOptions } from '../context';
 import { Progress, bytes, printJson, printTable } from '../output';
 
 /** What verify reports per snapshot and goes on: the snapshot's data is missing or damaged (not the store failing). */
@@ -52,7 +52,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
     .action(async (ref: string, tags: string[], o: { remove?: boolean }) => {
       const ctx = openContext(globals());
       const t = await ctx.tenant();
-      const m = await resolveSnapshot(t, ref);
+      const m = await resolveSnapshot(t, ref, {}, leftOut);
       await (o.remove ? removeTags(t, m.snapshotId, tags) : addTags(t, m.snapshotId, tags));
       const now = (await readTags(t)).get(m.snapshotId) ?? [];
       if (ctx.json) printJson({ snapshotId: m.snapshotId, tags: now });
@@ -61,7 +61,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
 
   program.command('show <snapshot>').description('show a snapshot and its VMAs').action(async (ref: string) => {
     const ctx = openContext(globals());
-    const m = await resolveSnapshot(await ctx.tenant(), ref);
+    const m = await resolveSnapshot(await ctx.tenant(), ref, {}, leftOut);
     if (ctx.json) return printJson(m);
     printTable([summary(m)]);
     process.stdout.write('\n');
@@ -74,7 +74,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
   program.command('diff <a> <b>').description('which VMAs and how many pages changed between two snapshots').action(async (ra: string, rb: string) => {
     const ctx = openContext(globals());
     const t = await ctx.tenant();
-    const [a, b] = [await resolveSnapshot(t, ra), await resolveSnapshot(t, rb)];
+    const [a, b] = [await resolveSnapshot(t, ra, {}, leftOut), await resolveSnapshot(t, rb, {}, leftOut)];
     const rows = await diffSnapshots(t, a, b);
     if (ctx.json) printJson({ a: a.snapshotId, b: b.snapshotId, vmas: rows });
     else printTable(rows);
@@ -84,7 +84,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
     .action(async (refs: string[]) => {
       const ctx = openContext(globals());
       const t = await ctx.tenant();
-      const { manifests: ms, unreadable } = refs.length ? { manifests: await Promise.all(refs.map((r) => resolveSnapshot(t, r))), unreadable: [] } : await t.readManifests();
+      const { manifests: ms, unreadable } = refs.length ? { manifests: await Promise.all(refs.map((r) => resolveSnapshot(t, r, {}, leftOut))), unreadable: [] } : await t.readManifests();
       // Like restic check: every snapshot is checked and reported, and any failure fails the command.
       const results: { id: string; pagesVerified: number; ok: boolean; error?: string }[] = [];
       const failures: { id: string; e: PvError }[] = unreadable.map((e) => ({ id: String(e.details['snapshot'] ?? e.details['key']), e }));

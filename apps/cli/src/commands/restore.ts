@@ -6,7 +6,7 @@ import { ErrorCodes, PvError } from '@pagevault/errors';
 import { SnapshotWriter, frameSealer, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import { atomicFile, openOutputFile, restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream } from '@pagevault/restore';
 import { resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
-import { openContext, type Context, type GlobalOptions } from '../context';
+import { leftOut, openContext, type Context, type GlobalOptions } from '../context';
 import { Progress, printJson, printTable } from '../output';
 
 export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
@@ -75,7 +75,7 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
       const ctx = openContext(globals());
       if (o.format !== 'live') checkOutputPath(ctx, o.out);
       const t = await ctx.tenant();
-      const m = await resolveSnapshot(t, ref);
+      const m = await resolveSnapshot(t, ref, {}, leftOut);
       const r = await restoreTo(t, m, o.format, o.out, o.force === true);
       if (ctx.json) printJson({ snapshotId: m.snapshotId, format: o.format, out: o.out, ...r });
       else printTable([{ snapshot: m.snapshotId, format: o.format, out: o.out, ...flat(r) }]);

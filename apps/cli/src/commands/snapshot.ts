@@ -5,7 +5,7 @@ import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import { addTags, checkTag, resolveSnapshot, type Manifest } from '@pagevault/repo';
 import { shipSnapshot } from '@pagevault/shipper';
-import { KEPT_TABLES, openContext, type Context, type GlobalOptions } from '../context';
+import { KEPT_TABLES, leftOut, openContext, type Context, type GlobalOptions } from '../context';
 import { bytes, printJson, printTable } from '../output';
 import { parentHashTable } from '../parent-hashes';
 import { Pipeline } from '../pipeline';
@@ -29,7 +29,7 @@ export interface SnapshotOutcome {
 export async function takeSnapshot(ctx: Context, pipe: Pipeline, req: SnapshotRequest): Promise<SnapshotOutcome> {
   const t0 = performance.now();
   const t = await ctx.tenant();
-  const parentManifest = req.parent ? await resolveSnapshot(t, req.parent) : undefined;
+  const parentManifest = req.parent ? await resolveSnapshot(t, req.parent, {}, leftOut) : undefined;
   const kept = ctx.keptHashes;
   const parent = parentManifest && {
     id: idFromHex(parentManifest.snapshotId),
@@ -70,7 +70,8 @@ export function registerSnapshotCommand(program: Command, globals: () => GlobalO
     .action(async (pids: string[], o: SnapshotOptions) => {
       const plan = snapshotPlan(pids, o);
       // Every named process is there before the first is taken: a typo fails the command, not its second half.
-      const gone = plan.kind === 'group' ? undefined : plan.pids.find((pid) => !existsSync(`/proc/${pid}`));
+      const named = plan.kind !== 'group' ? plan.pids : 'tree' in plan.targets ? [plan.targets.tree] : [];
+      const gone = named.find((pid) => !existsSync(`/proc/${pid}`));
       if (gone !== undefined) throw new PvError(ErrorCodes.NO_SUCH_PROCESS, `no such process: ${gone} (nothing was snapshotted)`, { details: { pid: gone } });
       const ctx = openContext(globals());
       const pipe = new Pipeline(ctx);
