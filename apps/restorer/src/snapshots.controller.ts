@@ -40,8 +40,17 @@ export class SnapshotsController {
 
   /** A damaged manifest is left out of listings and of "latest" (the latest readable snapshot), and logged. */
   private leftOut(tenant: string): (e: PvError) => void {
-    return (e) => this.logger.error(`tenant ${tenant}: left out a damaged manifest: ${e.code}: ${e.message}`);
+    return (e) => {
+      // Once per manifest (and process): every listing would otherwise log it again.
+      const key = String(e.details['key']);
+      if (this.logged.has(key)) return;
+      if (this.logged.size >= 10_000) this.logged.clear();
+      this.logged.add(key);
+      this.logger.error(`tenant ${tenant}: left out a damaged manifest (logged once): ${e.code}: ${e.message}`);
+    };
   }
+
+  private readonly logged = new Set<string>();
 
   /** `:id` is an id, a unique prefix, or "latest" (narrowed by ?host=, ?pid=, ?tag=, or as latest:tag=...). */
   @Get('tenants/:tenant/snapshots/:id')
