@@ -88,6 +88,15 @@ describe('repairIndex', () => {
     expect(await repairIndex(store, 'acme')).toMatchObject({ indexFiles: { damaged: [] }, packsReindexed: 0, written: [] });
   });
 
+  it('writes a file per packsPerFile packs, so its memory holds one chunk of a large repair', async () => {
+    for (const k of await indexKeys()) await store.delete(k);
+    const r = await repairIndex(store, 'acme', { packsPerFile: 1 });
+    expect(r).toMatchObject({ packsReindexed: 2, nodePacksReindexed: 2, pagesReindexed: 40 });
+    expect(r.written.length).toBe(2);
+    expect((await readBack(await fresh(), A))[0]!.equals(a)).toBe(true);
+    expect((await readBack(await fresh(), B))[0]!.equals(b)).toBe(true);
+  });
+
   it('indexes again the packs of a deleted index file, and reports a damaged pack without indexing it', async () => {
     const files = await indexKeys();
     await store.delete(files[1]!);

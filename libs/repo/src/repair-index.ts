@@ -17,6 +17,8 @@ export interface RepairIndexOptions {
   width?: number;
   /** The tenant's page size, to check the pages of a damaged pack (default 4096). */
   pageSize?: number;
+  /** Packs an index file written by the repair names at most: what its memory holds at a time (default 64). */
+  packsPerFile?: number;
 }
 
 export interface RepairIndexReport {
@@ -42,9 +44,6 @@ export interface RepairIndexReport {
   written: string[];
 }
 
-/** Packs an index file written by the repair names at most (one flush of a busy compactor names a few). */
-const PACKS_PER_FILE = 64;
-
 /**
  * restic's `repair index`: finds the index files that are damaged (their bytes do not hash to their name,
  * or do not parse) and the packs and node packs that no intact index file names (a damaged or deleted
@@ -58,16 +57,18 @@ export async function repairIndex(store: ObjectStore, tenant: string, opts: Repa
   const width = opts.width ?? 4;
   if (!Number.isInteger(width) || width < 1) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `repair-index: width ${width} must be an integer >= 1`);
   const pageSize = opts.pageSize ?? 4096;
-  if (opts.dryRun) return repair(store, tenant, width, pageSize, undefined);
+  const perFile = opts.packsPerFile ?? 64;
+  if (!Number.isInteger(perFile) || perFile < 1) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `repair-index: packsPerFile ${perFile} must be an integer >= 1`);
+  if (opts.dryRun) return repair(store, tenant, width, pageSize, perFile, undefined);
   const { lock } = await lockExclusive(store, tenant, opts.lock);
   try {
-    return await repair(store, tenant, width, pageSize, lock);
+    return await repair(store, tenant, width, pageSize, perFile, lock);
   } finally {
     await lock.release();
   }
 }
 
-async function repair(store: ObjectStore, tenant: string, width: number, pageSize: number, lock: HeldLock | undefined): Promise<RepairIndexReport> {
+async function repair(store: ObjectStore, tenant: string, width: number, pageSize: number, perFile: number, lock: HeldLock | undefined): Promise<RepairIndexReport> {
   const report: RepairIndexReport = { dryRun: !lock, indexFiles: { checked: 0, damaged: [] }, packsReindexed: 0, nodePacksReindexed: 0, pagesReindexed: 0, damagedPacks: [], pagesLost: 0, strayFiles: [], written: [] };
   // Every pack and node pack an intact index file names.
   const named = new Set<string>();
@@ -90,23 +91,6 @@ async function repair(store: ObjectStore, tenant: string, width: number, pageSiz
     for await (const o of store.list(prefix)) if (!named.has(basename(o.key))) out.push(o.key);
     return out;
   };
-  const packs: { sha: string; entries: PackEntry[]; bases: BlobBases[] }[] = [];
-  await forEachLimited(await unnamed(keys.packs(tenant)), width, async (key) => {
-    try {
-      const b = await store.get(key);
-      const p = reindexPack(b, key);
-      if (sha256(b) !== basename(key)) {
-        report.damagedPacks.push(key);
-        const intact = checkedBlobs(b, key, p.entries, pageSize);
-        report.pagesLost += p.entries.length - intact.length;
-        if (intact.length) packs.push({ sha: p.sha, entries: intact, bases: [] });
-      } else packs.push(p);
-    } catch (e) {
-      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return;
-      if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
-      if (!report.damagedPacks.includes(key)) report.damagedPacks.push(key);
-    }
-  });
   const nodePacks: { sha: string; entries: NodeEntry[] }[] = [];
   await forEachLimited(await unnamed(keys.mapNodes(tenant)), width, async (key) => {
     try {
@@ -121,23 +105,31 @@ async function repair(store: ObjectStore, tenant: string, width: number, pageSiz
       report.damagedPacks.push(key);
     }
   });
-  report.damagedPacks.sort();
-  packs.sort((a, b) => (a.sha < b.sha ? -1 : 1));
   nodePacks.sort((a, b) => (a.sha < b.sha ? -1 : 1));
-  report.packsReindexed = packs.length;
   report.nodePacksReindexed = nodePacks.length;
-  report.pagesReindexed = packs.reduce((n, p) => n + p.entries.length, 0);
-  if (!lock) return report;
 
-  // Write before delete: the replacements are durable before a damaged file goes.
-  const files = [];
-  for (let i = 0; i < packs.length; i += PACKS_PER_FILE) files.push(encodeIndexFile(packs.slice(i, i + PACKS_PER_FILE), i === 0 ? nodePacks : []));
-  if (packs.length === 0 && nodePacks.length > 0) files.push(encodeIndexFile([], nodePacks));
-  for (const f of files) {
+  // Packs a chunk at a time, each chunk's index file written before the next is read: memory holds one
+  // chunk's entries, however many index files were lost. Write before delete: the replacements are
+  // durable before a damaged file goes.
+  const unnamedPacks = await unnamed(keys.packs(tenant));
+  for (let i = 0; i < unnamedPacks.length || (i === 0 && nodePacks.length > 0); i += perFile) {
+    const packs: { sha: string; entries: PackEntry[]; bases: BlobBases[] }[] = [];
+    await forEachLimited(unnamedPacks.slice(i, i + perFile), width, async (key) => {
+      const p = await reindexPackAt(store, key, pageSize, report);
+      if (p) packs.push(p);
+    });
+    packs.sort((a, b) => (a.sha < b.sha ? -1 : 1));
+    report.packsReindexed += packs.length;
+    report.pagesReindexed += packs.reduce((n, p) => n + p.entries.length, 0);
+    if (!lock || (packs.length === 0 && (i > 0 || nodePacks.length === 0))) continue;
+    const f = encodeIndexFile(packs, i === 0 ? nodePacks : []);
     lock.assertHeld();
     await store.put(keys.index(tenant, f.sha), f.bytes, f.sha);
     report.written.push(keys.index(tenant, f.sha));
   }
+  report.damagedPacks.sort();
+  if (!lock) return report;
+
   for (const key of report.indexFiles.damaged) {
     // A rebuilt file often has the damaged one's very bytes, so its name: the put already replaced it.
     if (report.written.includes(key)) continue;
@@ -145,6 +137,27 @@ async function repair(store: ObjectStore, tenant: string, width: number, pageSiz
     await store.delete(key);
   }
   return report;
+}
+
+/**
+ * A pack no intact index file names, as an index file lists it: intact, all of it; damaged (it does not
+ * hash to its name), its checked plain blobs only, and it goes to the report; unreadable, nothing.
+ */
+async function reindexPackAt(store: ObjectStore, key: string, pageSize: number, report: RepairIndexReport): Promise<{ sha: string; entries: PackEntry[]; bases: BlobBases[] } | undefined> {
+  try {
+    const b = await store.get(key);
+    if (sha256(b) === basename(key)) return reindexPack(b, key);
+    report.damagedPacks.push(key);
+    const entries = readPackTrailer(b, key);
+    const intact = checkedBlobs(b, key, entries, pageSize);
+    report.pagesLost += entries.length - intact.length;
+    return intact.length ? { sha: basename(key), entries: intact, bases: [] } : undefined;
+  } catch (e) {
+    if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return undefined;
+    if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
+    if (!report.damagedPacks.includes(key)) report.damagedPacks.push(key);
+    return undefined;
+  }
 }
 
 /** A pack's pages from its trailer, and its delta blobs' bases from their headers. */
