@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ErrorCodes, PvError } from '@pagevault/errors';
+import { namedByHash } from './keys';
 import type { PageIndex, PageLocation } from './page-index';
 import type { NodeEntry, SealedNodePack } from './node-pack';
 import type { BlobBases, SealedPack } from './pack';
@@ -171,8 +172,7 @@ export function isIndexFileKey(key: string): boolean {
 
 /** The index file's bytes, if they hash to its name (an index file is named by its SHA-256); else PV_OBJECT_CORRUPT. */
 export function checkIndexFile(b: Buffer, key: string): Buffer {
-  const name = key.slice(key.lastIndexOf('/') + 1);
-  if (createHash('sha256').update(b).digest('hex') !== name) {
+  if (!namedByHash(b, key)) {
     throw new PvError(ErrorCodes.OBJECT_CORRUPT, `index ${key}: its ${b.length} bytes do not hash to its name (damaged or truncated)`, { details: { key } });
   }
   return b;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 
 /**
@@ -51,4 +52,9 @@ export const keys = {
 /** The last path segment of a key (the sha or the file name). */
 export function basename(key: string): string {
   return key.slice(key.lastIndexOf('/') + 1);
+}
+
+/** Whether an object named by its SHA-256 (a pack, a node pack, an index file) still has the bytes its name says. */
+export function namedByHash(b: Uint8Array, key: string): boolean {
+  return createHash('sha256').update(b).digest('hex') === basename(key);
 }

@@ -1,12 +1,12 @@
-import { createHash } from 'node:crypto';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
+import { pageHasher } from '@pagevault/hashing';
 import { forEachLimited, type ObjectStore } from '@pagevault/objstore';
 import { lockExclusive, type ExclusiveOptions } from './exclusive-lock';
 import type { HeldLock } from './held-lock';
 import { checkIndexFile, encodeIndexFile, isIndexFileKey, readIndexFile } from './index-file';
-import { basename, checkTenant, keys } from './keys';
+import { basename, checkTenant, keys, namedByHash } from './keys';
 import { NODE_PACK_MAGIC, readNodePackTrailer, type NodeEntry } from './node-pack';
-import { deltaHeader, inflateBlob, readPackTrailer, type BlobBases, type PackEntry } from './pack';
+import { BLOB_PAGES, deltaHeader, inflateBlob, readPackTrailer, type BlobBases, type PackEntry } from './pack';
 
 export interface RepairIndexOptions {
   /** Find and report only; nothing is written or deleted. */
@@ -97,7 +97,7 @@ async function repair(store: ObjectStore, tenant: string, width: number, pageSiz
       const b = await store.get(key);
       // A node written before node packs is an object of its own, found by its name: no index needed.
       if (b.length < 16 || b.compare(NODE_PACK_MAGIC, 0, 4, b.length - 4) !== 0) return;
-      if (sha256(b) !== basename(key)) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `node pack ${key}: its bytes do not hash to its name`, { details: { key } });
+      if (!namedByHash(b, key)) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `node pack ${key}: its bytes do not hash to its name`, { details: { key } });
       nodePacks.push({ sha: basename(key), entries: readNodePackTrailer(b, key) });
     } catch (e) {
       if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return;
@@ -146,7 +146,7 @@ async function repair(store: ObjectStore, tenant: string, width: number, pageSiz
 async function reindexPackAt(store: ObjectStore, key: string, pageSize: number, report: RepairIndexReport): Promise<{ sha: string; entries: PackEntry[]; bases: BlobBases[] } | undefined> {
   try {
     const b = await store.get(key);
-    if (sha256(b) === basename(key)) return reindexPack(b, key);
+    if (namedByHash(b, key)) return reindexPack(b, key);
     report.damagedPacks.push(key);
     const entries = readPackTrailer(b, key);
     const intact = checkedBlobs(b, key, entries, pageSize);
@@ -181,19 +181,17 @@ function checkedBlobs(pack: Buffer, key: string, entries: PackEntry[], pageSize:
   const byBlob = new Map<number, PackEntry[]>();
   for (const e of entries) (byBlob.get(e.blobOffset) ?? byBlob.set(e.blobOffset, []).get(e.blobOffset)!).push(e);
   const kept: PackEntry[] = [];
+  const hashes = Buffer.allocUnsafe(32 * BLOB_PAGES);
   for (const [off, es] of byBlob) {
     const e0 = es[0]!;
     if (e0.depth > 0) continue; // a delta blob is checked only with its bases: left out
     try {
       const raw = inflateBlob(pack.subarray(off, off + e0.blobLength), e0.blobPages, pageSize, `pack ${key} blob @${off}`);
-      if (es.every((e) => e.slot < e0.blobPages && sha256(raw.subarray(e.slot * pageSize, (e.slot + 1) * pageSize)) === e.hash.toString('hex'))) kept.push(...es);
+      pageHasher().hash(raw, e0.blobPages, pageSize, hashes); // the blob's pages in one call
+      if (es.every((e) => e.slot < e0.blobPages && e.hash.equals(hashes.subarray(e.slot * 32, e.slot * 32 + 32)))) kept.push(...es);
     } catch {
       // does not inflate: damaged
     }
   }
   return kept;
-}
-
-function sha256(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
 }
