@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Inject, Param, Post } from '@nestjs/common';
-import { assertProcess } from '@pagevault/capture';
+import { checkTargets } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { requestBody, shown } from '@pagevault/service-kit';
 import { SnapshotsService, type SnapshotJob } from './snapshots.service';
@@ -44,9 +44,7 @@ export class SnapshotsController {
     // All checked before any starts: a bad pid late in the list must not leave the earlier ones running.
     const bad = pids.find((pid) => !Number.isSafeInteger(pid) || pid <= 0);
     if (bad !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${shown(bad)}`);
-    const twice = pids.find((pid, i) => pids.indexOf(pid) !== i);
-    if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`);
-    for (const pid of pids) assertProcess(pid); // a pid gone late in the list starts none of them
+    checkTargets(pids); // a pid gone late in the list starts none of them
     return pids.map((pid) => this.snapshots.start({ pid, ...opts }));
   }
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
-  assertProcess, captureGroup, captureSnapshot, cgroupUnderMount, preCopy, type CaptureStats, type GroupTargets, type PageHashKind, type PageHashTable,
+  assertProcess, captureGroup, checkTargets, captureSnapshot, cgroupUnderMount, preCopy, type CaptureStats, type GroupTargets, type PageHashKind, type PageHashTable,
 } from '@pagevault/capture';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, idFromHex, idToHex, newSnapshotId } from '@pagevault/format';
@@ -111,9 +111,7 @@ export class SnapshotsService {
       if (!Array.isArray(t.pids) || t.pids.length === 0 || !t.pids.every((p) => Number.isSafeInteger(p) && p > 0)) {
         throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'pids must be a non-empty list of positive integers');
       }
-      const twice = t.pids.find((pid, i) => t.pids.indexOf(pid) !== i);
-      if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`);
-      for (const pid of t.pids) assertProcess(pid);
+      checkTargets(t.pids);
     } else if ('tree' in t) {
       if (!Number.isSafeInteger(t.tree) || t.tree <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'tree must be a positive integer (the root pid)');
       assertProcess(t.tree);

@@ -31,6 +31,7 @@ export { systemPageSize } from './memory/libc';
 export {
   freezeProcesses,
   assertProcess,
+  checkTargets,
   type FreezeMethod,
   type FreezeOptions,
   type FrozenGroup,

@@ -8,6 +8,7 @@ import { atomicFile, openOutputFile, restoreSnapshot, writeElfCore, writeLivePro
 import { resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
 import { leftOut, openContext, type Context, type GlobalOptions } from '../context';
 import { Progress, printJson, printTable } from '../output';
+import { pidOf } from './snapshot';
 
 export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
 
@@ -88,8 +89,7 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
     .option('--force', 'replace an existing file')
     .action(async (p: string, o: { out: string; id?: string; time?: string; force?: boolean }) => {
       const ctx = openContext(globals());
-      const pid = Number(p);
-      if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${p}`);
+      const pid = pidOf(p, 'not a pid');
       if (o.id !== undefined && !/^[0-9a-f]{32}$/i.test(o.id)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--id must be 32 hex digits, got ${o.id}`);
       if (o.time !== undefined && !/^\d+$/.test(o.time)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--time must be milliseconds since the epoch, got ${o.time}`);
       checkOutputPath(ctx, o.out);

@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { captureSnapshot, cgroupUnderMount, type CaptureStats, type GroupTargets } from '@pagevault/capture';
+import { captureSnapshot, cgroupUnderMount, checkTargets, type CaptureStats, type GroupTargets } from '@pagevault/capture';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import { addTags, checkTag, resolveSnapshot, type Manifest } from '@pagevault/repo';
@@ -71,8 +70,11 @@ export function registerSnapshotCommand(program: Command, globals: () => GlobalO
       const plan = snapshotPlan(pids, o);
       // Every named process is there before the first is taken: a typo fails the command, not its second half.
       const named = plan.kind !== 'group' ? plan.pids : 'tree' in plan.targets ? [plan.targets.tree] : [];
-      const gone = named.find((pid) => !existsSync(`/proc/${pid}`));
-      if (gone !== undefined) throw new PvError(ErrorCodes.NO_SUCH_PROCESS, `no such process: ${gone} (nothing was snapshotted)`, { details: { pid: gone } });
+      try {
+        checkTargets(named);
+      } catch (e) {
+        throw isPvError(e) ? new PvError(e.code, `${e.message} (nothing was snapshotted)`, { cause: e, details: e.details }) : e;
+      }
       const ctx = openContext(globals());
       const pipe = new Pipeline(ctx);
       await pipe.start();
@@ -153,7 +155,8 @@ export function snapshotPlan(args: string[], o: SnapshotOptions): SnapshotPlan {
   return { kind: 'each', pids, live: o.live === true, ...(o.parent !== undefined ? { parent: o.parent } : {}) };
 }
 
-function pidOf(text: string, what: string): number {
+/** A pid argument: decimal digits naming a positive pid, else PV_INVALID_ARGUMENT `${what}: ${text}`. */
+export function pidOf(text: string, what: string): number {
   const pid = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `${what}: ${text}`);
   return pid;

@@ -59,6 +59,16 @@ export function assertProcess(pid: number): void {
   }
 }
 
+/**
+ * Every pid of a request checked before any is touched: each listed once (PV_INVALID_ARGUMENT), each a
+ * process pagevault may freeze (assertProcess). What a freeze, the agent and the CLI check up front.
+ */
+export function checkTargets(pids: readonly number[]): void {
+  const twice = pids.find((pid, i) => pids.indexOf(pid) !== i);
+  if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`, { details: { pid: twice } });
+  for (const pid of pids) assertProcess(pid);
+}
+
 /** The Tgid line of /proc/PID/status: the process a task belongs to (undefined if it just went away). */
 function threadGroupOf(pid: number): number | undefined {
   try {
@@ -82,12 +92,8 @@ export async function freezeProcesses(
 ): Promise<FrozenGroup> {
   const method = opts.method ?? 'auto';
   const timeoutMs = opts.timeoutMs ?? 5000;
-  for (const pid of pids) assertProcess(pid);
+  checkTargets(pids);
   const targets = new Set(pids);
-  if (targets.size !== pids.length) {
-    const twice = pids.find((pid, i) => pids.indexOf(pid) !== i)!;
-    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`, { details: { pid: twice } });
-  }
   const byCgroup = new Map<string, number[]>();
   const bySignal: number[] = [];
   for (const pid of pids) {
