@@ -73,7 +73,7 @@ export class RestoreJobsService {
       target.out = req.out;
     }
     const t = await this.repo.tenant(req.tenant);
-    const m = await resolveSnapshot(t, req.snapshot, {}, (e) => this.logger.error(`tenant ${req.tenant}: left out a damaged manifest: ${e.code}: ${e.message}`));
+    const m = await resolveSnapshot(t, req.snapshot, {}, this.leftOut(req.tenant));
     const job: RestoreJob = {
       id: randomUUID(), tenant: req.tenant, snapshot: m.snapshotId, format, ...target, replace: req.replace === true,
       state: 'running', pagesDone: 0, pagesTotal: m.counts.dataPages, startedAt: new Date().toISOString(),
@@ -83,6 +83,22 @@ export class RestoreJobsService {
     void this.run(job, t, m);
     return job;
   }
+
+  /**
+   * What the restorer does with a damaged manifest it leaves out of a listing or of "latest" (the latest
+   * readable snapshot is meant): logs it, once per manifest and process, not on every request.
+   */
+  leftOut(tenant: string): (e: PvError) => void {
+    return (e) => {
+      const key = String(e.details['key']);
+      if (this.logged.has(key)) return;
+      if (this.logged.size >= 10_000) this.logged.clear();
+      this.logged.add(key);
+      this.logger.error(`tenant ${tenant}: left out a damaged manifest (logged once): ${e.code}: ${e.message}`);
+    };
+  }
+
+  private readonly logged = new Set<string>();
 
   get(id: string): RestoreJob {
     const j = this.jobs.get(id);

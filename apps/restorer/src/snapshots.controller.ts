@@ -35,27 +35,13 @@ export class SnapshotsController {
    */
   @Get('tenants/:tenant/snapshots')
   async list(@Param('tenant') tenant: string, @Query() q: Record<string, unknown>): Promise<TaggedManifest[]> {
-    return listSnapshots(await this.repo.tenant(tenant), filterOf(q), this.leftOut(tenant));
+    return listSnapshots(await this.repo.tenant(tenant), filterOf(q), this.jobs.leftOut(tenant));
   }
-
-  /** A damaged manifest is left out of listings and of "latest" (the latest readable snapshot), and logged. */
-  private leftOut(tenant: string): (e: PvError) => void {
-    return (e) => {
-      // Once per manifest (and process): every listing would otherwise log it again.
-      const key = String(e.details['key']);
-      if (this.logged.has(key)) return;
-      if (this.logged.size >= 10_000) this.logged.clear();
-      this.logged.add(key);
-      this.logger.error(`tenant ${tenant}: left out a damaged manifest (logged once): ${e.code}: ${e.message}`);
-    };
-  }
-
-  private readonly logged = new Set<string>();
 
   /** `:id` is an id, a unique prefix, or "latest" (narrowed by ?host=, ?pid=, ?tag=, or as latest:tag=...). */
   @Get('tenants/:tenant/snapshots/:id')
   async show(@Param('tenant') tenant: string, @Param('id') id: string, @Query() q: Record<string, unknown>): Promise<Manifest> {
-    return resolveSnapshot(await this.repo.tenant(tenant), id, filterOf(q), this.leftOut(tenant));
+    return resolveSnapshot(await this.repo.tenant(tenant), id, filterOf(q), this.jobs.leftOut(tenant));
   }
 
   /** The canonical full stream of a snapshot, for a migration target to read as it arrives. */
@@ -63,7 +49,7 @@ export class SnapshotsController {
   async stream(@Param('tenant') tenant: string, @Param('id') id: string, @Query() q: Record<string, unknown>, @Req() req: { method: string }, @Res() res: Res): Promise<void> {
     const t = await this.repo.tenant(tenant);
     // A migration target asking for the latest of its pid must get that or an error, never another's.
-    const m = await resolveSnapshot(t, id, filterOf(q), this.leftOut(tenant)); // errors before the first byte map to HTTP statuses
+    const m = await resolveSnapshot(t, id, filterOf(q), this.jobs.leftOut(tenant)); // errors before the first byte map to HTTP statuses
     res.setHeader('X-Pagevault-Snapshot', m.snapshotId);
     res.setHeader('Content-Type', 'application/vnd.pagevault.stream');
     if (req.method === 'HEAD') return res.end(); // the headers only: not a whole snapshot reassembled for nothing
