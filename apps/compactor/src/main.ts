@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Registry } from 'prom-client';
 import { configurePageHasher } from '@pagevault/hashing';
-import { CompactionService } from '@pagevault/compaction';
+import { CompactionService, DeadLetters } from '@pagevault/compaction';
 import { Repository, keys } from '@pagevault/repo';
 import { kafkaCompression, openFrameLog, openObjectStore, retentionSetting } from '@pagevault/runtime';
 import { commonSpec, createLogger, loadConfig, serve } from '@pagevault/service-kit';
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   });
   await frames.ensureTopic();
   await dlqLog.ensureTopic();
-  const dlq = dlqLog.producer();
+  const deadLetters = new DeadLetters(() => dlqLog.producer(), log);
   const registry = new Registry();
   const repo = new Repository(store, {
     compressionLevel: c.PV_ZSTD_LEVEL, delta: c.PV_DELTA !== 0, recentPagesBytes: c.PV_RECENT_PAGES_MIB * 2 ** 20, recentMapsBytes: c.PV_RECENT_MAPS_MIB * 2 ** 20,
@@ -45,11 +45,7 @@ async function main(): Promise<void> {
   const compaction: CompactionService = new CompactionService(frames, repo, {
     groupId: c.PV_COMPACTOR_GROUP,
     snapshotTimeoutMs: c.PV_SNAPSHOT_TIMEOUT_MS,
-    deadLetter: async (rec, code, reason) => {
-      log.warn({ snapshot: rec.key, partition: rec.partition, offset: rec.offset, code, reason }, 'dead letter');
-      if (rec.value.length) await dlq.send(rec.key, [rec.value]);
-      await dlq.flush();
-    },
+    deadLetter: deadLetters.write,
     events: {
       ...metrics,
       committed: (m, ms) => {

@@ -47,6 +47,8 @@ describe('the consumer loop and tenant locks', () => {
    * look for prunes) wait for `opened`.
    */
   let holdLockListsOf: { tenant: string; opened: Promise<void>; written?: boolean } | undefined;
+  /** While set, puts of failed records wait for `released` (`started` counts them). */
+  let holdFailedPuts: { released: Promise<void>; started: number } | undefined;
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pv-compaction-locks-'));
@@ -58,6 +60,10 @@ describe('the consumer loop and tenant locks', () => {
         throw new PvError(ErrorCodes.STORE_UNAVAILABLE, `put ${key}: injected outage`, { retriable: true });
       }
       if (holdLockListsOf && key.startsWith(keys.lock(holdLockListsOf.tenant, 'shared-'))) holdLockListsOf.written = true;
+      if (holdFailedPuts && key.includes('/failed/')) {
+        holdFailedPuts.started++;
+        await holdFailedPuts.released;
+      }
       return put(key, body);
     };
     const list = store.list.bind(store);
@@ -81,6 +87,7 @@ describe('the consumer loop and tenant locks', () => {
   });
   afterEach(async () => {
     holdLockListsOf = undefined;
+    holdFailedPuts = undefined;
     await svc.stop();
     log.close();
     await rm(dir, { recursive: true, force: true });
@@ -104,6 +111,27 @@ describe('the consumer loop and tenant locks', () => {
     expect(failed).toEqual([]);
     expect(committed.sort()).toEqual([a.id, b.id].sort());
     expect([...(await locks('a')), ...(await locks('b'))]).toEqual([]);
+    await p.close();
+  });
+
+  it('a snapshot timed out by the timer while a batch arrives is failed once', async () => {
+    const x = snapshot('x', 8);
+    const y = snapshot('y', 8);
+    let release!: () => void;
+    holdFailedPuts = { released: new Promise<void>((r) => (release = r)), started: 0 };
+    const p = log.producer();
+    await p.send('k', x.frames.slice(0, 2)); // no end: the timer fails x after 300 ms
+    await p.flush();
+    for (let i = 0; i < 100 && holdFailedPuts.started === 0; i++) await sleep(20);
+    expect(holdFailedPuts.started).toBe(1); // x's failed record is being written
+    await p.send('k', y.frames); // a batch, whose end expires the partition's snapshots again
+    await p.flush();
+    for (let i = 0; i < 100 && committed.length === 0; i++) await sleep(20);
+    expect(committed).toEqual([y.id]);
+    release();
+    await sleep(400);
+    expect(failed).toEqual([`${x.id} ${ErrorCodes.TIMEOUT}`]);
+    expect(await readdir(join(dir, 't', 'x', 'failed'))).toEqual([`${x.id}.json`]);
     await p.close();
   });
 

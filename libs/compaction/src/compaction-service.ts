@@ -26,8 +26,11 @@ export interface CompactionOptions {
    */
   snapshotTimeoutMs?: number;
   maxFrameBytes?: number;
-  /** Where offending frames go (the dead-letter topic); awaited before the offset moves past them. */
-  deadLetter?: (record: FrameRecord, code: string, reason: string) => Promise<void>;
+  /**
+   * Where offending records go (the dead-letter topic; see DeadLetters), with the id of the snapshot they
+   * were failed for ('' when the record names none); awaited before the offset moves past them.
+   */
+  deadLetter?: (record: FrameRecord, snapshotId: string, code: string, reason: string) => Promise<void>;
   events?: CompactionEvents;
 }
 
@@ -194,6 +197,7 @@ export class CompactionService {
       frame = decodeFrame(rec.value, this.opts.maxFrameBytes ?? this.log.maxFrameBytes);
     } catch (e) {
       const id = headerSnapshotId(rec.value) ?? rec.key;
+      if (id === '') return this.unidentified(rec, e); // no key, no header: no snapshot to fail
       if (this.finished.has(id)) return;
       return this.fail(id, rec, e, this.open.get(id)?.ingest.tenantName);
     }
@@ -242,10 +246,15 @@ export class CompactionService {
     return false;
   }
 
+  private async unidentified(rec: FrameRecord, e: unknown): Promise<void> {
+    const err = asPvError(e);
+    await this.opts.deadLetter?.(rec, '', err.code, `record without a key at ${rec.partition}/${rec.offset}: ${err.message}`);
+  }
+
   private async fail(id: string, rec: FrameRecord, e: unknown, tenant?: string): Promise<void> {
-    const err = isPvError(e) ? e : new PvError(ErrorCodes.SNAPSHOT_FAILED, String(e), { cause: e });
+    const err = asPvError(e);
     const o = this.open.get(id);
-    await this.opts.deadLetter?.(rec, err.code, err.message);
+    await this.opts.deadLetter?.(rec, id, err.code, err.message);
     let reason = err.message;
     if (tenant) {
       const t = await this.repo.tenant(tenant);
@@ -284,12 +293,17 @@ export class CompactionService {
     const now = Date.now();
     for (const [id, o] of [...this.open]) {
       if ((partition !== undefined && o.partition !== partition) || o.busy || now - o.lastSeen < this.timeoutMs) continue;
-      if (this.open.get(id) !== o) continue; // finished meanwhile
+      // Finished meanwhile, or being failed by another expire() (the timer's and a batch's can overlap).
+      if (this.open.get(id) !== o || this.finished.has(id)) continue;
       this.finished.set(id, 'failed'); // a straggler frame arriving while this runs is dropped
       const rec: FrameRecord = { key: id, value: Buffer.alloc(0), partition: o.partition, offset: o.firstOffset };
       await this.fail(id, rec, new PvError(ErrorCodes.TIMEOUT, `snapshot ${id}: no frame for ${Math.round((now - o.lastSeen) / 1000)} s, its end never came`), o.ingest.tenantName);
     }
   }
+}
+
+function asPvError(e: unknown): PvError {
+  return isPvError(e) ? e : new PvError(ErrorCodes.SNAPSHOT_FAILED, String(e), { cause: e });
 }
 
 function isValidTenant(t: string): boolean {

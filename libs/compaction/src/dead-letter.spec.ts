@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCodes, PvError } from '@pagevault/errors';
+import type { FrameProducer, FrameRecord } from '@pagevault/framelog';
+import { DeadLetters, UNIDENTIFIED } from './dead-letter';
+
+/** A producer whose every flush fails with `error` once, as a failed delivery poisons a real one. */
+function producers(errors: (PvError | undefined)[]) {
+  const opened: { sent: [string, Buffer[]][]; closed: boolean }[] = [];
+  const open = (): FrameProducer => {
+    const me = { sent: [] as [string, Buffer[]][], closed: false };
+    const error = errors[opened.length];
+    opened.push(me);
+    return {
+      send: async (key, frames) => void me.sent.push([key, frames]),
+      flush: async () => {
+        if (error) throw error;
+      },
+      close: async () => void (me.closed = true),
+    };
+  };
+  return { open, opened };
+}
+
+const rec = (value: string): FrameRecord => ({ key: '', value: Buffer.from(value), partition: 3, offset: '17' });
+const quiet = { warn: () => undefined, error: () => undefined };
+
+describe('DeadLetters', () => {
+  it('sends under the snapshot id, or unidentified, reusing one producer', async () => {
+    const p = producers([]);
+    const d = new DeadLetters(p.open, quiet);
+    await d.write(rec('a'), 'ab'.repeat(16), 'PV_X', 'r');
+    await d.write(rec('b'), '', 'PV_X', 'r');
+    expect(p.opened).toHaveLength(1);
+    expect(p.opened[0]!.sent.map(([k, [v]]) => [k, v!.toString()])).toEqual([['ab'.repeat(16), 'a'], [UNIDENTIFIED, 'b']]);
+  });
+
+  it('sends nothing for a record with no value (a timeout)', async () => {
+    const p = producers([]);
+    await new DeadLetters(p.open, quiet).write({ ...rec(''), value: Buffer.alloc(0) }, 'id', 'PV_TIMEOUT', 'r');
+    expect(p.opened).toHaveLength(0);
+  });
+
+  it('rethrows a retriable failure (the batch is delivered again) and opens a new producer next time', async () => {
+    const down = new PvError(ErrorCodes.LOG_UNAVAILABLE, 'brokers down', { retriable: true });
+    const p = producers([down]);
+    const d = new DeadLetters(p.open, quiet);
+    await expect(d.write(rec('a'), 'id', 'PV_X', 'r')).rejects.toBe(down);
+    expect(p.opened[0]!.closed).toBe(true);
+    await d.write(rec('a'), 'id', 'PV_X', 'r');
+    expect(p.opened).toHaveLength(2);
+    expect(p.opened[1]!.sent).toHaveLength(1);
+  });
+
+  it('logs a record refused for good and goes on, with a new producer', async () => {
+    const tooBig = new PvError(ErrorCodes.LOG_UNAVAILABLE, 'message larger than the max message size', { retriable: false });
+    const p = producers([tooBig]);
+    const errors: object[] = [];
+    const d = new DeadLetters(p.open, { warn: () => undefined, error: (f) => void errors.push(f) });
+    await d.write(rec('big'), 'id', 'PV_FRAME_BAD_CRC', 'crc');
+    expect(errors).toEqual([expect.objectContaining({ snapshot: 'id', partition: 3, offset: '17', code: 'PV_FRAME_BAD_CRC', error: tooBig.message })]);
+    await d.write(rec('small'), 'id2', 'PV_X', 'r');
+    expect(p.opened.map((o) => o.sent.length)).toEqual([1, 1]);
+  });
+
+  it('rethrows what is not a PvError (a bug is not a refusal)', async () => {
+    const p = producers([new TypeError('boom') as unknown as PvError]);
+    await expect(new DeadLetters(p.open, quiet).write(rec('a'), 'id', 'PV_X', 'r')).rejects.toThrow('boom');
+  });
+});
