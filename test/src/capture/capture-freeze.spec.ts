@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FrameType, decodeFrame } from '@pagevault/format';
+import { Consistency, FrameType, decodeFrame } from '@pagevault/format';
 import {
   allThreadsStopped,
   captureSnapshot,
@@ -204,6 +204,44 @@ describe('freezing and thawing the target', () => {
     } finally {
       writeFileSync(join(mount, 'cgroup.procs'), String(t.info.pid));
       rmdirSync(dir);
+    }
+  });
+});
+
+describe('a traced process', () => {
+  it('is refused a freeze, naming its tracer, and is read --live', async () => {
+    const t = await startFixture();
+    // gdb attaches (every thread in tracing stop, 't') and holds it until its shell command ends.
+    const gdb = spawn('gdb', ['-q', '-nx', '-batch', '-p', String(t.info.pid), '-ex', 'shell sleep 60'], { stdio: 'ignore' });
+    try {
+      let states: string[] = [];
+      for (let i = 0; i < 400 && !(states.length === t.info.threads && states.every((s) => s === 't')); i++) {
+        await sleep(25);
+        states = [...readThreadStates(t.info.pid).values()];
+      }
+      expect(states).toEqual(Array(t.info.threads).fill('t'));
+      const { writer, frames } = collectingWriter();
+      const refused = captureSnapshot({ pid: t.info.pid, writer, tenant: 't', host: 'h' });
+      await expect(refused).rejects.toMatchObject({ code: 'PV_FREEZE_FAILED', details: { pid: t.info.pid, tracer: gdb.pid } });
+      await expect(refused).rejects.toThrow(/is being traced by process \d+ \(gdb\).*--live/);
+      expect(decodeFrame(frames.at(-1)!).body.type).toBe(FrameType.Abort);
+      expect(frozenCount()).toBe(0);
+      // --live reads it as it is, marked fuzzy.
+      const live = collectingWriter();
+      const { stats } = await captureSnapshot({ pid: t.info.pid, writer: live.writer, tenant: 't', host: 'h', consistency: Consistency.Live });
+      expect(stats.freezeMs).toBe(0);
+      expect(stats.dataPages).toBeGreaterThan(0);
+    } finally {
+      const gone = new Promise((res) => gdb.once('exit', res));
+      gdb.kill('SIGKILL'); // the kernel detaches its tracees, which run on
+      await gone;
+    }
+    try {
+      // Nothing of ours stopped it: no SIGSTOP of ours is left pending to stop it once gdb is gone.
+      await sleep(100);
+      await expectRunning(t);
+    } finally {
+      await t.stop();
     }
   });
 });

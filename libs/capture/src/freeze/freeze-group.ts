@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { cgroupDirOf } from '../procfs/process-tree';
+import { cgroupDirOf, tracedThread } from '../procfs/process-tree';
 import { CgroupFreeze, cgroupFreezable } from './cgroup-freezer';
 import { lockFreeze } from './freeze-lock';
 import { SignalFreeze } from './signal-freezer';
@@ -79,6 +79,30 @@ function threadGroupOf(pid: number): number | undefined {
   }
 }
 
+/**
+ * A traced process's stops are its tracer's: its threads sit in tracing stop ('t') at every syscall
+ * strace reports and run on when it says so, and a SIGSTOP is delivered (or held) as the tracer decides.
+ * Taken for stopped, it was read while running and labelled frozen. Refused, as CRIU refuses it.
+ */
+function refuseTraced(pid: number): void {
+  const t = tracedThread(pid);
+  if (!t) return;
+  const thread = t.tid === pid ? '' : ` (its thread ${t.tid})`;
+  throw new PvError(
+    ErrorCodes.FREEZE_FAILED,
+    `process ${pid}${thread} is being traced by process ${t.tracer}${commOf(t.tracer)}: its stops are the tracer's, so it cannot be frozen; detach the tracer, or snapshot it --live (fuzzy)`,
+    { details: { pid, tid: t.tid, tracer: t.tracer } },
+  );
+}
+
+function commOf(pid: number): string {
+  try {
+    return ` (${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()})`;
+  } catch {
+    return '';
+  }
+}
+
 /** The task flag of kernel threads (include/linux/sched.h), in /proc/PID/stat's ninth field. */
 const PF_KTHREAD = 0x00200000;
 
@@ -97,6 +121,7 @@ export async function freezeProcesses(
   const byCgroup = new Map<string, number[]>();
   const bySignal: number[] = [];
   for (const pid of pids) {
+    refuseTraced(pid);
     const dir = method === 'signal' ? undefined : cgroupDirOf(pid);
     if (dir !== undefined && cgroupFreezable(dir, targets)) {
       byCgroup.set(dir, [...(byCgroup.get(dir) ?? []), pid]);

@@ -17,6 +17,22 @@ export function readThreadStates(pid: number): Map<number, string> {
 }
 
 /**
+ * The first thread of a process that is ptraced (strace, gdb, a debugger of any kind), and by whom:
+ * /proc/PID/task/TID/status TracerPid, per thread (a tracer may seize one thread only).
+ */
+export function tracedThread(pid: number): { tid: number; tracer: number } | undefined {
+  for (const tid of listThreads(pid)) {
+    try {
+      const tracer = Number(/^TracerPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
+      if (tracer !== 0) return { tid, tracer };
+    } catch {
+      // The thread exited between readdir and read.
+    }
+  }
+  return undefined;
+}
+
+/**
  * Direct children of a process, from every thread's /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN),
  * or, on kernels without it, by scanning every /proc/N/stat for its parent pid.
  */
