@@ -23,6 +23,7 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.OBJECT_CORRUPT]: Exit.corrupt,
   [ErrorCodes.PAGE_HASH_MISMATCH]: Exit.corrupt,
   [ErrorCodes.PARENT_MISSING]: Exit.corrupt,
+  [ErrorCodes.FILE_UNAVAILABLE]: Exit.corrupt,
   [ErrorCodes.PERMISSION_DENIED]: Exit.permission,
   [ErrorCodes.NO_SUCH_PROCESS]: Exit.process,
   [ErrorCodes.PROCESS_EXITED]: Exit.process,

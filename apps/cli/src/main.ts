@@ -27,7 +27,7 @@ const program = new Command('pagevault')
   .option('--tenant <name>', 'tenant (the dedup scope)', 'default')
   .option('--host <name>', 'host name recorded in snapshots (default: this host)')
   .option('--json', 'machine-readable output')
-  .addHelpText('after', `\nSnapshot references: an id, a unique id prefix, latest, or latest narrowed as latest:host=<name>,pid=<n>,tag=<tag>.\nExit codes: 0 ok, 1 failure, 2 usage, 3 unknown snapshot, 4 missing or corrupt data, 5 permission, 6 target process, 7 service unavailable, 8 tenant locked (prune while snapshots are ingested), 9 no space left (store or restore output)`)
+  .addHelpText('after', `\nSnapshot references: an id, a unique id prefix, latest, or latest narrowed as latest:host=<name>,pid=<n>,tag=<tag>.\nExit codes: 0 ok, 1 failure, 2 usage, 3 unknown snapshot, 4 missing or corrupt data (an object, or a mapped file a restore reads pages from), 5 permission, 6 target process, 7 service unavailable, 8 tenant locked (prune while snapshots are ingested), 9 no space left (store or restore output)`)
   .exitOverride();
 
 // A reader that stops early (`pagevault ls | head`) closes the pipe: that ends the output, not in a crash.

@@ -18,6 +18,8 @@ export interface RestoreJob {
   pid?: number;
   /** Replace an existing output at `out` (default false: the job fails, naming it). */
   replace: boolean;
+  /** Leave out (zeros) pages of mapped files that are gone, shorter or replaced (default false: the job fails, PV_FILE_UNAVAILABLE). */
+  allowMissingFiles: boolean;
   state: 'running' | 'done' | 'failed';
   pagesDone: number;
   pagesTotal: number;
@@ -36,6 +38,7 @@ export interface RestoreRequest {
   out?: unknown;
   pid?: unknown;
   replace?: unknown;
+  allowMissingFiles?: unknown;
 }
 
 @Injectable()
@@ -58,6 +61,7 @@ export class RestoreJobsService {
     const format = req.format as RestoreJob['format'];
     if (!['stream', 'raw', 'elf', 'live'].includes(format)) throw bad(`format must be stream, raw, elf or live, not ${shown(req.format)}`);
     if (req.replace !== undefined && typeof req.replace !== 'boolean') throw bad(`replace must be true or false, not ${shown(req.replace)}`);
+    if (req.allowMissingFiles !== undefined && typeof req.allowMissingFiles !== 'boolean') throw bad(`allowMissingFiles must be true or false, not ${shown(req.allowMissingFiles)}`);
     const target: Pick<RestoreJob, 'out' | 'pid'> = {};
     if (format === 'live') {
       if (!Number.isSafeInteger(req.pid) || (req.pid as number) <= 0) throw bad('a live restore needs pid: the process on the restorer host to write into');
@@ -75,7 +79,7 @@ export class RestoreJobsService {
     const t = await this.repo.tenant(req.tenant);
     const m = await resolveSnapshot(t, req.snapshot, {}, this.leftOut(req.tenant));
     const job: RestoreJob = {
-      id: randomUUID(), tenant: req.tenant, snapshot: m.snapshotId, format, ...target, replace: req.replace === true,
+      id: randomUUID(), tenant: req.tenant, snapshot: m.snapshotId, format, ...target, replace: req.replace === true, allowMissingFiles: req.allowMissingFiles === true,
       state: 'running', pagesDone: 0, pagesTotal: m.counts.dataPages, startedAt: new Date().toISOString(),
     };
     if (this.jobs.size >= 1000) this.jobs.delete(this.jobs.keys().next().value!);
@@ -121,7 +125,7 @@ export class RestoreJobsService {
 }
 
 function write(job: RestoreJob, frames: SnapshotInput): Promise<unknown> {
-  const o = { replace: job.replace };
+  const o = { replace: job.replace, onMissingFile: job.allowMissingFiles ? 'allow' : 'fail' } as const;
   switch (job.format) {
     case 'raw':
       return writeRawImages(frames, job.out!, o);
@@ -130,6 +134,6 @@ function write(job: RestoreJob, frames: SnapshotInput): Promise<unknown> {
     case 'stream':
       return writeStream(frames, job.out!, o);
     case 'live':
-      return writeLiveProcess(frames, job.pid!);
+      return writeLiveProcess(frames, job.pid!, { onMissingFile: o.onMissingFile });
   }
 }

@@ -79,7 +79,7 @@ export class SnapshotsController {
   /** 201 once the request is checked and its snapshot found: what can be known before it runs fails it, with 4xx. */
   @Post('restores')
   start(@Body() body: unknown): Promise<RestoreJob> {
-    return this.jobs.start(requestBody<RestoreRequest>(body, ['tenant', 'snapshot', 'format', 'out', 'pid', 'replace']));
+    return this.jobs.start(requestBody<RestoreRequest>(body, ['tenant', 'snapshot', 'format', 'out', 'pid', 'replace', 'allowMissingFiles']));
   }
 
   @Get('restores/:id')

@@ -50,6 +50,7 @@ export {
 
 export { parseMaps, parseSmaps, parseMapsLine, type MapsEntry } from './procfs/maps';
 export { classifyVma, type VmaClass, type ClassifyOptions } from './procfs/classify';
+export { MappedFileCheck, isMappedFile, mapsDev } from './procfs/file-identity';
 export { parseStatus, parseStatState, parseCmdline } from './procfs/proc-files';
 export { processTree, cgroupDirOf, cgroupPids, cgroup2Mount, cgroupUnderMount, readThreadStates } from './procfs/process-tree';
 export * from './pagemap/pagemap-bits';

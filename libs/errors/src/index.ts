@@ -32,6 +32,8 @@ export const ErrorCodes = {
   UNKNOWN_SNAPSHOT: 'PV_UNKNOWN_SNAPSHOT',
   PARENT_MISSING: 'PV_PARENT_MISSING',
   SNAPSHOT_FAILED: 'PV_SNAPSHOT_FAILED',
+  /** A mapped file a restore must read pages from is gone, unreadable, shorter, or another file now. */
+  FILE_UNAVAILABLE: 'PV_FILE_UNAVAILABLE',
   /** Another process holds a lock on the tenant that this operation cannot share (prune while a snapshot is ingested). */
   REPO_LOCKED: 'PV_REPO_LOCKED',
   /** A lock this process held went unrefreshed long enough that others may have taken it as stale. */

@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 import { captureSnapshot } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { SnapshotWriter, frameSealer, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
-import { atomicFile, openOutputFile, restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream } from '@pagevault/restore';
+import {
+  atomicFile, openOutputFile, restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream, type CommonOutputOptions, type OutputStats,
+} from '@pagevault/restore';
 import { resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
 import { leftOut, openContext, type Context, type GlobalOptions } from '../context';
 import { Progress, printJson, printTable } from '../output';
@@ -13,21 +15,21 @@ import { pidOf } from './snapshot';
 export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
 
 /** Restores a snapshot to one of the four outputs; nothing that looks complete is left on failure. */
-export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreFormat, out: string, replace = false): Promise<Record<string, unknown>> {
+export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreFormat, out: string, o: Pick<CommonOutputOptions, 'replace' | 'onMissingFile'> = {}): Promise<OutputStats> {
   const bar = new Progress(`restore ${m.snapshotId.slice(0, 12)} → ${format}`);
   const frames = restoreSnapshot(t, m, { onProgress: (d, n) => bar.update(d, n) });
   try {
     switch (format) {
       case 'stream':
-        return { ...(await writeStream(frames, out, { replace })) };
+        return await writeStream(frames, out, o);
       case 'raw':
-        return { ...(await writeRawImages(frames, out, { replace })) };
+        return await writeRawImages(frames, out, o);
       case 'elf':
-        return { ...(await writeElfCore(frames, out, { replace })) };
+        return await writeElfCore(frames, out, o);
       case 'live': {
         const pid = Number(out);
         if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `restore --format live needs --out <pid>, got ${out}`);
-        return { ...(await writeLiveProcess(frames, pid)) };
+        return await writeLiveProcess(frames, pid, o);
       }
     }
   } finally {
@@ -71,15 +73,17 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
     .requiredOption('--format <format>', 'stream | raw | elf | live')
     .requiredOption('--out <path>', 'output file (stream, elf), directory (raw), or pid (live)')
     .option('--force', 'replace an existing output file, or a directory with anything in it')
-    .action(async (ref: string, o: { format: RestoreFormat; out: string; force?: boolean }) => {
+    .option('--allow-missing-files', "leave out (zeros) the pages of mapped files that are gone, shorter or replaced, instead of failing")
+    .action(async (ref: string, o: { format: RestoreFormat; out: string; force?: boolean; allowMissingFiles?: boolean }) => {
       if (!['stream', 'raw', 'elf', 'live'].includes(o.format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `unknown format ${o.format}`);
       const ctx = openContext(globals());
       if (o.format !== 'live') checkOutputPath(ctx, o.out);
       const t = await ctx.tenant();
       const m = await resolveSnapshot(t, ref, {}, leftOut);
-      const r = await restoreTo(t, m, o.format, o.out, o.force === true);
+      const r = await restoreTo(t, m, o.format, o.out, { replace: o.force === true, onMissingFile: o.allowMissingFiles ? 'allow' : 'fail' });
+      for (const f of r.missingFiles) process.stderr.write(`pagevault: warning: ${f.pages} page(s) of ${f.path} left out (zeros): it ${f.reason}\n`);
       if (ctx.json) printJson({ snapshotId: m.snapshotId, format: o.format, out: o.out, ...r });
-      else printTable([{ snapshot: m.snapshotId, format: o.format, out: o.out, ...flat(r) }]);
+      else printTable([{ snapshot: m.snapshotId, format: o.format, out: o.out, ...flat({ ...r }) }]);
     });
 
   program.command('dump <pid>').description('write a direct full dump of a process to a stream file (no pipeline)')

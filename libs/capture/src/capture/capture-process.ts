@@ -9,6 +9,7 @@ import { systemPageSize } from '../memory/libc';
 import { RemoteReader } from '../memory/remote-reader';
 import { PagemapReader, DEFAULT_PAGEMAP_ENTRIES } from '../pagemap/pagemap-reader';
 import { classifyVma } from '../procfs/classify';
+import { MappedFileCheck } from '../procfs/file-identity';
 import { parseSmaps, type MapsEntry } from '../procfs/maps';
 import { parseCmdline, readProcText } from '../procfs/proc-files';
 import { DEFAULT_BATCH_PAGES, changeHashOf, emptyStats, type CaptureOptions, type CaptureResult } from './options';
@@ -37,7 +38,9 @@ export async function captureProcess(o: CaptureOptions, consistency: Consistency
     const sd = softDirtyWanted(o);
     const mode = !o.parent ? 'none' : sd && o.parent.hashes.softDirtyCleared ? 'soft-dirty' : 'hash';
     stats.changeDetection = mode;
-    const classes = vmas.map((e) => classifyVma(e, { respectDontDump: o.respectDontDump === true }));
+    const files = new MappedFileCheck();
+    const reopens = (e: MapsEntry) => files.isHere(e.path, e.dev, e.inode);
+    const classes = vmas.map((e) => classifyVma(e, { respectDontDump: o.respectDontDump === true, reopens }));
     // Save the soft-dirty bits, then clear them, before reading anything (see SoftDirtyMap for why).
     const softDirty =
       mode === 'soft-dirty' ? SoftDirtyMap.scan(pagemap, vmaRanges(vmas, classes), ps) : undefined;

@@ -87,4 +87,13 @@ describe('classifyVma', () => {
     expect(classifyVma(vma('rw-p', '/memfd:x (deleted)')).fileRuns).toBe(false);
     expect(classifyVma(vma('rw-s', '/data/db')).fileRuns).toBe(false);
   });
+
+  it('copies the pages of a file that its path no longer opens here (replaced, or another mount namespace)', () => {
+    const asked: string[] = [];
+    const reopens = (e: MapsEntry) => (asked.push(e.path), e.path !== '/usr/lib/replaced.so');
+    expect(classifyVma(vma('r--p', '/usr/lib/libc.so.6'), { reopens }).fileRuns).toBe(true);
+    expect(classifyVma(vma('r--p', '/usr/lib/replaced.so'), { reopens })).toMatchObject({ kind: VmaKind.PrivateFile, fileRuns: false });
+    expect(classifyVma(vma('rw-p'), { reopens }).fileRuns).toBe(false);
+    expect(asked).toEqual(['/usr/lib/libc.so.6', '/usr/lib/replaced.so']); // never for anonymous memory
+  });
 });

@@ -25,6 +25,12 @@ export interface VmaClass {
 export interface ClassifyOptions {
   /** Treat MADV_DONTDUMP VMAs as unsupported (skipped). Default false: a restore needs their contents. */
   respectDontDump?: boolean;
+  /**
+   * Whether the mapped file can be opened again by its path and be the same file (MappedFileCheck). A
+   * private file VMA whose file cannot gets its pages copied instead of sent as file runs, which only a
+   * restore that opens the same file can fill. Default: every file not deleted can.
+   */
+  reopens?: (e: MapsEntry) => boolean;
 }
 
 const SPECIAL: Record<string, VmaKind> = {
@@ -91,5 +97,5 @@ export function classifyVma(e: MapsEntry, opts: ClassifyOptions = {}): VmaClass 
     return { ...base, kind: VmaKind.SharedFile, sharedKey: `file:${e.dev}:${e.inode}`, forceRead };
   }
   if (e.inode === 0 || !e.path.startsWith('/')) return { ...base, kind: VmaKind.PrivateAnon, forceRead };
-  return { ...base, kind: VmaKind.PrivateFile, fileRuns: reopenable(e), forceRead };
+  return { ...base, kind: VmaKind.PrivateFile, fileRuns: reopenable(e) && (opts.reopens?.(e) ?? true), forceRead };
 }

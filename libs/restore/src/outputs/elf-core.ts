@@ -54,7 +54,7 @@ export async function writeElfCore(frames: SnapshotInput, path: string, opts: El
     } finally {
       await w.files?.close();
     }
-    return { ...w.stats, segments: w.loads.length, fileSize: w.fileSize, elapsedMs: performance.now() - t0 };
+    return { ...w.stats, missingFiles: w.files?.missing ?? [], segments: w.loads.length, fileSize: w.fileSize, elapsedMs: performance.now() - t0 };
   }, opts.replace);
 }
 
@@ -75,7 +75,7 @@ class ElfCoreWriter {
 
   begin(b: SnapshotBegin): void {
     this.head = b;
-    this.files = new FilePageReader(b.pageSize, this.opts.fileRoot);
+    this.files = new FilePageReader(b, this.opts);
     this.next = alignUp(ELF.EHDR_BYTES, b.pageSize);
   }
 
@@ -115,14 +115,14 @@ class ElfCoreWriter {
     const runs = this.untouched.runs();
     this.untouched = undefined;
     // Pages past the end of the file stay holes: the process could not have read them either.
-    this.stats.pages.file += (await this.fillFromFile(v, runs)).file;
+    this.stats.pages.file += (await this.fillFromFile(v, runs, false)).file;
   }
 
-  private fillFromFile(v: VmaHeader, runs: PageRun[]): Promise<{ file: number; fileMissing: number }> {
+  private fillFromFile(v: VmaHeader, runs: PageRun[], required = true): Promise<{ file: number; fileMissing: number }> {
     const base = this.segmentOffset(v);
     return this.files!.fill(v, runs, async (addr, data) => {
       this.stats.bytesWritten += await this.fh.write(data, base + (addr - v.start));
-    });
+    }, required);
   }
 
   /** Notes, program headers (and the extended-numbering section header), then the ELF header. */

@@ -1,48 +1,91 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { PageRun, VmaHeader } from '@pagevault/format';
-import type { FileRoot } from './output-types';
+import { isMappedFile } from '@pagevault/capture';
+import { ErrorCodes, PvError, hex } from '@pagevault/errors';
+import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
+import type { CommonOutputOptions, MissingFile } from './output-types';
 import { splitRun } from './page-runs';
 
 /** Receives consecutive pages read from a file; `data` is reused after the returned promise settles. */
 export type PageSink = (addr: number, data: Buffer, pages: number) => unknown;
 
+/** The file of the current VMA; `problem` says why it gives no pages (fh undefined). */
+interface OpenFile {
+  index: number;
+  fh: FileHandle | undefined;
+  size: number;
+  path: string;
+  problem?: string;
+}
+
 /**
  * Reads the pages of file runs from the mapped file: the page at `addr` of a VMA is at file offset
- * `pgoff + (addr - start)`. Pages past the end of the file (or of an unreadable file) are counted as
- * missing and not delivered; a page the end of file cuts is delivered zero-padded, as the kernel maps it.
+ * `pgoff + (addr - start)`; a page the end of file cuts is delivered zero-padded, as the kernel maps it.
+ *
+ * A page the stream says is the file's must come from that file. When it cannot — the file is gone or
+ * unreadable, too short, or, on the snapshot's own host reading paths as they are, another file than
+ * the one mapped (its device and inode differ: replaced by a rename, as a package upgrade does) — the
+ * restore fails with PV_FILE_UNAVAILABLE naming it (onMissingFile 'fail', the default), or the page is
+ * left out and reported in `missing` ('allow'). Other hosts' inodes say nothing, and a file changed in
+ * place keeps its inode: format v1 records no size or mtime to tell (docs/format.md §12).
  * Memory: one batch buffer (`batchBytes`) and one open file at a time.
  */
 export class FilePageReader {
   private readonly buf: Buffer;
-  private current: { index: number; fh: FileHandle | undefined; size: number } | undefined;
+  private readonly ps: number;
+  private current: OpenFile | undefined;
+  private readonly checkIdentity: boolean;
+  private readonly allowMissing: boolean;
+  private readonly missingByFile = new Map<string, MissingFile>();
 
   constructor(
-    private readonly pageSize: number,
-    private readonly fileRoot?: FileRoot,
+    head: Pick<SnapshotBegin, 'pageSize' | 'host'>,
+    private readonly opts: Pick<CommonOutputOptions, 'fileRoot' | 'onMissingFile'> = {},
     batchBytes = 1024 * 1024,
   ) {
-    this.buf = Buffer.alloc(Math.max(pageSize, Math.floor(batchBytes / pageSize) * pageSize));
+    const ps = (this.ps = head.pageSize);
+    this.buf = Buffer.alloc(Math.max(ps, Math.floor(batchBytes / ps) * ps));
+    this.checkIdentity = opts.fileRoot === undefined && head.host === hostname();
+    this.allowMissing = opts.onMissingFile === 'allow';
   }
 
-  /** Delivers the readable pages of `runs` to `sink`, one read and one sink call per batch. */
-  async fill(vma: VmaHeader, runs: PageRun[], sink: PageSink): Promise<{ file: number; fileMissing: number }> {
-    const ps = this.pageSize;
-    const { fh, size } = await this.fileOf(vma);
+  /** Files whose pages were left out (onMissingFile 'allow'), with why and how many. */
+  get missing(): MissingFile[] {
+    return [...this.missingByFile.values()];
+  }
+
+  /**
+   * Delivers the pages of `runs` to `sink`, one read and one sink call per batch. `required` false (pages
+   * the process never touched, filled only as a courtesy): what the file cannot give is skipped quietly.
+   */
+  async fill(vma: VmaHeader, runs: PageRun[], sink: PageSink, required = true): Promise<{ file: number; fileMissing: number }> {
+    const ps = this.ps;
     let file = 0;
     let fileMissing = 0;
+    if (runs.length === 0) return { file, fileMissing };
+    const f = await this.fileOf(vma);
+    const lost = (addr: number, pages: number, why: string) => {
+      if (!required) return;
+      this.lose(vma, f.path, addr, pages, why);
+      fileMissing += pages;
+    };
     for (const r of runs) {
       for (const piece of splitRun(r.start, r.pages, ps, this.buf.length / ps)) {
+        if (!f.fh) {
+          lost(piece.start, piece.pages, f.problem!);
+          continue;
+        }
         const offset = vma.pgoff + (piece.start - vma.start);
-        const readable = fh ? Math.min(piece.pages, Math.max(0, Math.ceil((size - offset) / ps))) : 0;
-        fileMissing += piece.pages - readable;
+        const readable = Math.min(piece.pages, Math.max(0, Math.ceil((f.size - offset) / ps)));
+        if (readable < piece.pages) lost(piece.start + readable * ps, piece.pages - readable, `is ${f.size} bytes, shorter than the pages the snapshot maps from it`);
         if (readable === 0) continue;
         const want = readable * ps;
-        const { bytesRead } = await fh!.read(this.buf, 0, want, offset);
+        const { bytesRead } = await f.fh.read(this.buf, 0, want, offset);
         this.buf.fill(0, bytesRead, want);
         // A file shorter than fstat said (truncated meanwhile): the pages it no longer has are missing.
         const got = Math.ceil(bytesRead / ps);
-        fileMissing += readable - got;
+        if (got < readable) lost(piece.start + got * ps, readable - got, 'was truncated while it was read');
         if (got === 0) continue;
         await sink(piece.start, this.buf.subarray(0, got * ps), got);
         file += got;
@@ -57,34 +100,50 @@ export class FilePageReader {
     await fh?.close();
   }
 
-  private async fileOf(vma: VmaHeader): Promise<{ fh: FileHandle | undefined; size: number }> {
+  private lose(vma: VmaHeader, path: string, addr: number, pages: number, why: string): void {
+    if (!this.allowMissing) {
+      throw new PvError(
+        ErrorCodes.FILE_UNAVAILABLE,
+        `VMA ${vma.index} ${hex(vma.start)}-${hex(vma.end)} maps ${path}, which ${why}: its page at ${hex(addr)} (and ${pages - 1} after it) cannot be restored; --allow-missing-files leaves such pages out (zeros)`,
+        { details: { path, vma: vma.index, address: hex(addr), reason: why } },
+      );
+    }
+    const key = `${path}\0${why}`;
+    const m = this.missingByFile.get(key) ?? { path, reason: why, pages: 0 };
+    m.pages += pages;
+    this.missingByFile.set(key, m);
+  }
+
+  private async fileOf(vma: VmaHeader): Promise<OpenFile> {
     if (this.current?.index === vma.index) return this.current;
     await this.close();
     const path = this.resolve(vma);
-    let fh: FileHandle | undefined;
-    let size = 0;
-    if (path) {
+    const f: OpenFile = { index: vma.index, fh: undefined, size: 0, path: path ?? vma.path };
+    if (!path) {
+      f.problem = 'cannot be opened by that name';
+    } else {
       try {
-        fh = await open(path, 'r');
-        const st = await fh.stat();
-        if (st.isFile()) {
-          size = st.size;
-        } else {
-          await fh.close();
-          fh = undefined;
-        }
-      } catch {
-        // Unreadable or gone: every page of this VMA's file runs is counted missing.
-        await fh?.close().catch(() => undefined);
-        fh = undefined;
+        f.fh = await open(path, 'r');
+        const st = await f.fh.stat({ bigint: true });
+        if (!st.isFile()) f.problem = 'is not a regular file';
+        else if (this.checkIdentity && !isMappedFile(st, vma.dev, vma.inode)) {
+          f.problem = `is another file than the one mapped (device ${vma.dev} inode ${vma.inode}; now ${st.ino}): replaced since the snapshot`;
+        } else f.size = Number(st.size);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        f.problem = code === 'ENOENT' ? 'no longer exists' : `cannot be read (${code ?? (e as Error).message})`;
+      }
+      if (f.problem) {
+        await f.fh?.close().catch(() => undefined);
+        f.fh = undefined;
       }
     }
-    this.current = { index: vma.index, fh, size };
-    return this.current;
+    this.current = f;
+    return f;
   }
 
   private resolve(vma: VmaHeader): string | undefined {
-    const root = this.fileRoot;
+    const root = this.opts.fileRoot;
     if (typeof root === 'function') return root(vma);
     if (!vma.path.startsWith('/')) return undefined;
     return root ? join(root, vma.path) : vma.path;

@@ -1,5 +1,5 @@
 /** Restore outputs: a full snapshot's frames turned into files or a live process's memory. */
-export type { CommonOutputOptions, FileOutputOptions, FileRoot, OutputStats, PageCounts } from './output-types';
+export type { CommonOutputOptions, FileOutputOptions, FileRoot, MissingFile, OutputStats, PageCounts } from './output-types';
 export { walkSnapshot, type EndInfo, type SnapshotInput, type SnapshotSource, type SnapshotVisitor } from './snapshot-walk';
 export { RAW_MARKER, writeRawImages, type RawImagesOptions, type RawImagesStats } from './raw-images';
 export { imageName, type RawLayout, type RawVmaEntry, type SnapshotInfo } from './raw-layout';

@@ -97,14 +97,14 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
   let same = false;
   /** The current VMA is a shared file mapping: its pages are the file's, and left to it. */
   let sharedFile = false;
-  const fill = (v: VmaHeader, runs: PageRun[]) => files!.fill(v, runs, (addr, data, n) => w!.contiguous(access, addr, data, n));
+  const fill = (v: VmaHeader, runs: PageRun[], required = true) => files!.fill(v, runs, (addr, data, n) => w!.contiguous(access, addr, data, n), required);
   try {
     await walkSnapshot(
       frames,
       {
         begin: (b: SnapshotBegin) => {
           mem = new RemoteMemory(pid, batchPages * b.pageSize);
-          files = new FilePageReader(b.pageSize, opts.fileRoot, batchPages * b.pageSize);
+          files = new FilePageReader(b, opts, batchPages * b.pageSize);
           w = new LivePageWriter(mem, b.pageSize, batchPages, stats);
           pm = new PagemapReader(pid, b.pageSize, 8192);
           pageSize = b.pageSize;
@@ -156,7 +156,7 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
           accounted = undefined;
           stats.untouchedChecked += pagesIn(copies);
           // A page past the end of the file is left: the process could not have read it either.
-          if (file) await fill(v, copies);
+          if (file) await fill(v, copies, false);
           else for (const r of copies) w!.zeroRun(access, r);
         },
       },
@@ -168,7 +168,7 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
     stats.syscalls = mem?.syscalls ?? 0;
     mem?.close();
   }
-  return { ...stats, frozenMs: 0, elapsedMs: performance.now() - t0 };
+  return { ...stats, missingFiles: files?.missing ?? [], frozenMs: 0, elapsedMs: performance.now() - t0 };
 }
 
 const pagesIn = (runs: PageRun[]) => runs.reduce((n, r) => n + r.pages, 0);

@@ -8,8 +8,18 @@ export interface PageCounts {
   zero: number;
   /** File-backed pages filled from their file. */
   file: number;
-  /** File-backed pages whose file could not be read or is too short: left as holes. */
+  /**
+   * File-backed pages their file could not give (gone, unreadable, too short, replaced): left as holes.
+   * Only with onMissingFile 'allow'; otherwise the restore fails on the first.
+   */
   fileMissing: number;
+}
+
+/** A file whose pages a restore left out (onMissingFile 'allow'), and why. */
+export interface MissingFile {
+  path: string;
+  reason: string;
+  pages: number;
 }
 
 /** What every output returns. */
@@ -19,6 +29,8 @@ export interface OutputStats {
   pages: PageCounts;
   vmas: number;
   elapsedMs: number;
+  /** The files behind pages.fileMissing. */
+  missingFiles: MissingFile[];
 }
 
 /**
@@ -35,6 +47,13 @@ export interface CommonOutputOptions {
    */
   validate?: boolean;
   fileRoot?: FileRoot;
+  /**
+   * A page the stream says is its mapped file's, which the file cannot give (gone, unreadable, too
+   * short, or replaced: FilePageReader): 'fail' (default) fails the restore with PV_FILE_UNAVAILABLE
+   * naming the file, before any output is committed; 'allow' leaves it out (a hole, zeros) and reports
+   * it in pages.fileMissing and missingFiles.
+   */
+  onMissingFile?: 'fail' | 'allow';
   /**
    * Replace an existing output (a file at the path; a directory with anything in it). Default false: an
    * existing output fails with PV_INVALID_ARGUMENT before anything is read.

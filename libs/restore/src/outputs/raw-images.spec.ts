@@ -1,5 +1,6 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { mapsDev } from '@pagevault/capture';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '@pagevault/errors';
@@ -28,7 +29,7 @@ const snap: SyntheticSnapshot = {
 describe('writeRawImages', () => {
   it('writes one sparse image per VMA with contents, data at its offset and holes elsewhere', async () => {
     const dir = join(work, 'out1');
-    const stats = await writeRawImages(syntheticFrames(snap), dir);
+    const stats = await writeRawImages(syntheticFrames(snap), dir, { onMissingFile: 'allow' });
     const files = readdirSync(dir).sort();
     expect(files).toEqual(['layout.json', 'vma-0-400000-406000.img', 'vma-1-10000000-1012c000.img', 'vma-3-7fff2000-7fff6000.img']);
     const anon = join(dir, 'vma-1-10000000-1012c000.img');
@@ -39,13 +40,17 @@ describe('writeRawImages', () => {
     for (const k of [0, 1, 2, 100, 299]) expect(img.subarray(k * PS, (k + 1) * PS)).toEqual(pageContent(0x10000000 + k * PS));
     for (const k of [3, 4, 50, 200]) expect(img.subarray(k * PS, (k + 1) * PS).every((b) => b === 0)).toBe(true);
     expect(stats.pages).toEqual({ data: 6, zero: 3, file: 3, fileMissing: 3 });
+    expect(stats.missingFiles).toEqual([
+      { path: mapped, reason: expect.stringMatching(/^is 14336 bytes, shorter than/), pages: 1 },
+      { path: '/nonexistent/lib.so', reason: 'no longer exists', pages: 2 },
+    ]);
     expect(stats.bytesWritten).toBe(9 * PS);
     expect(stats.images).toBe(3);
   });
 
   it('fills file pages from the file at pgoff + (addr - start), zero-padding the page the end of file cuts', async () => {
     const dir = join(work, 'out2');
-    await writeRawImages(syntheticFrames(snap), dir);
+    await writeRawImages(syntheticFrames(snap), dir, { onMissingFile: 'allow' });
     const img = readFileSync(join(dir, 'vma-0-400000-406000.img'));
     expect(img.length).toBe(6 * PS);
     expect(img.subarray(0, PS).every((b) => b === 2)).toBe(true); // pgoff one page in: file page 1
@@ -58,7 +63,7 @@ describe('writeRawImages', () => {
 
   it('describes the snapshot and every VMA in layout.json', async () => {
     const dir = join(work, 'out3');
-    await writeRawImages(syntheticFrames(snap), dir);
+    await writeRawImages(syntheticFrames(snap), dir, { onMissingFile: 'allow' });
     const layout = JSON.parse(readFileSync(join(dir, 'layout.json'), 'utf8')) as RawLayout;
     expect(layout.snapshot).toMatchObject({ pid: 4242, pageSize: PS, argv: ['/usr/bin/synthetic', '--flag'], mode: 'Full', consistency: 'Frozen' });
     expect(layout.snapshot.end).toMatchObject({ vmaCount: 4, dataPages: 6, zeroPages: 3, filePages: 6 });
@@ -71,6 +76,44 @@ describe('writeRawImages', () => {
     expect(layout.vmas[0]!.pages).toEqual({ data: 1, zero: 0, file: 3, fileMissing: 1, untouched: 1 });
     expect(layout.vmas[1]!.pages).toEqual({ data: 5, zero: 3, file: 0, fileMissing: 0, untouched: 292 });
     expect(layout.vmas[3]!.pages).toEqual({ data: 0, zero: 0, file: 0, fileMissing: 2, untouched: 2 });
+  });
+
+  it('fails naming the file, leaving no output, when a file page cannot be read (by default)', async () => {
+    const dir = join(work, 'out-missing');
+    const gone = { vmas: [{ start: 0x1000, pages: 2, kind: VmaKind.PrivateFile, path: '/nonexistent/lib.so', file: [1] }] };
+    await expect(writeRawImages(syntheticFrames(gone), dir)).rejects.toMatchObject({
+      code: ErrorCodes.FILE_UNAVAILABLE,
+      message: expect.stringMatching(/^VMA 0 0x1000-0x3000 maps \/nonexistent\/lib.so, which no longer exists: its page at 0x2000/),
+      details: { path: '/nonexistent/lib.so', vma: 0, address: '0x2000' },
+    });
+    const short = { vmas: [{ start: 0x1000, pages: 6, kind: VmaKind.PrivateFile, path: mapped, file: [3, 4] }] };
+    await expect(writeRawImages(syntheticFrames(short), dir)).rejects.toMatchObject({ code: ErrorCodes.FILE_UNAVAILABLE, details: { address: '0x5000' } });
+    expect(existsSync(dir)).toBe(false);
+    expect(readdirSync(work).filter((n) => n.includes('partial'))).toEqual([]);
+  });
+
+  it("on the snapshot's host, refuses a file replaced since (another device or inode) and fills the same one", async () => {
+    const lib = join(work, 'replaced.so');
+    writeFileSync(lib, Buffer.alloc(2 * PS, 0x31));
+    const st = statSync(lib, { bigint: true });
+    const vma = { start: 0x1000, pages: 2, kind: VmaKind.PrivateFile, path: lib, dev: mapsDev(st.dev), inode: Number(st.ino), file: [0, 1] };
+    const same = await writeRawImages(syntheticFrames({ host: hostname(), vmas: [vma] }), join(work, 'out-same'));
+    expect(same.pages.file).toBe(2);
+    // A package upgrade: the new file is written beside and renamed over the old one (a new inode).
+    writeFileSync(lib + '.new', Buffer.alloc(2 * PS, 0x32));
+    renameSync(lib + '.new', lib);
+    await expect(writeRawImages(syntheticFrames({ host: hostname(), vmas: [vma] }), join(work, 'out-replaced'))).rejects.toMatchObject({
+      code: ErrorCodes.FILE_UNAVAILABLE,
+      message: expect.stringContaining(`is another file than the one mapped (device ${mapsDev(st.dev)} inode ${st.ino}`),
+    });
+    expect(existsSync(join(work, 'out-replaced'))).toBe(false);
+    // Allowed, its pages are left out (zeros), never the new file's bytes.
+    const allowed = await writeRawImages(syntheticFrames({ host: hostname(), vmas: [vma] }), join(work, 'out-replaced'), { onMissingFile: 'allow' });
+    expect(allowed.pages).toMatchObject({ file: 0, fileMissing: 2 });
+    expect(readFileSync(join(work, 'out-replaced', 'vma-0-1000-3000.img')).every((b) => b === 0)).toBe(true);
+    // On another host inodes say nothing: the file at the path is read.
+    const elsewhere = await writeRawImages(syntheticFrames({ host: 'other-host', vmas: [vma] }), join(work, 'out-elsewhere'));
+    expect(readFileSync(join(work, 'out-elsewhere', 'vma-0-1000-3000.img')).every((b) => b === 0x32)).toBe(true);
   });
 
   it('reads mapped files under fileRoot when one is given', async () => {
@@ -105,7 +148,7 @@ describe('writeRawImages', () => {
   it('leaves nothing behind when the stream fails part-way', async () => {
     const frames = await collect(syntheticFrames(snap));
     const dir = join(work, 'out5');
-    await expect(writeRawImages(replay(frames.slice(0, -1)), dir)).rejects.toMatchObject({ code: ErrorCodes.FRAME_TRUNCATED });
+    await expect(writeRawImages(replay(frames.slice(0, -1)), dir, { onMissingFile: 'allow' })).rejects.toMatchObject({ code: ErrorCodes.FRAME_TRUNCATED });
     expect(existsSync(dir)).toBe(false);
     expect(readdirSync(work).filter((n) => n.includes('partial'))).toEqual([]);
   });

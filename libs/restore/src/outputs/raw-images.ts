@@ -47,7 +47,7 @@ export async function writeRawImages(frames: SnapshotInput, dir: string, opts: R
       throw e;
     });
     await fh.finish();
-    return { ...w.stats, images: w.images, layout: w.layout, elapsedMs: performance.now() - t0 };
+    return { ...w.stats, missingFiles: w.missingFiles, images: w.images, layout: w.layout, elapsedMs: performance.now() - t0 };
   }, opts.replace, RAW_MARKER);
 }
 
@@ -69,7 +69,7 @@ class RawWriter {
 
   begin(b: SnapshotBegin, id: Uint8Array): void {
     this.head = b;
-    this.files = new FilePageReader(b.pageSize, this.opts.fileRoot);
+    this.files = new FilePageReader(b, this.opts);
     this.layout = { format: 'pagevault-raw-images', version: 1, snapshot: snapshotInfo(id, b), vmas: [] };
   }
 
@@ -104,7 +104,7 @@ class RawWriter {
   async vmaEnd(v: VmaHeader): Promise<void> {
     if (this.untouched) {
       // Pages past the end of the file stay untouched: the process could not have read them either.
-      this.counts.file += (await this.fillFromFile(v, this.untouched.runs())).file;
+      this.counts.file += (await this.fillFromFile(v, this.untouched.runs(), false)).file;
       this.untouched = undefined;
     }
     const image = this.img ? imageName(v) : null;
@@ -123,11 +123,15 @@ class RawWriter {
     this.layout.snapshot.end = endInfo(e);
   }
 
-  private fillFromFile(v: VmaHeader, runs: PageRun[]): Promise<{ file: number; fileMissing: number }> {
+  get missingFiles() {
+    return this.files?.missing ?? [];
+  }
+
+  private fillFromFile(v: VmaHeader, runs: PageRun[], required = true): Promise<{ file: number; fileMissing: number }> {
     const img = this.image(v);
     return this.files!.fill(v, runs, async (addr, data) => {
       this.stats.bytesWritten += await img.write(data, addr - v.start);
-    });
+    }, required);
   }
 
   private image(v: VmaHeader): OutputFile {

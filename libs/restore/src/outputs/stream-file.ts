@@ -21,7 +21,7 @@ export interface StreamStats extends OutputStats {
  */
 export async function writeStream(frames: SnapshotInput, out: Writable | string, opts: StreamOutputOptions = {}): Promise<StreamStats> {
   const t0 = performance.now();
-  const stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0, frames: 0 };
+  const stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0, frames: 0, missingFiles: [] };
   const count = (runs: PageRun[]) => runs.reduce((n, r) => n + r.pages, 0);
   const walk = (put: (raw: Buffer) => Promise<void>) =>
     walkSnapshot(

@@ -3,12 +3,16 @@ import {
   FrameType, SnapshotWriter, StreamValidator, decodeFrame, newSnapshotId, type Frame, type VmaHeader,
 } from '@pagevault/format';
 
-/** Captures a (stopped or running) process with @pagevault/capture; returns its frames, decoded and validated. */
-export async function captureFrames(pid: number): Promise<Frame[]> {
+/**
+ * Captures a (stopped or running) process with @pagevault/capture; returns its frames, decoded and
+ * validated. `host` is not this machine's name unless given, so restores do not compare mapped files'
+ * devices and inodes (FilePageReader).
+ */
+export async function captureFrames(pid: number, host = 'restore-outputs'): Promise<Frame[]> {
   const raw: Buffer[] = [];
   const snapshotId = newSnapshotId();
   const writer = new SnapshotWriter({ snapshotId, emit: (f) => raw.push(f) });
-  await captureSnapshot({ pid, writer, tenant: 'test', host: 'restore-outputs', freeze: { method: 'signal' } });
+  await captureSnapshot({ pid, writer, tenant: 'test', host, freeze: { method: 'signal' } });
   const v = new StreamValidator(snapshotId);
   return raw.map((b) => {
     const f = decodeFrame(b);

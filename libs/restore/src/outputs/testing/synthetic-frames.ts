@@ -15,6 +15,8 @@ export interface SyntheticSnapshot {
   pageSize?: number;
   pid?: number;
   cmdline?: string;
+  /** Default 'synthetic' (never this host, so mapped files are not compared with their dev and inode). */
+  host?: string;
   vmas: SyntheticVma[];
   maxFrameBytes?: number;
 }
@@ -44,7 +46,7 @@ export async function* syntheticFrames(s: SyntheticSnapshot, salt = 0): AsyncGen
   };
   const begin: SnapshotBegin = {
     pageSize: ps, pid: s.pid ?? 4242, startTimeMs: 1_700_000_000_000, mode: SnapshotMode.Full, consistency: Consistency.Frozen,
-    tenant: 't', host: 'synthetic', cmdline: s.cmdline ?? '/usr/bin/synthetic\0--flag\0',
+    tenant: 't', host: s.host ?? 'synthetic', cmdline: s.cmdline ?? '/usr/bin/synthetic\0--flag\0',
   };
   w.begin(begin);
   for (const v of s.vmas) {

@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ErrorCodes } from '@pagevault/errors';
+import { FrameType, type Frame } from '@pagevault/format';
+import { writeElfCore, writeRawImages, type RawLayout } from '@pagevault/restore';
+import { cliOn } from '../cli/cli-env';
+import { captureFrames, replay } from './helpers/capture-frames';
+
+// A real process mapping a file privately (every page read, so present and still the file's), captured
+// on this host: its pages go as file runs, and a restore reads them from the file — which must still be
+// the file the process mapped. And a process in its own mount namespace, where the path names another
+// file than ours: its pages must be copied, for no restore could read them by that path.
+
+const PS = 4096;
+const PAGES = 8;
+const work = mkdtempSync(join(tmpdir(), 'pv-mapped-files-'));
+const running: ChildProcess[] = [];
+afterEach(() => {
+  for (const p of running.splice(0)) p.kill('SIGKILL');
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Page k of a file of `fill`: every byte fill + k. */
+const fileBytes = (fill: number) => Buffer.concat(Array.from({ length: PAGES }, (_, k) => Buffer.alloc(PS, fill + k)));
+
+const MAPPER = `
+import mmap, sys
+f = open(sys.argv[1], 'rb')
+m = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+s = sum(m[i] for i in range(0, len(m), 4096))  # every page read: present, the file's
+sys.stdout.write('ready\\n'); sys.stdout.flush()
+sys.stdin.read()
+`;
+
+/** Starts python mapping `path` (through `wrap`, e.g. an unshare, that execs it), once it has read every page. */
+async function mapper(path: string, wrap: string[] = []): Promise<number> {
+  const argv = [...wrap, 'python3', '-c', MAPPER, path];
+  const p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  running.push(p);
+  await new Promise<void>((res, rej) => {
+    createInterface({ input: p.stdout! }).once('line', (l) => (l === 'ready' ? res() : rej(new Error(l))));
+    p.once('exit', (c) => rej(new Error(`mapper exited ${c}`)));
+  });
+  const pid = p.pid!; // unshare and sh exec what follows: the same process
+  expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toContain(path);
+  return pid;
+}
+
+/** The VMA of `path` in a capture, and what its pages went as. */
+function vmaOf(frames: Frame[], path: string): { index: number; start: number; file: number; data: number } {
+  let cur: { index: number; start: number; file: number; data: number } | undefined;
+  let found: typeof cur;
+  for (const f of frames) {
+    const b = f.body;
+    if (b.type === FrameType.VmaBegin) cur = b.vma.path === path ? { index: b.vma.index, start: b.vma.start, file: 0, data: 0 } : undefined;
+    if (!cur) continue;
+    if (b.type === FrameType.FileRuns) cur.file += b.runs.reduce((n, r) => n + r.pages, 0);
+    if (b.type === FrameType.PageChunk) cur.data += b.addresses.length;
+    if (b.type === FrameType.VmaEnd) found = cur;
+  }
+  return found!;
+}
+
+describe('pages referenced in their mapped file', () => {
+  it("are read from the same file; on the snapshot's host a file replaced since fails the restore, naming it", async () => {
+    const lib = join(work, 'lib-a.so');
+    writeFileSync(lib, fileBytes(0x10));
+    const pid = await mapper(lib);
+    const frames = await captureFrames(pid, hostname());
+    const v = vmaOf(frames, lib);
+    expect(v).toMatchObject({ file: PAGES, data: 0 }); // referenced, not copied
+
+    const before = await writeRawImages(replay(frames), join(work, 'raw-same'));
+    expect(before.pages.fileMissing).toBe(0);
+    const entry = before.layout.vmas.find((x) => x.path === lib)!;
+    expect(readFileSync(join(work, 'raw-same', entry.image!)).equals(fileBytes(0x10))).toBe(true);
+
+    // An upgrade: a new file renamed over the path (the process keeps the old inode, now deleted).
+    writeFileSync(lib + '.new', fileBytes(0x50));
+    renameSync(lib + '.new', lib);
+    for (const [name, write] of [
+      ['raw', (out: string) => writeRawImages(replay(frames), out)],
+      ['elf', (out: string) => writeElfCore(replay(frames), out)],
+    ] as const) {
+      const out = join(work, `${name}-replaced`);
+      await expect(write(out), name).rejects.toMatchObject({
+        code: ErrorCodes.FILE_UNAVAILABLE,
+        message: expect.stringContaining(`maps ${lib}, which is another file than the one mapped`),
+        details: { path: lib, vma: v.index },
+      });
+      expect(() => readFileSync(out)).toThrow(); // nothing written that looks complete
+    }
+    const allowed = await writeRawImages(replay(frames), join(work, 'raw-allowed'), { onMissingFile: 'allow' });
+    expect(allowed.pages.fileMissing).toBe(PAGES);
+    expect(allowed.missingFiles).toEqual([{ path: lib, reason: expect.stringContaining('replaced since the snapshot'), pages: PAGES }]);
+    const img = readFileSync(join(work, 'raw-allowed', allowed.layout.vmas.find((x) => x.path === lib)!.image!));
+    expect(img.every((b) => b === 0)).toBe(true); // left out: never the new file's bytes
+    const layout = JSON.parse(readFileSync(join(work, 'raw-allowed', 'layout.json'), 'utf8')) as RawLayout;
+    expect(layout.vmas.find((x) => x.path === lib)!.pages.fileMissing).toBe(PAGES);
+  });
+
+  it('are copied when the path names another file here than in the process (its own mount namespace)', async () => {
+    const ours = join(work, 'lib-b.so');
+    const theirs = join(work, 'lib-b-theirs.so');
+    writeFileSync(ours, fileBytes(0x20));
+    writeFileSync(theirs, fileBytes(0x70));
+    // The process sees `theirs` at the path `ours`, as a container sees its own root's files.
+    const pid = await mapper(ours, ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `mount --bind ${theirs} ${ours} && exec "$0" "$@"`]);
+    const frames = await captureFrames(pid, hostname());
+    expect(vmaOf(frames, ours)).toMatchObject({ file: 0, data: PAGES });
+    rmSync(theirs);
+    const r = await writeRawImages(replay(frames), join(work, 'raw-ns'));
+    expect(r.pages.fileMissing).toBe(0);
+    const img = readFileSync(join(work, 'raw-ns', r.layout.vmas.find((x) => x.path === ours)!.image!));
+    expect(img.equals(fileBytes(0x70))).toBe(true); // what the process had mapped, not our file at that path
+  });
+
+  it('make `pagevault restore` exit 4 naming the replaced file, or warn and leave zeros with --allow-missing-files', async () => {
+    const lib = join(work, 'lib-c.so');
+    writeFileSync(lib, fileBytes(0x30));
+    const pid = await mapper(lib);
+    const { pv, pvJson } = cliOn(join(work, 'store'));
+    const id = pvJson<{ snapshotId: string }[]>('snapshot', String(pid))[0]!.snapshotId;
+    writeFileSync(lib + '.new', fileBytes(0x60));
+    renameSync(lib + '.new', lib);
+    for (const format of ['raw', 'elf']) {
+      const r = pv('restore', id, '--format', format, '--out', join(work, `cli-${format}`));
+      expect(r.code, r.err).toBe(4);
+      expect(r.err).toContain(`PV_FILE_UNAVAILABLE: VMA`);
+      expect(r.err).toContain(`maps ${lib}, which is another file than the one mapped`);
+      expect(r.err).toContain('--allow-missing-files');
+    }
+    const ok = pv('restore', id, '--format', 'raw', '--out', join(work, 'cli-raw'), '--allow-missing-files');
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.err).toContain(`warning: ${PAGES} page(s) of ${lib} left out (zeros): it is another file than the one mapped`);
+    // The stream output references the file as the capture did: nothing to read, nothing to refuse.
+    expect(pv('restore', id, '--format', 'stream', '--out', join(work, 'cli.stream')).code).toBe(0);
+  });
+});
