@@ -112,7 +112,7 @@ describe('writeRawImages', () => {
     expect(allowed.pages).toMatchObject({ file: 0, fileMissing: 2 });
     expect(readFileSync(join(work, 'out-replaced', 'vma-0-1000-3000.img')).every((b) => b === 0)).toBe(true);
     // On another host inodes say nothing: the file at the path is read.
-    const elsewhere = await writeRawImages(syntheticFrames({ host: 'other-host', vmas: [vma] }), join(work, 'out-elsewhere'));
+    await writeRawImages(syntheticFrames({ host: 'other-host', vmas: [vma] }), join(work, 'out-elsewhere'));
     expect(readFileSync(join(work, 'out-elsewhere', 'vma-0-1000-3000.img')).every((b) => b === 0x32)).toBe(true);
   });
 
