@@ -69,6 +69,28 @@ describe('writeElfCore', () => {
     expect(statSync(path).blocks * 512).toBeLessThan(64 * PS); // 8 data pages of a 1030-page core
   });
 
+  it('gives a second mapping of a shared object the pages dumped under the first, holes kept', async () => {
+    const key = 'shmem:00:01:4242';
+    const shm = { kind: VmaKind.SharedAnon, flags: VmaFlag.Shared, sharedKey: key, path: '/memfd:buf (deleted)', inode: 4242 };
+    const s: SyntheticSnapshot = {
+      vmas: [
+        { start: 0x10000000, pages: 64, ...shm, data: [0, 1, 40, 63], zero: [2] },
+        { start: 0x20000000, pages: 16, data: [3] },
+        { start: 0x30000000, pages: 64, ...shm, flags: VmaFlag.Shared | VmaFlag.SharedElsewhere },
+      ],
+    };
+    const path = join(work, 'shared-twice.core');
+    const stats = await writeElfCore(syntheticFrames(s), path);
+    const { phdrs } = await readElfCore(path);
+    expect(phdrs.filter((p) => p.type === ELF.PT_LOAD).map((p) => p.filesz)).toEqual([64 * PS, 16 * PS, 64 * PS]);
+    for (const k of [0, 1, 40, 63]) {
+      expect(await readSegment(path, phdrs, 0x30000000 + k * PS, PS), `page ${k}`).toEqual(pageContent(0x10000000 + k * PS));
+    }
+    expect((await readSegment(path, phdrs, 0x30000000 + 2 * PS, PS))!.every((b) => b === 0)).toBe(true);
+    expect(stats.sharedCopied).toBe(4);
+    expect(statSync(path).blocks * 512).toBeLessThan(32 * PS); // 9 data pages: the copy's holes stay holes
+  });
+
   it('records pid, name and arguments in NT_PRPSINFO, a zeroed NT_PRSTATUS, and the file mappings in NT_FILE', async () => {
     const path = join(work, 'c.core');
     await writeElfCore(syntheticFrames(snap), path);

@@ -1,5 +1,5 @@
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
-import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
+import { VmaFlag, type PageRun, type SnapshotBegin, type VmaHeader } from '@pagevault/format';
 import { atomicFile } from './atomic-output';
 import {
   ELF, alignUp, encodeElfHeader, encodeExtnumSection, encodeProgramHeaders, segmentFlags, type ProgramHeader,
@@ -23,6 +23,8 @@ import { hasContents, mapsFile } from './vma-util';
 export type ElfCoreOptions = FileOutputOptions;
 
 export interface ElfCoreStats extends OutputStats {
+  /** Pages copied into the segment of a VMA that maps a shared object dumped under an earlier VMA. */
+  sharedCopied: number;
   /** PT_LOAD segments (one per VMA). */
   segments: number;
   /** Apparent size of the core file; the disk it takes is about bytesWritten (the rest are holes). */
@@ -58,8 +60,15 @@ export async function writeElfCore(frames: SnapshotInput, path: string, opts: El
   }, opts.replace);
 }
 
+/** A segment of this core holding [pgoff, pgoff + len) of a shared object. */
+interface SharedSegment {
+  pgoff: number;
+  len: number;
+  offset: number;
+}
+
 class ElfCoreWriter {
-  readonly stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0 };
+  readonly stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0, sharedCopied: 0 };
   readonly loads: ProgramHeader[] = [];
   files: FilePageReader | undefined;
   fileSize = 0;
@@ -67,6 +76,10 @@ class ElfCoreWriter {
   private next = 0;
   private readonly fileVmas: VmaHeader[] = [];
   private untouched: UntouchedPages | undefined;
+  /** Where each shared object's dumped ranges are in this core, by sharedKey. */
+  private readonly sharedSegments = new Map<string, SharedSegment[]>();
+  /** The segments the current VMA (shared elsewhere) is copied from. */
+  private copyFrom: SharedSegment[] | undefined;
 
   constructor(
     private readonly fh: OutputFile,
@@ -81,7 +94,14 @@ class ElfCoreWriter {
 
   vmaBegin(v: VmaHeader): void {
     const len = v.end - v.start;
-    const filesz = hasContents(v) ? len : 0;
+    // A second mapping of a shared object dumped under an earlier VMA carries no pages in the stream, but
+    // gdb reads a core's memory by address: it gets a copy of what the earlier segment holds.
+    const copyOf = v.flags & VmaFlag.SharedElsewhere ? this.sharedSegments.get(v.sharedKey) : undefined;
+    const filesz = hasContents(v) || copyOf ? len : 0;
+    if (hasContents(v) && v.sharedKey) {
+      this.sharedSegments.set(v.sharedKey, [...(this.sharedSegments.get(v.sharedKey) ?? []), { pgoff: v.pgoff, len, offset: this.next }]);
+    }
+    this.copyFrom = copyOf;
     this.loads.push({ type: ELF.PT_LOAD, flags: segmentFlags(v.prot), offset: this.next, vaddr: v.start, filesz, memsz: len, align: this.head.pageSize });
     this.next += filesz;
     if (mapsFile(v)) this.fileVmas.push(v);
@@ -111,11 +131,45 @@ class ElfCoreWriter {
   }
 
   async vmaEnd(v: VmaHeader): Promise<void> {
+    if (this.copyFrom) await this.copyShared(v, this.copyFrom);
+    this.copyFrom = undefined;
     if (!this.untouched) return;
     const runs = this.untouched.runs();
     this.untouched = undefined;
     // Pages past the end of the file stay holes: the process could not have read them either.
     this.stats.pages.file += (await this.fillFromFile(v, runs, false)).file;
+  }
+
+  /**
+   * Copies into the segment of `v` (shared elsewhere) the part of the object that `from`'s segments hold,
+   * by object offset; the pages in holes there stay holes here. One batch (1 MiB) read and written at a time.
+   */
+  private async copyShared(v: VmaHeader, from: SharedSegment[]): Promise<void> {
+    const ps = this.head.pageSize;
+    const to = this.segmentOffset(v);
+    const buf = Buffer.alloc(1024 * 1024);
+    const zero = Buffer.alloc(ps);
+    for (const src of from) {
+      const lo = Math.max(src.pgoff, v.pgoff);
+      const hi = Math.min(src.pgoff + src.len, v.pgoff + (v.end - v.start));
+      for (let o = lo; o < hi; o += buf.length) {
+        const n = await this.fh.read(buf.subarray(0, Math.min(buf.length, hi - o)), src.offset + (o - src.pgoff));
+        // Runs of pages with a non-zero byte are written; all-zero pages stay holes.
+        const nonZero = (at: number) => zero.compare(buf, at, Math.min(at + ps, n), 0, Math.min(ps, n - at)) !== 0;
+        for (let p = 0; p < n; ) {
+          if (!nonZero(p)) {
+            p += ps;
+            continue;
+          }
+          let q = p + ps;
+          while (q < n && nonZero(q)) q += ps;
+          const run = buf.subarray(p, Math.min(q, n));
+          this.stats.bytesWritten += await this.fh.write(run, to + (o - v.pgoff) + p);
+          this.stats.sharedCopied += run.length / ps;
+          p = q;
+        }
+      }
+    }
   }
 
   private fillFromFile(v: VmaHeader, runs: PageRun[], required = true): Promise<{ file: number; fileMissing: number }> {
