@@ -106,7 +106,7 @@ export class CompactionService {
     // A partition whose agent died mid-stream may see no record again for a long time: snapshots are
     // expired on a timer too, not only when a batch arrives (the offset moves with the next batch).
     this.sweeper = setInterval(() => {
-      this.sweeping = this.sweeping.then(() => this.expire()).catch(() => undefined);
+      this.sweeping = this.sweeping.then(() => this.sweep()).catch(() => undefined);
     }, Math.max(50, Math.min(30_000, this.timeoutMs / 4)));
     this.sweeper.unref();
   }
@@ -287,9 +287,27 @@ export class CompactionService {
     this.finished.set(id, how);
   }
 
-  /** Fails snapshots (of one partition, or all) whose frames stopped coming (an agent died mid-stream). */
-  private async expire(partition?: number): Promise<void> {
-    if (this.waits > 0) return;
+  /**
+   * The timer's expiry. A partition whose open snapshot it failed may see no batch for a long time, and
+   * only a batch commits: its offset (and the lag the group reports) would stay at the failed snapshot's
+   * begin until then. So it commits what the last batch's control allows, unless that batch went stale
+   * (revoked, stopping); a failed commit is left to the next batch.
+   */
+  private async sweep(): Promise<void> {
+    for (const p of await this.expire()) {
+      const ctl = this.batches.get(p);
+      const next = this.offsets.committable(p, [...this.open.values()]);
+      if (ctl && !ctl.isStale() && next !== undefined) await ctl.commit(p, next).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Fails snapshots (of one partition, or all) whose frames stopped coming (an agent died mid-stream).
+   * Returns the partitions it failed some on.
+   */
+  private async expire(partition?: number): Promise<Set<number>> {
+    const expired = new Set<number>();
+    if (this.waits > 0) return expired;
     const now = Date.now();
     for (const [id, o] of [...this.open]) {
       if ((partition !== undefined && o.partition !== partition) || o.busy || now - o.lastSeen < this.timeoutMs) continue;
@@ -298,7 +316,9 @@ export class CompactionService {
       this.finished.set(id, 'failed'); // a straggler frame arriving while this runs is dropped
       const rec: FrameRecord = { key: id, value: Buffer.alloc(0), partition: o.partition, offset: o.firstOffset };
       await this.fail(id, rec, new PvError(ErrorCodes.TIMEOUT, `snapshot ${id}: no frame for ${Math.round((now - o.lastSeen) / 1000)} s, its end never came`), o.ingest.tenantName);
+      expired.add(o.partition);
     }
+    return expired;
   }
 }
 

@@ -430,9 +430,10 @@ describe('agent, compactor and restorer services', () => {
     };
     const out = join(tmpdir(), `pv-svc-refused-${tag}`);
     for (const [body, message] of [
-      [{ tenant, snapshot: 'latest', format: 'raw', out, replcae: true }, /^unknown field replcae \(known: tenant, snapshot, format, out, pid, replace\)$/],
+      [{ tenant, snapshot: 'latest', format: 'raw', out, replcae: true }, /^unknown field replcae \(known: tenant, snapshot, format, out, pid, replace, allowMissingFiles\)$/],
       [{ tenant, format: 'raw', out }, /a restore needs tenant and snapshot/],
       [{ tenant, snapshot: 'latest', format: 'tar', out }, /format must be stream, raw, elf or live, not "tar"/],
+      [{ tenant, snapshot: 'latest', format: 'raw', out, allowMissingFiles: 'yes' }, /allowMissingFiles must be true or false, not "yes"/],
     ] as const) {
       const r = await post(body);
       expect(r.status, JSON.stringify(body)).toBe(400);
