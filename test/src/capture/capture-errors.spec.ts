@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Consistency, FrameType, decodeFrame } from '@pagevault/format';
-import { captureSnapshot, freezeProcesses, frozenCount } from '@pagevault/capture';
+import { PagemapReader, captureSnapshot, freezeProcesses, frozenCount } from '@pagevault/capture';
 import { collectingWriter, decodeSnapshot } from './helpers/frames';
 import { startTarget, type BigInfo } from './helpers/target-process';
 
@@ -69,6 +69,26 @@ describe('capture errors', () => {
       expect(frozenCount()).toBe(0);
     } finally {
       await t.stop();
+    }
+  });
+
+  it('fails with PV_PROCESS_EXITED saying so when the process runs execve under a live read', async () => {
+    // The process execs when told: its pagemap, opened on the old address space, then reads nothing.
+    const p = spawn('python3', ['-c', "import os, sys; sys.stdin.readline(); os.execv('/bin/sleep', ['sleep', '30'])"], { stdio: ['pipe', 'ignore', 'inherit'] });
+    try {
+      await sleep(200);
+      const pagemap = new PagemapReader(p.pid!, 4096, 16);
+      const heap = Number.parseInt(readFileSync(`/proc/${p.pid}/maps`, 'utf8').split('\n').find((l) => l.endsWith('[heap]'))!.split('-')[0]!, 16);
+      pagemap.read(heap, 1); // the old address space: read
+      p.stdin!.write('exec\n');
+      for (let i = 0; i < 200 && readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim() !== 'sleep'; i++) await sleep(10);
+      expect(() => pagemap.read(heap, 1)).toThrow(expect.objectContaining({
+        code: 'PV_PROCESS_EXITED',
+        message: expect.stringMatching(new RegExp(`^process ${p.pid} replaced its program \\(execve\\) during the capture`)),
+      }));
+      pagemap.close();
+    } finally {
+      p.kill('SIGKILL');
     }
   });
 

@@ -57,11 +57,13 @@ export class PagemapReader {
             },
           );
         }
+        // Alive, but the address space this file was opened on is gone: the process ran execve (only a
+        // live capture can see that). What was read of it belongs to a program that no longer runs.
         throw new PvError(
-          ErrorCodes.READ_FAILED,
-          `pagemap of process ${this.pid} ended at ${hex(addr + (got / 8) * this.pageSize)}`,
+          ErrorCodes.PROCESS_EXITED,
+          `process ${this.pid} replaced its program (execve) during the capture: the address space being read is gone (pagemap at ${hex(addr + (got / 8) * this.pageSize)}); snapshot it again`,
           {
-            details: { pid: this.pid, address: hex(addr) },
+            details: { pid: this.pid, address: hex(addr), exec: true },
           },
         );
       }
