@@ -130,6 +130,7 @@ describe('pagevault CLI, embedded mode', () => {
       [['restore', first, '--format', 'stream', '--out', '/dev/null', '--force'], 'character device'],
       [['dump', String(src.info.pid), '--out', '/dev/null', '--force'], 'character device'],
       [['restore', first, '--format', 'elf', '--out', join(work, 'no-such-dir', 'core')], 'does not exist'],
+      [['restore', first, '--format', 'raw', '--out', join(work, 'no-such-dir', 'raw')], 'does not exist'],
       [['restore', first, '--format', 'elf', '--out', ''], '--out must name'],
       [['dump', String(src.info.pid), '--out', join(work, 'x.dump'), '--id', 'xyz'], '32 hex digits'],
       [['dump', String(src.info.pid), '--out', join(work, 'x.dump'), '--time', 'abc'], 'milliseconds'],

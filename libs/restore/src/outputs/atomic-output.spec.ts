@@ -65,6 +65,15 @@ describe('atomicDir', () => {
     await expect(atomicDir('/dev/null', false, async () => undefined, true)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
   });
 
+  it('creates the output directory but not its missing parents, as atomicFile does', async () => {
+    let wrote = false;
+    await expect(atomicDir(join(work, 'no-parent', 'raw'), false, async () => void (wrote = true))).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('does not exist'),
+    });
+    expect(wrote).toBe(false);
+    expect(existsSync(join(work, 'no-parent'))).toBe(false);
+  });
+
   it('removes its temporary directory when the process is being killed', async () => {
     const out = join(work, 'rawdir');
     await atomicDir(out, false, async (tmp) => {

@@ -24,7 +24,7 @@ export function atomicFile<T>(path: string, fsync: boolean, write: (tmp: string)
  * What atomicFile and atomicDir refuse before writing anything, for a caller that must answer first (a
  * service accepting a restore job): PV_INVALID_ARGUMENT for an output that exists (unless `replace`),
  * that is not a regular file (a directory for `directory`) even with `replace`, a directory output
- * holding files but not `marker` (not an earlier output: never replaced), or a file whose directory
+ * holding files but not `marker` (not an earlier output: never replaced), or an output whose directory
  * does not exist.
  */
 export async function checkOutput(path: string, kind: 'file' | 'directory', replace: boolean, marker?: string): Promise<void> {
@@ -44,6 +44,7 @@ async function checkOutputPath(path: string, kind: 'file' | 'directory', replace
     return [];
   }
   if (st && !st.isDirectory()) throw notReplaceable(path, st, 'a directory');
+  if (!st) await readdir(dirname(path)); // as for a file: the output is created, its parents never are
   const existing = st ? await readdir(path) : [];
   if (existing.length > 0 && !replace) throw existsError(path, 'directory');
   if (existing.length > 0 && marker !== undefined && !existing.includes(marker)) {
