@@ -44,6 +44,10 @@ describe('pagevault CLI, embedded mode', () => {
     const table = pv('ls');
     expect(table.code).toBe(0);
     expect(table.out).toContain(first);
+    // For people: kinds by name, permissions as in maps, and why a VMA has no pages.
+    const shown = pv('show', second).out.split('\n');
+    expect(shown.find((l) => l.includes('[heap]'))).toMatch(/ rw-p +Heap /);
+    expect(shown.find((l) => l.includes('[vvar]'))).toMatch(/Vvar .*not read: the kernel's/);
   });
 
   it('reports no changed pages between two snapshots of a stopped process', () => {

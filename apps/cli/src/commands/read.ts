@@ -3,7 +3,7 @@ import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import {
   PageKind, addTags, listSnapshots, readPageMap, readTags, removeTags, resolveSnapshot, snapshotFilter, type Manifest, type TenantStore,
 } from '@pagevault/repo';
-import { restoreFrames } from '@pagevault/restore';
+import { kindName, perms, restoreFrames, vmaNote } from '@pagevault/restore';
 import { leftOut, openContext, type GlobalOptions } from '../context';
 import { Progress, bytes, printJson, printTable } from '../output';
 
@@ -66,8 +66,8 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
     printTable([summary(m)]);
     process.stdout.write('\n');
     printTable(m.vmas.map((v) => ({
-      index: v.index, start: v.start.toString(16), end: v.end.toString(16), prot: v.prot, kind: v.kind, data: v.pages.data,
-      zero: v.pages.zero, file: v.pages.file, path: v.path || v.reason,
+      index: v.index, start: v.start.toString(16), end: v.end.toString(16), perms: perms(v), kind: kindName(v.kind), data: v.pages.data,
+      zero: v.pages.zero, file: v.pages.file, path: v.path, note: vmaNote(v),
     })));
   });
 

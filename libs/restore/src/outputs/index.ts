@@ -11,3 +11,4 @@ export { writeLiveProcess, type LiveProcessOptions, type LiveProcessStats } from
 export { writeStream, type StreamOutputOptions, type StreamStats } from './stream-file';
 export { atomicFile, checkOutput } from './atomic-output';
 export { openOutputFile, type OutputFile } from './output-file';
+export { kindName, perms, vmaNote } from './vma-util';

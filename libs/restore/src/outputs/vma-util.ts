@@ -6,7 +6,7 @@ export function hasContents(v: VmaHeader): boolean {
 }
 
 /** The VMA's permissions as /proc/PID/maps shows them, e.g. "r-xp". */
-export function perms(v: VmaHeader): string {
+export function perms(v: Pick<VmaHeader, 'prot' | 'flags'>): string {
   return (
     (v.prot & Prot.Read ? 'r' : '-') +
     (v.prot & Prot.Write ? 'w' : '-') +
@@ -17,6 +17,14 @@ export function perms(v: VmaHeader): string {
 
 export function kindName(kind: VmaKind): string {
   return VmaKind[kind] ?? `Kind${kind}`;
+}
+
+/** Why a VMA carries no pages, for people: its reason (unsupported), "shared elsewhere", "kernel's"; else ''. */
+export function vmaNote(v: Pick<VmaHeader, 'flags' | 'reason' | 'sharedKey'>): string {
+  if (v.reason) return `not read: ${v.reason}`;
+  if (v.flags & VmaFlag.SharedElsewhere) return `shared: dumped under an earlier VMA (${v.sharedKey})`;
+  if (v.flags & VmaFlag.NoContents) return "not read: the kernel's (vdso, vvar, vsyscall)";
+  return '';
 }
 
 /** True for VMAs that map a file (they go into NT_FILE and may have file runs). */
