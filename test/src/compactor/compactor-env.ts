@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import { KafkaFrameLog } from '@pagevault/framelog-kafka';
 import type { ObjectStore } from '@pagevault/objstore';
 import { Repository, keys, type FailedSnapshot } from '@pagevault/repo';
@@ -97,6 +98,22 @@ export class CompactorScenario {
       for (let i = 0; i < b.readUInt32LE(8); i++) out.add(keys.pack(tenant, b.subarray(12 + i * 32, 44 + i * 32).toString('hex')));
     }
     return out;
+  }
+
+  /** The first `n` records of `topic` (a raw kafkajs consumer in a group of its own), key and value. */
+  async readTopic(topic: string, n: number): Promise<{ key: string; value: Buffer }[]> {
+    const kafka = new Kafka({ clientId: `pv-it-${this.label}-reader`, brokers: kafkaBrokers, logLevel: logLevel.NOTHING });
+    const reader = kafka.consumer({ groupId: this.groupName(`${topic}-reader`) });
+    const got: { key: string; value: Buffer }[] = [];
+    await reader.connect();
+    try {
+      await reader.subscribe({ topic, fromBeginning: true });
+      await reader.run({ eachMessage: async ({ message }) => void got.push({ key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0) }) });
+      await waitFor(() => got.length >= n, 30_000, () => `${n} records of ${topic} (${got.length})`);
+    } finally {
+      await reader.disconnect();
+    }
+    return got;
   }
 
   /** The group's committed offset of partition 0 (undefined: never committed) and the topic's end. */
