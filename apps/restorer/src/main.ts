@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { installThawOnSignals, thawAbandonedFreezes } from '@pagevault/capture';
 import { Repository, keys } from '@pagevault/repo';
@@ -9,6 +10,7 @@ const spec = {
   ...commonSpec,
   PV_HTTP_PORT: { kind: 'int', default: '7703', help: 'HTTP port' },
   PV_OPEN_TENANTS: { kind: 'int', default: '64', help: 'tenants whose page index stays loaded (least recently used dropped first)' },
+  PV_HOST_NAME: { kind: 'string', default: hostname(), help: "this host's name as its agent records it: the mapped files of its snapshots are checked to be the very files (device and inode)" },
 } as const;
 
 async function main(): Promise<void> {
@@ -37,7 +39,7 @@ async function main(): Promise<void> {
     onDamagedIndex: (tenant, damaged) => {
       for (const e of damaged) startLog.error({ tenant, key: e.details['key'] }, `tenant ${tenant}: ${e.message}; its pages look missing until \`pagevault repair-index\` rebuilds it`);
     },
-  }), registry, ready), { service: 'restorer', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
+  }), registry, ready, c.PV_HOST_NAME), { service: 'restorer', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
 }
 
 main().catch((e: unknown) => {

@@ -41,13 +41,20 @@ export interface RestoreRequest {
   allowMissingFiles?: unknown;
 }
 
+/** Nest token of this host's name as pagevault records it (PV_HOST_NAME): see CommonOutputOptions.localHost. */
+export const LOCAL_HOST = 'PV_LOCAL_HOST';
+
 @Injectable()
 export class RestoreJobsService {
   private readonly logger = new Logger(RestoreJobsService.name);
   private readonly jobs = new Map<string, RestoreJob>();
   private readonly done: Counter;
 
-  constructor(@Inject(Repository) private readonly repo: Repository, @Inject(Registry) registry: Registry) {
+  constructor(
+    @Inject(Repository) private readonly repo: Repository,
+    @Inject(Registry) registry: Registry,
+    @Inject(LOCAL_HOST) private readonly localHost: string,
+  ) {
     this.done = new Counter({ name: 'pagevault_restorer_jobs_total', help: 'restore jobs by outcome', labelNames: ['state', 'format'], registers: [registry] });
   }
 
@@ -113,7 +120,7 @@ export class RestoreJobsService {
   private async run(job: RestoreJob, t: TenantStore, m: Manifest): Promise<void> {
     try {
       const frames = restoreSnapshot(t, m, { onProgress: (d) => (job.pagesDone = d) });
-      job.result = await write(job, frames);
+      job.result = await write(job, frames, this.localHost);
       job.state = 'done';
     } catch (e) {
       job.state = 'failed';
@@ -124,8 +131,8 @@ export class RestoreJobsService {
   }
 }
 
-function write(job: RestoreJob, frames: SnapshotInput): Promise<unknown> {
-  const o = { replace: job.replace, onMissingFile: job.allowMissingFiles ? 'allow' : 'fail' } as const;
+function write(job: RestoreJob, frames: SnapshotInput, localHost: string): Promise<unknown> {
+  const o = { replace: job.replace, onMissingFile: job.allowMissingFiles ? 'allow' : 'fail', localHost } as const;
   switch (job.format) {
     case 'raw':
       return writeRawImages(frames, job.out!, o);
@@ -134,6 +141,6 @@ function write(job: RestoreJob, frames: SnapshotInput): Promise<unknown> {
     case 'stream':
       return writeStream(frames, job.out!, o);
     case 'live':
-      return writeLiveProcess(frames, job.pid!, { onMissingFile: o.onMissingFile });
+      return writeLiveProcess(frames, job.pid!, { onMissingFile: o.onMissingFile, localHost });
   }
 }

@@ -2,12 +2,12 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import { Repository } from '@pagevault/repo';
 import { HealthController, READINESS } from '@pagevault/service-kit';
-import { RestoreJobsService } from './restore-jobs.service';
+import { LOCAL_HOST, RestoreJobsService } from './restore-jobs.service';
 import { SnapshotsController } from './snapshots.controller';
 
 @Module({})
 export class RestorerModule {
-  static forRoot(repo: Repository, registry: Registry, ready: () => Promise<string | undefined>): DynamicModule {
+  static forRoot(repo: Repository, registry: Registry, ready: () => Promise<string | undefined>, localHost: string): DynamicModule {
     return {
       module: RestorerModule,
       controllers: [HealthController, SnapshotsController],
@@ -15,6 +15,7 @@ export class RestorerModule {
         { provide: Repository, useValue: repo },
         { provide: Registry, useValue: registry },
         { provide: READINESS, useValue: ready },
+        { provide: LOCAL_HOST, useValue: localHost },
         RestoreJobsService,
       ],
     };

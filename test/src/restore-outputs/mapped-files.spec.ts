@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,9 +6,9 @@ import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '@pagevault/errors';
 import { FrameType, type Frame } from '@pagevault/format';
-import { writeElfCore, writeRawImages, type RawLayout } from '@pagevault/restore';
+import { writeElfCore, writeLiveProcess, writeRawImages, type RawLayout } from '@pagevault/restore';
 import { cliOn } from '../cli/cli-env';
-import { captureFrames, replay } from './helpers/capture-frames';
+import { captureFrames, replay, selectRanges } from './helpers/capture-frames';
 
 // A real process mapping a file privately (every page read, so present and still the file's), captured
 // on this host: its pages go as file runs, and a restore reads them from the file — which must still be
@@ -36,9 +36,26 @@ sys.stdout.write('ready\\n'); sys.stdout.flush()
 sys.stdin.read()
 `;
 
+// The same, at a fixed address (MAP_FIXED_NOREPLACE), so that a second process can be prepared with the
+// first one's layout for a live restore.
+const FIXED_MAPPER = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size = os.fstat(fd).st_size
+at = libc.mmap(int(sys.argv[2], 16), size, 1, 0x02 | 0x100000, fd, 0)  # PROT_READ, MAP_PRIVATE | MAP_FIXED_NOREPLACE
+if at != int(sys.argv[2], 16): raise SystemExit('mmap: errno %d' % ctypes.get_errno())
+s = sum(ctypes.c_char.from_address(at + i).value[0] for i in range(0, size, 4096))
+sys.stdout.write('ready\\n'); sys.stdout.flush()
+sys.stdin.read()
+`;
+const FIXED_AT = 0x5a5a00000000;
+
 /** Starts python mapping `path` (through `wrap`, e.g. an unshare, that execs it), once it has read every page. */
-async function mapper(path: string, wrap: string[] = []): Promise<number> {
-  const argv = [...wrap, 'python3', '-c', MAPPER, path];
+async function mapper(path: string, wrap: string[] = [], fixedAt?: number): Promise<number> {
+  const argv = [...wrap, 'python3', '-c', fixedAt === undefined ? MAPPER : FIXED_MAPPER, path, ...(fixedAt === undefined ? [] : [fixedAt.toString(16)])];
   const p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   running.push(p);
   await new Promise<void>((res, rej) => {
@@ -125,8 +142,11 @@ describe('pages referenced in their mapped file', () => {
     const pid = await mapper(lib);
     const { pv, pvJson } = cliOn(join(work, 'store'));
     const id = pvJson<{ snapshotId: string }[]>('snapshot', String(pid))[0]!.snapshotId;
+    // Taken under another name for this host (--host, as an agent's PV_HOST_NAME): the same name at restore says it is this host.
+    const named = pvJson<{ snapshotId: string }[]>('--host', 'pv-test-alias', 'snapshot', String(pid))[0]!.snapshotId;
     writeFileSync(lib + '.new', fileBytes(0x60));
     renameSync(lib + '.new', lib);
+    expect(pv('--host', 'pv-test-alias', 'restore', named, '--format', 'raw', '--out', join(work, 'cli-alias')).code).toBe(4);
     for (const format of ['raw', 'elf']) {
       const r = pv('restore', id, '--format', format, '--out', join(work, `cli-${format}`));
       expect(r.code, r.err).toBe(4);
@@ -139,5 +159,45 @@ describe('pages referenced in their mapped file', () => {
     expect(ok.err).toContain(`warning: ${PAGES} page(s) of ${lib} left out (zeros): it is another file than the one mapped`);
     // The stream output references the file as the capture did: nothing to read, nothing to refuse.
     expect(pv('restore', id, '--format', 'stream', '--out', join(work, 'cli.stream')).code).toBe(0);
+  });
+
+  it('make a live restore into a prepared process fail, or keep its own pages if allowed, when the file was replaced', async () => {
+    const lib = join(work, 'lib-d.so');
+    writeFileSync(lib, fileBytes(0x40));
+    const first = await mapper(lib, [], FIXED_AT);
+    const range = [{ start: FIXED_AT, end: FIXED_AT + PAGES * PS }];
+    const frames = selectRanges(await captureFrames(first, hostname()), range);
+    expect(vmaOf(frames, lib)).toMatchObject({ file: PAGES });
+    running.splice(0).forEach((p) => p.kill('SIGKILL'));
+    // The same file still there: its pages are the target's page cache already, nothing is written.
+    const same = await mapper(lib, [], FIXED_AT);
+    const ok = await writeLiveProcess(replay(frames), same, { freeze: { method: 'signal' } });
+    expect(ok).toMatchObject({ fileSkipped: PAGES, missingFiles: [] });
+    running.splice(0).forEach((p) => p.kill('SIGKILL'));
+    // Replaced: a prepared process maps the new file at the path; its pages are not the snapshot's.
+    writeFileSync(lib + '.new', fileBytes(0x70));
+    renameSync(lib + '.new', lib);
+    const target = await mapper(lib, [], FIXED_AT);
+    await expect(writeLiveProcess(replay(frames), target, { freeze: { method: 'signal' } })).rejects.toMatchObject({
+      code: ErrorCodes.FILE_UNAVAILABLE, message: expect.stringContaining('is another file than the one mapped'),
+    });
+    expect(readFileSync(`/proc/${target}/stat`, 'utf8').split(') ')[1]![0]).not.toBe('T'); // thawed
+    const allowed = await writeLiveProcess(replay(frames), target, { freeze: { method: 'signal' }, onMissingFile: 'allow' });
+    expect(allowed.pages.fileMissing).toBe(PAGES);
+    expect(allowed.missingFiles).toEqual([{ path: lib, reason: expect.stringContaining('replaced since'), pages: PAGES }]);
+  });
+
+  it('never open a FIFO (or anything but a regular file) found at the path: it would wait for a writer', async () => {
+    const lib = join(work, 'lib-e.so');
+    writeFileSync(lib, fileBytes(0x11));
+    const pid = await mapper(lib);
+    const frames = await captureFrames(pid);
+    rmSync(lib);
+    execFileSync('mkfifo', [lib]);
+    const t0 = Date.now();
+    await expect(writeRawImages(replay(frames), join(work, 'raw-fifo'))).rejects.toMatchObject({
+      code: ErrorCodes.FILE_UNAVAILABLE, message: expect.stringContaining(`maps ${lib}, which is not a regular file`),
+    });
+    expect(Date.now() - t0).toBeLessThan(20_000); // (a hang is the failure; the bound is only the test's)
   });
 });

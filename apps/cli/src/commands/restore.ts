@@ -15,7 +15,7 @@ import { pidOf } from './snapshot';
 export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
 
 /** Restores a snapshot to one of the four outputs; nothing that looks complete is left on failure. */
-export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreFormat, out: string, o: Pick<CommonOutputOptions, 'replace' | 'onMissingFile'> = {}): Promise<OutputStats> {
+export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreFormat, out: string, o: Pick<CommonOutputOptions, 'replace' | 'onMissingFile' | 'localHost'> = {}): Promise<OutputStats> {
   const bar = new Progress(`restore ${m.snapshotId.slice(0, 12)} → ${format}`);
   const frames = restoreSnapshot(t, m, { onProgress: (d, n) => bar.update(d, n) });
   try {
@@ -80,8 +80,9 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
       if (o.format !== 'live') checkOutputPath(ctx, o.out);
       const t = await ctx.tenant();
       const m = await resolveSnapshot(t, ref, {}, leftOut);
-      const r = await restoreTo(t, m, o.format, o.out, { replace: o.force === true, onMissingFile: o.allowMissingFiles ? 'allow' : 'fail' });
-      for (const f of r.missingFiles) process.stderr.write(`pagevault: warning: ${f.pages} page(s) of ${f.path} left out (zeros): it ${f.reason}\n`);
+      const r = await restoreTo(t, m, o.format, o.out, { replace: o.force === true, onMissingFile: o.allowMissingFiles ? 'allow' : 'fail', localHost: ctx.host });
+      const left = o.format === 'live' ? "the target's own" : 'zeros';
+      for (const f of r.missingFiles) process.stderr.write(`pagevault: warning: ${f.pages} page(s) of ${f.path} left out (${left}): it ${f.reason}\n`);
       if (ctx.json) printJson({ snapshotId: m.snapshotId, format: o.format, out: o.out, ...r });
       else printTable([{ snapshot: m.snapshotId, format: o.format, out: o.out, ...flat({ ...r }) }]);
     });

@@ -1,4 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isMappedFile } from '@pagevault/capture';
@@ -24,8 +25,8 @@ interface OpenFile {
  * `pgoff + (addr - start)`; a page the end of file cuts is delivered zero-padded, as the kernel maps it.
  *
  * A page the stream says is the file's must come from that file. When it cannot — the file is gone or
- * unreadable, too short, or, on the snapshot's own host reading paths as they are, another file than
- * the one mapped (its device and inode differ: replaced by a rename, as a package upgrade does) — the
+ * unreadable, not a regular file, too short, or, on the snapshot's own host (its name is this machine's
+ * hostname or `localHost`) reading paths as they are, another file than the one mapped (its device and inode differ: replaced by a rename, as a package upgrade does) — the
  * restore fails with PV_FILE_UNAVAILABLE naming it (onMissingFile 'fail', the default), or the page is
  * left out and reported in `missing` ('allow'). Other hosts' inodes say nothing, and a file changed in
  * place keeps its inode: format v1 records no size or mtime to tell (docs/format.md §12).
@@ -41,13 +42,18 @@ export class FilePageReader {
 
   constructor(
     head: Pick<SnapshotBegin, 'pageSize' | 'host'>,
-    private readonly opts: Pick<CommonOutputOptions, 'fileRoot' | 'onMissingFile'> = {},
+    private readonly opts: Pick<CommonOutputOptions, 'fileRoot' | 'onMissingFile' | 'localHost'> = {},
     batchBytes = 1024 * 1024,
   ) {
     const ps = (this.ps = head.pageSize);
     this.buf = Buffer.alloc(Math.max(ps, Math.floor(batchBytes / ps) * ps));
-    this.checkIdentity = opts.fileRoot === undefined && head.host === hostname();
+    this.checkIdentity = opts.fileRoot === undefined && (head.host === hostname() || head.host === opts.localHost);
     this.allowMissing = opts.onMissingFile === 'allow';
+  }
+
+  /** Files are compared with the device and inode their VMA names (the snapshot's host, paths as they are). */
+  get checksIdentity(): boolean {
+    return this.checkIdentity;
   }
 
   /** Files whose pages were left out (onMissingFile 'allow'), with why and how many. */
@@ -123,12 +129,17 @@ export class FilePageReader {
       f.problem = 'cannot be opened by that name';
     } else {
       try {
-        f.fh = await open(path, 'r');
-        const st = await f.fh.stat({ bigint: true });
-        if (!st.isFile()) f.problem = 'is not a regular file';
-        else if (this.checkIdentity && !isMappedFile(st, vma.dev, vma.inode)) {
-          f.problem = `is another file than the one mapped (device ${vma.dev} inode ${vma.inode}; now ${st.ino}): replaced since the snapshot`;
-        } else f.size = Number(st.size);
+        // Never opened unless a regular file (opening a FIFO waits for a writer; a device may act on
+        // open), and opened non-blocking should one take its place meanwhile; checked again once open.
+        if (!(await stat(path)).isFile()) f.problem = 'is not a regular file';
+        else {
+          f.fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+          const st = await f.fh.stat({ bigint: true });
+          if (!st.isFile()) f.problem = 'is not a regular file';
+          else if (this.checkIdentity && !isMappedFile(st, vma.dev, vma.inode)) {
+            f.problem = `is another file than the one mapped (device ${vma.dev} inode ${vma.inode}; now ${st.ino}): replaced since the snapshot`;
+          } else f.size = Number(st.size);
+        }
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         f.problem = code === 'ENOENT' ? 'no longer exists' : `cannot be read (${code ?? (e as Error).message})`;

@@ -116,7 +116,9 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
           access = checkTarget(maps, pid, v);
           sharedFile = v.kind === VmaKind.SharedFile;
           const file = mapsFile(v);
-          same = sameBacking(maps, v.start, v.end, file ? v.path : '', v.pgoff);
+          // On the snapshot's host a file at the same path may still be another one (replaced since):
+          // then the target's pages of it are not the snapshot's, and all are filled (and checked).
+          same = sameBacking(maps, v.start, v.end, file ? v.path : '', v.pgoff, file && files!.checksIdentity ? v : undefined);
           if ((v.flags & VmaFlag.Shared) === 0 && !(file && opts.filePages === 'skip')) accounted = new AccountedRuns(pageSize);
         },
         pages: (_v, addresses, data) => {

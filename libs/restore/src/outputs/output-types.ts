@@ -50,10 +50,16 @@ export interface CommonOutputOptions {
   /**
    * A page the stream says is its mapped file's, which the file cannot give (gone, unreadable, too
    * short, or replaced: FilePageReader): 'fail' (default) fails the restore with PV_FILE_UNAVAILABLE
-   * naming the file, before any output is committed; 'allow' leaves it out (a hole, zeros) and reports
-   * it in pages.fileMissing and missingFiles.
+   * naming the file, before any output is committed; 'allow' leaves it out — a hole (zeros) in a file
+   * output, the target's own page in a live one — and reports it in pages.fileMissing and missingFiles.
    */
   onMissingFile?: 'fail' | 'allow';
+  /**
+   * This host's name as pagevault records it (the CLI's --host, the agent's PV_HOST_NAME), besides
+   * os.hostname(): a snapshot taken under either is from this host, and its mapped files are compared
+   * with the device and inode it recorded.
+   */
+  localHost?: string;
   /**
    * Replace an existing output (a file at the path; a directory with anything in it). Default false: an
    * existing output fails with PV_INVALID_ARGUMENT before anything is read.

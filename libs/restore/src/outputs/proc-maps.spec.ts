@@ -15,7 +15,8 @@ const maps = parseMaps(
 describe('target maps', () => {
   it('parses /proc/PID/maps lines', () => {
     expect(maps).toHaveLength(5);
-    expect(maps[0]).toEqual({ start: 0x400000, end: 0x401000, perms: 'r-xp', offset: 0, path: '/usr/bin/target' });
+    expect(maps[0]).toEqual({ start: 0x400000, end: 0x401000, perms: 'r-xp', offset: 0, dev: '08:01', inode: 42, path: '/usr/bin/target' });
+    expect(maps[2]).toMatchObject({ dev: '00:00', inode: 0, path: '' });
     expect(maps[1]!.offset).toBe(0x1000);
     expect(maps[4]!.path).toBe('[stack]');
   });
@@ -42,6 +43,10 @@ describe('target maps', () => {
     expect(sameBacking(maps, 0x10000000, 0x10008000, '', 0)).toBe(true);
     expect(sameBacking(maps, 0x7ffd00000000, 0x7ffd00021000, '', 0)).toBe(true); // [stack]
     expect(sameBacking(maps, 0x401000, 0x403000, '', 0)).toBe(false); // a file where the snapshot had anonymous memory
+    // On the snapshot's host: the very file too, not another one at the same path (replaced since).
+    expect(sameBacking(maps, 0x401000, 0x403000, '/usr/bin/target', 0x1000, { dev: '08:01', inode: 42 })).toBe(true);
+    expect(sameBacking(maps, 0x401000, 0x403000, '/usr/bin/target', 0x1000, { dev: '08:01', inode: 43 })).toBe(false);
+    expect(sameBacking(maps, 0x401000, 0x403000, '/usr/bin/target', 0x1000, { dev: '08:02', inode: 42 })).toBe(false);
     expect(sameBacking(parseMaps('10000000-10004000 rw-s 00000000 00:01 7 /dev/zero (deleted)\n'), 0x10000000, 0x10004000, '', 0)).toBe(false); // shared
   });
 });

@@ -8,6 +8,9 @@ export interface TargetMapping {
   perms: string;
   /** File offset of `start` (0 for anonymous memory). */
   offset: number;
+  /** `major:minor` in hex and inode of the mapped file, as the maps line gives them ('00:00', 0: none). */
+  dev: string;
+  inode: number;
   path: string;
 }
 
@@ -34,8 +37,8 @@ export async function readTargetMaps(pid: number): Promise<TargetMapping[]> {
 export function parseMaps(text: string): TargetMapping[] {
   const out: TargetMapping[] = [];
   for (const line of text.split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+([0-9a-f]+)\s+\S+\s+\S+\s*(.*)$/.exec(line);
-    if (m) out.push({ start: parseInt(m[1]!, 16), end: parseInt(m[2]!, 16), perms: m[3]!, offset: parseInt(m[4]!, 16), path: m[5]! });
+    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+([0-9a-f]+)\s+(\S+)\s+(\d+)\s*(.*)$/.exec(line);
+    if (m) out.push({ start: parseInt(m[1]!, 16), end: parseInt(m[2]!, 16), perms: m[3]!, offset: parseInt(m[4]!, 16), dev: m[5]!, inode: Number(m[6]!), path: m[7]! });
   }
   return out;
 }
@@ -57,15 +60,17 @@ export function coverage(maps: TargetMapping[], start: number, end: number): Cov
 
 /**
  * Whether the target maps [start, end) privately with the backing of the snapshot's VMA: the file `path`
- * with `pgoff` at `start`, or anonymous memory when `path` is empty. Then a page the target never
+ * with `pgoff` at `start` (and, given `file`, that very file: its device and inode, as a restore on the
+ * snapshot's host can tell), or anonymous memory when `path` is empty. Then a page the target never
  * touched reads as an untouched page of the snapshot does (the file's bytes, or zeros).
  */
-export function sameBacking(maps: TargetMapping[], start: number, end: number, path: string, pgoff: number): boolean {
+export function sameBacking(maps: TargetMapping[], start: number, end: number, path: string, pgoff: number, file?: { dev: string; inode: number }): boolean {
   for (const m of maps) {
     if (m.end <= start) continue;
     if (m.start >= end) break;
     if (m.perms[3] !== 'p') return false;
     if (path === '' ? m.path !== '' && !m.path.startsWith('[') : m.path !== path || m.offset - m.start !== pgoff - start) return false;
+    if (file && (m.dev !== file.dev || m.inode !== file.inode)) return false;
   }
   return true;
 }
