@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { Consistency, SnapshotMode, VmaFlag } from '@pagevault/format';
+import { Consistency, SnapshotMode, VmaFlag, VmaKind } from '@pagevault/format';
 import { HashCursor, PageHashTableBuilder, type PageHashTable } from '../dirty/page-hash-table';
 import { mergeHashTables } from '../dirty/merge-hash-tables';
 import { clearSoftDirty, detectSoftDirty } from '../dirty/soft-dirty';
@@ -77,6 +77,7 @@ export async function captureProcess(o: CaptureOptions, consistency: Consistency
     });
     const batch = new PageBatch(s);
     const shared = new SharedRanges();
+    const twins = new Map<string, MapsEntry[]>();
     for (let i = 0; i < vmas.length; i++) {
       const e = vmas[i];
       const c = classes[i];
@@ -87,7 +88,16 @@ export async function captureProcess(o: CaptureOptions, consistency: Consistency
       ) {
         c.flags |= VmaFlag.SharedElsewhere;
       }
-      await captureVma(s, batch, i, e, c);
+      const range = `${c.sharedKey} ${e.offset} ${e.end - e.start}`;
+      if (c.flags & VmaFlag.SharedElsewhere) twins.set(range, [...(twins.get(range) ?? []), e]);
+    }
+    for (let i = 0; i < vmas.length; i++) {
+      const e = vmas[i];
+      const c = classes[i];
+      // A shared file mapped again over the same range: its pages touched only through the other mappings
+      // are not in this one's page table, yet are the same memory (shmem objects: shmemExtents).
+      const others = c.kind === VmaKind.SharedFile && !(c.flags & VmaFlag.SharedElsewhere) ? twins.get(`${c.sharedKey} ${e.offset} ${e.end - e.start}`) : undefined;
+      await captureVma(s, batch, i, e, c, others);
     }
     const end = o.writer.end();
     stats.bytesRead = reader.bytesRead;

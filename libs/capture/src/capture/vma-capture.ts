@@ -2,6 +2,7 @@ import { VmaFlag, VmaKind } from '@pagevault/format';
 import { hex } from '@pagevault/errors';
 import { shmemExtents } from '../memory/shmem-extents';
 import { HI_EXCLUSIVE, HI_FILE_SHARED, HI_PRESENT, HI_SWAPPED } from '../pagemap/pagemap-bits';
+import { PagemapReader } from '../pagemap/pagemap-reader';
 import type { VmaClass } from '../procfs/classify';
 import type { MapsEntry } from '../procfs/maps';
 import { addSkipped } from './options';
@@ -21,6 +22,7 @@ export async function captureVma(
   index: number,
   e: MapsEntry,
   c: VmaClass,
+  twins?: MapsEntry[],
 ): Promise<void> {
   const { writer, stats, pageSize: ps } = s;
   writer.beginVma({
@@ -50,6 +52,8 @@ export async function captureVma(
   // Pages of the shmem object another process wrote are not in our page table (see shmemExtents).
   const extents = c.kind === VmaKind.SharedAnon ? shmemExtents(s.pid, e, ps) : undefined;
   let ext = 0;
+  // Pages present in the VMAs that map the same range of the same shared file (dumped under this one).
+  const viaTwins = twins?.length ? presentIn(s, twins, pages) : undefined;
   batch.forceProcMem = c.forceRead;
   const { softDirty, parent, carriedHashes } = s;
   const softDirtyMode = s.mode === 'soft-dirty' && softDirty && parent && carriedHashes;
@@ -66,7 +70,7 @@ export async function captureVma(
     // those batched), so its last chunk is laid out for them and not copied again at the end. Only for a
     // snapshot without a parent: an incremental drops most of these as same-as-parent, and a chunk laid
     // out for them would be fresh memory for a few pages.
-    if (base + count >= pages && extents === undefined && !parent) {
+    if (base + count >= pages && extents === undefined && viaTwins === undefined && !parent) {
       let upTo = batch.n;
       for (let k = 0; k < count; k++) if ((words[2 * k + 1] & (HI_PRESENT | HI_SWAPPED)) !== 0) upTo++;
       writer.expectPages(upTo);
@@ -75,7 +79,7 @@ export async function captureVma(
       const hi = words[2 * k + 1];
       const page = base + k;
       const addr = winAddr + k * ps;
-      if ((hi & (HI_PRESENT | HI_SWAPPED)) === 0) {
+      if ((hi & (HI_PRESENT | HI_SWAPPED)) === 0 && !viaTwins?.[page]) {
         if (extents === undefined) {
           stats.skippedUntouched++;
           continue;
@@ -106,4 +110,22 @@ export async function captureVma(
   }
   await batch.flush();
   writer.endVma();
+}
+
+/** Which pages of the range the `twins` map (same object, same offsets) are present or swapped there. */
+function presentIn(s: Session, twins: MapsEntry[], pages: number): Uint8Array {
+  const out = new Uint8Array(pages);
+  const pm = new PagemapReader(s.pid, s.pageSize, 4096);
+  try {
+    for (const t of twins) {
+      for (let base = 0; base < pages; base += pm.maxEntries) {
+        const count = Math.min(pm.maxEntries, pages - base);
+        pm.read(t.start + base * s.pageSize, count);
+        for (let k = 0; k < count; k++) if ((pm.words[2 * k + 1] & (HI_PRESENT | HI_SWAPPED)) !== 0) out[base + k] = 1;
+      }
+    }
+  } finally {
+    pm.close();
+  }
+  return out;
 }

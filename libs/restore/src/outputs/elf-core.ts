@@ -11,6 +11,7 @@ import { emptyCounts, type FileOutputOptions, type OutputStats } from './output-
 import { walkSnapshot, type SnapshotInput } from './snapshot-walk';
 import { openOutputFile, type OutputFile } from './output-file';
 import { writeChunkAt } from './sparse-writes';
+import { AccountedRuns } from './target-copies';
 import { UntouchedPages } from './untouched-pages';
 import { hasContents, mapsFile } from './vma-util';
 
@@ -60,11 +61,14 @@ export async function writeElfCore(frames: SnapshotInput, path: string, opts: El
   }, opts.replace);
 }
 
-/** A segment of this core holding [pgoff, pgoff + len) of a shared object. */
+/** A segment of this core holding [pgoff, pgoff + len) of a shared object, and the runs written into it. */
 interface SharedSegment {
   pgoff: number;
   len: number;
   offset: number;
+  /** Pages written (data, file), by address: only they are copied, the rest being holes. */
+  written: AccountedRuns;
+  vaddr: number;
 }
 
 class ElfCoreWriter {
@@ -80,6 +84,8 @@ class ElfCoreWriter {
   private readonly sharedSegments = new Map<string, SharedSegment[]>();
   /** The segments the current VMA (shared elsewhere) is copied from. */
   private copyFrom: SharedSegment[] | undefined;
+  /** The pages written into the current VMA's segment, when it holds a shared object others may copy. */
+  private written: AccountedRuns | undefined;
 
   constructor(
     private readonly fh: OutputFile,
@@ -98,8 +104,11 @@ class ElfCoreWriter {
     // gdb reads a core's memory by address: it gets a copy of what the earlier segment holds.
     const copyOf = v.flags & VmaFlag.SharedElsewhere ? this.sharedSegments.get(v.sharedKey) : undefined;
     const filesz = hasContents(v) || copyOf ? len : 0;
+    this.written = undefined;
     if (hasContents(v) && v.sharedKey) {
-      this.sharedSegments.set(v.sharedKey, [...(this.sharedSegments.get(v.sharedKey) ?? []), { pgoff: v.pgoff, len, offset: this.next }]);
+      const seg = { pgoff: v.pgoff, len, offset: this.next, written: new AccountedRuns(this.head.pageSize), vaddr: v.start };
+      this.sharedSegments.set(v.sharedKey, [...(this.sharedSegments.get(v.sharedKey) ?? []), seg]);
+      this.written = seg.written;
     }
     this.copyFrom = copyOf;
     this.loads.push({ type: ELF.PT_LOAD, flags: segmentFlags(v.prot), offset: this.next, vaddr: v.start, filesz, memsz: len, align: this.head.pageSize });
@@ -114,6 +123,7 @@ class ElfCoreWriter {
     this.stats.bytesWritten += await writeChunkAt(this.fh, addresses, data, this.head.pageSize, (a) => base + (a - v.start));
     this.stats.pages.data += addresses.length;
     this.untouched?.markAll(addresses);
+    this.written?.addAll(addresses);
   }
 
   zeroRuns(_v: VmaHeader, runs: PageRun[]): void {
@@ -141,32 +151,21 @@ class ElfCoreWriter {
   }
 
   /**
-   * Copies into the segment of `v` (shared elsewhere) the part of the object that `from`'s segments hold,
-   * by object offset; the pages in holes there stay holes here. One batch (1 MiB) read and written at a time.
+   * Copies into the segment of `v` (shared elsewhere) what `from`'s segments hold of the same object
+   * offsets: only the runs written there (the rest are holes, and stay holes), one batch (1 MiB) at a time.
    */
   private async copyShared(v: VmaHeader, from: SharedSegment[]): Promise<void> {
     const ps = this.head.pageSize;
     const to = this.segmentOffset(v);
     const buf = Buffer.alloc(1024 * 1024);
-    const zero = Buffer.alloc(ps);
     for (const src of from) {
-      const lo = Math.max(src.pgoff, v.pgoff);
-      const hi = Math.min(src.pgoff + src.len, v.pgoff + (v.end - v.start));
-      for (let o = lo; o < hi; o += buf.length) {
-        const n = await this.fh.read(buf.subarray(0, Math.min(buf.length, hi - o)), src.offset + (o - src.pgoff));
-        // Runs of pages with a non-zero byte are written; all-zero pages stay holes.
-        const nonZero = (at: number) => zero.compare(buf, at, Math.min(at + ps, n), 0, Math.min(ps, n - at)) !== 0;
-        for (let p = 0; p < n; ) {
-          if (!nonZero(p)) {
-            p += ps;
-            continue;
-          }
-          let q = p + ps;
-          while (q < n && nonZero(q)) q += ps;
-          const run = buf.subarray(p, Math.min(q, n));
-          this.stats.bytesWritten += await this.fh.write(run, to + (o - v.pgoff) + p);
-          this.stats.sharedCopied += run.length / ps;
-          p = q;
+      for (const r of src.written.runs()) {
+        const lo = Math.max(src.pgoff + (r.start - src.vaddr), v.pgoff);
+        const hi = Math.min(src.pgoff + (r.start - src.vaddr) + r.pages * ps, v.pgoff + (v.end - v.start));
+        for (let o = lo; o < hi; o += buf.length) {
+          const n = await this.fh.read(buf.subarray(0, Math.min(buf.length, hi - o)), src.offset + (o - src.pgoff));
+          this.stats.bytesWritten += await this.fh.write(buf.subarray(0, n), to + (o - v.pgoff));
+          this.stats.sharedCopied += Math.ceil(n / ps);
         }
       }
     }
@@ -174,8 +173,9 @@ class ElfCoreWriter {
 
   private fillFromFile(v: VmaHeader, runs: PageRun[], required = true): Promise<{ file: number; fileMissing: number }> {
     const base = this.segmentOffset(v);
-    return this.files!.fill(v, runs, async (addr, data) => {
+    return this.files!.fill(v, runs, async (addr, data, n) => {
       this.stats.bytesWritten += await this.fh.write(data, base + (addr - v.start));
+      this.written?.add(addr, n);
     }, required);
   }
 

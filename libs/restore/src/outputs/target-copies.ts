@@ -7,18 +7,23 @@ import type { PageRun } from '@pagevault/format';
  * the process had never touched when it was captured.
  */
 export class AccountedRuns {
-  private runs: PageRun[] = [];
+  private readonly accounted: PageRun[] = [];
 
   constructor(private readonly pageSize: number) {}
 
   add(start: number, pages = 1): void {
-    const last = this.runs[this.runs.length - 1];
+    const last = this.accounted[this.accounted.length - 1];
     if (last && last.start + last.pages * this.pageSize === start) last.pages += pages;
-    else this.runs.push({ start, pages });
+    else this.accounted.push({ start, pages });
   }
 
   addAll(addresses: ArrayLike<number>): void {
     for (let i = 0; i < addresses.length; i++) this.add(addresses[i]!);
+  }
+
+  /** The runs accounted for, ascending (adjacent ones added out of order may stay apart). */
+  runs(): PageRun[] {
+    return this.accounted.sort((a, b) => a.start - b.start);
   }
 
   /** The runs of [start, end) not accounted for, ascending. */
@@ -26,7 +31,7 @@ export class AccountedRuns {
     const ps = this.pageSize;
     const out: PageRun[] = [];
     let at = start;
-    for (const r of this.runs.sort((a, b) => a.start - b.start)) {
+    for (const r of this.runs()) {
       if (r.start > at) out.push({ start: at, pages: (r.start - at) / ps });
       at = Math.max(at, r.start + r.pages * ps);
     }
