@@ -111,7 +111,7 @@ export class SnapshotsService {
       if (!Array.isArray(t.pids) || t.pids.length === 0 || !t.pids.every((p) => Number.isSafeInteger(p) && p > 0)) {
         throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'pids must be a non-empty list of positive integers');
       }
-      checkTargets(t.pids);
+      checkTargets(t.pids, { freezing: true });
     } else if ('tree' in t) {
       if (!Number.isSafeInteger(t.tree) || t.tree <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'tree must be a positive integer (the root pid)');
       assertProcess(t.tree);

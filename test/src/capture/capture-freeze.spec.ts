@@ -10,6 +10,7 @@ import {
   allThreadsStopped,
   captureSnapshot,
   cgroup2Mount,
+  checkTargets,
   cgroupDirOf,
   freezeLockDir,
   freezeProcesses,
@@ -226,6 +227,9 @@ describe('a traced process', () => {
       await expect(refused).rejects.toThrow(/is being traced by process \d+ \(gdb\).*--live/);
       expect(decodeFrame(frames.at(-1)!).body.type).toBe(FrameType.Abort);
       expect(frozenCount()).toBe(0);
+      // The up-front check of the CLI and the agent says so before a pre-copy's live rounds, not after.
+      expect(() => checkTargets([t.info.pid], { freezing: true })).toThrow(expect.objectContaining({ code: 'PV_FREEZE_FAILED' }));
+      expect(() => checkTargets([t.info.pid], { freezing: false })).not.toThrow();
       // --live reads it as it is, marked fuzzy.
       const live = collectingWriter();
       const { stats } = await captureSnapshot({ pid: t.info.pid, writer: live.writer, tenant: 't', host: 'h', consistency: Consistency.Live });

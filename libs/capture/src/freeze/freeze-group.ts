@@ -61,12 +61,17 @@ export function assertProcess(pid: number): void {
 
 /**
  * Every pid of a request checked before any is touched: each listed once (PV_INVALID_ARGUMENT), each a
- * process pagevault may freeze (assertProcess). What a freeze, the agent and the CLI check up front.
+ * process pagevault may read (assertProcess) and, when it is to be frozen, one no debugger traces
+ * (PV_FREEZE_FAILED). What a freeze, the agent and the CLI check up front (a pre-copy would otherwise
+ * run all its live rounds before its frozen one refused it).
  */
-export function checkTargets(pids: readonly number[]): void {
+export function checkTargets(pids: readonly number[], o: { freezing: boolean }): void {
   const twice = pids.find((pid, i) => pids.indexOf(pid) !== i);
   if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`, { details: { pid: twice } });
-  for (const pid of pids) assertProcess(pid);
+  for (const pid of pids) {
+    assertProcess(pid);
+    if (o.freezing) refuseTraced(pid);
+  }
 }
 
 /** The Tgid line of /proc/PID/status: the process a task belongs to (undefined if it just went away). */
@@ -116,12 +121,11 @@ export async function freezeProcesses(
 ): Promise<FrozenGroup> {
   const method = opts.method ?? 'auto';
   const timeoutMs = opts.timeoutMs ?? 5000;
-  checkTargets(pids);
+  checkTargets(pids, { freezing: true });
   const targets = new Set(pids);
   const byCgroup = new Map<string, number[]>();
   const bySignal: number[] = [];
   for (const pid of pids) {
-    refuseTraced(pid);
     const dir = method === 'signal' ? undefined : cgroupDirOf(pid);
     if (dir !== undefined && cgroupFreezable(dir, targets)) {
       byCgroup.set(dir, [...(byCgroup.get(dir) ?? []), pid]);
