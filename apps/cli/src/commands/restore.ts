@@ -130,6 +130,11 @@ function real(path: string): string {
   }
 }
 
+/** The scalar fields of a result, for a table: a fraction (a time in ms) to one decimal. */
 function flat(r: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v !== 'object'));
+  return Object.fromEntries(
+    Object.entries(r)
+      .filter(([, v]) => typeof v !== 'object')
+      .map(([k, v]) => [k, typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(1)) : v]),
+  );
 }
