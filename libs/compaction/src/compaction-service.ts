@@ -196,14 +196,26 @@ export class CompactionService {
     try {
       frame = decodeFrame(rec.value, this.opts.maxFrameBytes ?? this.log.maxFrameBytes);
     } catch (e) {
-      const id = headerSnapshotId(rec.value) ?? rec.key;
-      if (id === '') return this.unidentified(rec, e); // no key, no header: no snapshot to fail
-      if (this.finished.has(id)) return;
+      // Failed for the snapshot its header names, else its key — when that is a snapshot id at all.
+      const header = headerSnapshotId(rec.value);
+      const id = header ?? (SNAPSHOT_ID_HEX.test(rec.key) ? rec.key : '');
+      if (id === '') return this.unidentified(rec, e); // no snapshot to fail
+      const how = this.finished.get(id);
+      if (how && header !== undefined) return; // its own bad frame again (a replay): dead-lettered when it failed it
+      if (how) {
+        // Not a frame at all, under the key of a snapshot that has ended: dead-lettered, the snapshot left as it ended.
+        const err = asPvError(e);
+        return this.opts.deadLetter?.(rec, id, err.code, `${err.message} (snapshot ${id} had ${how} already)`);
+      }
       return this.fail(id, rec, e, this.open.get(id)?.ingest.tenantName);
     }
     const id = Buffer.from(frame.snapshotId).toString('hex');
     if (this.finished.has(id)) return;
     let o = this.open.get(id);
+    if (o && o.partition !== rec.partition) {
+      // Its frames are ordered on one partition only, and only that partition's offset waits for its end.
+      return this.fail(id, rec, new PvError(ErrorCodes.STREAM_ORDER, `snapshot ${id}: frame ${frame.sequence} came on partition ${rec.partition}, its begin on partition ${o.partition}: a snapshot's frames must all go under one key`), o.ingest.tenantName);
+    }
     if (!o) {
       if (await this.alreadyDone(id, frame.body.type === FrameType.SnapshotBegin ? frame.body.begin.tenant : undefined)) return;
       if (frame.body.type !== FrameType.SnapshotBegin && frame.body.type !== FrameType.Abort) {
@@ -248,7 +260,8 @@ export class CompactionService {
 
   private async unidentified(rec: FrameRecord, e: unknown): Promise<void> {
     const err = asPvError(e);
-    await this.opts.deadLetter?.(rec, '', err.code, `record without a key at ${rec.partition}/${rec.offset}: ${err.message}`);
+    const key = rec.key === '' ? 'without a key' : `under key ${JSON.stringify(rec.key.slice(0, 64))}, not a snapshot id,`;
+    await this.opts.deadLetter?.(rec, '', err.code, `record ${key} at ${rec.partition}/${rec.offset}: ${err.message}`);
   }
 
   private async fail(id: string, rec: FrameRecord, e: unknown, tenant?: string): Promise<void> {
@@ -333,6 +346,9 @@ function isValidTenant(t: string): boolean {
     return false;
   }
 }
+
+/** A snapshot id as record keys carry it: 32 lower-case hex digits. */
+const SNAPSHOT_ID_HEX = /^[0-9a-f]{32}$/;
 
 /** The snapshot id of a frame whose body is bad but whose header still starts with the magic. */
 function headerSnapshotId(b: Buffer): string | undefined {

@@ -66,4 +66,23 @@ describe('DeadLetters', () => {
     const p = producers([new TypeError('boom') as unknown as PvError]);
     await expect(new DeadLetters(p.open, quiet).write(rec('a'), 'id', 'PV_X', 'r')).rejects.toThrow('boom');
   });
+
+  it('gives a dead letter up after timeoutMs instead of holding the partition, and has the topic checked again', async () => {
+    let opened = 0;
+    let closed = 0;
+    const hanging = (): FrameProducer => {
+      opened++;
+      return { send: async () => undefined, flush: () => new Promise<void>(() => undefined), close: async () => void closed++ };
+    };
+    const errors: object[] = [];
+    let ensured = 0;
+    const d = new DeadLetters(hanging, { warn: () => undefined, error: (f) => void errors.push(f) }, { timeoutMs: 50, ensureTopic: async () => void ensured++ });
+    const t0 = Date.now();
+    await d.write(rec('a'), 'id', 'PV_FRAME_BAD_CRC', 'crc');
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(errors).toEqual([expect.objectContaining({ snapshot: 'id', partition: 3, offset: '17' })]);
+    expect([opened, closed, ensured]).toEqual([1, 1, 1]);
+    await d.write(rec('b'), 'id2', 'PV_X', 'r'); // a new producer; the topic is not checked again within the minute
+    expect([opened, closed, ensured]).toEqual([2, 2, 1]);
+  });
 });

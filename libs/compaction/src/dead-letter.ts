@@ -9,22 +9,40 @@ export interface DeadLetterLog {
   error(fields: object, msg: string): void;
 }
 
+export interface DeadLetterOptions {
+  /**
+   * The longest one dead letter may take (default 10 s). Past it the record is given up — logged with its
+   * partition and offset, where the frame topic still holds it — rather than holding the partition (and,
+   * past the group's session timeout, its membership) while the producer retries: a deleted dead-letter
+   * topic made kafkajs retry for ~75 s per bad record.
+   */
+  timeoutMs?: number;
+  /** Creates the dead-letter topic if missing; run (at most once a minute) after a dead letter fails. */
+  ensureTopic?: () => Promise<void>;
+}
+
 /**
  * The compactor's dead letters: each offending record, as it came, to the dead-letter log under its
  * snapshot's id (the record's own key may be empty, or shared by many snapshots).
  *
  * The partition waits for a dead letter to be acknowledged. A log that is down (retriable) stops the
  * batch, which is delivered again; a log that refuses this record for good (too large for its topic,
- * say) must not hold the partition forever behind one bad record: that is logged and the partition goes
- * on. A producer that failed a delivery keeps failing, so either way the next dead letter gets a new one.
+ * say), or takes longer than `timeoutMs`, must not hold the partition behind one bad record: that is
+ * logged and the partition goes on. A producer that failed a delivery keeps failing, so either way the
+ * next dead letter gets a new one.
  */
 export class DeadLetters {
   private producer: FrameProducer | undefined;
+  private readonly timeoutMs: number;
+  private lastEnsure = 0;
 
   constructor(
     private readonly open: () => FrameProducer,
     private readonly log: DeadLetterLog,
-  ) {}
+    private readonly opts: DeadLetterOptions = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
 
   /** CompactionOptions.deadLetter. */
   readonly write = async (rec: FrameRecord, snapshotId: string, code: string, reason: string): Promise<void> => {
@@ -33,19 +51,40 @@ export class DeadLetters {
     this.log.warn(where, 'dead letter');
     if (rec.value.length === 0) return; // a timeout: no frame to blame
     const p = (this.producer ??= this.open());
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), this.timeoutMs)));
     try {
-      await p.send(key, [rec.value]);
-      await p.flush();
+      const sent = (async () => {
+        await p.send(key, [rec.value]);
+        await p.flush();
+      })();
+      sent.catch(() => undefined); // once late, its failure is nobody's
+      if ((await Promise.race([sent, late])) === 'late') {
+        this.drop(p);
+        this.log.error(where, `the dead-letter log did not take this record within ${this.timeoutMs} ms: given up (the frame topic still holds it at ${rec.partition}/${rec.offset})`);
+      }
     } catch (e) {
-      this.producer = undefined;
-      void p.close().catch(() => undefined);
+      this.drop(p);
       if (!isPvError(e) || e.retriable) throw e;
       this.log.error({ ...where, error: e.message }, 'the dead-letter log refused this record: it is only in this log line');
+    } finally {
+      clearTimeout(timer);
     }
   };
 
   async close(): Promise<void> {
     await this.producer?.close();
     this.producer = undefined;
+  }
+
+  /** Forgets a producer that failed (it stays failed) or hangs, and has the topic checked again. */
+  private drop(p: FrameProducer): void {
+    if (this.producer === p) this.producer = undefined;
+    void p.close().catch(() => undefined);
+    const now = Date.now();
+    if (this.opts.ensureTopic && now - this.lastEnsure >= 60_000) {
+      this.lastEnsure = now;
+      this.opts.ensureTopic().catch((e: unknown) => this.log.error({ error: (e as Error).message }, 'the dead-letter topic could not be created'));
+    }
   }
 }
