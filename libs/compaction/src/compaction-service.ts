@@ -173,6 +173,9 @@ export class CompactionService {
         this.offsets.seen(rec.partition, rec.offset);
         if (performance.now() - turned > TURN_MS) {
           await nextTurn();
+          // Tells the group this member is alive (kafkajs sends one at most every heartbeat interval), and
+          // learns when it is not a member anymore: the batch is then stale and ends at the next record.
+          await ctl.heartbeat().catch(() => undefined);
           turned = performance.now();
         }
       }

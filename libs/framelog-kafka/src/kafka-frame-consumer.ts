@@ -14,6 +14,9 @@ import type { ResolvedKafkaOptions } from './kafka-options';
  */
 /** Most inflated frame bytes handed to one onBatch call (a fetch holds at most 32 MiB as it came). */
 const SLICE_BYTES = 32 * 1_048_576;
+/** Heartbeat errors that say this member no longer owns its partitions (kafkajs protocol error types). */
+const MEMBERSHIP_LOST = new Set(['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID']);
+
 /** How long a partition whose handler threw waits before it is delivered again. */
 const REWIND_PAUSE_MS = 1_000;
 
@@ -112,10 +115,18 @@ export class KafkaFrameConsumer implements FrameConsumer {
     const { batch } = p;
     // A batch fetched before pause() is left unresolved: kafkajs fetches it again after resume().
     if (this.paused || batch.isEmpty()) return;
-    const isStale = () => !p.isRunning() || p.isStale() || !this.assigned.has(batch.partition);
+    // A member the coordinator dropped (a batch that ran past the session timeout) learns it only when it
+    // next heartbeats: from then on its batch is stale, or it would go on committing what the partition's
+    // new owner is replaying.
+    let evicted = false;
+    const isStale = () => evicted || !p.isRunning() || p.isStale() || !this.assigned.has(batch.partition);
     const ctl: BatchControl = {
       commit: (partition, nextOffset) => this.commit(partition, nextOffset),
-      heartbeat: () => p.heartbeat(),
+      heartbeat: () =>
+        p.heartbeat().catch((e: unknown) => {
+          if (MEMBERSHIP_LOST.has((e as { type?: string }).type ?? '')) evicted = true;
+          throw e;
+        }),
       isStale,
     };
     // Compressed records are inflated a slice at a time (SLICE_BYTES of frames), so a fetch of

@@ -220,3 +220,37 @@ describe('KafkaFrameLog frame compression on a real broker', () => {
     }
   });
 });
+
+describe('KafkaFrameConsumer group membership on a real broker', () => {
+  it('makes a batch stale once the group has dropped its member (the batch ran past the session timeout)', async () => {
+    await requireKafka();
+    const topic = uniqueTopic('evicted');
+    const log = kafkaLog(topic, { partitions: 1, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000 });
+    const c = log.consumer(`pv-it-evicted-${randomBytes(3).toString('hex')}`);
+    try {
+      await log.ensureTopic();
+      const p = log.producer();
+      await p.send('k', [randomBytes(100)]);
+      await p.close();
+      let seen: { before: boolean; heartbeat: string; after: boolean } | undefined;
+      await c.start({
+        onBatch: async (_b, ctl) => {
+          if (seen) return;
+          const before = ctl.isStale();
+          // No heartbeat for longer than the session timeout: the coordinator drops this member.
+          await new Promise((r) => setTimeout(r, 9_000));
+          const heartbeat = await ctl.heartbeat().then(() => 'ok', (e: { type?: string; message?: string }) => e.type ?? e.message ?? 'error');
+          seen = { before, heartbeat, after: ctl.isStale() };
+        },
+      });
+      for (let i = 0; i < 300 && !seen; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(seen?.before).toBe(false);
+      expect(seen?.heartbeat).not.toBe('ok');
+      expect(seen?.after).toBe(true);
+    } finally {
+      await c.stop();
+      await log.close();
+      await deleteTopic(topic);
+    }
+  }, 60_000);
+});
