@@ -13,6 +13,7 @@ const spec = {
   PV_HTTP_PORT: { kind: 'int', default: '7702', help: 'HTTP port' },
   PV_COMPACTOR_GROUP: { kind: 'string', default: 'pagevault-compactor', help: 'Kafka consumer group' },
   PV_SNAPSHOT_TIMEOUT_MS: { kind: 'int', default: '300000', help: 'fail a snapshot whose frames stop for this long' },
+  PV_MAX_OPEN_SNAPSHOTS: { kind: 'int', default: '10000', help: 'snapshots begun and not ended (~20 KiB each) past which a new one is failed at its begin' },
   PV_ZSTD_LEVEL: { kind: 'int', default: '1', help: 'zstd level for new packs' },
   PV_DELTA: { kind: 'int', default: '1', help: '1: store a changed page as a delta against the parent snapshot\'s page at its address; 0: whole' },
   PV_RECENT_PAGES_MIB: { kind: 'int', default: '1024', help: 'MiB of recently stored pages kept (all tenants), where deltas find their bases without a GET' },
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
   const compaction: CompactionService = new CompactionService(frames, repo, {
     groupId: c.PV_COMPACTOR_GROUP,
     snapshotTimeoutMs: c.PV_SNAPSHOT_TIMEOUT_MS,
+    maxOpenSnapshots: c.PV_MAX_OPEN_SNAPSHOTS,
     deadLetter: deadLetters.write,
     events: {
       ...metrics,

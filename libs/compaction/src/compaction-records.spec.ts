@@ -96,4 +96,29 @@ describe('records no agent writes', () => {
       { key: b.id, snapshot: b.id, code: 'PV_FRAME_BAD_MAGIC' }, // longer than a header: read as one
     ]);
   });
+
+  it('fails a snapshot begun while maxOpenSnapshots are open, and takes new ones once some end', async () => {
+    await svc.stop();
+    svc = new CompactionService(log, new Repository(new DirectoryObjectStore(dir)), {
+      groupId: 'g2',
+      maxOpenSnapshots: 2,
+      deadLetter: async (rec: FrameRecord, snapshot, code) => void dead.push({ key: rec.key, snapshot, code }),
+      events: { committed: (m) => committed.push(m.snapshotId), failed: (id, code) => failed.push(`${id} ${code}`), frames: (n) => (handled += n) },
+    });
+    await svc.start();
+    const [a, b, c, d] = [snapshot(2), snapshot(2), snapshot(2), snapshot(2)];
+    const p = log.producer();
+    for (const s of [a, b, c]) await p.send(keyOn(0), s.frames.slice(0, 1));
+    await p.flush();
+    await waitHandled(3);
+    expect(failed).toEqual([`${c.id} PV_SNAPSHOT_FAILED`]);
+    expect(svc.openSnapshots).toBe(2);
+    for (const s of [a, b]) await p.send(keyOn(0), s.frames.slice(1));
+    await p.send(keyOn(0), d.frames);
+    await p.flush();
+    await waitHandled(3 + a.frames.length - 1 + b.frames.length - 1 + d.frames.length);
+    await p.close();
+    expect(committed).toEqual([a.id, b.id, d.id]);
+    expect(svc.openSnapshots).toBe(0);
+  });
 });

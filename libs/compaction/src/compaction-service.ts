@@ -27,6 +27,12 @@ export interface CompactionOptions {
   snapshotTimeoutMs?: number;
   maxFrameBytes?: number;
   /**
+   * Snapshots open at once (begun, not ended) past which a new one is failed at its begin (default
+   * 10,000). Each holds ~20 KiB until its end or its timeout; without a bound, a producer that only
+   * begins snapshots grows the compactor's memory without end.
+   */
+  maxOpenSnapshots?: number;
+  /**
    * Where offending records go (the dead-letter topic; see DeadLetters), with the id of the snapshot they
    * were failed for ('' when the record names none); awaited before the offset moves past them.
    */
@@ -223,6 +229,11 @@ export class CompactionService {
       if (await this.alreadyDone(id, frame.body.type === FrameType.SnapshotBegin ? frame.body.begin.tenant : undefined)) return;
       if (frame.body.type !== FrameType.SnapshotBegin && frame.body.type !== FrameType.Abort) {
         return this.fail(id, rec, new PvError(ErrorCodes.STREAM_ORDER, `snapshot ${id}: frame ${frame.sequence} arrived without its snapshot-begin`));
+      }
+      const maxOpen = this.opts.maxOpenSnapshots ?? 10_000;
+      if (frame.body.type === FrameType.SnapshotBegin && this.open.size >= maxOpen) {
+        const tenant = frame.body.begin.tenant;
+        return this.fail(id, rec, new PvError(ErrorCodes.SNAPSHOT_FAILED, `snapshot ${id}: ${this.open.size} snapshots are open on this compactor, its limit (maxOpenSnapshots): refused at its begin`), isValidTenant(tenant) ? tenant : undefined);
       }
       const ingest = new SnapshotIngest(this.repo, frame.snapshotId, { onLockWait: () => this.lockWait(id, rec.partition) });
       o = { ingest, partition: rec.partition, firstOffset: rec.offset, lastSeen: Date.now(), startedAt: Date.now(), busy: false };
