@@ -157,6 +157,11 @@ describe('pages referenced in their mapped file', () => {
     const ok = pv('restore', id, '--format', 'raw', '--out', join(work, 'cli-raw'), '--allow-missing-files');
     expect(ok.code, ok.err).toBe(0);
     expect(ok.err).toContain(`warning: ${PAGES} page(s) of ${lib} left out (zeros): it is another file than the one mapped`);
+    // verify: the store holds the snapshot whole; the replaced file is named as what a restore here lacks.
+    const v = pv('--json', 'verify', id);
+    expect(v.code, v.err).toBe(0);
+    expect((JSON.parse(v.out) as { ok: boolean; filePagesUnavailable: number }[])[0]).toMatchObject({ ok: true, filePagesUnavailable: PAGES });
+    expect(v.err).toContain(`references ${PAGES} page(s) of ${lib}, which is another file than the one mapped`);
     // The stream output references the file as the capture did: nothing to read, nothing to refuse.
     expect(pv('restore', id, '--format', 'stream', '--out', join(work, 'cli.stream')).code).toBe(0);
   });

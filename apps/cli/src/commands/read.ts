@@ -3,7 +3,7 @@ import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import {
   PageKind, addTags, listSnapshots, readPageMap, readTags, removeTags, resolveSnapshot, snapshotFilter, type Manifest, type TenantStore,
 } from '@pagevault/repo';
-import { kindName, perms, restoreFrames, vmaNote } from '@pagevault/restore';
+import { kindName, mappedFileProblem, perms, restoreFrames, vmaNote } from '@pagevault/restore';
 import { leftOut, openContext, type GlobalOptions } from '../context';
 import { Progress, bytes, printJson, printTable } from '../output';
 
@@ -86,7 +86,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
       const t = await ctx.tenant();
       const { manifests: ms, unreadable } = refs.length ? { manifests: await Promise.all(refs.map((r) => resolveSnapshot(t, r, {}, leftOut))), unreadable: [] } : await t.readManifests();
       // Like restic check: every snapshot is checked and reported, and any failure fails the command.
-      const results: { id: string; pagesVerified: number; ok: boolean; error?: string }[] = [];
+      const results: { id: string; pagesVerified: number; ok: boolean; error?: string; filePagesUnavailable?: number }[] = [];
       const failures: { id: string; e: PvError }[] = unreadable.map((e) => ({ id: String(e.details['snapshot'] ?? e.details['key']), e }));
       // Damaged index files too: their pages look missing to every reader until repair-index replaces them.
       for (const e of t.damagedIndexes) failures.push({ id: String(e.details['key']), e });
@@ -96,7 +96,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
         let pages = 0;
         try {
           for await (const f of restoreFrames(t, m, { onProgress: (d, n) => bar.update(d, n) })) if (f.body.type === 3) pages += f.body.addresses.length;
-          results.push({ id: m.snapshotId, pagesVerified: pages, ok: true });
+          results.push({ id: m.snapshotId, pagesVerified: pages, ok: true, filePagesUnavailable: await referencedFiles(m, ctx.host) });
         } catch (e) {
           if (!isPvError(e) || !isFinding(e.code)) throw e; // the store itself failing is no finding
           failures.push({ id: m.snapshotId, e });
@@ -114,6 +114,23 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
         throw new PvError(first.code, `${failures.length} of ${results.length} checked failed verification: ${all}${hint}`, { details: { snapshots: failures.map((f) => f.id) } });
       }
     });
+}
+
+/**
+ * The pages a snapshot references in mapped files that could not be read from them here (see
+ * mappedFileProblem), each file named in a warning: the store holds everything of the snapshot, but a raw,
+ * ELF or live restore of it here would fail (or, allowed, leave those pages out).
+ */
+async function referencedFiles(m: Manifest, localHost: string): Promise<number> {
+  let unavailable = 0;
+  for (const v of m.vmas) {
+    if (v.pages.file === 0) continue;
+    const problem = await mappedFileProblem(v, m, { localHost });
+    if (!problem) continue;
+    unavailable += v.pages.file;
+    process.stderr.write(`pagevault: warning: snapshot ${m.snapshotId} references ${v.pages.file} page(s) of ${v.path}, which ${problem}: restoring them here needs --allow-missing-files\n`);
+  }
+  return unavailable;
 }
 
 /** Per VMA (matched by start address): pages whose content differs, appeared, or disappeared. */

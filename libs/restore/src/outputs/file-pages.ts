@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { isMappedFile } from '@pagevault/capture';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
 import type { PageRun, SnapshotBegin, VmaHeader } from '@pagevault/format';
-import type { CommonOutputOptions, MissingFile } from './output-types';
+import type { CommonOutputOptions, FileRoot, MissingFile } from './output-types';
 import { splitRun } from './page-runs';
 
 /** Receives consecutive pages read from a file; `data` is reused after the returned promise settles. */
@@ -47,7 +47,7 @@ export class FilePageReader {
   ) {
     const ps = (this.ps = head.pageSize);
     this.buf = Buffer.alloc(Math.max(ps, Math.floor(batchBytes / ps) * ps));
-    this.checkIdentity = opts.fileRoot === undefined && (head.host === hostname() || head.host === opts.localHost);
+    this.checkIdentity = identityCheckable(head, opts);
     this.allowMissing = opts.onMissingFile === 'allow';
   }
 
@@ -123,40 +123,60 @@ export class FilePageReader {
   private async fileOf(vma: VmaHeader): Promise<OpenFile> {
     if (this.current?.index === vma.index) return this.current;
     await this.close();
-    const path = this.resolve(vma);
-    const f: OpenFile = { index: vma.index, fh: undefined, size: 0, path: path ?? vma.path };
-    if (!path) {
-      f.problem = 'cannot be opened by that name';
-    } else {
-      try {
-        // Never opened unless a regular file (opening a FIFO waits for a writer; a device may act on
-        // open), and opened non-blocking should one take its place meanwhile; checked again once open.
-        if (!(await stat(path)).isFile()) f.problem = 'is not a regular file';
-        else {
-          f.fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-          const st = await f.fh.stat({ bigint: true });
-          if (!st.isFile()) f.problem = 'is not a regular file';
-          else if (this.checkIdentity && !isMappedFile(st, vma.dev, vma.inode)) {
-            f.problem = `is another file than the one mapped (device ${vma.dev} inode ${vma.inode}; now ${st.ino}): replaced since the snapshot`;
-          } else f.size = Number(st.size);
-        }
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        f.problem = code === 'ENOENT' ? 'no longer exists' : `cannot be read (${code ?? (e as Error).message})`;
-      }
-      if (f.problem) {
-        await f.fh?.close().catch(() => undefined);
-        f.fh = undefined;
-      }
-    }
-    this.current = f;
-    return f;
+    this.current = { index: vma.index, ...(await openMappedFile(resolvePath(vma, this.opts.fileRoot), vma, this.checkIdentity)) };
+    return this.current;
   }
 
-  private resolve(vma: VmaHeader): string | undefined {
-    const root = this.opts.fileRoot;
-    if (typeof root === 'function') return root(vma);
-    if (!vma.path.startsWith('/')) return undefined;
-    return root ? join(root, vma.path) : vma.path;
+}
+
+/**
+ * Why the file a VMA maps cannot give its pages to a restore here (as FilePageReader would find it), or
+ * undefined when it can: what `pagevault verify` reports of each file a snapshot references.
+ */
+export async function mappedFileProblem(
+  vma: VmaHeader,
+  head: Pick<SnapshotBegin, 'host'>,
+  opts: Pick<CommonOutputOptions, 'fileRoot' | 'localHost'> = {},
+): Promise<string | undefined> {
+  const f = await openMappedFile(resolvePath(vma, opts.fileRoot), vma, identityCheckable(head, opts));
+  await f.fh?.close();
+  return f.problem;
+}
+
+/** On the snapshot's own host, reading paths as they are, a file's device and inode must be the recorded ones. */
+function identityCheckable(head: Pick<SnapshotBegin, 'host'>, opts: Pick<CommonOutputOptions, 'fileRoot' | 'localHost'>): boolean {
+  return opts.fileRoot === undefined && (head.host === hostname() || head.host === opts.localHost);
+}
+
+function resolvePath(vma: VmaHeader, root: FileRoot | undefined): string | undefined {
+  if (typeof root === 'function') return root(vma);
+  if (!vma.path.startsWith('/')) return undefined;
+  return root ? join(root, vma.path) : vma.path;
+}
+
+/** Opens the mapped file at `path` for reading, or says why it cannot serve the VMA's pages. */
+async function openMappedFile(path: string | undefined, vma: VmaHeader, checkIdentity: boolean): Promise<Omit<OpenFile, 'index'>> {
+  const f: Omit<OpenFile, 'index'> = { fh: undefined, size: 0, path: path ?? vma.path };
+  if (!path) return { ...f, problem: 'cannot be opened by that name' };
+  try {
+    // Never opened unless a regular file (opening a FIFO waits for a writer; a device may act on
+    // open), and opened non-blocking should one take its place meanwhile; checked again once open.
+    if (!(await stat(path)).isFile()) f.problem = 'is not a regular file';
+    else {
+      f.fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+      const st = await f.fh.stat({ bigint: true });
+      if (!st.isFile()) f.problem = 'is not a regular file';
+      else if (checkIdentity && !isMappedFile(st, vma.dev, vma.inode)) {
+        f.problem = `is another file than the one mapped (device ${vma.dev} inode ${vma.inode}; now ${st.ino}): replaced since the snapshot`;
+      } else f.size = Number(st.size);
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    f.problem = code === 'ENOENT' ? 'no longer exists' : `cannot be read (${code ?? (e as Error).message})`;
   }
+  if (f.problem) {
+    await f.fh?.close().catch(() => undefined);
+    f.fh = undefined;
+  }
+  return f;
 }

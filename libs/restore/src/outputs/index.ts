@@ -12,3 +12,4 @@ export { writeStream, type StreamOutputOptions, type StreamStats } from './strea
 export { atomicFile, checkOutput } from './atomic-output';
 export { openOutputFile, type OutputFile } from './output-file';
 export { kindName, perms, vmaNote } from './vma-util';
+export { mappedFileProblem } from './file-pages';
