@@ -26,8 +26,8 @@ interface OpenFile {
  *
  * A page the stream says is the file's must come from that file. When it cannot — the file is gone or
  * unreadable, not a regular file, too short, or, on the snapshot's own host (its name is this machine's
- * hostname or `localHost`) reading paths as they are, another file than the one mapped (its device and inode differ: replaced by a rename, as a package upgrade does) — the
- * restore fails with PV_FILE_UNAVAILABLE naming it (onMissingFile 'fail', the default), or the page is
+ * hostname or `localHost`) reading paths as they are, another file than the one mapped (its device and
+ * inode differ: replaced by a rename, as a package upgrade does) — the restore fails with PV_FILE_UNAVAILABLE naming it (onMissingFile 'fail', the default), or the page is
  * left out and reported in `missing` ('allow'). Other hosts' inodes say nothing, and a file changed in
  * place keeps its inode: format v1 records no size or mtime to tell (docs/format.md §12).
  * Memory: one batch buffer (`batchBytes`) and one open file at a time.
@@ -36,7 +36,8 @@ export class FilePageReader {
   private readonly buf: Buffer;
   private readonly ps: number;
   private current: OpenFile | undefined;
-  private readonly checkIdentity: boolean;
+  /** Files are compared with the device and inode their VMA names (the snapshot's host, paths as they are). */
+  readonly checksIdentity: boolean;
   private readonly allowMissing: boolean;
   private readonly missingByFile = new Map<string, MissingFile>();
 
@@ -47,13 +48,8 @@ export class FilePageReader {
   ) {
     const ps = (this.ps = head.pageSize);
     this.buf = Buffer.alloc(Math.max(ps, Math.floor(batchBytes / ps) * ps));
-    this.checkIdentity = identityCheckable(head, opts);
+    this.checksIdentity = identityCheckable(head, opts);
     this.allowMissing = opts.onMissingFile === 'allow';
-  }
-
-  /** Files are compared with the device and inode their VMA names (the snapshot's host, paths as they are). */
-  get checksIdentity(): boolean {
-    return this.checkIdentity;
   }
 
   /** Files whose pages were left out (onMissingFile 'allow'), with why and how many. */
@@ -123,7 +119,7 @@ export class FilePageReader {
   private async fileOf(vma: VmaHeader): Promise<OpenFile> {
     if (this.current?.index === vma.index) return this.current;
     await this.close();
-    this.current = { index: vma.index, ...(await openMappedFile(resolvePath(vma, this.opts.fileRoot), vma, this.checkIdentity)) };
+    this.current = { index: vma.index, ...(await openMappedFile(resolvePath(vma, this.opts.fileRoot), vma, this.checksIdentity)) };
     return this.current;
   }
 
