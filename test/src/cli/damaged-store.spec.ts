@@ -42,14 +42,14 @@ describe('a store with a damaged manifest', () => {
     const rows = JSON.parse(r.out) as { id: string; ok: boolean; pagesVerified: number; error?: string }[];
     expect(rows).toEqual([
       { id: damaged, ok: false, pagesVerified: 0, error: 'PV_OBJECT_CORRUPT' },
-      { id: intact, ok: true, pagesVerified: expect.any(Number) },
+      { id: intact, ok: true, pagesVerified: expect.any(Number), filePagesUnavailable: 0 },
     ]);
     expect(rows[1]!.pagesVerified).toBeGreaterThan((4 << 20) / 4096);
     expect(r.err).toMatch(new RegExp(`PV_OBJECT_CORRUPT: 1 of 2 checked failed verification: ${damaged}: `));
   });
 
   it('verify of the intact snapshot alone passes, and restore of the damaged one exits 4', () => {
-    expect(pvJson<{ ok: boolean }[]>('verify', intact)).toEqual([{ id: intact, ok: true, pagesVerified: expect.any(Number) }]);
+    expect(pvJson<{ ok: boolean }[]>('verify', intact)).toEqual([{ id: intact, ok: true, pagesVerified: expect.any(Number), filePagesUnavailable: 0 }]);
     const r = pv('restore', damaged, '--format', 'raw', '--out', join(work, 'raw'));
     expect(r.code).toBe(4);
     expect(r.err).toContain('PV_OBJECT_CORRUPT');

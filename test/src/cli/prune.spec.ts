@@ -141,7 +141,7 @@ describe('pagevault forget and prune', () => {
     expect(r.bytes.after).toBe(storedBytes());
     expect(r.bytes.freed).toBeGreaterThan(RANDOM * 0.9);
     const v = pvJson<{ id: string; pagesVerified: number; ok: boolean }[]>('verify');
-    expect(v).toEqual([{ id: b, pagesVerified: expect.any(Number), ok: true }]);
+    expect(v).toEqual([{ id: b, pagesVerified: expect.any(Number), ok: true, filePagesUnavailable: 0 }]);
     expect(v[0]!.pagesVerified).toBeGreaterThan(RANDOM / 4096);
   });
 
@@ -195,7 +195,7 @@ describe('pagevault forget and prune --s3', () => {
     const r = pvS3<Report>('prune', '--grace', '0');
     expect(r).toMatchObject({ dryRun: false, snapshots: 1 });
     expect(r.bytes.freed).toBeGreaterThan(RANDOM * 0.9);
-    expect(pvS3<{ id: string; ok: boolean }[]>('verify')).toEqual([{ id: sb, pagesVerified: expect.any(Number), ok: true }]);
+    expect(pvS3<{ id: string; ok: boolean }[]>('verify')).toEqual([{ id: sb, pagesVerified: expect.any(Number), ok: true, filePagesUnavailable: 0 }]);
   });
 
   it('writes nothing to stderr on success: no AWS SDK notice about the Node version', () => {
