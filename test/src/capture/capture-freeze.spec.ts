@@ -5,9 +5,10 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Consistency, FrameType, decodeFrame } from '@pagevault/format';
+import { Consistency, FrameType, decodeFrame, newSnapshotId } from '@pagevault/format';
 import {
   allThreadsStopped,
+  captureGroup,
   captureSnapshot,
   cgroup2Mount,
   checkTargets,
@@ -19,6 +20,7 @@ import {
   readThreadStates,
   thawAbandonedFreezes,
 } from '@pagevault/capture';
+import { cliOn } from '../cli/cli-env';
 import { collectingWriter } from './helpers/frames';
 import { addr, startFixture, startTarget, type FixtureInfo, type Target } from './helpers/target-process';
 
@@ -160,6 +162,34 @@ describe('freezing and thawing the target', () => {
     await expectRunning(t);
   });
 
+  it('thaws at the CLI\'s next snapshot, even --live, what a CLI killed with SIGKILL left frozen', async () => {
+    const holder = await agentKilledFreezing(t.info.pid);
+    expect(allThreadsStopped(t.info.pid)).toBe(true);
+    const store = mkdtempSync(join(tmpdir(), 'pv-cli-thaw-'));
+    try {
+      const r = cliOn(store).pv('snapshot', '--live', String(t.info.pid));
+      expect(r.code, r.err).toBe(0);
+      expect(r.err).toContain(`pagevault process ${holder} died with process ${t.info.pid} frozen: thawed`);
+      await expectRunning(t);
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+    }
+  });
+
+  it('does not commit a frozen read during which someone else continued the target (SIGCONT)', async () => {
+    const { writer, frames } = collectingWriter((_, i) => {
+      if (i === 3) process.kill(t.info.pid, 'SIGCONT'); // another process, in the middle of the read
+    });
+    await expect(captureSnapshot({ pid: t.info.pid, writer, tenant: 't', host: 'h', freeze: { method: 'signal' } })).rejects.toMatchObject({
+      code: 'PV_FREEZE_FAILED',
+      message: expect.stringContaining(`process ${t.info.pid} ran during its frozen read (SIGCONT from another process)`),
+    });
+    const last = decodeFrame(frames.at(-1)!);
+    expect(last.body.type).toBe(FrameType.Abort); // never an end: no consumer takes it as complete
+    expect(frames.some((f) => decodeFrame(f).body.type === FrameType.SnapshotEnd)).toBe(false);
+    await expectRunning(t);
+  });
+
   it('uses the cgroup v2 freezer when the target is alone in its cgroup', async (ctx) => {
     const mount = cgroup2Mount();
     if (!mount) return ctx.skip();
@@ -205,6 +235,30 @@ describe('freezing and thawing the target', () => {
     } finally {
       writeFileSync(join(mount, 'cgroup.procs'), String(t.info.pid));
       rmdirSync(dir);
+    }
+  });
+});
+
+describe('a process tree with exited children not yet reaped', () => {
+  it('is captured without its zombies (they have no memory), and thawed', async () => {
+    // Five children exit at once and are never waited for (zombies); one sleeps.
+    const script = "import os, sys, time\nfor _ in range(5):\n    if os.fork() == 0: os._exit(0)\nif os.fork() == 0:\n    time.sleep(60); os._exit(0)\ntime.sleep(0.3)\nsys.stdout.write('ready\\n'); sys.stdout.flush()\nsys.stdin.read()\n";
+    const p = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((res) => createInterface({ input: p.stdout! }).once('line', () => res()));
+      const children = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(' ').map(Number);
+      const zombies = children.filter((c) => readThreadStates(c).get(c) === 'Z');
+      expect(zombies).toHaveLength(5);
+      const sleeper = children.find((c) => !zombies.includes(c))!;
+      const res = await captureGroup({
+        targets: { tree: p.pid! }, groupId: newSnapshotId(), tenant: 't', host: 'h',
+        snapshotFor: () => ({ writer: collectingWriter().writer }),
+      });
+      expect(res.map((r) => r.pid).sort()).toEqual([p.pid!, sleeper].sort());
+      expect(allThreadsStopped(p.pid!)).toBe(false);
+      expect(allThreadsStopped(sleeper)).toBe(false);
+    } finally {
+      p.kill('SIGKILL');
     }
   });
 });

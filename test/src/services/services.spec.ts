@@ -292,7 +292,7 @@ describe('agent, compactor and restorer services', () => {
       [{ pids: [src.info.pid, src.info.pid], group: true }, new RegExp(`pid ${src.info.pid} is listed twice`)],
       [{ pid: 1e20 }, /pid must be a positive integer/],
       // A thread of the agent itself: a SIGSTOP to it would stop the agent.
-      [{ pid: threadOf(procs[0]!.pid!) }, new RegExp(`is a thread of this process \\(the agent itself\\)`)],
+      [{ pid: threadOf(procs[0]!.pid!) }, new RegExp(`is a thread of this process \\(pagevault itself\\)`)],
     ] as const) {
       const r = await post(body);
       expect(r.status, JSON.stringify(body)).toBe(400);

@@ -10,7 +10,7 @@ import {
 import { resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
 import { leftOut, openContext, type Context, type GlobalOptions } from '../context';
 import { Progress, printJson, printTable } from '../output';
-import { pidOf } from './snapshot';
+import { pidOf, thawAbandoned } from './snapshot';
 
 export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
 
@@ -78,6 +78,7 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
       if (!['stream', 'raw', 'elf', 'live'].includes(o.format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `unknown format ${o.format}`);
       const ctx = openContext(globals());
       if (o.format !== 'live') checkOutputPath(ctx, o.out);
+      else thawAbandoned();
       const t = await ctx.tenant();
       const m = await resolveSnapshot(t, ref, {}, leftOut);
       const r = await restoreTo(t, m, o.format, o.out, { replace: o.force === true, onMissingFile: o.allowMissingFiles ? 'allow' : 'fail', localHost: ctx.host });

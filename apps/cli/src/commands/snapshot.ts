@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { captureSnapshot, cgroupUnderMount, checkTargets, type CaptureStats, type GroupTargets } from '@pagevault/capture';
+import { captureSnapshot, cgroupUnderMount, checkTargets, thawAbandonedFreezes, type CaptureStats, type GroupTargets } from '@pagevault/capture';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import { addTags, checkTag, resolveSnapshot, type Manifest } from '@pagevault/repo';
@@ -68,6 +68,7 @@ export function registerSnapshotCommand(program: Command, globals: () => GlobalO
     .option('--tag <tag>', 'tag the committed snapshots (repeatable); "latest:tag=<tag>" finds them', (v: string, prev: string[] = []) => [...prev, checkTag(v)])
     .action(async (pids: string[], o: SnapshotOptions) => {
       const plan = snapshotPlan(pids, o);
+      thawAbandoned();
       // Every named process is there before the first is taken: a typo fails the command, not its second half.
       const named = plan.kind !== 'group' ? plan.pids : 'tree' in plan.targets ? [plan.targets.tree] : [];
       try {
@@ -177,4 +178,15 @@ function report(ctx: Context, rows: { manifest: Manifest; note?: string }[], tag
     id: m.snapshotId, pid: m.pid, data: m.counts.dataPages, zero: m.counts.zeroPages, parent: m.counts.parentPages,
     new: m.counts.newPages, stored: bytes(m.counts.newBytes), note: note ?? '',
   })));
+}
+
+/**
+ * What a pagevault process killed outright (SIGKILL, the OOM killer) left frozen is thawed before the
+ * next snapshot, as the agent and the restorer do when they start: a --live snapshot, which freezes
+ * nothing, would otherwise read a process left stopped and leave it so.
+ */
+export function thawAbandoned(): void {
+  for (const a of thawAbandonedFreezes()) {
+    process.stderr.write(`pagevault: warning: pagevault process ${a.holder} died with process ${a.pid} frozen: ${a.outcome}\n`);
+  }
 }

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { Consistency, type SnapshotWriter } from '@pagevault/format';
 import { freezeProcesses, type FrozenGroup } from '../freeze/freeze-group';
-import { cgroupPids, processTree } from '../procfs/process-tree';
+import { cgroupPids, processTree, readThreadStates } from '../procfs/process-tree';
 import { captureProcess } from './capture-process';
 import { abortWriter } from './capture-snapshot';
 import { checkOptions, type CaptureOptions, type CaptureParent, type CaptureResult } from './options';
@@ -54,7 +54,7 @@ export async function captureGroup(opts: CaptureGroupOptions): Promise<GroupMemb
         groupId: opts.groupId,
       };
       checkOptions(o);
-      out.push({ pid, result: await captureProcess(o, Consistency.Frozen) });
+      out.push({ pid, result: await captureProcess(o, Consistency.Frozen, () => frozen.check()) });
     }
     return out;
   } catch (e) {
@@ -81,16 +81,26 @@ async function freezeGroup(opts: CaptureGroupOptions): Promise<FrozenGroup> {
   const thawAll = (): void => parts.forEach((p) => p.thaw());
   try {
     for (let round = 0; round < 16; round++) {
-      const fresh = processTree(t.tree).filter((p) => !all.includes(p));
+      // Children that are zombies (exited, not yet reaped) have no memory: a forking server always has some.
+      const fresh = processTree(t.tree).filter((p) => !all.includes(p) && (p === t.tree || living(p)));
       if (fresh.length === 0) {
+        // A child that became a zombie meanwhile was "already stopped": it has no memory to read.
+        const members = all.filter((p) => p === t.tree || living(p));
         return {
-          pids: all,
-          how: new Map(parts.flatMap((p) => [...p.how])),
+          pids: members,
+          how: new Map(parts.flatMap((p) => [...p.how]).filter(([p]) => members.includes(p))),
           frozenAt: parts.at(-1)!.frozenAt,
+          check: () => parts.forEach((p) => p.check()),
           thaw: thawAll,
         };
       }
-      parts.push(await freezeProcesses(fresh, opts.freeze));
+      try {
+        parts.push(await freezeProcesses(fresh, opts.freeze));
+      } catch (e) {
+        // A child that exited between the walk and its freeze: walk again without it (nothing of this round is frozen).
+        if (isPvError(e) && e.code === ErrorCodes.NO_SUCH_PROCESS && e.details['pid'] !== t.tree) continue;
+        throw e;
+      }
       all.push(...fresh);
     }
     throw new PvError(ErrorCodes.FREEZE_FAILED, `process tree of ${t.tree} kept growing while being frozen`, {
@@ -100,4 +110,10 @@ async function freezeGroup(opts: CaptureGroupOptions): Promise<FrozenGroup> {
     thawAll();
     throw e;
   }
+}
+
+/** Not exited: neither a zombie nor gone. */
+function living(pid: number): boolean {
+  const state = readThreadStates(pid).get(pid);
+  return state !== undefined && state !== 'Z' && state !== 'X';
 }

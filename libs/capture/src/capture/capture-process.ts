@@ -22,7 +22,7 @@ import { captureVma } from './vma-capture';
  * Live): snapshot-begin, every VMA in address order, snapshot-end. Errors propagate; the caller aborts
  * the writer and thaws.
  */
-export async function captureProcess(o: CaptureOptions, consistency: Consistency): Promise<CaptureResult> {
+export async function captureProcess(o: CaptureOptions, consistency: Consistency, beforeEnd?: () => void): Promise<CaptureResult> {
   const t0 = performance.now();
   const pid = o.pid;
   const ps = systemPageSize();
@@ -99,6 +99,7 @@ export async function captureProcess(o: CaptureOptions, consistency: Consistency
       const others = c.kind === VmaKind.SharedFile && !(c.flags & VmaFlag.SharedElsewhere) ? twins.get(`${c.sharedKey} ${e.offset} ${e.end - e.start}`) : undefined;
       await captureVma(s, batch, i, e, c, others);
     }
+    beforeEnd?.(); // still frozen? (FrozenGroup.check): else the stream ends aborted, never complete
     const end = o.writer.end();
     stats.bytesRead = reader.bytesRead;
     stats.readMs = reader.readMs;

@@ -21,7 +21,8 @@ export async function captureSnapshot(opts: CaptureOptions): Promise<CaptureResu
     const consistency = opts.consistency ?? Consistency.Frozen;
     assertProcess(opts.pid);
     if (consistency !== Consistency.Live) frozen = await freezeProcesses([opts.pid], opts.freeze);
-    result = await captureProcess(opts, consistency);
+    const f = frozen;
+    result = await captureProcess(opts, consistency, f && (() => f.check()));
     return result;
   } catch (e) {
     abortWriter(opts.writer, e);

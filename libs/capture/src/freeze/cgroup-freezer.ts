@@ -17,7 +17,8 @@ export function cgroupFreezable(dir: string, targets: ReadonlySet<number>): bool
   return procs.length > 0 && procs.every((p) => targets.has(p)) && !procs.includes(process.pid);
 }
 
-function isFrozen(dir: string): boolean {
+/** cgroup.events says the cgroup is frozen. */
+export function isFrozen(dir: string): boolean {
   return /^frozen 1$/m.test(readFileSync(join(dir, 'cgroup.events'), 'utf8'));
 }
 

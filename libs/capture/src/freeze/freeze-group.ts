@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { cgroupDirOf, tracedThread } from '../procfs/process-tree';
-import { CgroupFreeze, cgroupFreezable } from './cgroup-freezer';
+import { CgroupFreeze, cgroupFreezable, isFrozen } from './cgroup-freezer';
 import { lockFreeze } from './freeze-lock';
-import { SignalFreeze } from './signal-freezer';
+import { SignalFreeze, allThreadsStopped } from './signal-freezer';
 import { registerFrozen, unregisterFrozen, type Thawable } from './thaw-registry';
 
 export type FreezeMethod = 'auto' | 'cgroup' | 'signal';
@@ -28,17 +28,22 @@ export interface FrozenGroup {
   readonly how: ReadonlyMap<number, 'cgroup' | 'signal' | 'already-stopped'>;
   /** When the last target was frozen (performance.now()). */
   readonly frozenAt: number;
+  /**
+   * Throws PV_FREEZE_FAILED if a target is not frozen any more: someone else sent it SIGCONT, or wrote
+   * 0 to its cgroup.freeze. Called before a snapshot's end, so a read that ran on is never committed.
+   */
+  check(): void;
   thaw(): void;
 }
 
 /**
- * Throws PV_NO_SUCH_PROCESS for a pid that does not exist, PV_INVALID_ARGUMENT for the agent itself and
+ * Throws PV_NO_SUCH_PROCESS for a pid that does not exist, PV_INVALID_ARGUMENT for pagevault itself and
  * for a kernel thread (no user memory: it was waited on for the whole freeze timeout, then refused).
  */
 export function assertProcess(pid: number): void {
   if (!Number.isSafeInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `not a pid: ${pid}`);
   if (pid === process.pid)
-    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${pid} is the agent itself and cannot be frozen`);
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${pid} is this pagevault process itself and cannot be frozen`);
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -54,7 +59,7 @@ export function assertProcess(pid: number): void {
   // thread id is refused, naming its process (one of ours would stop this very process).
   const tgid = threadGroupOf(pid);
   if (tgid !== undefined && tgid !== pid) {
-    const whose = tgid === process.pid ? 'this process (the agent itself)' : `process ${tgid}`;
+    const whose = tgid === process.pid ? 'this process (pagevault itself)' : `process ${tgid}`;
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${pid} is a thread of ${whose}, not a process: name the process`, { details: { pid, tgid } });
   }
 }
@@ -106,6 +111,14 @@ function commOf(pid: number): string {
   } catch {
     return '';
   }
+}
+
+function continued(pid: number, why: string): PvError {
+  return new PvError(
+    ErrorCodes.FREEZE_FAILED,
+    `process ${pid} ran during its frozen read (${why}): the snapshot would mix moments, and is not committed; take it again, or --live`,
+    { retriable: true, details: { pid } },
+  );
 }
 
 /** The task flag of kernel threads (include/linux/sched.h), in /proc/PID/stat's ninth field. */
@@ -175,6 +188,10 @@ export async function freezeProcesses(
     pids: [...pids],
     how,
     frozenAt: performance.now(),
+    check: () => {
+      for (const [pid, h] of how) if (h !== 'cgroup' && !allThreadsStopped(pid)) throw continued(pid, 'SIGCONT from another process');
+      for (const [dir, members] of byCgroup) if (!isFrozen(dir)) throw continued(members[0]!, `its cgroup ${dir} was thawed by another writer of cgroup.freeze`);
+    },
     thaw: () => {
       for (const p of parts) {
         try {
