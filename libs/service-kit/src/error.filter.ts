@@ -9,6 +9,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.OBJECT_NOT_FOUND]: 424,
   [ErrorCodes.PARENT_MISSING]: 424,
   [ErrorCodes.PERMISSION_DENIED]: 403,
+  // The target's state, not the request, is in the way (traced, exited): the client may try again later.
+  [ErrorCodes.FREEZE_FAILED]: 409,
+  [ErrorCodes.PROCESS_EXITED]: 409,
+  [ErrorCodes.FILE_UNAVAILABLE]: 424,
   [ErrorCodes.PAGE_HASH_MISMATCH]: 500,
   [ErrorCodes.OBJECT_CORRUPT]: 500,
   [ErrorCodes.STORE_UNAVAILABLE]: 503,

@@ -304,6 +304,18 @@ describe('agent, compactor and restorer services', () => {
     // A pid gone late in the list starts none of them (404, no job).
     const gone = await post({ pids: [src.info.pid, 0x3fffffff] });
     expect([gone.status, gone.body.code]).toEqual([404, 'PV_NO_SUCH_PROCESS']);
+    // A traced process cannot be frozen: 409 naming the tracer, no job (a --live one would be taken).
+    const traced = spawn('sleep', ['60']);
+    const gdb = spawn('gdb', ['-q', '-nx', '-batch', '-p', String(traced.pid), '-ex', 'shell sleep 60'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 400 && !/^TracerPid:\s*[1-9]/m.test(readFileSync(`/proc/${traced.pid}/status`, 'utf8')); i++) await new Promise((res) => setTimeout(res, 25));
+      const refused = await post({ pid: traced.pid });
+      expect([refused.status, refused.body.code]).toEqual([409, 'PV_FREEZE_FAILED']);
+      expect(refused.body.message).toMatch(/is being traced by process \d+ \(gdb\)/);
+    } finally {
+      gdb.kill('SIGKILL');
+      traced.kill('SIGKILL');
+    }
     // A value nested thousands deep is a 400 with a short message, not a 500 of a blown stack.
     const deep = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: `{"pid":${'['.repeat(5000)}${']'.repeat(5000)}}` });
     const deepBody = (await deep.json()) as { code: string; message: string };
