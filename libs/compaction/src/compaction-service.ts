@@ -1,6 +1,7 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { FrameType, HEADER_BYTES, MAGIC, SNAPSHOT_ID_BYTES, decodeFrame, type Frame } from '@pagevault/format';
 import type { BatchControl, FrameBatch, FrameConsumer, FrameLog, FrameRecord } from '@pagevault/framelog';
+import { forEachLimited } from '@pagevault/objstore';
 import { checkTenant, keys, SnapshotIngest, type Manifest, type Repository } from '@pagevault/repo';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { OffsetTracker } from './offset-tracker';
@@ -341,22 +342,15 @@ export class CompactionService {
     const now = Date.now();
     const due = [...this.open].filter(([, o]) => (partition === undefined || o.partition === partition) && !o.busy && now - o.lastSeen >= this.timeoutMs);
     // Their failed records are written EXPIRE_CONCURRENCY at a time: one at a time, 2,000 snapshots an
-    // agent fleet left open took ~24 s to fail.
-    let next = 0;
-    const worker = async () => {
-      while (next < due.length) {
-        const [id, o] = due[next++]!;
-        // Finished meanwhile, or being failed by another expire() (the timer's and a batch's can overlap).
-        if (this.open.get(id) !== o || this.finished.has(id)) continue;
-        this.finished.set(id, 'failed'); // a straggler frame arriving while this runs is dropped
-        const rec: FrameRecord = { key: id, value: Buffer.alloc(0), partition: o.partition, offset: o.firstOffset };
-        await this.fail(id, rec, new PvError(ErrorCodes.TIMEOUT, `snapshot ${id}: no frame for ${Math.round((now - o.lastSeen) / 1000)} s, its end never came`), o.ingest.tenantName);
-        expired.add(o.partition);
-      }
-    };
-    const results = await Promise.allSettled(Array.from({ length: Math.min(EXPIRE_CONCURRENCY, due.length) }, worker));
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure) throw failure.reason; // the store is down: the rest are tried again at the next sweep
+    // agent fleet left open took ~24 s to fail. A store error rejects: the rest are tried at the next sweep.
+    await forEachLimited(due, EXPIRE_CONCURRENCY, async ([id, o]) => {
+      // Finished meanwhile, or being failed by another expire() (the timer's and a batch's can overlap).
+      if (this.open.get(id) !== o || this.finished.has(id)) return;
+      this.finished.set(id, 'failed'); // a straggler frame arriving while this runs is dropped
+      const rec: FrameRecord = { key: id, value: Buffer.alloc(0), partition: o.partition, offset: o.firstOffset };
+      await this.fail(id, rec, new PvError(ErrorCodes.TIMEOUT, `snapshot ${id}: no frame for ${Math.round((now - o.lastSeen) / 1000)} s, its end never came`), o.ingest.tenantName);
+      expired.add(o.partition);
+    });
     return expired;
   }
 }
