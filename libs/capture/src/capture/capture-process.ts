@@ -77,27 +77,18 @@ export async function captureProcess(o: CaptureOptions, consistency: Consistency
     });
     const batch = new PageBatch(s);
     const shared = new SharedRanges();
-    const twins = new Map<string, MapsEntry[]>();
     for (let i = 0; i < vmas.length; i++) {
-      const e = vmas[i];
-      const c = classes[i];
-      if (
-        c.sharedKey &&
-        !(c.flags & VmaFlag.NoContents) &&
-        shared.seen(c.sharedKey, e.offset, e.end - e.start)
-      ) {
-        c.flags |= VmaFlag.SharedElsewhere;
+      if (classes[i].sharedKey && !(classes[i].flags & VmaFlag.NoContents) && shared.seen(classes[i].sharedKey, vmas[i])) {
+        classes[i].flags |= VmaFlag.SharedElsewhere;
       }
-      const range = `${c.sharedKey} ${e.offset} ${e.end - e.start}`;
-      if (c.flags & VmaFlag.SharedElsewhere) twins.set(range, [...(twins.get(range) ?? []), e]);
     }
     for (let i = 0; i < vmas.length; i++) {
       const e = vmas[i];
       const c = classes[i];
       // A shared file mapped again over the same range: its pages touched only through the other mappings
       // are not in this one's page table, yet are the same memory (shmem objects: shmemExtents).
-      const others = c.kind === VmaKind.SharedFile && !(c.flags & VmaFlag.SharedElsewhere) ? twins.get(`${c.sharedKey} ${e.offset} ${e.end - e.start}`) : undefined;
-      await captureVma(s, batch, i, e, c, others);
+      const twins = c.kind === VmaKind.SharedFile && !(c.flags & VmaFlag.SharedElsewhere) ? shared.repeatsOf(c.sharedKey, e) : undefined;
+      await captureVma(s, batch, i, e, c, twins);
     }
     beforeEnd?.(); // still frozen? (FrozenGroup.check): else the stream ends aborted, never complete
     const end = o.writer.end();
@@ -133,17 +124,25 @@ function vmaRanges(vmas: MapsEntry[], classes: { flags: number }[]): { start: nu
   return vmas.map((v, i) => (classes[i].flags & VmaFlag.NoContents ? { start: v.start, end: v.start } : v));
 }
 
-/** The pgoff ranges of each shared object already dumped in this snapshot. */
+/** The pgoff ranges of each shared object already dumped in this snapshot, and the VMAs that map them again. */
 class SharedRanges {
-  private readonly ranges = new Map<string, string[]>();
+  private readonly repeats = new Map<string, MapsEntry[]>();
 
-  /** True when exactly this range of the object was dumped before; records it otherwise. */
-  seen(key: string, pgoff: number, length: number): boolean {
-    const r = `${pgoff}+${length}`;
-    const list = this.ranges.get(key) ?? [];
-    if (list.includes(r)) return true;
-    list.push(r);
-    this.ranges.set(key, list);
-    return false;
+  /** True when exactly this range of the object was dumped before (the VMA is recorded as a repeat); records it otherwise. */
+  seen(key: string, e: MapsEntry): boolean {
+    const r = rangeKey(key, e);
+    const list = this.repeats.get(r);
+    if (list) list.push(e);
+    else this.repeats.set(r, []);
+    return list !== undefined;
   }
+
+  /** The later VMAs mapping the same range of the object as `e`. */
+  repeatsOf(key: string, e: MapsEntry): MapsEntry[] {
+    return this.repeats.get(rangeKey(key, e)) ?? [];
+  }
+}
+
+function rangeKey(key: string, e: MapsEntry): string {
+  return `${key} ${e.offset}+${e.end - e.start}`;
 }

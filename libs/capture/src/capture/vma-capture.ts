@@ -2,7 +2,6 @@ import { VmaFlag, VmaKind } from '@pagevault/format';
 import { hex } from '@pagevault/errors';
 import { shmemExtents } from '../memory/shmem-extents';
 import { HI_EXCLUSIVE, HI_FILE_SHARED, HI_PRESENT, HI_SWAPPED } from '../pagemap/pagemap-bits';
-import { PagemapReader } from '../pagemap/pagemap-reader';
 import type { VmaClass } from '../procfs/classify';
 import type { MapsEntry } from '../procfs/maps';
 import { addSkipped } from './options';
@@ -114,18 +113,15 @@ export async function captureVma(
 
 /** Which pages of the range the `twins` map (same object, same offsets) are present or swapped there. */
 function presentIn(s: Session, twins: MapsEntry[], pages: number): Uint8Array {
+  // Read before this VMA's own windows, through the session's reader: no file of its own.
   const out = new Uint8Array(pages);
-  const pm = new PagemapReader(s.pid, s.pageSize, 4096);
-  try {
-    for (const t of twins) {
-      for (let base = 0; base < pages; base += pm.maxEntries) {
-        const count = Math.min(pm.maxEntries, pages - base);
-        pm.read(t.start + base * s.pageSize, count);
-        for (let k = 0; k < count; k++) if ((pm.words[2 * k + 1] & (HI_PRESENT | HI_SWAPPED)) !== 0) out[base + k] = 1;
-      }
+  const pm = s.pagemap;
+  for (const t of twins) {
+    for (let base = 0; base < pages; base += pm.maxEntries) {
+      const count = Math.min(pm.maxEntries, pages - base);
+      pm.read(t.start + base * s.pageSize, count);
+      for (let k = 0; k < count; k++) if ((pm.words[2 * k + 1] & (HI_PRESENT | HI_SWAPPED)) !== 0) out[base + k] = 1;
     }
-  } finally {
-    pm.close();
   }
   return out;
 }
