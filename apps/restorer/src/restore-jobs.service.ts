@@ -141,6 +141,6 @@ function write(job: RestoreJob, frames: SnapshotInput, localHost: string): Promi
     case 'stream':
       return writeStream(frames, job.out!, o);
     case 'live':
-      return writeLiveProcess(frames, job.pid!, { onMissingFile: o.onMissingFile, localHost });
+      return writeLiveProcess(frames, job.pid!, o);
   }
 }

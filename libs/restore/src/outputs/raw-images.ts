@@ -47,7 +47,7 @@ export async function writeRawImages(frames: SnapshotInput, dir: string, opts: R
       throw e;
     });
     await fh.finish();
-    return { ...w.stats, missingFiles: w.missingFiles, images: w.images, layout: w.layout, elapsedMs: performance.now() - t0 };
+    return { ...w.stats, missingFiles: w.files?.missing ?? [], images: w.images, layout: w.layout, elapsedMs: performance.now() - t0 };
   }, opts.replace, RAW_MARKER);
 }
 
@@ -56,7 +56,7 @@ class RawWriter {
   images = 0;
   readonly stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0 };
   private head!: SnapshotBegin;
-  private files: FilePageReader | undefined;
+  files: FilePageReader | undefined;
   private img: OutputFile | undefined;
   private counts: PageCounts = emptyCounts();
   private untouched: UntouchedPages | undefined;
@@ -121,10 +121,6 @@ class RawWriter {
 
   end(e: EndInfo): void {
     this.layout.snapshot.end = endInfo(e);
-  }
-
-  get missingFiles() {
-    return this.files?.missing ?? [];
   }
 
   private fillFromFile(v: VmaHeader, runs: PageRun[], required = true): Promise<{ file: number; fileMissing: number }> {
