@@ -190,6 +190,40 @@ describe('freezing and thawing the target', () => {
     await expectRunning(t);
   });
 
+  it('does not commit a frozen read during which someone else continued the target and stopped it again', async () => {
+    let restopped = false;
+    const { writer, frames } = collectingWriter((_, i) => {
+      if (i !== 3) return;
+      // Another process continues it and stops it again in the middle of the read: stopped at the end.
+      process.kill(t.info.pid, 'SIGCONT');
+      const until = Date.now() + 20;
+      while (Date.now() < until); // it runs meanwhile (the fixture's threads spin)
+      process.kill(t.info.pid, 'SIGSTOP');
+      while (!allThreadsStopped(t.info.pid));
+      restopped = true;
+    });
+    await expect(captureSnapshot({ pid: t.info.pid, writer, tenant: 't', host: 'h', freeze: { method: 'signal' } })).rejects.toMatchObject({
+      code: 'PV_FREEZE_FAILED',
+      message: expect.stringMatching(new RegExp(`process ${t.info.pid} ran during its frozen read \\(thread \\d+ was switched \\d+ times: continued and stopped again by another process\\)`)),
+    });
+    expect(restopped).toBe(true);
+    expect(frames.some((f) => decodeFrame(f).body.type === FrameType.SnapshotEnd)).toBe(false);
+    expect(decodeFrame(frames.at(-1)!).body.type).toBe(FrameType.Abort);
+    await expectRunning(t); // ours to continue: we stopped it first
+  });
+
+  it('commits a frozen read of a target nobody touched, however long it takes', async () => {
+    const { writer, frames } = collectingWriter((_, i) => {
+      if (i === 3) {
+        const until = Date.now() + 50; // a slow sink: the threads stay stopped, their counts unmoved
+        while (Date.now() < until);
+      }
+    });
+    await captureSnapshot({ pid: t.info.pid, writer, tenant: 't', host: 'h', freeze: { method: 'signal' } });
+    expect(decodeFrame(frames.at(-1)!).body.type).toBe(FrameType.SnapshotEnd);
+    await expectRunning(t);
+  });
+
   it('uses the cgroup v2 freezer when the target is alone in its cgroup', async (ctx) => {
     const mount = cgroup2Mount();
     if (!mount) return ctx.skip();
@@ -223,6 +257,23 @@ describe('freezing and thawing the target', () => {
         freeze: { method: 'cgroup' },
       });
       expect(frozenAtEveryFrame).toBe(true);
+      expect(readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim()).toBe('0');
+      await expectRunning(t);
+
+      // Thawed and frozen again by another writer of cgroup.freeze in the middle of the read: frozen at
+      // the end, but it ran.
+      const thawedOnce = collectingWriter((_, i) => {
+        if (i !== 3) return;
+        writeFileSync(join(dir, 'cgroup.freeze'), '0');
+        const until = Date.now() + 20;
+        while (Date.now() < until);
+        writeFileSync(join(dir, 'cgroup.freeze'), '1');
+        while (!/^frozen 1$/m.test(readFileSync(join(dir, 'cgroup.events'), 'utf8')));
+      });
+      await expect(captureSnapshot({ pid: t.info.pid, writer: thawedOnce.writer, tenant: 't', host: 'h', freeze: { method: 'cgroup' } })).rejects.toMatchObject({
+        code: 'PV_FREEZE_FAILED',
+        message: expect.stringContaining('continued and stopped again by another process'),
+      });
       expect(readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim()).toBe('0');
       await expectRunning(t);
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { cgroupDirOf, tracedThread } from '../procfs/process-tree';
+import { cgroupDirOf, readSwitchCounts, tracedThread } from '../procfs/process-tree';
 import { CgroupFreeze, cgroupFreezable, isFrozen } from './cgroup-freezer';
 import { lockFreeze } from './freeze-lock';
 import { SignalFreeze, allThreadsStopped } from './signal-freezer';
@@ -29,8 +29,9 @@ export interface FrozenGroup {
   /** When the last target was frozen (performance.now()). */
   readonly frozenAt: number;
   /**
-   * Throws PV_FREEZE_FAILED if a target is not frozen any more: someone else sent it SIGCONT, or wrote
-   * 0 to its cgroup.freeze. Called before a snapshot's end, so a read that ran on is never committed.
+   * Throws PV_FREEZE_FAILED if a target ran since it was frozen: someone else sent it SIGCONT or wrote 0
+   * to its cgroup.freeze, even if it was stopped again since (its threads' context switches moved).
+   * Called before a snapshot's end, so a read that ran on is never committed.
    */
   check(): void;
   thaw(): void;
@@ -121,6 +122,22 @@ function continued(pid: number, why: string): PvError {
   );
 }
 
+/**
+ * How a process's threads show that it ran between two readings of their context switches: a thread
+ * switched, started or gone. Undefined when none did. A thread that is seen stopped may still be on its
+ * way off the CPU for a few microseconds; the first reading comes after the freeze is observed, later
+ * than that.
+ */
+export function ranSince(before: ReadonlyMap<number, number>, now: ReadonlyMap<number, number>): string | undefined {
+  for (const [tid, n] of now) {
+    const was = before.get(tid);
+    if (was === undefined) return `thread ${tid} started`;
+    if (n !== was) return `thread ${tid} was switched ${n - was} times`;
+  }
+  for (const tid of before.keys()) if (!now.has(tid)) return `thread ${tid} exited`;
+  return undefined;
+}
+
 /** The task flag of kernel threads (include/linux/sched.h), in /proc/PID/stat's ninth field. */
 const PF_KTHREAD = 0x00200000;
 
@@ -184,6 +201,8 @@ export async function freezeProcesses(
     unregisterFrozen(lock);
     throw e;
   }
+  // Taken once every thread is seen stopped: from here on none is ever switched (see ranSince).
+  const switches = new Map(pids.map((pid) => [pid, readSwitchCounts(pid)]));
   return {
     pids: [...pids],
     how,
@@ -191,6 +210,10 @@ export async function freezeProcesses(
     check: () => {
       for (const [pid, h] of how) if (h !== 'cgroup' && !allThreadsStopped(pid)) throw continued(pid, 'SIGCONT from another process');
       for (const [dir, members] of byCgroup) if (!isFrozen(dir)) throw continued(members[0]!, `its cgroup ${dir} was thawed by another writer of cgroup.freeze`);
+      for (const [pid, before] of switches) {
+        const ran = ranSince(before, readSwitchCounts(pid));
+        if (ran) throw continued(pid, `${ran}: continued and stopped again by another process`);
+      }
     },
     thaw: () => {
       for (const p of parts) {

@@ -17,6 +17,27 @@ export function readThreadStates(pid: number): Map<number, string> {
 }
 
 /**
+ * How many times each thread of a process was switched off its CPU (voluntary + involuntary context
+ * switches, /proc/PID/task/TID/status). A stopped or frozen thread is never switched: a count that moved,
+ * or a thread that came or went, means the process ran in between.
+ */
+export function readSwitchCounts(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of listThreads(pid)) {
+    try {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      out.set(tid, Number(VOLUNTARY.exec(status)?.[1] ?? 0) + Number(INVOLUNTARY.exec(status)?.[1] ?? 0));
+    } catch {
+      // The thread exited between readdir and read: missing from the map, so counted as gone.
+    }
+  }
+  return out;
+}
+
+const VOLUNTARY = /^voluntary_ctxt_switches:\s*(\d+)$/m;
+const INVOLUNTARY = /^nonvoluntary_ctxt_switches:\s*(\d+)$/m;
+
+/**
  * The first thread of a process that is ptraced (strace, gdb, a debugger of any kind), and by whom:
  * /proc/PID/task/TID/status TracerPid, per thread (a tracer may seize one thread only).
  */
