@@ -11,7 +11,7 @@ export { Repository, type RepositoryOptions } from './repository';
 export { SnapshotIngest, type IngestOptions } from './ingest';
 export { lockExclusive, type ExclusiveOptions } from './exclusive-lock';
 export { HeldLock, type LockOptions } from './held-lock';
-export { scanLocks, describeLocks, type LockEntry, type LockKind, type LockScan } from './lock-scan';
+export { scanLocks, describeLocks, ownIdentity, identityScope, processGone, type LockEntry, type LockKind, type LockScan } from './lock-scan';
 export type { LockWait, SharedHold } from './shared-lock';
 export { PageFetcher, type FetchOptions } from './page-fetcher';
 export { checkTag } from './keys';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { forEachLimited, type ObjectStore } from '@pagevault/objstore';
 import { basename, keys } from './keys';
@@ -40,6 +41,19 @@ export function ownIdentity(): HolderIdentity | undefined {
   return own ?? undefined;
 }
 
+/**
+ * A short name (8 hex digits) for this boot and pid namespace: the processes that share it judge each
+ * other's pids (processGone), as holderGone does for locks. Undefined where /proc does not tell it.
+ */
+export function identityScope(me = ownIdentity()): string | undefined {
+  return me && createHash('sha256').update(`${me.bootId}\n${me.pidNs}`).digest('hex').slice(0, 8);
+}
+
+/** Whether the process that was `pid` with start time `startTicks` in this scope has died (its pid free or reused). */
+export function processGone(pid: number, startTicks: string): boolean {
+  return startTicksOf(pid) !== startTicks;
+}
+
 /** Field 22 of /proc/PID/stat (after the command name, which may hold spaces), or undefined if there is no such process. */
 function startTicksOf(pid: number | 'self'): string | undefined {
   try {
@@ -58,7 +72,7 @@ function startTicksOf(pid: number | 'self'): string | undefined {
 export function holderGone(r: Partial<LockRecord>, me = ownIdentity()): boolean {
   const h = r.holder;
   if (!me || !h || typeof r.pid !== 'number' || h.bootId !== me.bootId || h.pidNs !== me.pidNs) return false;
-  return startTicksOf(r.pid) !== h.startTicks;
+  return processGone(r.pid, h.startTicks);
 }
 
 /**

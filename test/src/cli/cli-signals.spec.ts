@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from './cli-env';
+import { identityScope } from '@pagevault/repo';
+import { CLI, cliOn } from './cli-env';
 
 // A running target with 256 MiB of random bytes: frozen long enough (~0.1 s) to be caught frozen.
 const work = mkdtempSync(join(tmpdir(), 'pv-cli-signals-'));
@@ -41,5 +42,46 @@ describe('pagevault snapshot interrupted while its target is frozen', () => {
     expect(await exited).toBe(signal);
     expect(stateOf(pid)).not.toMatch(/[Tt]/);
     expect(readdirSync(locks)).toEqual([]); // released on the way out, after the thaw
+  });
+});
+
+describe('pagevault restore killed with SIGKILL', () => {
+  it.each([
+    ['elf', 'core', (n: string) => n.startsWith('core.partial-')],
+    ['raw', 'raw', (n: string) => n.startsWith('.raw.partial-')],
+  ] as const)('%s: the next restore to the same output removes what the killed one left, and completes', async (format, name, isPartial) => {
+    const store = join(work, `restore-${format}`);
+    const { pvJson, pv } = cliOn(store);
+    const id = pvJson<{ snapshotId: string }[]>('snapshot', String(target.pid!))[0]!.snapshotId;
+    const dir = join(work, `out-${format}`);
+    mkdirSync(dir);
+    const out = join(dir, name);
+    const cli = spawn(process.execPath, [CLI, '--store', store, 'restore', id, '--format', format, '--out', out], { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((r) => cli.once('exit', (_, sig) => r(sig)));
+    const deadline = Date.now() + 30_000;
+    while (!readdirSync(dir).some(isPartial) && cli.exitCode === null && Date.now() < deadline) sleepMs(1);
+    cli.kill('SIGKILL'); // no handler runs: the partial output stays
+    expect(await exited).toBe('SIGKILL');
+    const left = readdirSync(dir).filter(isPartial);
+    expect(left, 'the restore was never seen writing').toHaveLength(1);
+    expect(existsSync(out)).toBe(false); // never a complete-looking output
+
+    const r = pv('restore', id, '--format', format, '--out', out);
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual([name]);
+  });
+
+  it('leaves alone the partial output of a restore still running', () => {
+    const dir = join(work, 'out-live');
+    mkdirSync(dir);
+    const { pv, pvJson } = cliOn(join(work, 'restore-live'));
+    const id = pvJson<{ snapshotId: string }[]>('snapshot', String(target.pid!))[0]!.snapshotId;
+    // Named as this test process writes them (its scope, pid and start time): a writer that is alive.
+    const scope = identityScope()!;
+    const start = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /s, '').split(' ')[19];
+    const mine = `core.partial-${scope}-${process.pid}-${start}-0123abcd`;
+    writeFileSync(join(dir, mine), 'still writing');
+    expect(pv('restore', id, '--format', 'elf', '--out', join(dir, 'core')).code).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['core', mine]);
   });
 });

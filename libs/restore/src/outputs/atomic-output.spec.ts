@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { thawAllFrozen } from '@pagevault/capture';
 import { ErrorCodes } from '@pagevault/errors';
+import { identityScope } from '@pagevault/repo';
 import { atomicDir, atomicFile } from './atomic-output';
+
+/** A writer tag of this scope whose process has exited (a pid just freed). */
+function deadWriter(): string {
+  return `${identityScope()}-${spawnSync('true').pid}-1-deadbeef`;
+}
 
 const work = mkdtempSync(join(tmpdir(), 'pv-atomic-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -46,7 +52,18 @@ describe('atomicFile', () => {
       expect(existsSync(tmp)).toBe(false);
       await writeFile(tmp, 'whole'); // (the process would be gone; here the write goes on)
     });
-    expect(tmpSeen).toMatch(/killed\.out\.partial-[0-9a-f]{8}$/);
+    expect(tmpSeen).toMatch(new RegExp(`killed\\.out\\.partial-${identityScope()}-${process.pid}-\\d+-[0-9a-f]{8}$`));
+  });
+
+  it("removes the partial file of a writer killed with SIGKILL, not a live writer's", async () => {
+    const out = join(work, 'left.out');
+    const dead = `left.out.partial-${deadWriter()}`;
+    const live = `left.out.partial-${identityScope()}-1-${readFileSync('/proc/1/stat', 'utf8').replace(/^.*\) /s, '').split(' ')[19]}-0123abcd`;
+    writeFileSync(join(work, dead), 'half');
+    writeFileSync(join(work, live), 'writing');
+    await atomicFile(out, false, write('whole'));
+    expect(readFileSync(out, 'utf8')).toBe('whole');
+    expect(readdirSync(work).filter((n) => n.startsWith('left.out'))).toEqual(['left.out', live].sort());
   });
 
   it('says a missing directory or a file used as one is a bad path, not a store outage', async () => {
@@ -84,4 +101,18 @@ describe('atomicDir', () => {
     });
     expect(readdirSync(work).filter((n) => n.startsWith('.rawdir.partial'))).toEqual([]);
   });
+
+  it("puts back the earlier output a killed writer had moved aside, and removes its partial one", async () => {
+    const out = join(work, 'raw-killed');
+    const replaced = join(work, `.raw-killed.replaced-${deadWriter()}`);
+    const partial = join(work, `.raw-killed.partial-${deadWriter()}`);
+    const elsewhere = join(work, `.raw-killed.partial-0badc0de-1-1-deadbeef`); // another boot or pid namespace: not judged
+    for (const d of [replaced, partial, elsewhere]) mkdirSync(d);
+    writeFileSync(join(replaced, 'layout.json'), 'earlier');
+    await expect(atomicDir(out, false, async () => undefined)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('exists') });
+    expect(readFileSync(join(out, 'layout.json'), 'utf8')).toBe('earlier');
+    expect(existsSync(replaced) || existsSync(partial)).toBe(false);
+    expect(existsSync(elsewhere)).toBe(true);
+  });
 });
+

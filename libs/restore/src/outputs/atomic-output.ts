@@ -5,11 +5,13 @@ import { basename, dirname, join } from 'node:path';
 import { registerFrozen, unregisterFrozen, type Thawable } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { mkdirp } from '@pagevault/objstore';
+import { identityScope, ownIdentity, processGone } from '@pagevault/repo';
 import { outputError } from './output-file';
 
 /**
- * Runs `write` against a fresh `path.partial-<random>`, then moves it to `path`. On failure — or when
- * this process is killed by SIGINT/SIGTERM/SIGHUP — the partial file is removed, so `path` only ever
+ * Runs `write` against a fresh `path.partial-<writer>`, then moves it to `path`. On failure — or when
+ * this process is killed by SIGINT/SIGTERM/SIGHUP — the partial file is removed (and what a writer killed
+ * with SIGKILL left is removed by the next write to `path`: removeLeftovers), so `path` only ever
  * names a complete output, and two restores to one path never share a temporary file. An existing
  * `path` is refused before anything is written (and, should one appear meanwhile, at the end: the
  * partial file is linked to `path`, which fails if it exists), unless `replace`; one that is not a
@@ -54,8 +56,9 @@ async function checkOutputPath(path: string, kind: 'file' | 'directory', replace
 }
 
 async function writeAtomicFile<T>(path: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean): Promise<T> {
+  await removeLeftovers(path, 'file');
   await checkOutputPath(path, 'file', replace);
-  const tmp = `${path}.partial-${randomBytes(4).toString('hex')}`;
+  const tmp = `${path}.partial-${writerTag()}`;
   const undo = removeOnExit(tmp);
   try {
     const out = await write(tmp);
@@ -85,8 +88,9 @@ export function atomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) =
 }
 
 async function writeAtomicDir<T>(dir: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean, marker: string | undefined): Promise<T> {
+  await removeLeftovers(dir, 'directory');
   const existing = await checkOutputPath(dir, 'directory', replace, marker);
-  const sibling = (what: string) => join(dirname(dir), `.${basename(dir)}.${what}-${randomBytes(4).toString('hex')}`);
+  const sibling = (what: string) => join(dirname(dir), `.${basename(dir)}.${what}-${writerTag()}`);
   const tmp = sibling('partial');
   const undo = removeOnExit(tmp);
   await mkdirp(tmp);
@@ -109,6 +113,43 @@ async function writeAtomicDir<T>(dir: string, fsync: boolean, write: (tmp: strin
     throw e;
   } finally {
     unregisterFrozen(undo);
+  }
+}
+
+/**
+ * `<scope>-<pid>-<start ticks>-<random>`: who writes a temporary output (identityScope: this boot and
+ * pid namespace), so that the next write to the same output can tell the leftovers of a writer killed
+ * with SIGKILL from those of one still writing. `x-<random>` where /proc does not tell who we are.
+ */
+function writerTag(): string {
+  const me = ownIdentity();
+  const scope = identityScope(me);
+  const who = me && scope ? `${scope}-${process.pid}-${me.startTicks}-` : 'x-';
+  return who + randomBytes(4).toString('hex');
+}
+
+const TAG = /^([0-9a-f]{8})-(\d+)-(\d+)-[0-9a-f]{8}$/;
+
+/**
+ * Removes what writers of `path` that died without their signal handlers (SIGKILL, the OOM killer)
+ * left beside it: their temporary outputs, and for a directory the earlier output it had moved aside to
+ * replace (put back when `path` is missing: killed between its two renames). Only writers of this boot
+ * and pid namespace are judged, by pid and start time; those elsewhere (a shared file system) or still
+ * running are left alone.
+ */
+async function removeLeftovers(path: string, kind: 'file' | 'directory'): Promise<void> {
+  const scope = identityScope();
+  if (!scope) return;
+  const parent = dirname(path);
+  const names = await readdir(parent).catch(() => [] as string[]); // a missing parent is checkOutputPath's to report
+  const prefixes = kind === 'file' ? { partial: `${basename(path)}.partial-` } : { partial: `.${basename(path)}.partial-`, replaced: `.${basename(path)}.replaced-` };
+  for (const name of names) {
+    const [what, prefix] = Object.entries(prefixes).find(([, p]) => name.startsWith(p)) ?? [];
+    const m = prefix === undefined ? null : TAG.exec(name.slice(prefix.length));
+    if (!m || m[1] !== scope || !processGone(Number(m[2]), m[3]!)) continue;
+    const left = join(parent, name);
+    if (what === 'replaced' && !(await statOf(path))) await rename(left, path);
+    else await rm(left, { recursive: true, force: true });
   }
 }
 
