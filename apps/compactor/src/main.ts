@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   });
   await frames.ensureTopic();
   await dlqLog.ensureTopic();
-  const deadLetters = new DeadLetters(() => dlqLog.producer(), log, { ensureTopic: () => dlqLog.ensureTopic() });
+  const deadLetters = new DeadLetters(() => dlqLog.producer(), log, { ensureTopic: () => dlqLog.ensureTopic(), sourceTopic: c.PV_KAFKA_TOPIC });
   const registry = new Registry();
   const repo = new Repository(store, {
     compressionLevel: c.PV_ZSTD_LEVEL, delta: c.PV_DELTA !== 0, recentPagesBytes: c.PV_RECENT_PAGES_MIB * 2 ** 20, recentMapsBytes: c.PV_RECENT_MAPS_MIB * 2 ** 20,

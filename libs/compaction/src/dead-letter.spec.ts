@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { FrameProducer, FrameRecord } from '@pagevault/framelog';
-import { DeadLetters, UNIDENTIFIED } from './dead-letter';
+import { DeadLetters, REASON_MAX_CHARS, UNIDENTIFIED, deadLetterHeaders } from './dead-letter';
 
 /** A producer whose every flush fails with `error` once, as a failed delivery poisons a real one. */
 function producers(errors: (PvError | undefined)[]) {
@@ -32,6 +32,15 @@ describe('DeadLetters', () => {
     await d.write(rec('b'), '', 'PV_X', 'r');
     expect(p.opened).toHaveLength(1);
     expect(p.opened[0]!.sent.map(([k, [v]]) => [k, v!.toString()])).toEqual([['ab'.repeat(16), 'a'], [UNIDENTIFIED, 'b']]);
+  });
+
+  it('says in headers where the record was and why it was refused, its reason cut to a bounded length', () => {
+    expect(deadLetterHeaders(rec('a'), 'PV_FRAME_BAD_CRC', 'bad crc', 'pv-frames')).toEqual({
+      'pv-dlq-topic': 'pv-frames', 'pv-dlq-partition': '3', 'pv-dlq-offset': '17', 'pv-dlq-code': 'PV_FRAME_BAD_CRC', 'pv-dlq-reason': 'bad crc',
+    });
+    const long = deadLetterHeaders(rec('a'), 'PV_X', 'x'.repeat(5000))['pv-dlq-reason']!;
+    expect(long).toHaveLength(REASON_MAX_CHARS);
+    expect(long.endsWith('…')).toBe(true);
   });
 
   it('sends nothing for a record with no value (a timeout)', async () => {

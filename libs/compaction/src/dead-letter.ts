@@ -1,5 +1,5 @@
 import { isPvError } from '@pagevault/errors';
-import type { FrameProducer, FrameRecord } from '@pagevault/framelog';
+import type { FrameProducer, FrameRecord, RecordHeaders } from '@pagevault/framelog';
 
 /** Key of a dead letter whose record names no snapshot: no key, and no frame header to read one from. */
 export const UNIDENTIFIED = 'unidentified';
@@ -19,11 +19,33 @@ export interface DeadLetterOptions {
   timeoutMs?: number;
   /** Creates the dead-letter topic if missing; run (at most once a minute) after a dead letter fails. */
   ensureTopic?: () => Promise<void>;
+  /** The frame topic, named in each dead letter's headers (deadLetterHeaders). */
+  sourceTopic?: string;
+}
+
+/** The longest error reason a dead letter's headers carry, in characters (the rest is in the log). */
+export const REASON_MAX_CHARS = 1024;
+
+/**
+ * What a dead letter says besides its record (Kafka headers, as Kafka Connect's dead-letter queues do):
+ * where it was in the frame topic — topic, partition and offset, which also tell a replay's second copy
+ * of a dead letter from a new one — and why it was refused.
+ */
+export function deadLetterHeaders(rec: FrameRecord, code: string, reason: string, sourceTopic?: string): RecordHeaders {
+  return {
+    ...(sourceTopic ? { 'pv-dlq-topic': sourceTopic } : {}),
+    'pv-dlq-partition': String(rec.partition),
+    'pv-dlq-offset': rec.offset,
+    'pv-dlq-code': code,
+    'pv-dlq-reason': reason.length > REASON_MAX_CHARS ? `${reason.slice(0, REASON_MAX_CHARS - 1)}…` : reason,
+  };
 }
 
 /**
  * The compactor's dead letters: each offending record, as it came, to the dead-letter log under its
- * snapshot's id (the record's own key may be empty, or shared by many snapshots).
+ * snapshot's id (the record's own key may be empty, or shared by many snapshots), with headers saying
+ * where it came from and why (deadLetterHeaders). At least once: a batch delivered again after a restart
+ * dead-letters its bad records again, with the same source headers.
  *
  * The partition waits for a dead letter to be acknowledged. A log that is down (retriable) stops the
  * batch, which is delivered again; a log that refuses this record for good (too large for its topic,
@@ -55,7 +77,7 @@ export class DeadLetters {
     const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), this.timeoutMs)));
     try {
       const sent = (async () => {
-        await p.send(key, [rec.value]);
+        await p.send(key, [rec.value], undefined, deadLetterHeaders(rec, code, reason, this.opts.sourceTopic));
         await p.flush();
       })();
       sent.catch(() => undefined); // once late, its failure is nobody's

@@ -4,3 +4,4 @@ export { patchKafkajsCrc32c, nativeCrc32c, type Crc32cPatchState } from './crc32
 export { patchKafkajsEncoder } from './encoder-patch';
 export { patchKafkajsRecordBatch, type RecordBatchPatchState } from './record-batch-patch';
 export { toLogError } from './kafka-errors';
+export { textHeaders } from './kafka-frame-consumer';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import type { BatchControl, FrameConsumer, FrameConsumerHandlers, FrameRecord } from '@pagevault/framelog';
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { BatchControl, FrameConsumer, FrameConsumerHandlers, FrameRecord, RecordHeaders } from '@pagevault/framelog';
+import type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka } from 'kafkajs';
 import { FrameInflater } from './frame-compression';
 import { toLogError } from './kafka-errors';
 import type { ResolvedKafkaOptions } from './kafka-options';
@@ -139,7 +139,8 @@ export class KafkaFrameConsumer implements FrameConsumer {
         const m = msgs[i]!;
         const value = this.inflater.inflate(m.value ?? Buffer.alloc(0));
         bytes += value.length;
-        records.push({ key: m.key ? m.key.toString('utf8') : '', value, partition: batch.partition, offset: m.offset });
+        const headers = textHeaders(m.headers);
+        records.push({ key: m.key ? m.key.toString('utf8') : '', value, partition: batch.partition, offset: m.offset, ...(headers ? { headers } : {}) });
       }
       try {
         await h.onBatch({ partition: batch.partition, records }, ctl);
@@ -219,4 +220,15 @@ export class KafkaFrameConsumer implements FrameConsumer {
       extra: { group: this.groupId, topic: this.o.topic },
     });
   }
+}
+
+/** A record's headers as text (the last value of a repeated name), or undefined when it has none. */
+export function textHeaders(h: IHeaders | undefined): RecordHeaders | undefined {
+  let out: Record<string, string> | undefined;
+  for (const k in h) {
+    const v = h[k];
+    const last = Array.isArray(v) ? v.at(-1) : v;
+    if (last !== undefined) (out ??= {})[k] = last.toString();
+  }
+  return out;
 }

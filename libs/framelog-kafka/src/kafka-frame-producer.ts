@@ -1,4 +1,4 @@
-import { BatchingFrameProducer, DEFAULT_MAX_IN_FLIGHT_BYTES, partitionForKey, type FrameProducer, type FramesDone } from '@pagevault/framelog';
+import { BatchingFrameProducer, DEFAULT_MAX_IN_FLIGHT_BYTES, partitionForKey, type FrameProducer, type FramesDone, type RecordHeaders } from '@pagevault/framelog';
 import { CompressionTypes, Partitioners, type Kafka } from 'kafkajs';
 import { FrameCompressor } from './frame-compression';
 import { toLogError } from './kafka-errors';
@@ -54,7 +54,7 @@ export function createKafkaFrameProducer(
           acks: -1,
           timeout: o.requestTimeoutMs,
           compression: CompressionTypes.None, // frames are compressed one by one before (CompressingFrameProducer)
-          messages: frames.map((f) => ({ key: f.key, value: f.value, partition: f.partition })),
+          messages: frames.map((f) => ({ key: f.key, value: f.value, partition: f.partition, ...(f.headers ? { headers: { ...f.headers } } : {}) })),
         });
         // Acknowledged: kafkajs encoded copies and keeps no reference to the values.
         for (const f of frames) f.done?.([f.value]);
@@ -85,9 +85,9 @@ class CompressingFrameProducer implements FrameProducer {
     private readonly maxFrameBytes: number,
   ) {}
 
-  send(key: string, frames: Buffer[], done?: FramesDone): Promise<void> {
+  send(key: string, frames: Buffer[], done?: FramesDone, headers?: RecordHeaders): Promise<void> {
     // An oversized frame goes through as it is, for the inner producer to refuse the whole call.
-    if (frames.some((f) => f.length > this.maxFrameBytes)) return this.inner.send(key, frames, done);
+    if (frames.some((f) => f.length > this.maxFrameBytes)) return this.inner.send(key, frames, done, headers);
     const out: Buffer[] = [];
     const spent: Buffer[] = [];
     const ours = new Set<Buffer>();
@@ -104,7 +104,7 @@ class CompressingFrameProducer implements FrameProducer {
       const theirs = fs.filter((f) => !ours.has(f));
       if (theirs.length) done(theirs);
     });
-    return this.inner.send(key, out, rest);
+    return this.inner.send(key, out, rest, headers);
   }
 
   flush(): Promise<void> {

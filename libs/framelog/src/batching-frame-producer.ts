@@ -1,6 +1,6 @@
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { checkFrames, requirePositiveInt } from './check-frames';
-import type { FrameProducer, FramesDone } from './frame-log';
+import type { FrameProducer, FramesDone, RecordHeaders } from './frame-log';
 import { Signal } from './signal';
 
 /** A frame on its way to the log, with its partition already chosen. */
@@ -10,6 +10,7 @@ export interface OutboundFrame {
   partition: number;
   /** The sender's FramesDone: transmit() calls it once nothing references `value` anymore, if ever. */
   done?: FramesDone | undefined;
+  headers?: RecordHeaders | undefined;
 }
 
 export interface BatchingFrameProducerOptions {
@@ -63,14 +64,14 @@ export class BatchingFrameProducer implements FrameProducer {
     return this.inFlight;
   }
 
-  async send(key: string, frames: Buffer[], done?: FramesDone): Promise<void> {
+  async send(key: string, frames: Buffer[], done?: FramesDone, headers?: RecordHeaders): Promise<void> {
     if (this.closed)
       throw new PvError(ErrorCodes.INVALID_ARGUMENT, `frame producer is closed (snapshot ${key})`);
     if (this.failure) throw this.failure;
     checkFrames(key, frames, this.opts.maxFrameBytes);
     const partition = this.opts.partitionOf(key);
     // Concurrent send() calls are admitted one after the other, in call order.
-    const admitted = this.admissions.then(() => this.admit(key, partition, frames, done));
+    const admitted = this.admissions.then(() => this.admit(key, partition, frames, done, headers));
     this.admissions = admitted.catch(() => undefined);
     return admitted;
   }
@@ -94,7 +95,7 @@ export class BatchingFrameProducer implements FrameProducer {
     }
   }
 
-  private async admit(key: string, partition: number, frames: Buffer[], done: FramesDone | undefined): Promise<void> {
+  private async admit(key: string, partition: number, frames: Buffer[], done: FramesDone | undefined, headers: RecordHeaders | undefined): Promise<void> {
     const max = this.opts.maxInFlightBytes;
     for (const value of frames) {
       while (this.inFlight > 0 && this.inFlight + value.length > max && !this.failure) {
@@ -105,7 +106,7 @@ export class BatchingFrameProducer implements FrameProducer {
       if (this.failure) throw this.failure;
       this.inFlight += value.length;
       this.accepted += value.length;
-      this.queue.push({ key, value, partition, done });
+      this.queue.push({ key, value, partition, done, ...(headers ? { headers } : {}) });
     }
     this.pump();
   }
@@ -146,7 +147,7 @@ export class BatchingFrameProducer implements FrameProducer {
     let n = 0;
     const overhead = this.opts.recordOverheadBytes ?? 0;
     for (const f of this.queue) {
-      const cost = f.value.length + Buffer.byteLength(f.key) + overhead;
+      const cost = f.value.length + Buffer.byteLength(f.key) + overhead + headerBytes(f.headers);
       const used = perPartition.get(f.partition) ?? 0;
       const fits = used + cost <= this.opts.maxBatchBytes && total + cost <= this.opts.maxRequestBytes;
       if (n > 0 && !fits) break;
@@ -156,4 +157,11 @@ export class BatchingFrameProducer implements FrameProducer {
     }
     return this.queue.splice(0, n);
   }
+}
+
+/** Bytes of record headers on the wire, near enough (names and values, a varint length each). */
+export function headerBytes(h: RecordHeaders | undefined): number {
+  let n = 0;
+  for (const k in h) n += Buffer.byteLength(k) + Buffer.byteLength(h[k]!) + 10;
+  return n;
 }

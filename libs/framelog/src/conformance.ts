@@ -116,6 +116,19 @@ export function describeFrameLogConformance(
       expect(c.ofKey(key)[0]?.value.length).toBe(max);
     });
 
+    it('delivers the headers given to send() on every record of that call, none on the others, beside a frame of maxFrameBytes', async () => {
+      const key = freshKey();
+      const p = producer();
+      const headers = { 'pv-dlq-reason': 'r'.repeat(2048), 'pv-dlq-offset': '12345678901234567890' };
+      await p.send(key, [testFrame(key, 0), testFrame(key, 1, h.log.maxFrameBytes)], undefined, headers);
+      await p.send(key, [testFrame(key, 2)]);
+      await p.flush();
+      const c = await consume(group());
+      await until(() => c.ofKey(key).length >= 3, 'three records, two with headers');
+      expect(c.ofKey(key).map((r) => r.headers)).toEqual([headers, headers, undefined]);
+      expect(c.ofKey(key).map(frameIndex)).toEqual([0, 1, 2]);
+    });
+
     it('redelivers records nobody committed to the next consumer of the group after stop', async () => {
       const key = freshKey();
       const g = group();

@@ -12,7 +12,12 @@ export interface FrameRecord {
   partition: number;
   /** Kafka offsets are int64: decimal strings, never numbers. */
   offset: string;
+  /** The record's headers, when its producer gave it any (see FrameProducer.send). */
+  headers?: RecordHeaders;
 }
+
+/** Record headers (Kafka's), as text. Frames carry none; dead letters say where they came from and why. */
+export type RecordHeaders = Readonly<Record<string, string>>;
 
 /**
  * Called by a producer once it holds no reference to some frames anymore, so the sender may fill their
@@ -26,9 +31,11 @@ export interface FrameProducer {
    * Queues frames for key in order. Resolves when they are accepted into the bounded in-flight window
    * (backpressure: awaits while the window holds maxInFlightBytes of unacknowledged frames). Rejects
    * with PV_FRAME_TOO_LARGE before queueing anything if one frame exceeds the log's maxFrameBytes.
-   * The frames become the producer's; see FramesDone for `done`.
+   * The frames become the producer's; see FramesDone for `done`. `headers` go on every record of the
+   * call; they count against the batch limits, not against maxFrameBytes (a record has 4 KiB of room
+   * beside its frame for key and headers: DEFAULT_MAX_FRAME_BYTES).
    */
-  send(key: string, frames: Buffer[], done?: FramesDone): Promise<void>;
+  send(key: string, frames: Buffer[], done?: FramesDone, headers?: RecordHeaders): Promise<void>;
   /** Resolves when everything sent so far is acknowledged (acks=all); rejects with the first delivery error. */
   flush(): Promise<void>;
   /** Flushes, then releases the connection. Sends after close() reject. */

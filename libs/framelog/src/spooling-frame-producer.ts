@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { alignedBuffer, alignUp, paddedView, writeFullyAt } from '@pagevault/format';
 import { checkFrames } from './check-frames';
-import type { FrameLog, FrameProducer, FramesDone } from './frame-log';
+import type { FrameLog, FrameProducer, FramesDone, RecordHeaders } from './frame-log';
 import { localFileError } from './local-file-error';
 import type { LogSink } from './log-sink';
 import { Signal } from './signal';
@@ -27,6 +27,7 @@ export interface SpoolOptions {
 interface Entry {
   key: string;
   done: FramesDone | undefined;
+  headers: RecordHeaders | undefined;
   /** In memory, or undefined when spilled to the spool file from `at` (see layoutEntry). */
   frames: Buffer[] | undefined;
   lengths: number[];
@@ -155,14 +156,14 @@ export class SpoolingFrameProducer implements FrameProducer {
     return this.queue.reduce((n, e) => n + e.bytes, 0);
   }
 
-  async send(key: string, frames: Buffer[], done?: FramesDone): Promise<void> {
+  async send(key: string, frames: Buffer[], done?: FramesDone, headers?: RecordHeaders): Promise<void> {
     if (this.closed) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `frame producer is closed (snapshot ${key})`);
     if (this.failure) throw this.failure;
     checkFrames(key, frames, this.maxFrameBytes);
     if (frames.length === 0) return;
     const lengths = frames.map((f) => f.length);
     const bytes = lengths.reduce((a, b) => a + b, 0);
-    const e: Entry = { key, done, frames, lengths, at: -1, layout: undefined, bytes };
+    const e: Entry = { key, done, headers, frames, lengths, at: -1, layout: undefined, bytes };
     if (this.memBytes + bytes <= this.memoryBytes || this.queue.length === 0 || this.spoolDown) {
       this.memBytes += bytes;
     } else {
@@ -252,7 +253,7 @@ export class SpoolingFrameProducer implements FrameProducer {
         const e = this.queue[0]!;
         // Frames kept in memory go on with the sender's `done`; those read back were handed back already.
         const frames = e.frames ?? (await this.readBack(e));
-        await this.inner.send(e.key, frames, e.frames ? e.done : undefined);
+        await this.inner.send(e.key, frames, e.frames ? e.done : undefined, e.headers);
         this.queue.shift();
         if (this.queue.length === 0) this.spoolDown = undefined; // all queued went to the log: try the disk again
         if (e.frames) this.memBytes -= e.bytes;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { KafkaFrameLog } from '@pagevault/framelog-kafka';
+import type { RecordHeaders } from '@pagevault/framelog';
+import { KafkaFrameLog, textHeaders } from '@pagevault/framelog-kafka';
 import type { ObjectStore } from '@pagevault/objstore';
 import { Repository, keys, type FailedSnapshot } from '@pagevault/repo';
 import { restoreFrames } from '@pagevault/restore';
@@ -101,14 +102,14 @@ export class CompactorScenario {
   }
 
   /** The first `n` records of `topic` (a raw kafkajs consumer in a group of its own), key and value. */
-  async readTopic(topic: string, n: number): Promise<{ key: string; value: Buffer }[]> {
+  async readTopic(topic: string, n: number): Promise<{ key: string; value: Buffer; headers: RecordHeaders | undefined }[]> {
     const kafka = new Kafka({ clientId: `pv-it-${this.label}-reader`, brokers: kafkaBrokers, logLevel: logLevel.NOTHING });
     const reader = kafka.consumer({ groupId: this.groupName(`${topic}-reader`) });
-    const got: { key: string; value: Buffer }[] = [];
+    const got: { key: string; value: Buffer; headers: RecordHeaders | undefined }[] = [];
     await reader.connect();
     try {
       await reader.subscribe({ topic, fromBeginning: true });
-      await reader.run({ eachMessage: async ({ message }) => void got.push({ key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0) }) });
+      await reader.run({ eachMessage: async ({ message }) => void got.push({ key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0), headers: textHeaders(message.headers) }) });
       await waitFor(() => got.length >= n, 30_000, () => `${n} records of ${topic} (${got.length})`);
     } finally {
       await reader.disconnect();

@@ -36,7 +36,8 @@ let service: CompactionService;
 let deadLetters: DeadLetters;
 const committed: Manifest[] = [];
 const failed: { id: string; code: string }[] = [];
-const warned: { snapshot: string; code: string }[] = [];
+interface Warned { snapshot: string; code: string; partition: number; offset: string; reason: string }
+const warned: Warned[] = [];
 const refused: { snapshot: string; error: string }[] = [];
 let handled = 0;
 let sent = 0;
@@ -56,9 +57,9 @@ beforeAll(async () => {
   }
   const dlqLog = sc.frameLog(dlqTopic);
   deadLetters = new DeadLetters(() => dlqLog.producer(), {
-    warn: (f) => void warned.push(f as { snapshot: string; code: string }),
+    warn: (f) => void warned.push(f as Warned),
     error: (f) => void refused.push(f as { snapshot: string; error: string }),
-  });
+  }, { sourceTopic: sc.topic });
   service = new CompactionService(sc.log, new Repository(sc.store), {
     groupId: sc.group,
     deadLetter: deadLetters.write,
@@ -128,6 +129,12 @@ describe('records that name no snapshot, and dead letters the topic refuses', ()
     expect(got[0]!.value.equals(garbage)).toBe(true);
     expect(got[1]!.value.equals(badB)).toBe(true);
     expect(got[2]!.value.equals(badD)).toBe(true);
+    // Each says where it was in the frame topic and why it was refused, as the compactor logged it.
+    const logged = warned.filter((w) => w.snapshot !== C.id && w.offset !== warned[1]!.offset); // not the refused one, nor the empty record (no frame)
+    expect(got.map((g) => g.headers)).toEqual(logged.map((w) => ({
+      'pv-dlq-topic': sc.topic, 'pv-dlq-partition': String(w.partition), 'pv-dlq-offset': w.offset, 'pv-dlq-code': w.code, 'pv-dlq-reason': w.reason,
+    })));
+    expect(new Set(got.map((g) => g.headers!['pv-dlq-offset'])).size).toBe(3);
     // Nothing of the failed snapshots is visible in the bucket but their failed records.
     expect(await sc.keys(keys.manifests(tenant))).toEqual([keys.manifest(tenant, A.id)]);
   });

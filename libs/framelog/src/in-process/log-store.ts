@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { OutboundFrame } from '../batching-frame-producer';
-import type { FrameRecord } from '../frame-log';
+import type { FrameRecord, RecordHeaders } from '../frame-log';
 import { localFileError } from '../local-file-error';
 import { Signal } from '../signal';
 
@@ -13,6 +13,8 @@ interface StoredRecord {
   value: Buffer | undefined;
   at: number;
   length: number;
+  /** Kept in memory even when the bytes are spilled (a dead letter's few hundred bytes). */
+  headers?: RecordHeaders;
 }
 
 interface StoredPartition {
@@ -83,14 +85,14 @@ export class LogStore {
    * spilled frame is handed back to its sender's `done`. Frames kept in memory are the log's.
    */
   append(frames: readonly OutboundFrame[]): void {
-    for (const { key, value, partition, done } of frames) {
+    for (const { key, value, partition, done, headers } of frames) {
       const part = this.part(partition);
       if (this.memBytes + value.length <= this.memoryBytes) {
-        part.records.push({ key, value, at: -1, length: value.length });
+        part.records.push({ key, value, at: -1, length: value.length, ...(headers ? { headers } : {}) });
         part.memBytes += value.length;
         this.memBytes += value.length;
       } else {
-        part.records.push({ key, value: undefined, at: this.spill(part, partition, value), length: value.length });
+        part.records.push({ key, value: undefined, at: this.spill(part, partition, value), length: value.length, ...(headers ? { headers } : {}) });
         part.spilled++;
         done?.([value]); // written: the sender may fill it again
       }
@@ -162,7 +164,7 @@ export class LogStore {
     for (let i = Math.max(from, part.base) - part.base; i < part.records.length; i++) {
       const r = part.records[i]!;
       if (out.length > 0 && bytes + r.length > maxBytes) break;
-      out.push({ key: r.key, value: this.value(part, r), partition, offset: String(part.base + i) });
+      out.push({ key: r.key, value: this.value(part, r), partition, offset: String(part.base + i), ...(r.headers ? { headers: r.headers } : {}) });
       bytes += r.length;
     }
     return out;
