@@ -1,3 +1,5 @@
+import { exactJson } from '@pagevault/format';
+
 /** Terminal output: tables for people, JSON for scripts, progress only when stderr is a terminal. */
 export function printTable(rows: Record<string, unknown>[], columns?: string[]): void {
   if (rows.length === 0) {
@@ -12,7 +14,7 @@ export function printTable(rows: Record<string, unknown>[], columns?: string[]):
 }
 
 export function printJson(v: unknown): void {
-  process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+  process.stdout.write(exactJson(v, 2) + '\n');
 }
 
 export function bytes(n: number): string {

@@ -1,4 +1,5 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
+import { exactJson } from '@pagevault/format';
 import type { PageHasher } from '@pagevault/hashing';
 import type { ObjectStore } from '@pagevault/objstore';
 import { checkIndexFile, encodeIndexFile, isIndexFileKey, loadIndexFile } from './index-file';
@@ -369,7 +370,7 @@ export class TenantStore {
   loadNode = (sha: string): Promise<Buffer> => this.nodeStore.load(sha);
 
   async putManifest(m: Manifest): Promise<void> {
-    await this.store.put(keys.manifest(this.tenant, m.snapshotId), Buffer.from(JSON.stringify(m, null, 1)));
+    await this.store.put(keys.manifest(this.tenant, m.snapshotId), Buffer.from(exactJson(m, 1)));
   }
 
   async putFailed(f: FailedSnapshot): Promise<void> {

@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { exactJson } from '@pagevault/format';
 import { BearerAuthGuard, bearerAuthMiddleware } from './auth.guard';
 import { PvErrorFilter } from './error.filter';
 import { PinoNestLogger, createLogger } from './logger';
@@ -19,6 +20,7 @@ export async function serve(module: unknown, o: ServeOptions): Promise<INestAppl
   // JSON only: request bodies here are a few fields.
   const app = await NestFactory.create<NestExpressApplication>(module as never, { logger: new PinoNestLogger(log), bodyParser: false });
   app.use(bearerAuthMiddleware(o.token));
+  app.use(exactJsonReplies);
   app.useBodyParser('json', { limit: '64kb' });
   app.useGlobalGuards(new BearerAuthGuard(o.token));
   app.useGlobalFilters(new PvErrorFilter());
@@ -26,4 +28,16 @@ export async function serve(module: unknown, o: ServeOptions): Promise<INestAppl
   await app.listen(o.port, o.host);
   log.info({ host: o.host, port: o.port }, `${o.service} listening`);
   return app;
+}
+
+/**
+ * JSON replies with exact 64-bit integers (exactJson: the vsyscall page's address, above 2⁵³), for
+ * every reply Nest and the filters send with res.json.
+ */
+function exactJsonReplies(_req: unknown, res: { json(b: unknown): unknown; send(b: string): unknown; get(h: string): string | undefined; type(t: string): unknown }, next: () => void): void {
+  res.json = (body: unknown) => {
+    if (!res.get('Content-Type')) res.type('application/json');
+    return res.send(exactJson(body));
+  };
+  next();
 }

@@ -50,6 +50,15 @@ describe('pagevault CLI, embedded mode', () => {
     expect(shown.find((l) => l.includes('[vvar]'))).toMatch(/Vvar .*not read: the kernel's/);
   });
 
+  it('writes the vsyscall page\'s address (above 2^53) with its exact digits: in --json and the stored manifest (a raw layout writes addresses in hex)', () => {
+    const exact = String(0xffffffffff600000n); // 18446744073699065856; JSON.stringify writes ...066000
+    const json = pv('--json', 'show', first).out;
+    expect(json).toContain(`"start": ${exact}`);
+    expect(json).not.toContain('18446744073699066000');
+    const manifests = execFileSync('find', [store, '-path', `*${first}*`, '-type', 'f'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(manifests.some((f) => readFileSync(f, 'utf8').includes(`"start": ${exact}`)), manifests.join(', ')).toBe(true);
+  });
+
   it('reports no changed pages between two snapshots of a stopped process', () => {
     const d = pvJson<{ vmas: { changed: number }[] }>('diff', first, second);
     expect(d.vmas.reduce((n, v) => n + v.changed, 0)).toBe(0);

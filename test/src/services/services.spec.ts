@@ -97,7 +97,11 @@ describe('agent, compactor and restorer services', () => {
       return r.ok ? ((await r.json()) as Manifest) : undefined;
     });
     expect(m.counts.dataPages).toBeGreaterThan(50);
-    const latest = (await (await fetch(url('restorer', `/tenants/${tenant}/snapshots/latest?pid=${m.pid}`), { headers: auth })).json()) as Manifest;
+    const latestReply = await fetch(url('restorer', `/tenants/${tenant}/snapshots/latest?pid=${m.pid}`), { headers: auth });
+    expect(latestReply.headers.get('content-type')).toMatch(/^application\/json/);
+    const latestText = await latestReply.text();
+    expect(latestText).toContain(String(0xffffffffff600000n)); // the vsyscall page's exact address, above 2^53
+    const latest = JSON.parse(latestText) as Manifest;
     expect(latest.snapshotId).toBe(job!.id);
     const stream = Buffer.from(await (await fetch(url('restorer', `/tenants/${tenant}/snapshots/${job!.id}/stream`), { headers: auth })).arrayBuffer());
     expect(stream.equals(await directDump(src.info.pid, m))).toBe(true);
