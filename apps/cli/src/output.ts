@@ -1,4 +1,4 @@
-import { exactJson } from '@pagevault/format';
+import { exactJson } from '@pagevault/errors';
 
 /** Terminal output: tables for people, JSON for scripts, progress only when stderr is a terminal. */
 export function printTable(rows: Record<string, unknown>[], columns?: string[]): void {

@@ -104,3 +104,4 @@ export function fileFailure(errno: string | undefined): { code: ErrorCode; why: 
 export function hex(addr: bigint | number): string {
   return '0x' + addr.toString(16);
 }
+export { exactJson } from './exact-json';

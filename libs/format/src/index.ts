@@ -4,7 +4,6 @@ export * from './ids';
 export { decodeFrame, FrameSplitter, type DecodeOptions } from './frame';
 export { FramePool } from './frame-pool';
 export { DIRECT_ALIGN, alignUp, alignedBuffer, paddedView, writeFullyAt } from './aligned-buffer';
-export { exactJson } from './exact-json';
 export { FrameSealer, frameSealer } from './frame-sealer';
 export { SnapshotWriter, type SnapshotWriterOptions } from './snapshot-writer';
 export { StreamValidator } from './stream-validator';

@@ -1,5 +1,4 @@
-import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
-import { exactJson } from '@pagevault/format';
+import { ErrorCodes, PvError, exactJson, isPvError } from '@pagevault/errors';
 import type { PageHasher } from '@pagevault/hashing';
 import type { ObjectStore } from '@pagevault/objstore';
 import { checkIndexFile, encodeIndexFile, isIndexFileKey, loadIndexFile } from './index-file';

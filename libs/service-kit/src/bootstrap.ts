@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { exactJson } from '@pagevault/format';
+import { exactJson } from '@pagevault/errors';
 import { BearerAuthGuard, bearerAuthMiddleware } from './auth.guard';
 import { PvErrorFilter } from './error.filter';
 import { PinoNestLogger, createLogger } from './logger';
