@@ -44,8 +44,17 @@ registerPruneCommands(program, globals);
 program.command('demo').description('snapshot a sample process twice, restore and verify both, print the figures').action(() => runDemo(globals()));
 
 // A helper thread (page hasher, frame sealer) still loading its library when the process exits would
-// crash it: wait for it.
-const exit = (code: number) => void settleHelperThreads().finally(() => process.exit(code));
+// crash it: wait for it. Output to a pipe is written asynchronously: process.exit() with some of it still
+// queued cut `show --json | jq` off at 64 KiB, exit 0. Wait until stdout and stderr have written it all.
+const exit = (code: number) =>
+  void settleHelperThreads()
+    .then(() => Promise.all([drained(process.stdout), drained(process.stderr)]))
+    .finally(() => process.exit(code));
+
+/** Resolves once everything written to `s` so far has gone to the kernel (writes complete in order). */
+function drained(s: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => (s.writableLength === 0 || s.destroyed ? resolve() : s.write('', () => resolve())));
+}
 
 program.parseAsync(process.argv).then(
   () => exit(Exit.ok),
