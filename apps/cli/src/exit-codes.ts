@@ -28,6 +28,7 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.NO_SUCH_PROCESS]: Exit.process,
   [ErrorCodes.PROCESS_EXITED]: Exit.process,
   [ErrorCodes.FREEZE_FAILED]: Exit.process,
+  [ErrorCodes.TARGET_MISMATCH]: Exit.process,
   [ErrorCodes.STORE_UNAVAILABLE]: Exit.unavailable,
   [ErrorCodes.LOG_UNAVAILABLE]: Exit.unavailable,
   [ErrorCodes.TIMEOUT]: Exit.unavailable,

@@ -120,7 +120,7 @@ export class RestoreJobsService {
   private async run(job: RestoreJob, t: TenantStore, m: Manifest): Promise<void> {
     try {
       const frames = restoreSnapshot(t, m, { onProgress: (d) => (job.pagesDone = d) });
-      job.result = await write(job, frames, this.localHost);
+      job.result = await write(job, frames, this.localHost, m);
       job.state = 'done';
     } catch (e) {
       job.state = 'failed';
@@ -131,7 +131,7 @@ export class RestoreJobsService {
   }
 }
 
-function write(job: RestoreJob, frames: SnapshotInput, localHost: string): Promise<unknown> {
+function write(job: RestoreJob, frames: SnapshotInput, localHost: string, m: Manifest): Promise<unknown> {
   const o = { replace: job.replace, onMissingFile: job.allowMissingFiles ? 'allow' : 'fail', localHost } as const;
   switch (job.format) {
     case 'raw':
@@ -141,6 +141,6 @@ function write(job: RestoreJob, frames: SnapshotInput, localHost: string): Promi
     case 'stream':
       return writeStream(frames, job.out!, o);
     case 'live':
-      return writeLiveProcess(frames, job.pid!, o);
+      return writeLiveProcess(frames, job.pid!, { ...o, layout: m.vmas });
   }
 }

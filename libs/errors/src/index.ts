@@ -34,6 +34,8 @@ export const ErrorCodes = {
   SNAPSHOT_FAILED: 'PV_SNAPSHOT_FAILED',
   /** A mapped file a restore must read pages from is gone, unreadable, shorter, or another file now. */
   FILE_UNAVAILABLE: 'PV_FILE_UNAVAILABLE',
+  /** A live restore's target does not map what the snapshot has pages in (another program, or its layout changed since). */
+  TARGET_MISMATCH: 'PV_TARGET_MISMATCH',
   /** Another process holds a lock on the tenant that this operation cannot share (prune while a snapshot is ingested). */
   REPO_LOCKED: 'PV_REPO_LOCKED',
   /** A lock this process held went unrefreshed long enough that others may have taken it as stale. */

@@ -12,6 +12,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   // The target's state, not the request, is in the way (traced, exited): the client may try again later.
   [ErrorCodes.FREEZE_FAILED]: 409,
   [ErrorCodes.PROCESS_EXITED]: 409,
+  [ErrorCodes.TARGET_MISMATCH]: 409,
   [ErrorCodes.FILE_UNAVAILABLE]: 424,
   [ErrorCodes.PAGE_HASH_MISMATCH]: 500,
   [ErrorCodes.OBJECT_CORRUPT]: 500,

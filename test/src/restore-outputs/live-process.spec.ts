@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allThreadsStopped } from '@pagevault/capture';
 import { ErrorCodes } from '@pagevault/errors';
-import type { Frame } from '@pagevault/format';
+import { FrameType, type Frame } from '@pagevault/format';
 import { writeLiveProcess } from '@pagevault/restore';
 import { captureFrames, replay, selectRanges, type Range } from './helpers/capture-frames';
 import { readProcessMemory, startMemtarget, type Region, type Running, type SourceInfo } from './helpers/memtarget';
@@ -90,8 +90,25 @@ describe('writeLiveProcess into a process prepared with the same layout', () => 
     const ps = src.info.pageSize;
     const missing = `${ro!.start}-0x${(Number(ro!.start) + ro!.pages * ps).toString(16)}`;
     const err = await writeLiveProcess(replay(selectRanges(frames, ranges)), pid).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, details: { pid, missing } });
+    expect(err).toMatchObject({ code: ErrorCodes.TARGET_MISMATCH, details: { pid, missing } });
     expect((err as Error).message).toContain(missing);
+  });
+
+  it("given the snapshot's layout, refuses a target missing a later VMA before writing anything", async () => {
+    // The read-only region lies below the writable one, so it comes first in the stream: the target
+    // maps it and lacks the second.
+    const [rw, ro] = src.info.regions;
+    const pid = await startTarget([ro!]);
+    const r = ranges[1]!;
+    const before = readProcessMemory(pid, r.start, r.end - r.start);
+    const selected = selectRanges(frames, ranges);
+    const layout = selected.flatMap((f) => (f.body.type === FrameType.VmaBegin ? [f.body.vma] : []));
+    expect(layout.map((v) => v.start)).toEqual([ranges[1]!.start, ranges[0]!.start]);
+    const err = await writeLiveProcess(replay(selected), pid, { layout }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: ErrorCodes.TARGET_MISMATCH, message: expect.stringContaining(rw!.start) });
+    expect(readProcessMemory(pid, r.start, r.end - r.start).equals(before)).toBe(true); // the first VMA untouched
+    expect(before.equals(readProcessMemory(src.info.pid, r.start, r.end - r.start))).toBe(false); // (it would have changed)
+    expect(stateOf(pid)).toBe('T'); // stopped by the test before: left so
   });
 
   it('rolls a process back to itself leaving its shared file mappings (read-only and writable) to their files', async () => {

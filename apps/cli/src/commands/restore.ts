@@ -29,7 +29,7 @@ export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreForm
       case 'live': {
         const pid = Number(out);
         if (!Number.isInteger(pid) || pid <= 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `restore --format live needs --out <pid>, got ${out}`);
-        return await writeLiveProcess(frames, pid, o);
+        return await writeLiveProcess(frames, pid, { ...o, layout: m.vmas });
       }
     }
   } finally {

@@ -24,6 +24,12 @@ export interface LiveProcessOptions extends CommonOutputOptions {
    * stays stopped). Default true; false when the caller keeps the target stopped itself.
    */
   freeze?: boolean | FreezeOptions;
+  /**
+   * The snapshot's VMAs (its manifest's list). Checked against the target's maps before the first write,
+   * so a target that does not map one is refused untouched; without it each VMA is checked as it comes,
+   * and the VMAs before a missing one have been written already.
+   */
+  layout?: readonly VmaHeader[];
 }
 
 export interface LiveProcessStats extends OutputStats {
@@ -53,8 +59,8 @@ export interface LiveProcessStats extends OutputStats {
 /**
  * Writes a full snapshot's pages into a live process prepared with the same layout: every VMA with
  * contents must already be mapped at the same addresses in `pid` (checked against /proc/PID/maps, else
- * PvError INVALID_ARGUMENT naming the missing range; VMAs arrive in stream order, so VMAs before it may have
- * been written already). Data pages are written in batches and read back and compared, batch by batch (a
+ * PvError TARGET_MISMATCH naming the missing range: for all VMAs before any write when `layout` is given,
+ * otherwise as each VMA comes). Data pages are written in batches and read back and compared, batch by batch (a
  * mismatch is a PvError PAGE_HASH_MISMATCH naming the address). Zero runs are read first and only the
  * pages that are not already zero are written, so untouched target memory is not made resident. Pages
  * the snapshot's process had never touched are zero (or the file's bytes, in a private file mapping) and
@@ -84,6 +90,7 @@ export async function writeLiveProcess(frames: SnapshotInput, pid: number, opts:
 async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProcessOptions, batchPages: number): Promise<LiveProcessStats> {
   const t0 = performance.now();
   const maps = await readTargetMaps(pid);
+  for (const v of opts.layout ?? []) if (hasContents(v)) checkTarget(maps, pid, v);
   const stats = { bytesWritten: 0, pages: emptyCounts(), vmas: 0, verifiedPages: 0, zeroPagesWritten: 0, fileSkipped: 0, sharedFileSkipped: 0, untouchedChecked: 0, syscalls: 0 };
   let mem: RemoteMemory | undefined;
   let files: FilePageReader | undefined;
@@ -181,8 +188,8 @@ function checkTarget(maps: TargetMapping[], pid: number, v: VmaHeader): Access {
   if (c.missing) {
     const range = `${hex(c.missing.start)}-${hex(c.missing.end)}`;
     throw new PvError(
-      ErrorCodes.INVALID_ARGUMENT,
-      `process ${pid} does not map ${range} of VMA ${v.index} ${hex(v.start)}-${hex(v.end)} ${v.path}`.trimEnd(),
+      ErrorCodes.TARGET_MISMATCH,
+      `process ${pid} does not map ${range} of VMA ${v.index} ${hex(v.start)}-${hex(v.end)} ${v.path}: not prepared with the snapshot's layout`.trimEnd(),
       { details: { pid, missing: range, vma: v.index } },
     );
   }
