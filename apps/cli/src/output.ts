@@ -6,7 +6,7 @@ export function printTable(rows: Record<string, unknown>[], columns?: string[]):
     process.stdout.write('(none)\n');
     return;
   }
-  const cols = columns ?? Object.keys(rows[0]!);
+  const cols = columns ?? [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const cells = rows.map((r) => cols.map((c) => String(r[c] ?? '')));
   const width = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
   const line = (vals: string[]) => vals.map((v, i) => (/^[\d.,]+( [A-Za-z/]+)?%?x?$/.test(v) ? v.padStart(width[i]!) : v.padEnd(width[i]!))).join('  ').trimEnd();

@@ -105,6 +105,20 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
           bar.done();
         }
       }
+      // A whole-store verify also reads every pack and map-node pack whole against its name.
+      if (refs.length === 0) {
+        const bar = new Progress('verify packs');
+        try {
+          const packs = await t.checkObjectHashes((d, n) => bar.update(d, n));
+          for (const e of packs.damaged) {
+            failures.push({ id: String(e.details['key']), e });
+            results.push({ id: String(e.details['key']), pagesVerified: 0, ok: false, error: e.code });
+          }
+          if (!ctx.json) process.stderr.write(`pagevault: read ${packs.checked} pack(s), ${bytes(packs.bytes)}, against their names: ${packs.damaged.length} damaged\n`);
+        } finally {
+          bar.done();
+        }
+      }
       if (ctx.json) printJson(results);
       else printTable(results);
       if (failures.length > 0) {
