@@ -1,4 +1,5 @@
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { createHash } from 'node:crypto';
+import { ErrorCodes, PvError, exactJson } from '@pagevault/errors';
 import type { VmaHeader } from '@pagevault/format';
 import type { MapRoot } from './page-map';
 
@@ -40,6 +41,13 @@ export interface Manifest {
   };
   /** Hex of the stream digest from snapshot-end. */
   streamDigest: string;
+  /**
+   * SHA-256 (hex) of the manifest without this field, as compact exactJson in its own key order: a
+   * manifest is named by its snapshot id, not by its bytes, so this is what tells damage that leaves
+   * valid JSON (a flipped digit in an address or a permission). Always written last; manifests from
+   * before it have none and are read unchecked.
+   */
+  checksum?: string;
 }
 
 export type ManifestVma = Omit<VmaHeader, 'index'> & {
@@ -59,7 +67,20 @@ export interface FailedSnapshot {
   firstOffset?: string;
 }
 
-/** Parses a stored manifest; anything but a v1 manifest with a VMA list is PV_OBJECT_CORRUPT naming the key. */
+/** The bytes a manifest is stored as: its fields, then its checksum (see Manifest.checksum). */
+export function manifestBytes(m: Manifest): Buffer {
+  const { checksum: _old, ...fields } = m;
+  return Buffer.from(exactJson({ ...fields, checksum: manifestChecksum(fields) }, 1));
+}
+
+function manifestChecksum(fields: object): string {
+  return createHash('sha256').update(exactJson(fields)).digest('hex');
+}
+
+/**
+ * Parses a stored manifest; anything but a v1 manifest with a VMA list, or one whose checksum does not
+ * match its fields, is PV_OBJECT_CORRUPT naming the key.
+ */
 export function parseManifest(bytes: Buffer, key: string): Manifest {
   const bad = (why: string, cause?: unknown) => new PvError(ErrorCodes.OBJECT_CORRUPT, `manifest ${key}: ${why}`, { cause, details: { key } });
   let m: Manifest;
@@ -70,5 +91,9 @@ export function parseManifest(bytes: Buffer, key: string): Manifest {
   }
   if (m?.format !== 'pagevault.manifest.v1') throw bad(`unknown manifest format ${String(m?.format)}`);
   if (!Array.isArray(m.vmas)) throw bad('no VMA list');
+  if (m.checksum !== undefined) {
+    const { checksum, ...fields } = m;
+    if (checksum !== manifestChecksum(fields)) throw bad('its checksum does not match its fields (damaged in the store)');
+  }
   return m;
 }

@@ -1,11 +1,11 @@
-import { ErrorCodes, PvError, exactJson, isPvError } from '@pagevault/errors';
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import type { PageHasher } from '@pagevault/hashing';
 import { forEachLimited, type ObjectStore } from '@pagevault/objstore';
 import { checkIndexFile, encodeIndexFile, isIndexFileKey, loadIndexFile } from './index-file';
 import { basename, checkTenant, keys, namedByHash } from './keys';
 import { pruneGeneration, scanLocks } from './lock-scan';
 import type { FailedSnapshot, Manifest } from './manifest';
-import { parseManifest } from './manifest';
+import { manifestBytes, parseManifest } from './manifest';
 import { NodeStore, encodeNodePack, type SealedNodePack } from './node-pack';
 import { PackBuilder, type SealedPack } from './pack';
 import { PageFetcher } from './page-fetcher';
@@ -398,7 +398,7 @@ export class TenantStore {
   loadNode = (sha: string): Promise<Buffer> => this.nodeStore.load(sha);
 
   async putManifest(m: Manifest): Promise<void> {
-    await this.store.put(keys.manifest(this.tenant, m.snapshotId), Buffer.from(exactJson(m, 1)));
+    await this.store.put(keys.manifest(this.tenant, m.snapshotId), manifestBytes(m));
   }
 
   async putFailed(f: FailedSnapshot): Promise<void> {

@@ -123,3 +123,22 @@ describe('a store with a pack damaged where no restore reads (its trailer)', () 
     expect(pv('verify').code).toBe(0);
   });
 });
+
+describe('a manifest damaged into other valid JSON', () => {
+  it('is refused by show, verify and restore, exit 4 naming it, by its checksum', () => {
+    const key = join(store, 't/default/snapshots', `${intact}.json`);
+    const text = readFileSync(key, 'utf8');
+    const m = /"pid": (\d+)/.exec(text)!;
+    writeFileSync(key, text.replace(m[0], `"pid": ${Number(m[1]) + 1}`)); // one digit: still a manifest to JSON.parse
+    try {
+      for (const args of [['show', intact], ['verify', intact], ['restore', intact, '--format', 'elf', '--out', join(work, 'core-damaged')]]) {
+        const r = pv(...args);
+        expect(r.code, args.join(' ')).toBe(4);
+        expect(r.err).toContain(`manifest t/default/snapshots/${intact}.json: its checksum does not match its fields`);
+      }
+    } finally {
+      writeFileSync(key, text);
+    }
+    expect(pv('show', intact).code).toBe(0);
+  });
+});
