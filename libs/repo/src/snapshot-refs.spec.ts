@@ -86,7 +86,11 @@ describe('snapshot references and tags', () => {
 
   it('builds a checked filter from text values, as the CLI options and the HTTP query give them', () => {
     expect(snapshotFilter({ host: 'web1', pid: '42', tag: 'nightly' })).toEqual({ host: 'web1', pid: 42, tag: 'nightly' });
-    expect(snapshotFilter({ host: '', pid: undefined })).toEqual({});
+    expect(snapshotFilter({ host: undefined, pid: undefined })).toEqual({});
+    for (const k of ['host', 'pid', 'tag']) {
+      expect(() => snapshotFilter({ [k]: '' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT, message: `${k} is empty: give a value, or leave it out to not filter by ${k}` }));
+    }
+    expect(() => parseLatest('latest:')).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
     expect(() => snapshotFilter({ pid: '0' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
     expect(() => snapshotFilter({ tag: 'a b' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
   });

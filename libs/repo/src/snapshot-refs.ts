@@ -56,12 +56,14 @@ export async function listSnapshots(t: TenantStore, f: SnapshotFilter = {}, onUn
 
 /**
  * A filter from text values (CLI options, HTTP query parameters, "latest:" terms), each checked: a host
- * name, a positive pid, a valid tag. Absent or empty values do not filter.
+ * name, a positive pid, a valid tag. Absent values do not filter; an empty one (`?pid=`) is refused, never
+ * taken for no filter (`latest/stream?pid=` served another process's stream).
  */
 export function snapshotFilter(q: { host?: string | undefined; pid?: string | undefined; tag?: string | undefined }): SnapshotFilter {
   for (const [k, v] of Object.entries(q)) {
     // A query string that repeats a key (?host=a&host=b) arrives as a list: one value each, or it means nothing.
     if (v !== undefined && typeof v !== 'string') throw new PvError(ErrorCodes.INVALID_ARGUMENT, `${k} must be given once, as one value, not ${JSON.stringify(v)}`);
+    if (v === '') throw new PvError(ErrorCodes.INVALID_ARGUMENT, `${k} is empty: give a value, or leave it out to not filter by ${k}`);
   }
   if (q.pid && !/^[1-9][0-9]*$/.test(q.pid)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${JSON.stringify(q.pid)}`);
   return { ...(q.host ? { host: q.host } : {}), ...(q.pid ? { pid: Number(q.pid) } : {}), ...(q.tag ? { tag: checkTag(q.tag) } : {}) };
@@ -74,6 +76,7 @@ export function snapshotFilter(q: { host?: string | undefined; pid?: string | un
 export function parseLatest(ref: string): SnapshotFilter | undefined {
   if (ref !== 'latest' && !ref.startsWith('latest:')) return undefined;
   const q: Record<string, string> = {};
+  if (ref === 'latest:') throw new PvError(ErrorCodes.INVALID_ARGUMENT, `snapshot reference "latest:" names no filter: say latest, or latest:host=<name>,pid=<n>,tag=<tag>`);
   for (const part of ref.slice('latest:'.length).split(',').filter(Boolean)) {
     const eq = part.indexOf('=');
     const k = part.slice(0, eq);

@@ -378,6 +378,11 @@ describe('agent, compactor and restorer services', () => {
     const stream = await fetch(url('restorer', `/tenants/${tenant}/snapshots/latest/stream?pid=9`), { headers: auth });
     expect(stream.status).toBe(404);
     await stream.arrayBuffer();
+    // An empty filter is refused, never taken for none (it served another process's stream).
+    for (const q of ['pid=', 'host=', 'tag=']) {
+      const empty = await fetch(url('restorer', `/tenants/${tenant}/snapshots/latest/stream?${q}`), { headers: auth });
+      expect([empty.status, ((await empty.json()) as { message: string }).message]).toEqual([400, `${q.slice(0, -1)} is empty: give a value, or leave it out to not filter by ${q.slice(0, -1)}`]);
+    }
     const misspelt = await fetch(url('restorer', `/tenants/${tenant}/snapshots?PID=${src.info.pid}`), { headers: auth });
     expect([misspelt.status, ((await misspelt.json()) as { message: string }).message]).toEqual([400, 'unknown query parameter PID (known: host, pid, tag)']);
     rmSync(userDir, { recursive: true, force: true });
