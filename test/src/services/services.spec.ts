@@ -362,6 +362,7 @@ describe('agent, compactor and restorer services', () => {
       [{ tenant, snapshot: m!.snapshotId, format: 'stream', out: '/dev/null', replace: true }, 400, /character device/],
       [{ tenant, snapshot: m!.snapshotId, format: 'elf', out: join(userDir, 'no-such-dir', 'core') }, 400, /does not exist/],
       [{ tenant, snapshot: m!.snapshotId, format: 'elf', out: existing }, 400, /exists/],
+      [{ tenant, snapshot: m!.snapshotId, format: 'elf', out: join(userDir, 'a\u0000b') }, 400, /not a path \(it holds a NUL byte\)/],
       // A directory of someone's files is never replaced by a raw restore, even when asked to.
       [{ tenant, snapshot: m!.snapshotId, format: 'raw', out: userDir, replace: true }, 400, /no layout.json/],
       [{ tenant, snapshot: m!.snapshotId, format: 'live', pid: 0x3fffffff }, 404, /no process/],

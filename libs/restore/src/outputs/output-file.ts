@@ -66,6 +66,7 @@ function pathFailure(errno: string | undefined): { code: ErrorCode; why: string 
   const why = {
     EEXIST: 'it exists already', ENOENT: 'its directory does not exist', ENOTDIR: 'a component of it is not a directory',
     EISDIR: 'it is a directory', ENAMETOOLONG: 'the name is too long', ELOOP: 'too many symbolic links',
+    ERR_INVALID_ARG_VALUE: 'not a path (it holds a NUL byte)', ERR_INVALID_ARG_TYPE: 'not a path',
   }[errno ?? ''];
   return why ? { code: ErrorCodes.INVALID_ARGUMENT, why } : undefined;
 }
