@@ -277,6 +277,20 @@ describe('freezing and thawing the target', () => {
       expect(readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim()).toBe('0');
       await expectRunning(t);
 
+      // A cgroup someone else froze is read as it is and left frozen: theirs to thaw.
+      writeFileSync(join(dir, 'cgroup.freeze'), '1');
+      while (!/^frozen 1$/m.test(readFileSync(join(dir, 'cgroup.events'), 'utf8'))) await sleep(1);
+      const c0 = counters(t);
+      const theirs = collectingWriter();
+      await captureSnapshot({ pid: t.info.pid, writer: theirs.writer, tenant: 't', host: 'h', freeze: { method: 'cgroup' } });
+      expect(decodeFrame(theirs.frames.at(-1)!).body.type).toBe(FrameType.SnapshotEnd);
+      expect(readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim()).toBe('1');
+      expect(readFileSync(join(dir, 'cgroup.events'), 'utf8')).toMatch(/^frozen 1$/m);
+      await sleep(30);
+      expect(counters(t)).toEqual(c0); // still not running
+      writeFileSync(join(dir, 'cgroup.freeze'), '0');
+      await expectRunning(t);
+
       // A freezer killed with SIGKILL leaves the cgroup frozen; the sweep thaws it.
       const holder = await agentKilledFreezing(t.info.pid);
       expect(readFileSync(join(dir, 'cgroup.events'), 'utf8')).toMatch(/^frozen 1$/m);

@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   Consistency,
@@ -194,5 +197,65 @@ describe('incremental snapshots and pre-copy', () => {
     expect(vmaAt(s, addr(t.info.shared)).data.get(addr(t.info.shared))!.subarray(0, 5).toString()).toBe(
       'CHILD',
     );
+  });
+});
+
+describe('pre-copy of a process that dirties its memory faster than a round copies it', () => {
+  // 64 MiB, every page rewritten at random nonstop: each live round finds nearly every page changed.
+  const DIRTIER = [
+    'import random, sys',
+    'b = bytearray(64 << 20)',
+    'for i in range(0, len(b), 4096): b[i] = 1',
+    "sys.stdout.write('ready\\n'); sys.stdout.flush()",
+    'n, r = len(b) // 4096, random.Random(1)',
+    'while True:',
+    '    for _ in range(4096): b[r.randrange(n) * 4096 + 7] = r.randrange(256)',
+  ].join('\n');
+
+  it('stops its live rounds once the changed set stops shrinking, freezes for the last one, and leaves the process running', async () => {
+    const dirtier = spawn('python3', ['-c', DIRTIER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => createInterface({ input: dirtier.stdout! }).once('line', r));
+      const pid = dirtier.pid!;
+      let final = false;
+      let finalFrames = 0;
+      let stoppedInFinal = true;
+      const res = await preCopy({
+        pid,
+        tenant: 't',
+        host: 'h',
+        budgetPages: 16,
+        maxRounds: 10,
+        round: () => {
+          const snapshotId = newSnapshotId();
+          const writer = new SnapshotWriter({
+            snapshotId,
+            emit: (f) => {
+              const body = decodeFrame(f).body;
+              if (body.type === FrameType.SnapshotBegin) final = body.begin.consistency === Consistency.PreCopy;
+              if (!final) return;
+              finalFrames++;
+              stoppedInFinal &&= allThreadsStopped(pid);
+            },
+          });
+          return { writer, snapshotId };
+        },
+      });
+      expect(res.stoppedBecause).toBe('not-shrinking');
+      expect(res.rounds.length).toBeLessThan(10);
+      const live = res.rounds.slice(0, -1);
+      expect(live.every((r) => r.consistency === Consistency.Live)).toBe(true);
+      expect(live.at(-1)!.changedPages).toBeGreaterThanOrEqual(live.at(-2)!.changedPages);
+      expect(res.rounds.at(-1)!.consistency).toBe(Consistency.PreCopy);
+      expect(finalFrames).toBeGreaterThan(2);
+      expect(stoppedInFinal).toBe(true); // every frame of the last round read while it was stopped
+      // Running again afterwards: its CPU time goes on.
+      const cpu = () => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ').slice(11, 13).reduce((a, b) => a + Number(b), 0);
+      const before = cpu();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(cpu()).toBeGreaterThan(before);
+    } finally {
+      dirtier.kill('SIGKILL');
+    }
   });
 });
