@@ -3,10 +3,13 @@ import { type CanActivate, type ExecutionContext, Injectable, UnauthorizedExcept
 
 const OPEN = new Set(['/healthz', '/readyz', '/metrics']);
 
-/** Whether a request may go on: health and metrics are open, everything else needs `Authorization: Bearer <token>`. */
+/**
+ * Whether a request may go on: health and metrics are open, everything else needs `Authorization: Bearer
+ * <token>` (the scheme in any case, as RFC 7235 has it: `bearer` too).
+ */
 export function authorized(token: Buffer, path: string, authorization: string | undefined): boolean {
   if (OPEN.has(path)) return true;
-  const m = /^Bearer (.+)$/.exec(authorization ?? '');
+  const m = /^bearer +(.+)$/i.exec(authorization ?? '');
   const got = Buffer.from(m?.[1] ?? '');
   return got.length === token.length && timingSafeEqual(got, token);
 }
@@ -27,6 +30,7 @@ export function bearerAuthMiddleware(token: string) {
     // The connection goes with the answer (Node closes it once the 401 is sent): a body still coming is
     // not read through and thrown away to reach a next request on the same connection.
     res.setHeader('Connection', 'close');
+    res.setHeader('WWW-Authenticate', 'Bearer'); // RFC 6750: what the 401 wants
     res.status(401).json({ code: 'PV_HTTP', message: 'a valid bearer token is required' });
   };
 }
