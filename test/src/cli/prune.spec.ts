@@ -204,3 +204,27 @@ describe('pagevault forget and prune --s3', () => {
     expect(r.err).toBe('');
   });
 });
+
+describe('forget --keep-last', () => {
+  it('forgets all but the newest n of each host and pid, and is refused beside named snapshots', async () => {
+    const own = cliOn(join(work, 'keep-last'));
+    const keep = spawn(process.execPath, ['-e', "console.log('ready'); setInterval(() => {}, 1e6);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const other = spawn(process.execPath, ['-e', "console.log('ready'); setInterval(() => {}, 1e6);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await Promise.all([keep, other].map((p) => new Promise((r) => createInterface({ input: p.stdout! }).once('line', r))));
+      const snap = (pid: number) => own.pvJson<{ snapshotId: string }[]>('snapshot', String(pid))[0]!.snapshotId;
+      const [k1, k2, k3] = [snap(keep.pid!), snap(keep.pid!), snap(keep.pid!)];
+      const o1 = snap(other.pid!);
+      expect(own.pv('forget', k3!, '--keep-last', '1').code).toBe(2); // which was meant? neither is done
+      const wrongParent = own.pv('snapshot', String(other.pid!), '--parent', k3!);
+      expect([wrongParent.code, wrongParent.err]).toEqual([2, expect.stringContaining(`is snapshot ${k3} of pid ${keep.pid}, not of pid ${other.pid}`)]);
+      expect(own.pvJson<{ id: string }[]>('ls').map((s) => s.id).sort()).toEqual([k1, k2, k3, o1].sort());
+      expect(own.pvJson('forget', '--keep-last', '2', '--dry-run')).toEqual({ dryRun: true, forgotten: [k1] });
+      expect(own.pvJson('forget', '--keep-last', '2')).toEqual({ dryRun: false, forgotten: [k1] });
+      expect(own.pvJson<{ id: string }[]>('ls').map((s) => s.id).sort()).toEqual([k2, k3, o1].sort());
+    } finally {
+      keep.kill('SIGKILL');
+      other.kill('SIGKILL');
+    }
+  });
+});

@@ -10,11 +10,14 @@ import { summary } from './read';
 
 export function registerPruneCommands(program: Command, globals: () => GlobalOptions): void {
   program.command('forget [snapshots...]').description('remove snapshots (manifest and tags); `prune` then reclaims what only they used')
-    .option('--keep-last <n>', 'also forget, for each host and pid, all but the newest n snapshots')
+    .option('--keep-last <n>', 'instead of naming snapshots: forget, for each host and pid, all but the newest n')
     .option('--dry-run', 'list what would be forgotten, remove nothing')
     .action(async (refs: string[], o: { keepLast?: string; dryRun?: boolean }) => {
       if (refs.length === 0 && o.keepLast === undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'name snapshots to forget, or --keep-last <n>');
       if (o.keepLast !== undefined && !/^\d+$/.test(o.keepLast)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--keep-last must be a number of snapshots, not ${JSON.stringify(o.keepLast)}`);
+      // Together they read both ways (forget these, keeping the last n? or these and all but the last n?):
+      // asked for one, the user got the other and lost a snapshot meant to be kept.
+      if (refs.length > 0 && o.keepLast !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, 'forget takes snapshots or --keep-last <n>, not both: run it twice');
       const ctx = openContext(globals());
       const t = await ctx.tenant();
       // Every reference is resolved before anything is removed: an unknown one forgets nothing.

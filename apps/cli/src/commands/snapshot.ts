@@ -29,6 +29,9 @@ export async function takeSnapshot(ctx: Context, pipe: Pipeline, req: SnapshotRe
   const t0 = performance.now();
   const t = await ctx.tenant();
   const parentManifest = req.parent ? await resolveSnapshot(t, req.parent, {}, leftOut) : undefined;
+  if (parentManifest && parentManifest.pid !== req.pid) {
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--parent ${req.parent} is snapshot ${parentManifest.snapshotId} of pid ${parentManifest.pid}, not of pid ${req.pid}: an incremental's parent is an earlier snapshot of the same process (pages are deduplicated across processes without one)`, { details: { parent: parentManifest.snapshotId, parentPid: parentManifest.pid, pid: req.pid } });
+  }
   const kept = ctx.keptHashes;
   const parent = parentManifest && {
     id: idFromHex(parentManifest.snapshotId),
