@@ -308,6 +308,9 @@ describe('agent, compactor and restorer services', () => {
     // A pid gone late in the list starts none of them (404, no job).
     const gone = await post({ pids: [src.info.pid, 0x3fffffff] });
     expect([gone.status, gone.body.code]).toEqual([404, 'PV_NO_SUCH_PROCESS']);
+    // Our pid namespace's init, which SIGSTOP does not stop (not alone in a cgroup here): known at once.
+    const init = await post({ pid: 1 });
+    expect([init.status, init.body.code, init.body.message]).toEqual([409, 'PV_FREEZE_FAILED', expect.stringContaining('init of this pid namespace')]);
     // A traced process cannot be frozen: 409 naming the tracer, no job (a --live one would be taken).
     const traced = spawn('sleep', ['60']);
     const gdb = spawn('gdb', ['-q', '-nx', '-batch', '-p', String(traced.pid), '-ex', 'shell sleep 60'], { stdio: 'ignore' });

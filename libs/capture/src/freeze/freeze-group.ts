@@ -76,8 +76,22 @@ export function checkTargets(pids: readonly number[], o: { freezing: boolean }):
   if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`, { details: { pid: twice } });
   for (const pid of pids) {
     assertProcess(pid);
-    if (o.freezing) refuseTraced(pid);
+    if (!o.freezing) continue;
+    refuseTraced(pid);
+    if (pid === 1) {
+      const dir = cgroupDirOf(1);
+      if (dir === undefined || !cgroupFreezable(dir, new Set(pids))) throw initUnstoppable(dir);
+    }
   }
+}
+
+/** Our pid namespace's init: the kernel drops a SIGSTOP sent to it from inside the namespace. */
+function initUnstoppable(dir: string | undefined): PvError {
+  return new PvError(
+    ErrorCodes.FREEZE_FAILED,
+    `process 1 is the init of this pid namespace, which SIGSTOP does not stop: freeze it with the cgroup v2 freezer (alone in its cgroup) or snapshot it --live`,
+    { details: { pid: 1, cgroup: dir } },
+  );
 }
 
 /** The Tgid line of /proc/PID/status: the process a task belongs to (undefined if it just went away). */
@@ -168,13 +182,8 @@ export async function freezeProcesses(
         },
       );
     } else if (pid === 1) {
-      // Our pid namespace's init: the kernel drops a SIGSTOP sent to it from inside the namespace (from
-      // an ancestor namespace, where it has another pid, SIGSTOP works).
-      throw new PvError(
-        ErrorCodes.FREEZE_FAILED,
-        `process 1 is the init of this pid namespace, which SIGSTOP does not stop: freeze it with the cgroup v2 freezer (alone in its cgroup) or snapshot it --live`,
-        { details: { pid, cgroup: dir } },
-      );
+      // Our pid namespace's init (from an ancestor namespace, where it has another pid, SIGSTOP works).
+      throw initUnstoppable(dir);
     } else {
       bySignal.push(pid);
     }
