@@ -66,6 +66,16 @@ describe('atomicFile', () => {
     expect(readdirSync(work).filter((n) => n.startsWith('left.out'))).toEqual(['left.out', live].sort());
   });
 
+  it('refuses before writing an output on /proc or /sys, and a name too long for its temporary sibling', async () => {
+    for (const out of ['/proc/sysrq-trigger', '/proc/self/mem', '/sys/kernel/new-file']) {
+      await expect(atomicFile(out, false, write('x'), true)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringMatching(/is on (proc|sysfs), a kernel interface file system/) });
+    }
+    const long = join(work, 'n'.repeat(240));
+    await expect(atomicFile(long, false, write('x'))).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('its name is too long') });
+    expect(readdirSync(work).filter((n) => n.startsWith('nnnn'))).toEqual([]);
+    await atomicFile(join(work, 'n'.repeat(200)), false, write('x')); // room enough
+  });
+
   it('says a missing directory or a file used as one is a bad path, not a store outage', async () => {
     await expect(atomicFile(join(work, 'nope', 'x'), false, write('x'))).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('does not exist') });
     writeFileSync(join(work, 'plain'), '');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync, type Stats } from 'node:fs';
-import { link, lstat, open, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { link, lstat, open, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { registerFrozen, unregisterFrozen, type Thawable } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
@@ -38,6 +38,7 @@ export async function checkOutput(path: string, kind: 'file' | 'directory', repl
 }
 
 async function checkOutputPath(path: string, kind: 'file' | 'directory', replace: boolean, marker?: string): Promise<string[]> {
+  await checkOutputName(path, kind);
   const st = await statOf(path);
   if (kind === 'file') {
     if (st && !st.isFile() && !st.isSymbolicLink()) throw notReplaceable(path, st, 'a regular file');
@@ -54,6 +55,28 @@ async function checkOutputPath(path: string, kind: 'file' | 'directory', replace
   }
   return existing;
 }
+
+/** Kernel file systems whose files are interfaces, not storage (statfs f_type, linux/magic.h). */
+const PSEUDO_FS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, 'proc'], [0x62656572, 'sysfs'], [0x63677270, 'cgroup2'], [0x27e0eb, 'cgroup'], [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'], [0x73636673, 'securityfs'], [0x1cd1, 'devpts'], [0x6e736673, 'nsfs'], [0xcafe4a11, 'bpf'],
+]);
+
+/**
+ * Refuses, before anything is written, an output on a kernel pseudo-file system (/proc, /sys: writes
+ * there are commands, not data) and one whose name leaves no room for its temporary sibling's suffix
+ * (it could never be written: the sibling's name would pass NAME_MAX).
+ */
+async function checkOutputName(path: string, kind: 'file' | 'directory'): Promise<void> {
+  const sibling = kind === 'directory' ? `.${basename(path)}.replaced-${writerTag()}` : `${basename(path)}.partial-${writerTag()}`; // the longest it writes
+  if (Buffer.byteLength(sibling) > NAME_MAX) {
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `output ${path}: its name is too long to be written through a temporary sibling (${Buffer.byteLength(basename(path))} bytes; at most ${NAME_MAX - Buffer.byteLength(sibling) + Buffer.byteLength(basename(path))})`, { details: { path } });
+  }
+  const fs = await statfs(dirname(path)).then((s) => PSEUDO_FS.get(Number(s.type)), () => undefined); // a missing directory: checkOutputPath says so
+  if (fs) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `output ${path} is on ${fs}, a kernel interface file system, never an output`, { details: { path, fs } });
+}
+
+const NAME_MAX = 255;
 
 async function writeAtomicFile<T>(path: string, fsync: boolean, write: (tmp: string) => Promise<T>, replace: boolean): Promise<T> {
   await removeLeftovers(path, 'file');
