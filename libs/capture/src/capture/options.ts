@@ -73,6 +73,7 @@ export interface CaptureStats {
   readMs: number;
   /** How long the target stayed frozen (the downtime); 0 when live. */
   freezeMs: number;
+  /** The whole capture, from the call to its return (freezing and thawing included). */
   totalMs: number;
   readCalls: number;
   frames: number;
