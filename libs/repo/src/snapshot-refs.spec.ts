@@ -54,12 +54,13 @@ describe('snapshot references and tags', () => {
     await expect(resolveSnapshot(t, 'latest:tag=weekly')).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT, message: expect.stringContaining('tag=weekly') });
   });
 
-  it('resolves ids and unique prefixes; an ambiguous or unknown one is PV_UNKNOWN_SNAPSHOT', async () => {
+  it('resolves ids and unique prefixes; an ambiguous or unknown one is PV_UNKNOWN_SNAPSHOT, a malformed one PV_INVALID_ARGUMENT', async () => {
     expect((await resolveSnapshot(t, id(8))).pid).toBe(11);
     expect((await resolveSnapshot(t, 'c8')).snapshotId).toBe(id(8));
     await expect(resolveSnapshot(t, 'c')).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT, message: expect.stringContaining('ambiguous') });
     await expect(resolveSnapshot(t, 'ffff')).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT });
-    await expect(resolveSnapshot(t, '../c8')).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_SNAPSHOT });
+    // Not a reference at all: the caller's mistake (exit 2, HTTP 400), not a snapshot missing.
+    await expect(resolveSnapshot(t, '../c8')).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('is not a snapshot id') });
   });
 
   it('never lets a filter be dropped or quietly overridden: ids must pass it, and it must agree with latest:', async () => {

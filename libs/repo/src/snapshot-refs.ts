@@ -125,7 +125,8 @@ export async function resolveSnapshot(t: TenantStore, ref: string, filter: Snaps
 async function byId(t: TenantStore, ref: string): Promise<Manifest> {
   if (/^[0-9a-f]{32}$/.test(ref)) return t.getManifest(ref);
   if (!/^[0-9a-f]{1,31}$/.test(ref)) {
-    throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `${JSON.stringify(ref)} is not a snapshot id, an id prefix or latest[:host=,pid=,tag=]`, { details: { snapshot: ref } });
+    // Not a reference at all (a typo, a wrong argument): the caller's mistake, not a snapshot missing.
+    throw new PvError(ErrorCodes.INVALID_ARGUMENT, `${JSON.stringify(ref)} is not a snapshot id, an id prefix or latest[:host=,pid=,tag=]`, { details: { snapshot: ref } });
   }
   // A prefix needs the ids only: one LIST, then one GET of the manifest it names.
   const hits: string[] = [];

@@ -180,6 +180,8 @@ describe('pagevault CLI, embedded mode', () => {
     const r = pv('show', 'f'.repeat(32));
     expect(r.code).toBe(3);
     expect(r.err).toContain('PV_UNKNOWN_SNAPSHOT');
+    const typo = pv('show', 'lastest'); // not a reference at all: the command line is wrong (2)
+    expect([typo.code, typo.err]).toEqual([2, expect.stringContaining('"lastest" is not a snapshot id, an id prefix or latest')]);
   });
 
   it('exits 3 for an incremental whose parent does not exist', () => {

@@ -443,6 +443,8 @@ describe('agent, compactor and restorer services', () => {
     const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${'0'.repeat(32)}`), { headers: auth });
     expect(r.status).toBe(404);
     expect(((await r.json()) as { code: string }).code).toBe('PV_UNKNOWN_SNAPSHOT');
+    const typo = await fetch(url('restorer', `/tenants/${tenant}/snapshots/lastest`), { headers: auth });
+    expect([typo.status, ((await typo.json()) as { code: string }).code]).toEqual([400, 'PV_INVALID_ARGUMENT']);
     // Known before any job starts: the request's own error.
     const res = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify({ pid: 999999999 }) });
     expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([404, 'PV_NO_SUCH_PROCESS']);
