@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { homedir, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
@@ -35,6 +36,12 @@ export interface Context {
   json: boolean;
   /** Page tables of snapshots taken in this process, by snapshot id (keepPageHashes). */
   keptHashes?: Map<string, PageHashTable>;
+  /**
+   * For commands that list what a store holds (ls, verify): a directory store named by --store or
+   * $PV_HOME that does not exist is a mistyped path (PV_INVALID_ARGUMENT), not an empty store. The
+   * default ~/.pagevault before its first snapshot is empty.
+   */
+  requireStore: () => void;
 }
 
 function env(name: string, fallback?: string): string {
@@ -105,7 +112,11 @@ export function openContext(o: GlobalOptions): Context {
     delta: process.env['PV_DELTA'] !== '0',
   });
   let warned = false;
+  const named = o.store !== undefined || !!process.env['PV_HOME'];
   return {
+    requireStore: () => {
+      if (!o.s3 && named && !existsSync(storeDir)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `no store at ${storeDir}: the directory does not exist (a snapshot creates it)`, { details: { store: storeDir } });
+    },
     repo, storeConfig, logConfig, tenantName: o.tenant, host: o.host ?? hostname(), json: o.json === true,
     tenant: async () => {
       const t = await repo.tenant(o.tenant);

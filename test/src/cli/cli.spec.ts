@@ -180,6 +180,11 @@ describe('pagevault CLI, embedded mode', () => {
     const r = pv('show', 'f'.repeat(32));
     expect(r.code).toBe(3);
     expect(r.err).toContain('PV_UNKNOWN_SNAPSHOT');
+    const nowhere = cliOn(join(work, 'no-such-store'));
+    for (const cmd of ['ls', 'verify']) {
+      const r2 = nowhere.pv(cmd);
+      expect([r2.code, r2.err], cmd).toEqual([2, expect.stringContaining(`no store at ${join(work, 'no-such-store')}`)]);
+    }
     const typo = pv('show', 'lastest'); // not a reference at all: the command line is wrong (2)
     expect([typo.code, typo.err]).toEqual([2, expect.stringContaining('"lastest" is not a snapshot id, an id prefix or latest')]);
   });

@@ -39,6 +39,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
     .option('--tag <tag>', 'only snapshots with this tag')
     .action(async (o: { pid?: string; onHost?: string; tag?: string }) => {
       const ctx = openContext(globals());
+      ctx.requireStore();
       const unreadable: PvError[] = [];
       const ms = await listSnapshots(await ctx.tenant(), snapshotFilter({ host: o.onHost, pid: o.pid, tag: o.tag }), (e) => unreadable.push(e));
       if (ctx.json) printJson(ms.map(jsonSummary));
@@ -83,6 +84,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
   program.command('verify [snapshots...]').description('check every referenced object exists and every page matches its hash (like restic check --read-data)')
     .action(async (refs: string[]) => {
       const ctx = openContext(globals());
+      ctx.requireStore();
       const t = await ctx.tenant();
       const { manifests: ms, unreadable } = refs.length ? { manifests: await Promise.all(refs.map((r) => resolveSnapshot(t, r, {}, leftOut))), unreadable: [] } : await t.readManifests();
       // Like restic check: every snapshot is checked and reported, and any failure fails the command.
