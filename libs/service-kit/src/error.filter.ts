@@ -39,13 +39,14 @@ export class PvErrorFilter implements ExceptionFilter {
     if (client) {
       // A bad request body is a bad argument like any other; the rest (401, 404 of an unknown route) stays HTTP's.
       const code = [400, 413, 415].includes(client.status) ? ErrorCodes.INVALID_ARGUMENT : 'PV_HTTP';
-      res.status(client.status).json({ code, message: client.message });
+      // Every error body has the same fields as a PvError's: a client's own mistake is never worth a retry.
+      res.status(client.status).json({ code, message: client.message, retriable: false });
     } else if (e instanceof HttpException) {
-      res.status(e.getStatus()).json({ code: 'PV_HTTP', message: e.message });
+      res.status(e.getStatus()).json({ code: 'PV_HTTP', message: e.message, retriable: e.getStatus() >= 500 });
     } else if (e instanceof PvError) {
       res.status(STATUS[e.code] ?? 500).json(e.toJSON());
     } else {
-      res.status(500).json({ code: 'PV_INTERNAL', message: String(e instanceof Error ? e.message : e) });
+      res.status(500).json({ code: 'PV_INTERNAL', message: String(e instanceof Error ? e.message : e), retriable: false });
     }
   }
 }

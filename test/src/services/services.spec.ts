@@ -336,13 +336,18 @@ describe('agent, compactor and restorer services', () => {
       return { status: r.status, code: ((await r.json()) as { code: string }).code };
     };
     expect(await raw('agent', '/snapshots', '{"pid": ')).toEqual({ status: 400, code: 'PV_INVALID_ARGUMENT' });
+    // The parser's refusals have every field a PvError's body has.
+    const parsed = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: '{"pid": ' });
+    expect(await parsed.json()).toEqual({ code: 'PV_INVALID_ARGUMENT', message: expect.any(String), retriable: false });
     expect(await raw('agent', '/snapshots', JSON.stringify({ pid: 1, parent: 'x'.repeat(100_000) }))).toEqual({ status: 413, code: 'PV_INVALID_ARGUMENT' });
     expect(await raw('restorer', '/restores', '{}', { ...auth, 'content-type': 'application/json; charset=latin-7' })).toEqual({ status: 415, code: 'PV_INVALID_ARGUMENT' });
     expect(await raw('restorer', '/restores', 'tenant=x', { ...auth, 'content-type': 'text/plain' })).toEqual({ status: 400, code: 'PV_INVALID_ARGUMENT' });
     // Without the token: 401 before the body is parsed (a malformed one is not even looked at).
     expect((await raw('agent', '/snapshots', '{"pid": ', { 'content-type': 'application/json' })).status).toBe(401);
     const unauth = await fetch(url('agent', '/snapshots'), { method: 'POST', body: '{}' });
-    expect([unauth.status, unauth.headers.get('connection')]).toEqual([401, 'close']);
+    expect([unauth.status, unauth.headers.get('connection'), unauth.headers.get('www-authenticate')]).toEqual([401, 'close', 'Bearer']);
+    const lower = await fetch(url('agent', '/snapshots/x'), { headers: { authorization: auth.authorization!.replace('Bearer', 'bearer') } });
+    expect(lower.status).not.toBe(401); // the scheme in any case (RFC 7235)
   });
 
   it('refuse a restore at once (4xx, no job) for what can be known before it runs', async () => {
