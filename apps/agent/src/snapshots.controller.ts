@@ -44,7 +44,7 @@ export class SnapshotsController {
     // All checked before any starts: a bad pid late in the list must not leave the earlier ones running.
     const bad = pids.find((pid) => !Number.isSafeInteger(pid) || pid <= 0);
     if (bad !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${shown(bad)}`);
-    checkTargets(pids, { freezing: body.mode !== 'live' }); // a pid gone late in the list starts none of them
+    checkTargets(pids, { freezing: body.mode !== 'live', alone: true }); // a pid gone late in the list starts none of them
     return pids.map((pid) => this.snapshots.start({ pid, ...opts }));
   }
 

@@ -75,7 +75,7 @@ export function registerSnapshotCommand(program: Command, globals: () => GlobalO
       // Every named process is there before the first is taken: a typo fails the command, not its second half.
       const named = plan.kind !== 'group' ? plan.pids : 'tree' in plan.targets ? [plan.targets.tree] : [];
       try {
-        checkTargets(named, { freezing: o.live !== true });
+        checkTargets(named, { freezing: o.live !== true, alone: plan.kind !== 'group' });
       } catch (e) {
         throw isPvError(e) ? new PvError(e.code, `${e.message} (nothing was snapshotted)`, { cause: e, details: e.details }) : e;
       }

@@ -12,7 +12,8 @@ describe('ranSince: whether a frozen process ran, from its threads\' context swi
   });
 
   it('names a thread that was switched', () => {
-    expect(ranSince(before, new Map([[10, 5], [11, 9]]))).toBe('thread 11 was switched 2 times');
+    expect(ranSince(before, new Map([[10, 5], [11, 9]]))).toBe('thread 11 ran (2 context switches)');
+    expect(ranSince(before, new Map([[10, 6], [11, 7]]), 'ticks of user time')).toBe('thread 10 ran (1 ticks of user time)');
   });
 
   it('names a thread that started or exited', () => {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { cgroupDirOf, readSwitchCounts, tracedThread } from '../procfs/process-tree';
+import { cgroupDirOf, readSwitchCounts, readUserTicks, tracedThread } from '../procfs/process-tree';
 import { CgroupFreeze, cgroupFreezable, isFrozen } from './cgroup-freezer';
 import { lockFreeze } from './freeze-lock';
 import { SignalFreeze, allThreadsStopped } from './signal-freezer';
@@ -69,18 +70,20 @@ export function assertProcess(pid: number): void {
  * Every pid of a request checked before any is touched: each listed once (PV_INVALID_ARGUMENT), each a
  * process pagevault may read (assertProcess) and, when it is to be frozen, one no debugger traces
  * (PV_FREEZE_FAILED). What a freeze, the agent and the CLI check up front (a pre-copy would otherwise
- * run all its live rounds before its frozen one refused it).
+ * run all its live rounds before its frozen one refused it). `alone`: each pid is to be frozen by itself
+ * (not one group), so pid 1 — our pid namespace's init, which SIGSTOP does not stop — is refused unless
+ * it is alone in a freezable cgroup; in a group (a tree, a cgroup) the freeze judges it with the others.
  */
-export function checkTargets(pids: readonly number[], o: { freezing: boolean }): void {
+export function checkTargets(pids: readonly number[], o: { freezing: boolean; alone?: boolean }): void {
   const twice = pids.find((pid, i) => pids.indexOf(pid) !== i);
   if (twice !== undefined) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${twice} is listed twice`, { details: { pid: twice } });
   for (const pid of pids) {
     assertProcess(pid);
     if (!o.freezing) continue;
     refuseTraced(pid);
-    if (pid === 1) {
+    if (pid === 1 && o.alone) {
       const dir = cgroupDirOf(1);
-      if (dir === undefined || !cgroupFreezable(dir, new Set(pids))) throw initUnstoppable(dir);
+      if (dir === undefined || !cgroupFreezable(dir, new Set([1]))) throw initUnstoppable(dir);
     }
   }
 }
@@ -136,17 +139,46 @@ function continued(pid: number, why: string): PvError {
   );
 }
 
+interface RunMarks {
+  before: ReadonlyMap<number, number>;
+  read: (pid: number) => Map<number, number>;
+  unit: string;
+}
+
 /**
- * How a process's threads show that it ran between two readings of their context switches: a thread
- * switched, started or gone. Undefined when none did. A thread that is seen stopped may still be on its
- * way off the CPU for a few microseconds; the first reading comes after the freeze is observed, later
- * than that.
+ * Per thread, a count that moves only if the thread ran. A SIGSTOPped thread is never switched: its
+ * context switches (exact) — read until two readings 1 ms apart agree, since a thread seen in state T
+ * may still be on its way off the CPU. A cgroup-frozen thread is switched by every new signal without
+ * running its code: its user CPU time (clock ticks, so a thaw shorter than a tick of running can pass).
  */
-export function ranSince(before: ReadonlyMap<number, number>, now: ReadonlyMap<number, number>): string | undefined {
+async function runMarks(how: ReadonlyMap<number, 'cgroup' | 'signal' | 'already-stopped'>): Promise<Map<number, RunMarks>> {
+  const out = new Map<number, RunMarks>();
+  const stopped: number[] = [];
+  for (const [pid, h] of how) {
+    if (h === 'cgroup') out.set(pid, { before: readUserTicks(pid), read: readUserTicks, unit: 'ticks of user time' });
+    else stopped.push(pid);
+  }
+  let before = stopped.map(readSwitchCounts);
+  for (let i = 0; i < 5 && stopped.length > 0; i++) {
+    await sleep(1);
+    const now = stopped.map(readSwitchCounts);
+    const settled = now.every((n, k) => ranSince(before[k]!, n) === undefined);
+    before = now;
+    if (settled) break;
+  }
+  stopped.forEach((pid, k) => out.set(pid, { before: before[k]!, read: readSwitchCounts, unit: 'context switches' }));
+  return out;
+}
+
+/**
+ * How a process's threads show that it ran between two readings of a per-thread count (runMarks): a
+ * thread's count moved, or a thread started or is gone. Undefined when none did.
+ */
+export function ranSince(before: ReadonlyMap<number, number>, now: ReadonlyMap<number, number>, unit = 'context switches'): string | undefined {
   for (const [tid, n] of now) {
     const was = before.get(tid);
     if (was === undefined) return `thread ${tid} started`;
-    if (n !== was) return `thread ${tid} was switched ${n - was} times`;
+    if (n !== was) return `thread ${tid} ran (${n - was} ${unit})`;
   }
   for (const tid of before.keys()) if (!now.has(tid)) return `thread ${tid} exited`;
   return undefined;
@@ -194,6 +226,7 @@ export async function freezeProcesses(
   registerFrozen(lock);
   const parts: Thawable[] = [];
   const how = new Map<number, 'cgroup' | 'signal' | 'already-stopped'>();
+  const marks = new Map<number, RunMarks>();
   try {
     for (const [dir, members] of byCgroup) {
       parts.push(await CgroupFreeze.freeze(dir, timeoutMs, () => members.forEach((p) => lock.journal(p, { kind: 'cgroup', dir }))));
@@ -204,14 +237,14 @@ export async function freezeProcesses(
       parts.push(s);
       for (const p of bySignal) how.set(p, s.alreadyStopped.includes(p) ? 'already-stopped' : 'signal');
     }
+    // What shows that a target ran, taken once every thread is seen stopped (see runMarks).
+    for (const [pid, m] of await runMarks(how)) marks.set(pid, m);
   } catch (e) {
     for (const p of parts) p.thaw();
     lock.thaw();
     unregisterFrozen(lock);
     throw e;
   }
-  // Taken once every thread is seen stopped: from here on none is ever switched (see ranSince).
-  const switches = new Map(pids.map((pid) => [pid, readSwitchCounts(pid)]));
   return {
     pids: [...pids],
     how,
@@ -219,8 +252,8 @@ export async function freezeProcesses(
     check: () => {
       for (const [pid, h] of how) if (h !== 'cgroup' && !allThreadsStopped(pid)) throw continued(pid, 'SIGCONT from another process');
       for (const [dir, members] of byCgroup) if (!isFrozen(dir)) throw continued(members[0]!, `its cgroup ${dir} was thawed by another writer of cgroup.freeze`);
-      for (const [pid, before] of switches) {
-        const ran = ranSince(before, readSwitchCounts(pid));
+      for (const [pid, m] of marks) {
+        const ran = ranSince(m.before, m.read(pid), m.unit);
         if (ran) throw continued(pid, `${ran}: continued and stopped again by another process`);
       }
     },

@@ -34,6 +34,25 @@ export function readSwitchCounts(pid: number): Map<number, number> {
   return out;
 }
 
+/**
+ * Each thread's user CPU time in clock ticks (/proc/PID/task/TID/stat utime): what moves only when the
+ * thread runs its own code. A cgroup-frozen thread is woken by every new signal (it goes back to its
+ * freezer trap, switched but without running a line of its code), so its switch count cannot tell.
+ */
+export function readUserTicks(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of listThreads(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Fields after the command name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime ...
+      out.set(tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[11]));
+    } catch {
+      // The thread exited between readdir and read: missing from the map, so counted as gone.
+    }
+  }
+  return out;
+}
+
 const VOLUNTARY = /^voluntary_ctxt_switches:\s*(\d+)$/m;
 const INVOLUNTARY = /^nonvoluntary_ctxt_switches:\s*(\d+)$/m;
 
