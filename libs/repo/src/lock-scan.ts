@@ -49,9 +49,20 @@ export function identityScope(me = ownIdentity()): string | undefined {
   return me && createHash('sha256').update(`${me.bootId}\n${me.pidNs}`).digest('hex').slice(0, 8);
 }
 
-/** Whether the process that was `pid` with start time `startTicks` in this scope has died (its pid free or reused). */
+/**
+ * Whether the process that was `pid` with start time `startTicks` in this scope has died (its pid free or
+ * reused). A process whose /proc entry this one may not read (hidepid) is taken as alive unless kill(0)
+ * says there is no such process.
+ */
 export function processGone(pid: number, startTicks: string): boolean {
-  return startTicksOf(pid) !== startTicks;
+  const now = startTicksOf(pid);
+  if (now !== undefined) return now !== startTicks;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 /** Field 22 of /proc/PID/stat (after the command name, which may hold spaces), or undefined if there is no such process. */

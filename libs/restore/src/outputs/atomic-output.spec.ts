@@ -114,8 +114,9 @@ describe('atomicDir', () => {
 
   it("puts back the earlier output a killed writer had moved aside, and removes its partial one", async () => {
     const out = join(work, 'raw-killed');
-    const replaced = join(work, `.raw-killed.replaced-${deadWriter()}`);
-    const partial = join(work, `.raw-killed.partial-${deadWriter()}`);
+    const writer = deadWriter(); // one writer, killed between its two renames: both siblings are its own
+    const replaced = join(work, `.raw-killed.replaced-${writer}`);
+    const partial = join(work, `.raw-killed.partial-${writer.replace(/deadbeef$/, 'feedbeef')}`);
     const elsewhere = join(work, `.raw-killed.partial-0badc0de-1-1-deadbeef`); // another boot or pid namespace: not judged
     for (const d of [replaced, partial, elsewhere]) mkdirSync(d);
     writeFileSync(join(replaced, 'layout.json'), 'earlier');
@@ -123,6 +124,16 @@ describe('atomicDir', () => {
     expect(readFileSync(join(out, 'layout.json'), 'utf8')).toBe('earlier');
     expect(existsSync(replaced) || existsSync(partial)).toBe(false);
     expect(existsSync(elsewhere)).toBe(true);
+
+    // A writer that died after its second rename left only the moved-aside output: the output it wrote
+    // replaced that one, and if the output is missing now, its user removed it. Not brought back.
+    const done = join(work, 'raw-done');
+    const aside = join(work, `.raw-done.replaced-${deadWriter()}`);
+    mkdirSync(aside);
+    writeFileSync(join(aside, 'layout.json'), 'older');
+    await atomicDir(done, false, async (tmp) => writeFileSync(join(tmp, 'layout.json'), 'new'));
+    expect(readFileSync(join(done, 'layout.json'), 'utf8')).toBe('new');
+    expect(existsSync(aside)).toBe(false);
   });
 });
 

@@ -166,13 +166,23 @@ async function removeLeftovers(path: string, kind: 'file' | 'directory'): Promis
   const parent = dirname(path);
   const names = await readdir(parent).catch(() => [] as string[]); // a missing parent is checkOutputPath's to report
   const prefixes = kind === 'file' ? { partial: `${basename(path)}.partial-` } : { partial: `.${basename(path)}.partial-`, replaced: `.${basename(path)}.replaced-` };
-  for (const name of names) {
+  const dead = names.flatMap((name) => {
     const [what, prefix] = Object.entries(prefixes).find(([, p]) => name.startsWith(p)) ?? [];
     const m = prefix === undefined ? null : TAG.exec(name.slice(prefix.length));
-    if (!m || m[1] !== scope || !processGone(Number(m[2]), m[3]!)) continue;
+    if (!m || m[1] !== scope || !processGone(Number(m[2]), m[3]!)) return [];
+    return [{ name, what, writer: `${m[2]}-${m[3]}` }];
+  });
+  for (const { name, what, writer } of dead) {
     const left = join(parent, name);
-    if (what === 'replaced' && !(await statOf(path))) await rename(left, path);
-    else await rm(left, { recursive: true, force: true });
+    // Put back only when the writer died between its two renames: its new output (the partial) is still
+    // there. Without it the new output had replaced this one, and a missing output is the user's doing.
+    const between = what === 'replaced' && dead.some((d) => d.what === 'partial' && d.writer === writer);
+    try {
+      if (between && !(await statOf(path))) await rename(left, path);
+      else await rm(left, { recursive: true, force: true });
+    } catch {
+      // Best effort: another restore may be clearing the same leftovers; this one goes on.
+    }
   }
 }
 
