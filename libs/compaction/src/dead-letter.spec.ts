@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import type { FrameProducer, FrameRecord } from '@pagevault/framelog';
-import { DeadLetters, REASON_MAX_CHARS, UNIDENTIFIED, deadLetterHeaders } from './dead-letter';
+import { DeadLetters, REASON_MAX_BYTES, UNIDENTIFIED, deadLetterHeaders } from './dead-letter';
 
 /** A producer whose every flush fails with `error` once, as a failed delivery poisons a real one. */
 function producers(errors: (PvError | undefined)[]) {
@@ -39,8 +39,11 @@ describe('DeadLetters', () => {
       'pv-dlq-topic': 'pv-frames', 'pv-dlq-partition': '3', 'pv-dlq-offset': '17', 'pv-dlq-code': 'PV_FRAME_BAD_CRC', 'pv-dlq-reason': 'bad crc',
     });
     const long = deadLetterHeaders(rec('a'), 'PV_X', 'x'.repeat(5000))['pv-dlq-reason']!;
-    expect(long).toHaveLength(REASON_MAX_CHARS);
+    expect(Buffer.byteLength(long)).toBe(REASON_MAX_BYTES);
     expect(long.endsWith('…')).toBe(true);
+    const wide = deadLetterHeaders(rec('a'), 'PV_X', 'ж'.repeat(5000))['pv-dlq-reason']!; // 2 bytes a character
+    expect(Buffer.byteLength(wide)).toBeLessThanOrEqual(REASON_MAX_BYTES);
+    expect(wide.startsWith('жж')).toBe(true);
   });
 
   it('sends nothing for a record with no value (a timeout)', async () => {

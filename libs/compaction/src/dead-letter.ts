@@ -23,8 +23,11 @@ export interface DeadLetterOptions {
   sourceTopic?: string;
 }
 
-/** The longest error reason a dead letter's headers carry, in characters (the rest is in the log). */
-export const REASON_MAX_CHARS = 1024;
+/**
+ * The longest error reason a dead letter's headers carry, in UTF-8 bytes (the rest is in the log): with
+ * the other headers it stays within the 4 KiB a record has beside a frame of the largest size.
+ */
+export const REASON_MAX_BYTES = 1024;
 
 /**
  * What a dead letter says besides its record (Kafka headers, as Kafka Connect's dead-letter queues do):
@@ -37,8 +40,21 @@ export function deadLetterHeaders(rec: FrameRecord, code: string, reason: string
     'pv-dlq-partition': String(rec.partition),
     'pv-dlq-offset': rec.offset,
     'pv-dlq-code': code,
-    'pv-dlq-reason': reason.length > REASON_MAX_CHARS ? `${reason.slice(0, REASON_MAX_CHARS - 1)}…` : reason,
+    'pv-dlq-reason': cutUtf8(reason, REASON_MAX_BYTES),
   };
+}
+
+/** `s` if it fits in `max` UTF-8 bytes, else its longest prefix that fits with an ellipsis (never half a character). */
+function cutUtf8(s: string, max: number): string {
+  if (Buffer.byteLength(s) <= max) return s;
+  let out = '';
+  let bytes = 3; // the ellipsis
+  for (const ch of s) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > max) break;
+    out += ch;
+  }
+  return `${out}…`;
 }
 
 /**

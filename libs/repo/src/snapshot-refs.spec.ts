@@ -91,7 +91,7 @@ describe('snapshot references and tags', () => {
     for (const k of ['host', 'pid', 'tag']) {
       expect(() => snapshotFilter({ [k]: '' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT, message: `${k} is empty: give a value, or leave it out to not filter by ${k}` }));
     }
-    expect(() => parseLatest('latest:')).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
+    for (const ref of ['latest:', 'latest:,']) expect(() => parseLatest(ref)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
     expect(() => snapshotFilter({ pid: '0' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
     expect(() => snapshotFilter({ tag: 'a b' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
   });

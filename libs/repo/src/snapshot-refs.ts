@@ -76,8 +76,9 @@ export function snapshotFilter(q: { host?: string | undefined; pid?: string | un
 export function parseLatest(ref: string): SnapshotFilter | undefined {
   if (ref !== 'latest' && !ref.startsWith('latest:')) return undefined;
   const q: Record<string, string> = {};
-  if (ref === 'latest:') throw new PvError(ErrorCodes.INVALID_ARGUMENT, `snapshot reference "latest:" names no filter: say latest, or latest:host=<name>,pid=<n>,tag=<tag>`);
-  for (const part of ref.slice('latest:'.length).split(',').filter(Boolean)) {
+  const parts = ref.slice('latest:'.length).split(',').filter(Boolean);
+  if (ref !== 'latest' && parts.length === 0) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `snapshot reference ${JSON.stringify(ref)} names no filter: say latest, or latest:host=<name>,pid=<n>,tag=<tag>`);
+  for (const part of parts) {
     const eq = part.indexOf('=');
     const k = part.slice(0, eq);
     if (eq < 1 || !['host', 'pid', 'tag'].includes(k) || eq === part.length - 1) {

@@ -60,6 +60,7 @@ async function checkOutputPath(path: string, kind: 'file' | 'directory', replace
 const PSEUDO_FS: ReadonlyMap<number, string> = new Map([
   [0x9fa0, 'proc'], [0x62656572, 'sysfs'], [0x63677270, 'cgroup2'], [0x27e0eb, 'cgroup'], [0x64626720, 'debugfs'],
   [0x74726163, 'tracefs'], [0x73636673, 'securityfs'], [0x1cd1, 'devpts'], [0x6e736673, 'nsfs'], [0xcafe4a11, 'bpf'],
+  [0x62656570, 'configfs'], [0xde5e81e4, 'efivarfs'], [0x6165676c, 'pstore'], [0xf97cff8c, 'selinuxfs'], [0x65735543, 'fusectl'],
 ]);
 
 /**
