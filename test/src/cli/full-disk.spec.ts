@@ -44,6 +44,8 @@ describe('a full disk', () => {
   it('fails an embedded snapshot with exit 9, thaws the target, commits nothing; the store works once there is room', () => {
     const disk = mountTmpfs('store', '8m');
     const { pv, pvJson } = cliOn(join(disk, 'store'));
+    expect(pv('ls').code).toBe(2); // no store there yet: a snapshot makes it
+    mkdirSync(join(disk, 'store'));
     expect(pvJson<unknown[]>('ls')).toEqual([]);
     // Full to the last byte: not even the record of the failure fits; the snapshot still fails for its cause.
     expect(() => execFileSync('dd', ['if=/dev/zero', `of=${join(disk, 'filler')}`, 'bs=64k'], { stdio: 'pipe' })).toThrow(/No space left/);
