@@ -93,6 +93,7 @@ describe('snapshot references and tags', () => {
     }
     for (const ref of ['latest:', 'latest:,']) expect(() => parseLatest(ref)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
     expect(() => snapshotFilter({ pid: '0' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
+    expect(() => snapshotFilter({ pid: '99999999999999999999' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT })); // not a pid, as in a POST body
     expect(() => snapshotFilter({ tag: 'a b' })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
   });
 

@@ -65,7 +65,7 @@ export function snapshotFilter(q: { host?: string | undefined; pid?: string | un
     if (v !== undefined && typeof v !== 'string') throw new PvError(ErrorCodes.INVALID_ARGUMENT, `${k} must be given once, as one value, not ${JSON.stringify(v)}`);
     if (v === '') throw new PvError(ErrorCodes.INVALID_ARGUMENT, `${k} is empty: give a value, or leave it out to not filter by ${k}`);
   }
-  if (q.pid && !/^[1-9][0-9]*$/.test(q.pid)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${JSON.stringify(q.pid)}`);
+  if (q.pid && !(/^[1-9][0-9]*$/.test(q.pid) && Number.isSafeInteger(Number(q.pid)))) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid must be a positive integer, not ${JSON.stringify(q.pid)}`);
   return { ...(q.host ? { host: q.host } : {}), ...(q.pid ? { pid: Number(q.pid) } : {}), ...(q.tag ? { tag: checkTag(q.tag) } : {}) };
 }
 
