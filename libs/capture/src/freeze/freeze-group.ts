@@ -31,7 +31,7 @@ export interface FrozenGroup {
   readonly frozenAt: number;
   /**
    * Throws PV_FREEZE_FAILED if a target ran since it was frozen: someone else sent it SIGCONT or wrote 0
-   * to its cgroup.freeze, even if it was stopped again since (its threads' context switches moved).
+   * to its cgroup.freeze, even if it was stopped again since (see runMarks).
    * Called before a snapshot's end, so a read that ran on is never committed.
    */
   check(): void;
@@ -81,20 +81,8 @@ export function checkTargets(pids: readonly number[], o: { freezing: boolean; al
     assertProcess(pid);
     if (!o.freezing) continue;
     refuseTraced(pid);
-    if (pid === 1 && o.alone) {
-      const dir = cgroupDirOf(1);
-      if (dir === undefined || !cgroupFreezable(dir, new Set([1]))) throw initUnstoppable(dir);
-    }
+    if (o.alone && pid === 1) freezerOf(pid, new Set([pid]), 'auto'); // the one pid 'auto' can fail: judged as freezeProcesses([1]) will
   }
-}
-
-/** Our pid namespace's init: the kernel drops a SIGSTOP sent to it from inside the namespace. */
-function initUnstoppable(dir: string | undefined): PvError {
-  return new PvError(
-    ErrorCodes.FREEZE_FAILED,
-    `process 1 is the init of this pid namespace, which SIGSTOP does not stop: freeze it with the cgroup v2 freezer (alone in its cgroup) or snapshot it --live`,
-    { details: { pid: 1, cgroup: dir } },
-  );
 }
 
 /** The Tgid line of /proc/PID/status: the process a task belongs to (undefined if it just went away). */
@@ -188,6 +176,27 @@ export function ranSince(before: ReadonlyMap<number, number>, now: ReadonlyMap<n
 const PF_KTHREAD = 0x00200000;
 
 /**
+ * How `pid` is frozen among `targets`: the cgroup directory to freeze, or undefined for SIGSTOP. Throws
+ * PV_FREEZE_FAILED when neither can: 'cgroup' asked for and impossible, or pid 1 — our pid namespace's
+ * init, which drops a SIGSTOP sent from inside the namespace — not alone in a freezable cgroup.
+ */
+function freezerOf(pid: number, targets: ReadonlySet<number>, method: FreezeMethod): string | undefined {
+  const dir = method === 'signal' ? undefined : cgroupDirOf(pid);
+  if (dir !== undefined && cgroupFreezable(dir, targets)) return dir;
+  if (method === 'cgroup') {
+    throw new PvError(ErrorCodes.FREEZE_FAILED, `process ${pid} is not alone in a freezable cgroup v2 (${dir ?? 'no cgroup v2'})`, { details: { pid, cgroup: dir } });
+  }
+  if (pid === 1) {
+    throw new PvError(
+      ErrorCodes.FREEZE_FAILED,
+      `process 1 is the init of this pid namespace, which SIGSTOP does not stop: freeze it with the cgroup v2 freezer (alone in its cgroup) or snapshot it --live`,
+      { details: { pid, cgroup: dir } },
+    );
+  }
+  return undefined;
+}
+
+/**
  * Freezes every pid before returning, so a group is read as of one instant. On failure whatever was
  * frozen is thawed before the error propagates.
  */
@@ -202,23 +211,9 @@ export async function freezeProcesses(
   const byCgroup = new Map<string, number[]>();
   const bySignal: number[] = [];
   for (const pid of pids) {
-    const dir = method === 'signal' ? undefined : cgroupDirOf(pid);
-    if (dir !== undefined && cgroupFreezable(dir, targets)) {
-      byCgroup.set(dir, [...(byCgroup.get(dir) ?? []), pid]);
-    } else if (method === 'cgroup') {
-      throw new PvError(
-        ErrorCodes.FREEZE_FAILED,
-        `process ${pid} is not alone in a freezable cgroup v2 (${dir ?? 'no cgroup v2'})`,
-        {
-          details: { pid, cgroup: dir },
-        },
-      );
-    } else if (pid === 1) {
-      // Our pid namespace's init (from an ancestor namespace, where it has another pid, SIGSTOP works).
-      throw initUnstoppable(dir);
-    } else {
-      bySignal.push(pid);
-    }
+    const dir = freezerOf(pid, targets, method);
+    if (dir !== undefined) byCgroup.set(dir, [...(byCgroup.get(dir) ?? []), pid]);
+    else bySignal.push(pid);
   }
   const lock = await lockFreeze(pids, opts.lockTimeoutMs ?? 60_000);
   // A process dying of a signal thaws what it froze, last registered first: the lock, registered before

@@ -3,35 +3,36 @@ import { isAbsolute, join, relative } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { listThreads, parseStatState, procError } from './proc-files';
 
-/** State letter of every live thread of a process (tid → R/S/D/T/t/Z...). Vanished threads are left out. */
-export function readThreadStates(pid: number): Map<number, string> {
-  const out = new Map<number, string>();
+/**
+ * `parse` of a /proc/PID/task/TID file (`stat`, `status`) of every live thread, by tid. A thread that
+ * exits between readdir and read is left out (callers comparing two readings see it as gone).
+ */
+function perThread<T>(pid: number, file: 'stat' | 'status', parse: (text: string) => T): Map<number, T> {
+  const out = new Map<number, T>();
   for (const tid of listThreads(pid)) {
+    let text: string;
     try {
-      out.set(tid, parseStatState(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
+      text = readFileSync(`/proc/${pid}/task/${tid}/${file}`, 'utf8');
     } catch {
-      // The thread exited between readdir and read: it no longer needs stopping.
+      continue;
     }
+    out.set(tid, parse(text));
   }
   return out;
 }
 
+/** State letter of every live thread of a process (tid → R/S/D/T/t/Z...). */
+export function readThreadStates(pid: number): Map<number, string> {
+  return perThread(pid, 'stat', parseStatState);
+}
+
 /**
  * How many times each thread of a process was switched off its CPU (voluntary + involuntary context
- * switches, /proc/PID/task/TID/status). A stopped or frozen thread is never switched: a count that moved,
- * or a thread that came or went, means the process ran in between.
+ * switches, /proc/PID/task/TID/status). A stopped thread is never switched: a count that moved, or a
+ * thread that came or went, means the process ran in between.
  */
 export function readSwitchCounts(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const tid of listThreads(pid)) {
-    try {
-      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-      out.set(tid, Number(VOLUNTARY.exec(status)?.[1] ?? 0) + Number(INVOLUNTARY.exec(status)?.[1] ?? 0));
-    } catch {
-      // The thread exited between readdir and read: missing from the map, so counted as gone.
-    }
-  }
-  return out;
+  return perThread(pid, 'status', (s) => Number(VOLUNTARY.exec(s)?.[1] ?? 0) + Number(INVOLUNTARY.exec(s)?.[1] ?? 0));
 }
 
 /**
@@ -40,17 +41,8 @@ export function readSwitchCounts(pid: number): Map<number, number> {
  * freezer trap, switched but without running a line of its code), so its switch count cannot tell.
  */
 export function readUserTicks(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const tid of listThreads(pid)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      // Fields after the command name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime ...
-      out.set(tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[11]));
-    } catch {
-      // The thread exited between readdir and read: missing from the map, so counted as gone.
-    }
-  }
-  return out;
+  // Fields after the command name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime ...
+  return perThread(pid, 'stat', (s) => Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[11]));
 }
 
 const VOLUNTARY = /^voluntary_ctxt_switches:\s*(\d+)$/m;
@@ -61,13 +53,8 @@ const INVOLUNTARY = /^nonvoluntary_ctxt_switches:\s*(\d+)$/m;
  * /proc/PID/task/TID/status TracerPid, per thread (a tracer may seize one thread only).
  */
 export function tracedThread(pid: number): { tid: number; tracer: number } | undefined {
-  for (const tid of listThreads(pid)) {
-    try {
-      const tracer = Number(/^TracerPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
-      if (tracer !== 0) return { tid, tracer };
-    } catch {
-      // The thread exited between readdir and read.
-    }
+  for (const [tid, tracer] of perThread(pid, 'status', (s) => Number(/^TracerPid:\s*(\d+)$/m.exec(s)?.[1] ?? 0))) {
+    if (tracer !== 0) return { tid, tracer };
   }
   return undefined;
 }
