@@ -182,24 +182,26 @@ export class PageFetcher {
         const deepest = waiting.reduce((d, x) => Math.max(d, x.deepest), 0);
         const baseHashes = Buffer.allocUnsafe(total * 32);
         const firsts: Map<number, number>[] = [];
-        /** Where each base was named: a base no index has may be a damaged header's bytes. */
-        const namedIn: { key: string; offset: number }[] = [];
         let b = 0;
         for (const x of waiting) {
           const first = new Map<number, number>();
           for (const f of x.found) {
             first.set(f.offset, b);
             const at = f.offset - x.range.start + 8; // the header's base hashes
-            const got = x.bytes.copy(baseHashes, b * 32, at, at + f.bases * 32) / 32;
-            for (let k = 0; k < got; k++) namedIn.push({ key: x.key, offset: f.offset });
-            b += got;
+            b += x.bytes.copy(baseHashes, b * 32, at, at + f.bases * 32) / 32;
           }
           firsts.push(first);
         }
+        // Which blob named base i (only for an error: a base no index has may be a damaged header's bytes).
+        const namedIn = (i: number): string => {
+          let end = 0;
+          for (const x of waiting) for (const f of x.found) if (i < (end += f.bases)) return `the delta blob at offset ${f.offset} of pack ${x.key}`;
+          return 'a delta blob';
+        };
         const pages = this.takeSpare(total * this.pageSize);
         try {
           const at = Int32Array.from({ length: total }, (_, i) => i * 32);
-          await this.fetchOnce(baseHashes, at, total, pages, (i) => `base ${baseHashes.toString('hex', i * 32, i * 32 + 32)} of the delta blob at offset ${namedIn[i]!.offset} of pack ${namedIn[i]!.key} (a damaged pack names bases no index has: \`pagevault verify\` reads every pack against its name)`, deepest);
+          await this.fetchOnce(baseHashes, at, total, pages, (i) => `base ${baseHashes.toString('hex', i * 32, i * 32 + 32)} of ${namedIn(i)} (a damaged pack names bases no index has: \`pagevault verify\` reads every pack against its name)`, deepest);
           waiting.forEach((x, i) => this.inflate(index, x.key, x.bytes, x.range, recs, sorted, hashes, hashAt, out, where, { pages, first: firsts[i]! }));
         } finally {
           this.giveSpare(pages);
