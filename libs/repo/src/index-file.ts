@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ErrorCodes, PvError } from '@pagevault/errors';
-import { namedByHash } from './keys';
+import { isHashNamed, namedByHash } from './keys';
 import type { PageIndex, PageLocation } from './page-index';
 import type { NodeEntry, SealedNodePack } from './node-pack';
 import type { BlobBases, SealedPack } from './pack';
@@ -167,7 +167,7 @@ export function readIndexFile(b: Buffer, key: string, each: (b: Buffer, hashAt: 
  * stray README, an editor's backup) is not one: every reader ignores it, and nothing deletes it.
  */
 export function isIndexFileKey(key: string): boolean {
-  return /^[0-9a-f]{64}$/.test(key.slice(key.lastIndexOf('/') + 1));
+  return isHashNamed(key);
 }
 
 /** The index file's bytes, if they hash to its name (an index file is named by its SHA-256); else PV_OBJECT_CORRUPT. */

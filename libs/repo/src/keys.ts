@@ -54,6 +54,11 @@ export function basename(key: string): string {
   return key.slice(key.lastIndexOf('/') + 1);
 }
 
+/** Whether a key's last part is a SHA-256 in hex (64 digits): the name of a pack, a node pack or an index file. */
+export function isHashNamed(key: string): boolean {
+  return /^[0-9a-f]{64}$/.test(basename(key));
+}
+
 /** Whether an object named by its SHA-256 (a pack, a node pack, an index file) still has the bytes its name says. */
 export function namedByHash(b: Uint8Array, key: string): boolean {
   return createHash('sha256').update(b).digest('hex') === basename(key);

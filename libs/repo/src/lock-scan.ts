@@ -45,9 +45,12 @@ export function ownIdentity(): HolderIdentity | undefined {
  * A short name (8 hex digits) for this boot and pid namespace: the processes that share it judge each
  * other's pids (processGone), as holderGone does for locks. Undefined where /proc does not tell it.
  */
-export function identityScope(me = ownIdentity()): string | undefined {
-  return me && createHash('sha256').update(`${me.bootId}\n${me.pidNs}`).digest('hex').slice(0, 8);
+export function identityScope(): string | undefined {
+  const me = ownIdentity();
+  return me && (scope ??= createHash('sha256').update(`${me.bootId}\n${me.pidNs}`).digest('hex').slice(0, 8));
 }
+
+let scope: string | undefined;
 
 /**
  * Whether the process that was `pid` with start time `startTicks` in this scope has died (its pid free or

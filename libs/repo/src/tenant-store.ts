@@ -2,7 +2,7 @@ import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import type { PageHasher } from '@pagevault/hashing';
 import { forEachLimited, type ObjectStore } from '@pagevault/objstore';
 import { checkIndexFile, encodeIndexFile, isIndexFileKey, loadIndexFile } from './index-file';
-import { basename, checkTenant, keys, namedByHash } from './keys';
+import { basename, checkTenant, isHashNamed, keys, namedByHash } from './keys';
 import { pruneGeneration, scanLocks } from './lock-scan';
 import type { FailedSnapshot, Manifest } from './manifest';
 import { manifestBytes, parseManifest } from './manifest';
@@ -199,7 +199,7 @@ export class TenantStore {
   async checkObjectHashes(onProgress?: (done: number, total: number) => void): Promise<{ checked: number; bytes: number; damaged: PvError[] }> {
     const named: string[] = [];
     for (const prefix of [keys.packs(this.tenant), keys.mapNodes(this.tenant)]) {
-      for await (const o of this.store.list(prefix)) if (/^[0-9a-f]{64}$/.test(basename(o.key))) named.push(o.key);
+      for await (const o of this.store.list(prefix)) if (isHashNamed(o.key)) named.push(o.key);
     }
     const damaged: PvError[] = [];
     let done = 0;

@@ -147,7 +147,7 @@ async function writeAtomicDir<T>(dir: string, fsync: boolean, write: (tmp: strin
  */
 function writerTag(): string {
   const me = ownIdentity();
-  const scope = identityScope(me);
+  const scope = identityScope();
   const who = me && scope ? `${scope}-${process.pid}-${me.startTicks}-` : 'x-';
   return who + randomBytes(4).toString('hex');
 }
