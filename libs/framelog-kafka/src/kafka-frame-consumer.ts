@@ -139,8 +139,7 @@ export class KafkaFrameConsumer implements FrameConsumer {
         const m = msgs[i]!;
         const value = this.inflater.inflate(m.value ?? Buffer.alloc(0));
         bytes += value.length;
-        const headers = textHeaders(m.headers);
-        records.push({ key: m.key ? m.key.toString('utf8') : '', value, partition: batch.partition, offset: m.offset, ...(headers ? { headers } : {}) });
+        records.push({ key: m.key ? m.key.toString('utf8') : '', value, partition: batch.partition, offset: m.offset, headers: textHeaders(m.headers) });
       }
       try {
         await h.onBatch({ partition: batch.partition, records }, ctl);

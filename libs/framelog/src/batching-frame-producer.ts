@@ -106,7 +106,7 @@ export class BatchingFrameProducer implements FrameProducer {
       if (this.failure) throw this.failure;
       this.inFlight += value.length;
       this.accepted += value.length;
-      this.queue.push({ key, value, partition, done, ...(headers ? { headers } : {}) });
+      this.queue.push({ key, value, partition, done, headers });
     }
     this.pump();
   }

@@ -13,7 +13,7 @@ export interface FrameRecord {
   /** Kafka offsets are int64: decimal strings, never numbers. */
   offset: string;
   /** The record's headers, when its producer gave it any (see FrameProducer.send). */
-  headers?: RecordHeaders;
+  headers?: RecordHeaders | undefined;
 }
 
 /** Record headers (Kafka's), as text. Frames carry none; dead letters say where they came from and why. */

@@ -14,7 +14,7 @@ interface StoredRecord {
   at: number;
   length: number;
   /** Kept in memory even when the bytes are spilled (a dead letter's few hundred bytes). */
-  headers?: RecordHeaders;
+  headers: RecordHeaders | undefined;
 }
 
 interface StoredPartition {
@@ -88,11 +88,11 @@ export class LogStore {
     for (const { key, value, partition, done, headers } of frames) {
       const part = this.part(partition);
       if (this.memBytes + value.length <= this.memoryBytes) {
-        part.records.push({ key, value, at: -1, length: value.length, ...(headers ? { headers } : {}) });
+        part.records.push({ key, value, at: -1, length: value.length, headers });
         part.memBytes += value.length;
         this.memBytes += value.length;
       } else {
-        part.records.push({ key, value: undefined, at: this.spill(part, partition, value), length: value.length, ...(headers ? { headers } : {}) });
+        part.records.push({ key, value: undefined, at: this.spill(part, partition, value), length: value.length, headers });
         part.spilled++;
         done?.([value]); // written: the sender may fill it again
       }
@@ -164,7 +164,7 @@ export class LogStore {
     for (let i = Math.max(from, part.base) - part.base; i < part.records.length; i++) {
       const r = part.records[i]!;
       if (out.length > 0 && bytes + r.length > maxBytes) break;
-      out.push({ key: r.key, value: this.value(part, r), partition, offset: String(part.base + i), ...(r.headers ? { headers: r.headers } : {}) });
+      out.push({ key: r.key, value: this.value(part, r), partition, offset: String(part.base + i), headers: r.headers });
       bytes += r.length;
     }
     return out;
