@@ -1,3 +1,5 @@
+import { STATUS_CODES, maxHeaderSize } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -25,6 +27,7 @@ export async function serve(module: unknown, o: ServeOptions): Promise<INestAppl
   app.useGlobalGuards(new BearerAuthGuard(o.token));
   app.useGlobalFilters(new PvErrorFilter());
   app.enableShutdownHooks();
+  app.getHttpServer().on('clientError', parserRefusal);
   await app.listen(o.port, o.host);
   log.info({ host: o.host, port: o.port }, `${o.service} listening`);
   return app;
@@ -40,4 +43,23 @@ function exactJsonReplies(_req: unknown, res: { json(b: unknown): unknown; send(
     return res.send(exactJson(body));
   };
   next();
+}
+
+/**
+ * What Node's HTTP parser refuses before any route sees it (headers over `maxHeaderSize`, a malformed
+ * request line, a request that took too long) gets the JSON body every other error has; Node's own
+ * answer is the bare status line.
+ */
+function parserRefusal(err: Error & { code?: string }, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, message] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, `request headers larger than ${maxHeaderSize} bytes`]
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request not received in time']
+    : [400, `malformed HTTP request (${err.code ?? err.message})`];
+  const body = JSON.stringify({ code: 'PV_HTTP', message, retriable: status === 408 });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

@@ -1,4 +1,4 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, NotFoundException } from '@nestjs/common';
 import { ErrorCodes, PvError, type ErrorCode } from '@pagevault/errors';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -30,11 +30,42 @@ function clientError(e: unknown): { status: number; message: string } | undefine
   return { status, message: e instanceof Error ? e.message : String(e) };
 }
 
+interface RouteLayer {
+  route?: { methods: Record<string, boolean> };
+  match(path: string): boolean;
+}
+interface Request {
+  method: string;
+  path: string;
+  app?: { router?: { stack?: RouteLayer[] } };
+}
+
+/** The methods the app's routes answer at the request's path (express's own router), for a 405's Allow. */
+function allowedMethods(req: Request): string[] {
+  const methods = new Set<string>();
+  for (const layer of req.app?.router?.stack ?? []) {
+    if (!layer.route || !layer.match(req.path)) continue;
+    for (const [m, on] of Object.entries(layer.route.methods)) if (on && m !== '_all') methods.add(m.toUpperCase());
+  }
+  if (methods.has('GET')) methods.add('HEAD');
+  return [...methods].sort();
+}
+
 /** Maps PvError codes to HTTP statuses at the edge; the body is the error's JSON (code, message, details). */
 @Catch()
 export class PvErrorFilter implements ExceptionFilter {
   catch(e: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<{ status(n: number): { json(b: unknown): void } }>();
+    const res = host.switchToHttp().getResponse<{ status(n: number): { json(b: unknown): void }; setHeader(h: string, v: string): void }>();
+    if (e instanceof NotFoundException) {
+      // No route for this method, but one for another: 405 with the methods there are (RFC 9110 §15.5.6).
+      const req = host.switchToHttp().getRequest<Request>();
+      const allow = allowedMethods(req);
+      if (allow.length > 0 && !allow.includes(req.method)) {
+        res.setHeader('Allow', allow.join(', '));
+        res.status(405).json({ code: 'PV_HTTP', message: `${req.method} is not allowed on ${req.path} (allowed: ${allow.join(', ')})`, retriable: false });
+        return;
+      }
+    }
     const client = e instanceof PvError ? undefined : clientError(e);
     if (client) {
       // A bad request body is a bad argument like any other; the rest (401, 404 of an unknown route) stays HTTP's.

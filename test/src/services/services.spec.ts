@@ -350,6 +350,19 @@ describe('agent, compactor and restorer services', () => {
     expect(lower.status).not.toBe(401); // the scheme in any case (RFC 7235)
   });
 
+  it('answer a route asked with the wrong method with 405 and Allow, and the HTTP parser\'s refusals with a JSON body', async () => {
+    const wrong = await fetch(url('agent', '/snapshots'), { method: 'GET', headers: auth });
+    expect([wrong.status, wrong.headers.get('allow'), ((await wrong.json()) as { code: string }).code]).toEqual([405, 'POST', 'PV_HTTP']);
+    const del = await fetch(url('restorer', `/tenants/${tenant}/snapshots/x`), { method: 'DELETE', headers: auth });
+    expect([del.status, del.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+    // A path no route has is still 404, and the token still comes first.
+    expect((await fetch(url('agent', '/nothing-here'), { headers: auth })).status).toBe(404);
+    expect((await fetch(url('agent', '/snapshots'))).status).toBe(401);
+    // Node's parser refuses headers over its limit before any route; the body is still JSON with a code.
+    const big = await fetch(url('agent', '/snapshots/x'), { headers: { ...auth, 'x-filler': 'y'.repeat(20_000) } });
+    expect([big.status, await big.json()]).toEqual([431, { code: 'PV_HTTP', message: expect.stringMatching(/headers larger than/), retriable: false }]);
+  });
+
   it('refuse a restore at once (4xx, no job) for what can be known before it runs', async () => {
     const [m] = (await (await fetch(url('restorer', `/tenants/${tenant}/snapshots`), { headers: auth })).json()) as { snapshotId: string }[];
     const post = async (body: unknown) => {
