@@ -21,4 +21,5 @@ export {
 } from './snapshot-refs';
 export { forgetSnapshots, beyondKeepLast } from './forget';
 export { prune, type PruneOptions, type PruneReport } from './prune';
+export { checkStore, type StoreCheck } from './check-store';
 export { repairIndex, type RepairIndexOptions, type RepairIndexReport } from './repair-index';

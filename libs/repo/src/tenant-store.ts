@@ -1,8 +1,8 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import type { PageHasher } from '@pagevault/hashing';
-import { forEachLimited, type ObjectStore } from '@pagevault/objstore';
+import type { ObjectStore } from '@pagevault/objstore';
 import { checkIndexFile, encodeIndexFile, isIndexFileKey, loadIndexFile } from './index-file';
-import { basename, checkTenant, isHashNamed, keys, namedByHash } from './keys';
+import { basename, checkTenant, keys } from './keys';
 import { pruneGeneration, scanLocks } from './lock-scan';
 import type { FailedSnapshot, Manifest } from './manifest';
 import { manifestBytes, parseManifest } from './manifest';
@@ -190,33 +190,9 @@ export class TenantStore {
     }
   }
 
-  /**
-   * Reads every pack and page-map node pack of the tenant whole and checks that its bytes hash to its
-   * name, as restic check --read-data checks its packs: damage where no restore reads — a pack's trailer,
-   * which repair-index rebuilds the index from — shows here, before the index is needed. Four at a time;
-   * an object deleted since the LIST (a prune) is passed over. Returns the damaged ones as OBJECT_CORRUPT.
-   */
-  async checkObjectHashes(onProgress?: (done: number, total: number) => void): Promise<{ checked: number; bytes: number; damaged: PvError[] }> {
-    const named: string[] = [];
-    for (const prefix of [keys.packs(this.tenant), keys.mapNodes(this.tenant)]) {
-      for await (const o of this.store.list(prefix)) if (isHashNamed(o.key)) named.push(o.key);
-    }
-    const damaged: PvError[] = [];
-    let done = 0;
-    let bytes = 0;
-    await forEachLimited(named, 4, async (key) => {
-      let b: Buffer;
-      try {
-        b = await this.store.get(key);
-      } catch (e) {
-        if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return;
-        throw e;
-      }
-      bytes += b.length;
-      if (!namedByHash(b, key)) damaged.push(new PvError(ErrorCodes.OBJECT_CORRUPT, `${key}: its bytes do not hash to its name (damaged in the store)`, { details: { key } }));
-      onProgress?.(++done, named.length);
-    });
-    return { checked: done, bytes, damaged };
+  /** The page size this store writes and reads its packs with. */
+  get pageSize(): number {
+    return this.opts.pageSize;
   }
 
   /** Index files found damaged and left out (see loadIndexes); `pagevault repair-index` replaces them. */

@@ -174,6 +174,10 @@ describe('pagevault CLI, embedded mode', () => {
     const v = pvJson<{ id: string; pagesVerified: number; ok: boolean }[]>('verify');
     expect(v.length).toBe(2);
     expect(v.every((x) => x.ok && x.pagesVerified > 50)).toBe(true);
+    // The whole store is read once, not a snapshot at a time; each snapshot's count is still what reading
+    // it alone (through the restore path) finds.
+    for (const x of v) expect(pvJson<{ pagesVerified: number }[]>('verify', x.id)).toEqual([{ id: x.id, ok: true, pagesVerified: x.pagesVerified, filePagesUnavailable: 0 }]);
+    expect(pv('verify').err).toMatch(/read \d+ pack\(s\), .* once: \d+ distinct page\(s\) checked, 0 damaged object\(s\)\n/);
   });
 
   it('exits 3 naming an unknown snapshot', () => {

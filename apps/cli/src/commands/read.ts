@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import {
-  PageKind, addTags, listSnapshots, readPageMap, readTags, removeTags, resolveSnapshot, snapshotFilter, type Manifest, type TenantStore,
+  PageKind, addTags, checkStore, listSnapshots, readPageMap, readTags, removeTags, resolveSnapshot, snapshotFilter, type Manifest, type TenantStore,
 } from '@pagevault/repo';
 import { kindName, mappedFileProblem, perms, restoreFrames, vmaNote } from '@pagevault/restore';
 import { leftOut, openContext, type GlobalOptions } from '../context';
@@ -93,7 +93,33 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
       // Damaged index files too: their pages look missing to every reader until repair-index replaces them.
       for (const e of t.damagedIndexes) failures.push({ id: String(e.details['key']), e });
       for (const f of failures) results.push({ id: f.id, pagesVerified: 0, ok: false, error: f.e.code });
+      // A whole-store verify reads every stored byte once (checkStore); only when it finds something a
+      // snapshot reaches missing or damaged are the snapshots read one by one, to say which it breaks.
+      const packRows: typeof results = [];
+      const packFailures: typeof failures = [];
+      let oneByOne = true;
+      if (refs.length === 0) {
+        const bar = new Progress('verify store');
+        try {
+          const check = await checkStore(t, ms, (d, n) => bar.update(d, n));
+          for (const e of check.damaged) {
+            packFailures.push({ id: String(e.details['key']), e });
+            packRows.push({ id: String(e.details['key']), pagesVerified: 0, ok: false, error: e.code });
+          }
+          oneByOne = check.incomplete;
+          if (!ctx.json) {
+            process.stderr.write(`pagevault: read ${check.objects} pack(s), ${bytes(check.bytes)}, once: ${check.pages} distinct page(s) checked, ${check.damaged.length} damaged object(s)${oneByOne ? '; reading the snapshots one by one to find what is broken' : ''}\n`);
+          }
+        } finally {
+          bar.done();
+        }
+      }
       for (const m of ms) {
+        if (!oneByOne) {
+          const pages = m.vmas.reduce((n, v) => n + v.pages.data, 0);
+          results.push({ id: m.snapshotId, pagesVerified: pages, ok: true, filePagesUnavailable: await referencedFiles(m, ctx.host) });
+          continue;
+        }
         const bar = new Progress(`verify ${m.snapshotId.slice(0, 12)}`);
         let pages = 0;
         try {
@@ -107,20 +133,8 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
           bar.done();
         }
       }
-      // A whole-store verify also reads every pack and map-node pack whole against its name.
-      if (refs.length === 0) {
-        const bar = new Progress('verify packs');
-        try {
-          const packs = await t.checkObjectHashes((d, n) => bar.update(d, n));
-          for (const e of packs.damaged) {
-            failures.push({ id: String(e.details['key']), e });
-            results.push({ id: String(e.details['key']), pagesVerified: 0, ok: false, error: e.code });
-          }
-          if (!ctx.json) process.stderr.write(`pagevault: read ${packs.checked} pack(s), ${bytes(packs.bytes)}, against their names: ${packs.damaged.length} damaged\n`);
-        } finally {
-          bar.done();
-        }
-      }
+      results.push(...packRows);
+      failures.push(...packFailures);
       if (ctx.json) printJson(results);
       else printTable(results);
       if (failures.length > 0) {
