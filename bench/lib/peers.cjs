@@ -46,6 +46,12 @@ class Restic {
     return { ms: r.ms, maxRssKiB: r.maxRssKiB, dataAdded: summary?.data_added ?? 0, summary };
   }
 
+  /** `restic check --read-data`: every pack read and every blob checked. */
+  async checkReadData() {
+    const r = await run(this.bin, ['check', '--read-data'], { env: this.env, tmp: this.tmp });
+    return { ms: r.ms, maxRssKiB: r.maxRssKiB };
+  }
+
   /** `restic stats --mode raw-data`: the size of the blobs the repository holds. */
   async rawData() {
     const r = await run(this.bin, ['stats', '--mode', 'raw-data', '--json'], { env: this.env, tmp: this.tmp });

@@ -9,6 +9,7 @@ const { performance } = require('node:perf_hooks');
 const { allThreadsStopped } = require('@pagevault/capture');
 const { gcore, zstd1 } = require('./peers.cjs');
 const { sleep } = require('./proc.cjs');
+const { startWorker } = require('./rpc.cjs');
 const { fmt } = require('./record.cjs');
 
 const median = (xs) => {
@@ -78,7 +79,13 @@ async function runSeries(ctx, { pid, key, label, running, ticks = ctx.cfg.series
     }
   }
   const last = await usage();
-  return { tenant, intervalMs, steps, first, stored: { ...last, resticRawData: await restic.rawData() } };
+  // Checking the whole store (every page of every snapshot) against restic check --read-data of the same states.
+  const vw = await startWorker('restore', { store: ctx.s3config, tenant });
+  const verify = await vw.call('verify', {});
+  rec.stage(`pagevault verify of the store, ${label}`, await vw.exit());
+  const resticCheck = await restic.checkReadData();
+  rec.stage(`restic check --read-data, ${label}`, resticCheck);
+  return { tenant, intervalMs, steps, first, verify, resticCheck, stored: { ...last, resticRawData: await restic.rawData() } };
 }
 
 /**
@@ -107,6 +114,9 @@ function seriesRows(rec, { W, name, under, series, note }) {
     `${fmt.mib(pv.bytes)} (${fmt.split(pv.byFolder)}), ${fmt.x(logical / pv.bytes)} logical/physical`,
     `restic repo ${fmt.mib(rr.bytes)} (stats raw-data ${fmt.mib(resticRawData.total_size)}; ${fmt.x(cores / rr.bytes)} of the cores); zstd -1 of each core ${fmt.mib(sum(st.map((s) => s.zstdBytes)))}`,
     `${fmt.x(ratio)} of restic's`, rec.goal(`${name} stored over the series ≤ 0.6× restic's`, ratio <= 0.6, fmt.x(ratio), '≤ 0.6× restic'));
+  const v = series.verify;
+  rec.row(W, `verify the store after the series: every page of its ${v.snapshots} snapshots checked against its hash (pagevault verify; restic check --read-data of its repository)`,
+    `${fmt.ms(v.ms)} (${fmt.mib(v.bytes)} read, ${v.pages} distinct pages)`, `restic ${fmt.ms(series.resticCheck.ms)}`, fmt.faster(series.resticCheck.ms, v.ms));
 }
 
 module.exports = { runSeries, seriesRows, median };

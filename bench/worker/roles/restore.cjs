@@ -5,7 +5,7 @@
 const { constants } = require('node:fs');
 const { open, rm } = require('node:fs/promises');
 const { performance } = require('node:perf_hooks');
-const { Repository } = require('@pagevault/repo');
+const { Repository, checkStore } = require('@pagevault/repo');
 const { alignedBuffer } = require('@pagevault/format');
 const { restoreSnapshot, writeElfCore, writeRawImages } = require('@pagevault/restore');
 const { openObjectStore } = require('@pagevault/runtime');
@@ -23,6 +23,19 @@ module.exports = async ({ store, tenant }) => {
   return {
     raw: ({ id, out, fsync = true }) => run(id, writeRawImages, out, { fsync }),
     elf: ({ id, out, fsync = true }) => run(id, writeElfCore, out, { fsync }),
+    /**
+     * What `pagevault verify` of the whole tenant does (restic check --read-data's work): the index and
+     * manifests loaded afresh, every pack read once and every page the snapshots reach checked.
+     */
+    async verify() {
+      const t0 = performance.now();
+      const fresh = await new Repository(openObjectStore(store)).tenant(tenant);
+      const { manifests } = await fresh.readManifests();
+      const c = await checkStore(fresh, manifests);
+      const ms = performance.now() - t0;
+      if (c.incomplete || c.damaged.length > 0) throw new Error(`verify of ${tenant} found damage: ${c.damaged.map((e) => e.message).join('; ') || 'pages missing'}`);
+      return { ms, snapshots: manifests.length, pages: c.pages, bytes: c.bytes };
+    },
     /**
      * `bytes` written to one file in 8 MiB writes from one reused buffer, then fsync (if asked): the disk's
      * ceiling, through the page cache or (`direct`) with O_DIRECT as a durable restore writes its pages.
