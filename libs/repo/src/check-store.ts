@@ -33,8 +33,8 @@ export interface StoreCheck {
 const DELTA_BATCH = 4096;
 
 /**
- * restic's `check --read-data` for a whole tenant, reading every stored byte once, however many snapshots
- * share it (reading each snapshot's pages back would read a page once per snapshot that has it):
+ * restic's `check --read-data` for a whole tenant, reading each pack once, however many snapshots share
+ * its pages (reading each snapshot's pages back would read a page once per snapshot that has it):
  *   1. the snapshots' page maps are walked, each node once, and every data page they reach is looked up
  *      in the index (one byte per index entry marks it needed);
  *   2. every pack and node pack is read whole and hashed against its name; every plain blob of a pack is
