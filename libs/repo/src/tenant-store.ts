@@ -75,6 +75,8 @@ export class TenantStore {
   private flushChain: Promise<unknown> = Promise.resolve();
   private failure: unknown;
   private fetcher: PageFetcher | undefined;
+  /** A rebuild of the index after a node pack was found gone (loadNode). */
+  private rebuilding: Promise<void> | undefined;
   private recent: RecentPages | undefined;
   readonly stats = { packs: 0, packBytes: 0, pagesStored: 0, indexBytes: 0 };
 
@@ -370,8 +372,23 @@ export class TenantStore {
     return this.flush(nodes, { sealPages: false }); // the pack being filled stays open
   }
 
-  /** A page-map node's stored bytes, from its node pack (checked against its sha by decodeMapNode). */
-  loadNode = (sha: string): Promise<Buffer> => this.nodeStore.load(sha);
+  /**
+   * A page-map node's stored bytes, from its node pack (checked against its sha by decodeMapNode). A
+   * prune since the index was loaded may have repacked the node pack and deleted it: the index is then
+   * rebuilt once (one rebuild shared by every load that failed meanwhile) and the node read again, as
+   * the PageFetcher does for packs.
+   */
+  loadNode = async (sha: string): Promise<Buffer> => {
+    const nodes = this.nodeStore;
+    try {
+      return await nodes.load(sha);
+    } catch (e) {
+      const key = isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) ? e.details['key'] : undefined;
+      if (typeof key !== 'string' || !key.startsWith(keys.mapNodes(this.tenant))) throw e;
+      if (this.nodeStore === nodes) await (this.rebuilding ??= this.reloadIndex().finally(() => (this.rebuilding = undefined)));
+      return this.nodeStore.load(sha);
+    }
+  };
 
   async putManifest(m: Manifest): Promise<void> {
     await this.store.put(keys.manifest(this.tenant, m.snapshotId), manifestBytes(m));
