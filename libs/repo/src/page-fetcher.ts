@@ -80,14 +80,16 @@ export class PageFetcher {
 
   /** Fills out[i * pageSize ...] with the page whose hash is hashes[hashAt[i] ...], for i < n. */
   async fetch(hashes: Buffer, hashAt: ArrayLike<number>, n: number, out: Buffer, where: (i: number) => string): Promise<void> {
+    const index = this.t.index;
     try {
       await this.fetchOnce(hashes, hashAt, n, out, where, ANY_DEPTH);
     } catch (e) {
       // A prune since this process loaded the tenant's index may have moved pages out of a pack and
-      // deleted it: rebuild the index once from the index files now stored, and try again.
+      // deleted it: rebuild the index once from the index files now stored (unless a fetch beside this
+      // one already did), and try again.
       const key = isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) ? e.details['key'] : undefined;
       if (typeof key !== 'string' || !key.startsWith(keys.packs(this.t.tenant))) throw e;
-      await this.t.reloadIndex();
+      await this.t.rebuildIndexSince(index);
       await this.fetchOnce(hashes, hashAt, n, out, where, ANY_DEPTH);
     }
   }
@@ -106,20 +108,23 @@ export class PageFetcher {
     let lastOffset = -1;
     let key = -1;
     let hit = -1;
+    // Record numbers are the index's: every one this call uses is of this index (a fetch beside this one
+    // may rebuild the tenant's, see fetch).
+    const index = this.t.index;
     for (let i = 0; i < n; i++) {
       const h = hashAt[i]!;
-      let r = this.t.index.locate(hashes, h);
+      let r = index.locate(hashes, h);
       if (r < 0 && !refreshed) {
         await this.t.refreshIndex();
         refreshed = true;
-        r = this.t.index.locate(hashes, h);
+        if (this.t.index !== index) return this.fetchOnce(hashes, hashAt, n, out, where, below); // rebuilt meanwhile: start over on it
+        r = index.locate(hashes, h);
       }
       if (r < 0) {
         const page = hashes.subarray(h, h + 32).toString('hex');
         throw new PvError(ErrorCodes.OBJECT_NOT_FOUND, `${where(i)}: page ${page} is in no index file of tenant ${this.t.tenant}${missingIndexHint(this.t.damagedIndexes)}`, { details: { page } });
       }
       recs[i] = r;
-      const index = this.t.index;
       // Neighbouring pages mostly share a blob: key it and look the cache up once per blob, not per page
       // (pack names are the index's interned strings: comparing them is comparing references).
       const pack = index.packOf(r);
@@ -130,7 +135,7 @@ export class PageFetcher {
         key = this.keyOf(pack, offset);
         hit = ring.get(key);
       }
-      if (hit >= 0) this.place(ring.raw, ring.hashes, hit + index.slotOf(r), r, i, hashes, h, out, where);
+      if (hit >= 0) this.place(index, ring.raw, ring.hashes, hit + index.slotOf(r), r, i, hashes, h, out, where);
       else {
         blobKey[i] = key;
         misses[m++] = i;
@@ -139,7 +144,6 @@ export class PageFetcher {
     // The misses by pack and blob offset, then coalesced into ranged GETs.
     const sorted = misses.subarray(0, m).sort((a, b) => blobKey[a]! - blobKey[b]! || a - b);
     const ranges: Range[] = [];
-    const index = this.t.index;
     let cur: Range | undefined;
     for (let k = 0; k < m; k++) {
       const r = recs[sorted[k]!]!;
@@ -152,14 +156,18 @@ export class PageFetcher {
       } else ranges.push((cur = { pack, start: s, end: e, from: k, to: k + 1 }));
     }
     let next = 0;
+    // Once one GET fails the others take no new range; all are waited for before this call settles, so a
+    // retry never shares a read buffer, the ring or `out` with a worker of this one still running.
+    let failed = false;
     const worker = async (w: number) => {
-      while (next < ranges.length) {
+      while (!failed && next < ranges.length) {
         const r = ranges[next++]!;
         const key = keys.pack(this.t.tenant, r.pack);
         // Each worker reads into a buffer of its own, kept by the fetcher: no fresh MiBs per GET (a
         // second call running beside this one gets fresh buffers).
         const into = reuse ? (this.readBufs[w] ??= Buffer.allocUnsafeSlow(this.o.maxRangeBytes)) : undefined;
         const bytes = await this.t.store.getRange(key, r.start, r.end - r.start, into);
+        if (failed) return; // another GET failed meanwhile: this call is over
         this.stats.requests++;
         this.stats.bytesFetched += bytes.length;
         const d = this.deltasIn(index, key, bytes, r, recs, sorted, below);
@@ -175,7 +183,8 @@ export class PageFetcher {
     const waiting: ({ key: string; bytes: Buffer; range: Range } & DeltaBlobs)[] = [];
     const reuse = this.fetching++ === 0;
     try {
-      await Promise.all(Array.from({ length: Math.min(this.o.maxInFlight, ranges.length) }, (_, w) => worker(w)));
+      const settled = await Promise.allSettled(Array.from({ length: Math.min(this.o.maxInFlight, ranges.length) }, (_, w) => worker(w).catch((e: unknown) => ((failed = true), Promise.reject(e)))));
+      for (const x of settled) if (x.status === 'rejected') throw x.reason;
       if (waiting.length > 0) {
         for (const x of waiting) this.stats.deltaBlobs += x.found.length;
         const total = waiting.reduce((t, x) => t + x.total, 0);
@@ -306,15 +315,15 @@ export class PageFetcher {
         if (region.inRing) this.ring.keep(this.keyOf(range.pack, offset), region.first + p, index.blobPagesOf(r));
         lastOffset = offset;
       }
-      this.place(region.raw, region.hashes, p + index.slotOf(r), r, i, hashes, hashAt[i]!, out, where);
+      this.place(index, region.raw, region.hashes, p + index.slotOf(r), r, i, hashes, hashAt[i]!, out, where);
     }
   }
 
   /** Copies page `at` of raw (whose SHA-256 is at hashesOf[32 at]) to out[i], if it is the page asked for. */
-  private place(raw: Buffer, sums: Buffer, at: number, r: number, i: number, hashes: Buffer, h: number, out: Buffer, where: (i: number) => string): void {
+  private place(index: PageIndex, raw: Buffer, sums: Buffer, at: number, r: number, i: number, hashes: Buffer, h: number, out: Buffer, where: (i: number) => string): void {
     const ps = this.pageSize;
     if (sums.compare(hashes, h, h + 32, at * 32, at * 32 + 32) !== 0) {
-      const pack = this.t.index.packOf(r);
+      const pack = index.packOf(r);
       throw new PvError(ErrorCodes.PAGE_HASH_MISMATCH, `${where(i)}: page content does not match its hash ${hashes.subarray(h, h + 32).toString('hex')} (pack ${pack})`, { details: { pack } });
     }
     raw.copy(out, i * ps, at * ps, (at + 1) * ps);

@@ -75,7 +75,7 @@ export class TenantStore {
   private flushChain: Promise<unknown> = Promise.resolve();
   private failure: unknown;
   private fetcher: PageFetcher | undefined;
-  /** A rebuild of the index after a node pack was found gone (loadNode). */
+  /** A rebuild of the index after a pack or node pack was found gone (rebuildIndexSince). */
   private rebuilding: Promise<void> | undefined;
   private recent: RecentPages | undefined;
   readonly stats = { packs: 0, packBytes: 0, pagesStored: 0, indexBytes: 0 };
@@ -379,16 +379,25 @@ export class TenantStore {
    * the PageFetcher does for packs.
    */
   loadNode = async (sha: string): Promise<Buffer> => {
-    const nodes = this.nodeStore;
+    const idx = this.idx;
     try {
-      return await nodes.load(sha);
+      return await this.nodeStore.load(sha);
     } catch (e) {
       const key = isPvError(e, ErrorCodes.OBJECT_NOT_FOUND) ? e.details['key'] : undefined;
       if (typeof key !== 'string' || !key.startsWith(keys.mapNodes(this.tenant))) throw e;
-      if (this.nodeStore === nodes) await (this.rebuilding ??= this.reloadIndex().finally(() => (this.rebuilding = undefined)));
+      await this.rebuildIndexSince(idx);
       return this.nodeStore.load(sha);
     }
   };
+
+  /**
+   * reloadIndex for a reader that found an object of `seen` gone (a prune since): nothing when the index
+   * was rebuilt since `seen`, and one rebuild shared by every reader that asks while it runs.
+   */
+  async rebuildIndexSince(seen: PageIndex): Promise<void> {
+    if (this.idx !== seen) return;
+    await (this.rebuilding ??= this.reloadIndex().finally(() => (this.rebuilding = undefined)));
+  }
 
   async putManifest(m: Manifest): Promise<void> {
     await this.store.put(keys.manifest(this.tenant, m.snapshotId), manifestBytes(m));
