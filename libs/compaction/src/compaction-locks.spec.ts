@@ -47,6 +47,8 @@ describe('the consumer loop and tenant locks', () => {
    * look for prunes) wait for `opened`.
    */
   let holdLockListsOf: { tenant: string; opened: Promise<void>; written?: boolean } | undefined;
+  /** While set, every pack put of this tenant takes `ms` (a store that retries through an outage). */
+  let slowPacksOf: { tenant: string; ms: number } | undefined;
   /** While set, puts of failed records wait for `released` (`started` counts them). */
   let holdFailedPuts: { released: Promise<void>; started: number } | undefined;
 
@@ -60,6 +62,7 @@ describe('the consumer loop and tenant locks', () => {
         throw new PvError(ErrorCodes.STORE_UNAVAILABLE, `put ${key}: injected outage`, { retriable: true });
       }
       if (holdLockListsOf && key.startsWith(keys.lock(holdLockListsOf.tenant, 'shared-'))) holdLockListsOf.written = true;
+      if (slowPacksOf && key.startsWith(keys.packs(slowPacksOf.tenant))) await sleep(slowPacksOf.ms);
       if (holdFailedPuts && key.includes('/failed/')) {
         holdFailedPuts.started++;
         await holdFailedPuts.released;
@@ -88,6 +91,7 @@ describe('the consumer loop and tenant locks', () => {
   afterEach(async () => {
     holdLockListsOf = undefined;
     holdFailedPuts = undefined;
+    slowPacksOf = undefined;
     await svc.stop();
     log.close();
     await rm(dir, { recursive: true, force: true });
@@ -111,6 +115,28 @@ describe('the consumer loop and tenant locks', () => {
     expect(failed).toEqual([]);
     expect(committed.sort()).toEqual([a.id, b.id].sort());
     expect([...(await locks('a')), ...(await locks('b'))]).toEqual([]);
+    await p.close();
+  });
+
+  it('a store call that takes many timeouts does not get the snapshots whose frames wait behind it failed', async () => {
+    slowPacksOf = { tenant: 'a', ms: 1500 }; // five snapshot timeouts a pack
+    const b = snapshot('b', 8);
+    const a = snapshot('a', 8);
+    const p = log.producer();
+    // One partition: b's frames after its begin wait behind a's, whose pack upload is slow.
+    await p.send('k', b.frames.slice(0, 1));
+    await p.send('k', a.frames);
+    await p.send('k', b.frames.slice(1));
+    await p.flush();
+    for (let i = 0; i < 200 && committed.length < 2; i++) await sleep(25);
+    expect(failed).toEqual([]);
+    expect(committed).toEqual([a.id, b.id]);
+    // A snapshot whose frames stop while the consumer is free still expires.
+    const x = snapshot('x', 8);
+    await p.send('k', x.frames.slice(0, 2));
+    await p.flush();
+    for (let i = 0; i < 100 && failed.length === 0; i++) await sleep(20);
+    expect(failed).toEqual([`${x.id} ${ErrorCodes.TIMEOUT}`]);
     await p.close();
   });
 

@@ -48,6 +48,7 @@ interface Open {
   ingest: SnapshotIngest;
   partition: number;
   firstOffset: string;
+  /** The free clock (see free) when its last frame was done, or when it began. */
   lastSeen: number;
   startedAt: number;
   /** A frame of it is being ingested (never expired meanwhile, however long the store takes). */
@@ -73,6 +74,10 @@ export class CompactionService {
   private readonly batches = new Map<number, BatchControl>();
   /** Snapshots waiting for a tenant lock: while any does, nothing is expired. */
   private waits = 0;
+  /** Frames being ingested now; since when at least one has been; the ms spent so before that (see free). */
+  private busyFrames = 0;
+  private busySince = 0;
+  private busyMs = 0;
   private stopping = false;
   private readonly timeoutMs: number;
   private sweeper: NodeJS.Timeout | undefined;
@@ -159,7 +164,7 @@ export class CompactionService {
     if (!o.waiting) return;
     o.waiting = false;
     this.waits--;
-    const now = Date.now();
+    const now = this.free();
     for (const x of this.open.values()) x.lastSeen = Math.max(x.lastSeen, now);
   }
 
@@ -240,10 +245,11 @@ export class CompactionService {
         return this.fail(id, rec, new PvError(ErrorCodes.SNAPSHOT_FAILED, `snapshot ${id}: ${this.open.size} snapshots are open on this compactor, its limit (maxOpenSnapshots): refused at its begin`), isValidTenant(tenant) ? tenant : undefined);
       }
       const ingest = new SnapshotIngest(this.repo, frame.snapshotId, { onLockWait: () => this.lockWait(id, rec.partition) });
-      o = { ingest, partition: rec.partition, firstOffset: rec.offset, lastSeen: Date.now(), startedAt: Date.now(), busy: false };
+      o = { ingest, partition: rec.partition, firstOffset: rec.offset, lastSeen: this.free(), startedAt: Date.now(), busy: false };
       this.open.set(id, o);
     }
     o.busy = true; // not expired while busy; lastSeen is set when the frame is done
+    if (this.busyFrames++ === 0) this.busySince = Date.now();
     try {
       const m = await o.ingest.accept(frame);
       if (m) {
@@ -256,9 +262,21 @@ export class CompactionService {
       await this.fail(id, rec, e, o.ingest.tenantName);
     } finally {
       o.busy = false;
-      o.lastSeen = Date.now();
+      if (--this.busyFrames === 0) this.busyMs += Date.now() - this.busySince;
+      o.lastSeen = this.free();
       this.endWait(o);
     }
+  }
+
+  /**
+   * A clock that stands still while frames are being ingested: the time the consumer was free to take the
+   * next frame. A snapshot's timeout runs on it, so a store call that retries through an outage for minutes
+   * (or a backlog of other snapshots' frames) does not age the snapshots whose frames wait behind it, on
+   * its partition or, when the consumer takes one batch at a time, on every partition.
+   */
+  private free(): number {
+    const now = Date.now();
+    return now - this.busyMs - (this.busyFrames > 0 ? now - this.busySince : 0);
   }
 
   /**
@@ -339,7 +357,7 @@ export class CompactionService {
   private async expire(partition?: number): Promise<Set<number>> {
     const expired = new Set<number>();
     if (this.waits > 0) return expired;
-    const now = Date.now();
+    const now = this.free();
     const due = [...this.open].filter(([, o]) => (partition === undefined || o.partition === partition) && !o.busy && now - o.lastSeen >= this.timeoutMs);
     // Their failed records are written EXPIRE_CONCURRENCY at a time: one at a time, 2,000 snapshots an
     // agent fleet left open took ~24 s to fail. A store error rejects: the rest are tried at the next sweep.
@@ -348,7 +366,7 @@ export class CompactionService {
       if (this.open.get(id) !== o || this.finished.has(id)) return;
       this.finished.set(id, 'failed'); // a straggler frame arriving while this runs is dropped
       const rec: FrameRecord = { key: id, value: Buffer.alloc(0), partition: o.partition, offset: o.firstOffset };
-      await this.fail(id, rec, new PvError(ErrorCodes.TIMEOUT, `snapshot ${id}: no frame for ${Math.round((now - o.lastSeen) / 1000)} s, its end never came`), o.ingest.tenantName);
+      await this.fail(id, rec, new PvError(ErrorCodes.TIMEOUT, `snapshot ${id}: no frame for ${Math.round((now - o.lastSeen) / 1000)} s while the compactor was free to take one, its end never came`), o.ingest.tenantName);
       expired.add(o.partition);
     });
     return expired;
