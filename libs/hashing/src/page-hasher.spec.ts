@@ -40,6 +40,32 @@ describe('PageHasher', () => {
     }
   });
 
+  it('never hashes the wrong pages when the next call comes while a helper is still waking up', () => {
+    // Small requests back to back over different buffers: the caller often takes a slow helper's whole
+    // share and goes on, and the helper wakes up during the next call. Before helpers were given a share
+    // only once done with their last, ~1 call in 5,000 here came back with some wrong hashes.
+    const racer = new PageHasher(2, 256);
+    try {
+      const bufs = Array.from({ length: 4 }, () => randomBytes(64 * PS));
+      const want = bufs.map((b) => Buffer.concat(Array.from({ length: 64 }, (_, i) => hash('sha256', b.subarray(i * PS, (i + 1) * PS), 'buffer') as unknown as Buffer)));
+      const out = Buffer.alloc(64 * 32);
+      let calls = 0;
+      let wrong = 0;
+      for (const end = Date.now() + 6000; Date.now() < end; ) {
+        for (let k = 0; k < 500; k++, calls++) {
+          const b = (calls * 3) % 4;
+          const n = 32 + (calls % 33);
+          racer.hash(bufs[b]!, n, PS, out);
+          if (out.compare(want[b]!, 0, n * 32, 0, n * 32) !== 0) wrong++;
+        }
+      }
+      expect(calls).toBeGreaterThan(10_000);
+      expect(wrong).toBe(0);
+    } finally {
+      void racer.close();
+    }
+  }, 20_000);
+
   it('hashes on the calling thread alone with no helpers, and for another page size', () => {
     const solo = new PageHasher(0);
     const out = Buffer.alloc(64 * 32);

@@ -187,7 +187,11 @@ export class PageHasher {
   private hashSome(kind: PageHashKind, data: Uint8Array, ps: number, count: number, idx: Int32Array | undefined, out: Uint8Array): void {
     if (!this.supports(kind)) throw new Error(`page hashing: ${kind} needs the native library (${NATIVE_LIB_PATH})`);
     const w = PAGE_HASH_BYTES[kind];
-    const helpers = count >= 32 && ps === this.pageSize ? this.start() : [];
+    // Only a helper done with its last request gets a share of this one. One whose last share the caller
+    // took whole was not waited for, and may still be waking up: writing this request's words into its
+    // block meanwhile would let it read half of them (the previous data's address with this request's
+    // page range) and hash the wrong pages into chunks it claims here — wrong hashes, taken as right.
+    const helpers = count >= 32 && ps === this.pageSize ? this.start().filter((h) => Atomics.load(h.ctrl, DONE) === h.seq) : [];
     // Shares: helpers take up to maxShare pages each from the end; the caller hashes the rest (the most).
     const per = Math.min(this.maxShare, Math.floor(count / (helpers.length + 1)));
     const busy: { h: Helper; from: number; n: number }[] = [];
