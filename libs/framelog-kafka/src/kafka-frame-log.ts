@@ -7,7 +7,7 @@ import { patchKafkajsRecordBatch } from './record-batch-patch';
 import { toLogError } from './kafka-errors';
 import { KafkaFrameConsumer } from './kafka-frame-consumer';
 import { createKafkaFrameProducer } from './kafka-frame-producer';
-import { resolveOptions, type KafkaFrameLogOptions, type ResolvedKafkaOptions } from './kafka-options';
+import { RETRY_BACKOFF, resolveOptions, type KafkaFrameLogOptions, type ResolvedKafkaOptions } from './kafka-options';
 import { kafkaLogLevel, kafkajsLogCreator } from './kafkajs-log';
 
 // Before any produce request loads kafkajs's record batch encoder (see crc32c-patch.ts).
@@ -34,7 +34,9 @@ export class KafkaFrameLog implements FrameLog {
       requestTimeout: this.o.requestTimeoutMs,
       logLevel: kafkaLogLevel[this.o.logLevel],
       logCreator: kafkajsLogCreator(this.o.log, this.o.logLevel),
-      retry: { retries: 5 },
+      // Connecting goes through the client's retrier, not the producer's: the same budget for both, or a
+      // broker that refuses connections (a restart) fails a send after the client's few quick retries.
+      retry: { retries: this.o.retries, ...RETRY_BACKOFF },
       ...(this.o.socketFactory ? { socketFactory: this.o.socketFactory } : {}),
     });
     if (crc32cPatch !== 'patched') {

@@ -2,7 +2,7 @@ import { BatchingFrameProducer, DEFAULT_MAX_IN_FLIGHT_BYTES, partitionForKey, ty
 import { CompressionTypes, Partitioners, type Kafka } from 'kafkajs';
 import { FrameCompressor } from './frame-compression';
 import { toLogError } from './kafka-errors';
-import { RECORD_OVERHEAD_BYTES, type ResolvedKafkaOptions } from './kafka-options';
+import { RECORD_OVERHEAD_BYTES, RETRY_BACKOFF, type ResolvedKafkaOptions } from './kafka-options';
 
 /**
  * The Kafka producer: BatchingFrameProducer (window, batching, order) over one idempotent kafkajs
@@ -30,7 +30,7 @@ export function createKafkaFrameProducer(
     maxInFlightRequests: 5, // the idempotence limit; kafkajs's broker lock keeps one produce in flight
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner, // unused: every message names its partition
-    retry: { retries: o.retries },
+    retry: { retries: o.retries, ...RETRY_BACKOFF },
   });
   let connecting: Promise<void> | undefined;
   const connect = () =>

@@ -47,4 +47,35 @@ describe('a spooling producer in front of the real Kafka broker', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('rides out a broker that refuses connections for 15 s (a restart), with the default retries: every frame delivered', async () => {
+    await requireKafka();
+    const topic = uniqueTopic('refuse');
+    const sockets = pausableSockets();
+    const log = new KafkaFrameLog({ brokers: kafkaBrokers, clientId: 'pv-it-refuse', topic, partitions: 1, socketFactory: sockets.socketFactory, log: () => undefined });
+    try {
+      await log.ensureTopic();
+      const p = log.producer();
+      const frames = testFrames('r', 0, 16, 16 * 1024);
+      await p.send('r', frames.slice(0, 8));
+      await p.flush();
+      const restart = sockets.refuse();
+      const t0 = Date.now();
+      const sent = p.send('r', frames.slice(8)).then(() => p.flush());
+      setTimeout(restart, 15_000);
+      await sent; // PV_LOG_UNAVAILABLE after ~10 s when the client's connection retries were 5 of the producer's 8
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(14_000);
+      await p.close();
+      const c = await new Collector(log.consumer(`g-${topic}`)).start();
+      try {
+        await waitUntil(() => c.records.length === 16, '16 records', 60_000);
+        expect(c.records.map(frameIndex)).toEqual(Array.from({ length: 16 }, (_, i) => i));
+      } finally {
+        await c.stop();
+      }
+    } finally {
+      await log.close();
+      await deleteTopic(topic).catch(() => undefined);
+    }
+  }, 120_000);
 });
