@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import type { FrameLog } from '@pagevault/framelog';
-import { HealthController, READINESS } from '@pagevault/service-kit';
+import { HealthController, READINESS, readinessOf } from '@pagevault/service-kit';
 import type { AgentMetrics } from './agent-metrics';
 import { SnapshotsController } from './snapshots.controller';
 import { AGENT_CONFIG, FRAME_LOG, METRICS, SnapshotsService, type AgentConfig } from './snapshots.service';
@@ -17,7 +17,8 @@ export class AgentModule {
         { provide: AGENT_CONFIG, useValue: cfg },
         { provide: METRICS, useValue: metrics },
         { provide: Registry, useValue: registry },
-        { provide: READINESS, useValue: async () => undefined },
+        // Ready when the Kafka cluster answers: a snapshot taken meanwhile would wait in the spool and fail.
+        { provide: READINESS, useValue: readinessOf({ kafka: () => log.endOffsets() }) },
         SnapshotsService,
       ],
     };

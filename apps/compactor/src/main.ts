@@ -4,7 +4,7 @@ import { configurePageHasher } from '@pagevault/hashing';
 import { CompactionService, DeadLetters } from '@pagevault/compaction';
 import { Repository, keys } from '@pagevault/repo';
 import { kafkaCompression, openFrameLog, openObjectStore, retentionSetting } from '@pagevault/runtime';
-import { commonSpec, createLogger, loadConfig, serve } from '@pagevault/service-kit';
+import { commonSpec, createLogger, loadConfig, readinessOf, serve } from '@pagevault/service-kit';
 import { compactorMetrics } from './compactor-metrics';
 import { CompactorModule } from './compactor.module';
 
@@ -60,14 +60,7 @@ async function main(): Promise<void> {
       },
     },
   });
-  const ready = async () => {
-    try {
-      await store.head(keys.tenants + 'ready-probe');
-      return undefined;
-    } catch (e) {
-      return `object store: ${(e as Error).message}`;
-    }
-  };
+  const ready = readinessOf({ 'object store': () => store.head(keys.tenants + 'ready-probe'), kafka: () => frames.endOffsets() });
   await serve(CompactorModule.forRoot(compaction, registry, ready), { service: 'compactor', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
 }
 

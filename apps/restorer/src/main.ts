@@ -3,7 +3,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { installThawOnSignals, thawAbandonedFreezes } from '@pagevault/capture';
 import { Repository, keys } from '@pagevault/repo';
 import { openObjectStore } from '@pagevault/runtime';
-import { commonSpec, createLogger, loadConfig, serve } from '@pagevault/service-kit';
+import { commonSpec, createLogger, loadConfig, readinessOf, serve } from '@pagevault/service-kit';
 import { RestorerModule } from './restorer.module';
 
 const spec = {
@@ -26,14 +26,7 @@ async function main(): Promise<void> {
   const store = openObjectStore({ kind: 's3', endpoint: c.PV_S3_ENDPOINT, bucket: c.PV_S3_BUCKET, region: c.PV_S3_REGION, accessKeyId: c.PV_S3_ACCESS_KEY, secretAccessKey: c.PV_S3_SECRET_KEY });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const ready = async () => {
-    try {
-      await store.head(keys.tenants + 'ready-probe');
-      return undefined;
-    } catch (e) {
-      return `object store: ${(e as Error).message}`;
-    }
-  };
+  const ready = readinessOf({ 'object store': () => store.head(keys.tenants + 'ready-probe') });
   await serve(RestorerModule.forRoot(new Repository(store, {
     maxOpenTenants: c.PV_OPEN_TENANTS,
     onDamagedIndex: (tenant, damaged) => {

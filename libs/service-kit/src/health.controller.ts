@@ -1,9 +1,35 @@
-import { Controller, Get, Header, HttpException, Inject } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import { Registry } from 'prom-client';
 
 export const READINESS = Symbol('readiness');
 /** Returns undefined when ready, or why not. */
 export type Readiness = () => Promise<string | undefined>;
+
+/**
+ * Readiness from named probes of the service's dependencies (its object store, its Kafka cluster), run
+ * together, each given `timeoutMs`: a dependency that hangs (a stopped server) makes the service not
+ * ready in that time, not in its client's retry budget. Not ready names every dependency that failed.
+ */
+export function readinessOf(probes: Record<string, () => Promise<unknown>>, timeoutMs = 3_000): Readiness {
+  return async () => {
+    const failed = await Promise.all(
+      Object.entries(probes).map(async ([name, probe]) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<string>((resolve) => {
+          timer = setTimeout(() => resolve(`${name}: no answer within ${timeoutMs} ms`), timeoutMs);
+          timer.unref();
+        });
+        try {
+          return await Promise.race([probe().then(() => undefined, (e: unknown) => `${name}: ${e instanceof Error ? e.message : String(e)}`), late]);
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+    const why = failed.filter((x) => x !== undefined);
+    return why.length ? why.join('; ') : undefined;
+  };
+}
 
 /** /healthz (the process runs), /readyz (its dependencies answer) and /metrics (Prometheus text). */
 @Controller()
@@ -19,10 +45,12 @@ export class HealthController {
   }
 
   @Get('readyz')
-  async readyz(): Promise<{ status: string }> {
+  async readyz(@Res({ passthrough: true }) res: { status(n: number): unknown }): Promise<Record<string, unknown>> {
     const why = await this.ready();
-    if (why) throw new HttpException({ status: 'not ready', reason: why }, 503);
-    return { status: 'ready' };
+    if (!why) return { status: 'ready' };
+    // The body of every other error (code, message, retriable), and the reason on its own for probes.
+    res.status(503);
+    return { status: 'not ready', reason: why, code: 'PV_NOT_READY', message: `not ready: ${why}`, retriable: true };
   }
 
   @Get('metrics')

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { cgroup2Mount } from '@pagevault/capture';
 import { startFixture } from '../capture/helpers/target-process';
@@ -349,6 +350,33 @@ describe('agent, compactor and restorer services', () => {
     const lower = await fetch(url('agent', '/snapshots/x'), { headers: { authorization: auth.authorization!.replace('Bearer', 'bearer') } });
     expect(lower.status).not.toBe(401); // the scheme in any case (RFC 7235)
   });
+
+  it('are ready when their dependencies answer, and say which does not (refused, or hanging) within seconds', async () => {
+    for (const app of ['agent', 'compactor', 'restorer'] as const) expect([app, (await fetch(url(app, '/readyz'))).status]).toEqual([app, 200]);
+    // A restorer whose bucket refuses connections, then one whose bucket accepts them and never answers.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = ports.restorer + 100;
+    try {
+      for (const [endpoint, why] of [['http://127.0.0.1:1', /^object store: /], [`http://127.0.0.1:${(silent.address() as AddressInfo).port}`, /^object store: no answer within 3000 ms$/]] as const) {
+        const p = spawn(process.execPath, [resolve(root, 'apps/restorer/dist/main.js')], { env: { ...env, PV_HTTP_PORT: String(port), PV_S3_ENDPOINT: endpoint }, stdio: ['ignore', 'ignore', 'ignore'] });
+        try {
+          await until('restorer /healthz', async () => ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok ? true : undefined));
+          const t0 = Date.now();
+          const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+          const body = (await r.json()) as { status: string; reason: string; code: string; retriable: boolean };
+          expect([r.status, body.status, body.code, body.retriable]).toEqual([503, 'not ready', 'PV_NOT_READY', true]);
+          expect(body.reason).toMatch(why);
+          expect(Date.now() - t0).toBeLessThan(10_000);
+        } finally {
+          p.kill('SIGKILL');
+          await new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)));
+        }
+      }
+    } finally {
+      silent.close();
+    }
+  }, 60_000);
 
   it('answer a route asked with the wrong method with 405 and Allow, and the HTTP parser\'s refusals with a JSON body', async () => {
     const wrong = await fetch(url('agent', '/snapshots'), { method: 'GET', headers: auth });
