@@ -163,7 +163,11 @@ async function referencedFiles(m: Manifest, localHost: string): Promise<number> 
   return unavailable;
 }
 
-/** Per VMA (matched by start address): pages whose content differs, appeared, or disappeared. */
+/**
+ * Per VMA (matched by start address): pages whose content differs, appeared, or disappeared. A page no
+ * snapshot touched reads as zeros, so it equals a zero page: the count is of pages whose contents
+ * differ, the same from a to b as from b to a.
+ */
 async function diffSnapshots(t: TenantStore, a: Manifest, b: Manifest): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
   const byStart = new Map(a.vmas.map((v) => [v.start, v]));
@@ -177,15 +181,24 @@ async function diffSnapshots(t: TenantStore, a: Manifest, b: Manifest): Promise<
     if (va.map?.sha === vb.map?.sha && va.end === vb.end) continue;
     const [la, lb] = await Promise.all([va, vb].map((v) => (v.map ? readPageMap(v.map, b.pageSize, t.loadNode) : undefined)));
     const oa = la?.order('diff');
+    const ob = lb?.order('diff');
     let changed = 0;
-    if (lb) {
-      for (const i of lb.order('diff')) {
+    // Pages of b against a; then pages of a that b does not have (untouched there: zeros).
+    if (lb && ob) {
+      for (const i of ob) {
         for (let k = 0; k < lb.counts[i]!; k++) {
           const addr = lb.starts[i]! + k * b.pageSize;
           const hit = la && oa ? la.lookup(addr, oa) : undefined;
-          const same = hit && hit.kind === lb.kinds[i] && (hit.kind !== PageKind.Data || la!.hashes.compare(lb.hashes, lb.hashAt[i]! + k * 32, lb.hashAt[i]! + k * 32 + 32, hit.hashOffset, hit.hashOffset + 32) === 0);
+          const kindA = hit?.kind ?? PageKind.Zero;
+          const same = kindA === lb.kinds[i] && (kindA !== PageKind.Data || la!.hashes.compare(lb.hashes, lb.hashAt[i]! + k * 32, lb.hashAt[i]! + k * 32 + 32, hit!.hashOffset, hit!.hashOffset + 32) === 0);
           if (!same) changed++;
         }
+      }
+    }
+    if (la && oa) {
+      for (const i of oa) {
+        if (la.kinds[i] === PageKind.Zero) continue;
+        for (let k = 0; k < la.counts[i]!; k++) if (!(lb && ob && lb.lookup(la.starts[i]! + k * a.pageSize, ob))) changed++;
       }
     }
     rows.push({ start: vb.start.toString(16), path: vb.path, status: va.end === vb.end ? 'changed' : 'resized', changed });
