@@ -4,6 +4,7 @@ import { forEachLimited } from '@pagevault/objstore';
 import { basename, isHashNamed, keys, namedByHash } from './keys';
 import type { Manifest } from './manifest';
 import { BLOB_PAGES, inflateBlob, readPackTrailer, type PackEntry } from './pack';
+import { nodeObjectIntact } from './node-pack';
 import { PageFetcher } from './page-fetcher';
 import { PageKind } from './page-list';
 import { decodeMapNode } from './page-map';
@@ -148,9 +149,10 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
       throw e;
     }
     out.bytes += b.length;
-    if (!namedByHash(b, key)) {
+    const isPack = key.startsWith(keys.packs(t.tenant));
+    if (isPack ? !namedByHash(b, key) : !nodeObjectIntact(b, key)) {
       out.damaged.push(new PvError(ErrorCodes.OBJECT_CORRUPT, `${key}: its bytes do not hash to its name (damaged in the store)`, { details: { key } }));
-    } else if (key.startsWith(keys.packs(t.tenant))) {
+    } else if (isPack) {
       try {
         checkPack(b, key);
       } catch (e) {

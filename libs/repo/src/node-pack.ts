@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import type { ObjectStore } from '@pagevault/objstore';
-import { keys } from './keys';
+import { basename, keys, namedByHash } from './keys';
 import { missingIndexHint } from './index-file';
 import { PageIndex } from './page-index';
-import type { MapNode } from './page-map';
+import { mapNodeBytes, type MapNode } from './page-map';
 
 /**
  * Page-map nodes are stored many to an object, as restic stores tree blobs in packs: the nodes a
@@ -18,6 +18,20 @@ import type { MapNode } from './page-map';
  * A node is as page-map.ts stores it (its bytes, or a zstd frame of them); its sha names the bytes.
  */
 export const NODE_PACK_MAGIC = Buffer.from('PVMP', 'latin1');
+
+/**
+ * Whether an object under maps/ is intact: a node pack whose bytes hash to its name, or a node stored as
+ * an object of its own (before node packs) whose node bytes, inflated, do. Anything else — a node pack
+ * cut short, which has lost its trailing magic too — is damaged.
+ */
+export function nodeObjectIntact(b: Buffer, key: string): boolean {
+  if (namedByHash(b, key)) return true;
+  try {
+    return createHash('sha256').update(mapNodeBytes(b)).digest('hex') === basename(key);
+  } catch {
+    return false;
+  }
+}
 /** A snapshot's new nodes go out in a pack once they reach this many bytes, the rest at its end. */
 export const NODE_PACK_BYTES = 4 << 20;
 const ENTRY = 40;

@@ -114,6 +114,17 @@ describe('repairIndex', () => {
     expect(r2).toMatchObject({ damagedPacks: [orphan], packsReindexed: 0, written: [] });
   });
 
+  it('reports a node pack cut short (its trailing magic gone with its trailer) as damaged, not as a node of its own', async () => {
+    for (const k of await indexKeys()) await store.delete(k);
+    const nodePacks: string[] = [];
+    for await (const o of store.list(keys.mapNodes('acme'))) nodePacks.push(o.key);
+    expect(nodePacks.length).toBeGreaterThan(0);
+    await truncate(path(nodePacks[0]!), 40);
+    const r = await repairIndex(store, 'acme', { dryRun: true });
+    expect(r.damagedPacks).toEqual([nodePacks[0]]);
+    expect(r.nodePacksReindexed).toBe(nodePacks.length - 1);
+  });
+
   it('keeps a rebuilt file that has the damaged one\'s name, ignores stray files, and salvages the intact blobs of a damaged pack', async () => {
     const files = await indexKeys();
     await writeFile(join(dir, 't', 'acme', 'index', 'README.txt'), 'not an index file');

@@ -5,7 +5,7 @@ import { lockExclusive, type ExclusiveOptions } from './exclusive-lock';
 import type { HeldLock } from './held-lock';
 import { checkIndexFile, encodeIndexFile, isIndexFileKey, readIndexFile } from './index-file';
 import { basename, checkTenant, keys, namedByHash } from './keys';
-import { NODE_PACK_MAGIC, readNodePackTrailer, type NodeEntry } from './node-pack';
+import { NODE_PACK_MAGIC, nodeObjectIntact, readNodePackTrailer, type NodeEntry } from './node-pack';
 import { BLOB_PAGES, deltaHeader, inflateBlob, readPackTrailer, type BlobBases, type PackEntry } from './pack';
 
 export interface RepairIndexOptions {
@@ -95,9 +95,9 @@ async function repair(store: ObjectStore, tenant: string, width: number, pageSiz
   await forEachLimited(await unnamed(keys.mapNodes(tenant)), width, async (key) => {
     try {
       const b = await store.get(key);
+      if (!nodeObjectIntact(b, key)) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `node pack ${key}: its bytes do not hash to its name`, { details: { key } });
       // A node written before node packs is an object of its own, found by its name: no index needed.
       if (b.length < 16 || b.compare(NODE_PACK_MAGIC, 0, 4, b.length - 4) !== 0) return;
-      if (!namedByHash(b, key)) throw new PvError(ErrorCodes.OBJECT_CORRUPT, `node pack ${key}: its bytes do not hash to its name`, { details: { key } });
       nodePacks.push({ sha: basename(key), entries: readNodePackTrailer(b, key) });
     } catch (e) {
       if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return;
