@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import {
   assertProcess, captureGroup, checkTargets, captureSnapshot, cgroupUnderMount, preCopy, type CaptureStats, type GroupTargets, type PageHashKind, type PageHashTable,
 } from '@pagevault/capture';
@@ -8,6 +8,9 @@ import type { FrameLog } from '@pagevault/framelog';
 import { SnapshotStreams, shipSnapshot } from '@pagevault/shipper';
 import type { AgentMetrics } from './agent-metrics';
 import { HashTables } from './hash-tables';
+
+/** How long a stopping agent waits for its running snapshots to send their abort frames. */
+const STOP_WAIT_MS = 10_000;
 
 export const FRAME_LOG = Symbol('frame-log');
 
@@ -57,13 +60,16 @@ export interface SnapshotJob {
  * "sent" means every frame is acknowledged by Kafka; the compactor makes it visible.
  */
 @Injectable()
-export class SnapshotsService {
+export class SnapshotsService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(SnapshotsService.name);
   private readonly jobs = new Map<string, SnapshotJob>();
   /** Page hashes of recent snapshots, for incrementals against them (256 MiB of tables at most). */
   private readonly lastHashes = new HashTables(256 * 1_048_576);
   /** The streams of running jobs, for their progress. */
   private readonly live = new Map<string, SnapshotStreams>();
+  /** Running jobs, and whether the agent is stopping (see beforeApplicationShutdown). */
+  private readonly running = new Set<Promise<void>>();
+  private stopping: string | undefined;
 
   constructor(
     @Inject(FRAME_LOG) private readonly log: FrameLog,
@@ -92,9 +98,26 @@ export class SnapshotsService {
   }
 
   private track(job: SnapshotJob): void {
+    if (this.stopping) throw new PvError(ErrorCodes.SNAPSHOT_FAILED, `the agent is stopping (${this.stopping}): no new snapshot`, { retriable: true });
     if (this.jobs.size >= 1000) this.jobs.delete(this.jobs.keys().next().value!);
     this.jobs.set(job.id, job);
-    void this.run(job);
+    const run = this.run(job).finally(() => this.running.delete(run));
+    this.running.add(run);
+  }
+
+  /**
+   * The agent told to stop (SIGTERM, SIGINT) mid-snapshot: every running stream ends with an abort
+   * frame, which goes to Kafka after the frames before it, so the compactor fails the snapshot at once
+   * instead of after its timeout. Frozen targets were thawed when the signal came (installThawOnSignals).
+   * Waits up to STOP_WAIT_MS for the jobs to send their aborts, then lets the agent exit.
+   */
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
+    this.stopping = signal ?? 'shutdown';
+    if (this.running.size === 0) return;
+    for (const s of this.live.values()) s.abortAll(ErrorCodes.SNAPSHOT_FAILED, `the agent stopped (${this.stopping}) mid-snapshot`);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.running]), new Promise((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /**
@@ -166,7 +189,9 @@ export class SnapshotsService {
       job.state = 'sent';
     } catch (e) {
       job.state = 'failed';
-      job.error = isPvError(e) ? e.toJSON() : { code: 'PV_INTERNAL', message: String(e) };
+      job.error = this.stopping
+        ? { code: ErrorCodes.SNAPSHOT_FAILED, message: `the agent stopped (${this.stopping}) mid-snapshot: its stream ended with an abort frame`, retriable: true }
+        : isPvError(e) ? e.toJSON() : { code: 'PV_INTERNAL', message: String(e) };
       this.metrics.failed(String(job.error['code']));
       const of = job.group ? `group ${JSON.stringify(job.group)}` : `pid ${job.pid}`;
       this.logger.warn(`snapshot ${job.id} of ${of} failed: ${String(job.error['message'])}`);

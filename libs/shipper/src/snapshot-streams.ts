@@ -10,6 +10,7 @@ export interface OpenStream {
 
 interface Stream {
   key: string;
+  writer: SnapshotWriter;
   queue: Buffer[];
   /** Bytes of the frames in `queue`. */
   queued: number;
@@ -44,8 +45,6 @@ export class SnapshotStreams {
   ) {}
 
   open(snapshotId: Uint8Array, key = idToHex(snapshotId)): OpenStream {
-    const s: Stream = { key, queue: [], queued: 0 };
-    this.streams.push(s);
     const writer = new SnapshotWriter({
       snapshotId, maxFrameBytes: this.maxFrameBytes, pool: this.pool, sealer: frameSealer(),
       emit: (f) => {
@@ -55,6 +54,8 @@ export class SnapshotStreams {
         this.bytes += f.length;
       },
     });
+    const s: Stream = { key, writer, queue: [], queued: 0 };
+    this.streams.push(s);
     // Earlier streams of the key go whole (their frames come first); this one once it has SEND_MIN_BYTES.
     const drain = async () => {
       for (const o of this.streams) {
@@ -66,6 +67,14 @@ export class SnapshotStreams {
       }
     };
     return { snapshotId: idToHex(snapshotId), writer, drain };
+  }
+
+  /**
+   * Ends every stream not ended yet with an abort frame (the agent stopping): the capture's next write
+   * then fails, and ship() sends what is queued, the aborts last, so no consumer waits for an end.
+   */
+  abortAll(code: string, message: string): void {
+    for (const s of this.streams) s.writer.abort(code, message);
   }
 
   /** Sends everything queued and waits until the log has acknowledged it. */

@@ -378,6 +378,39 @@ describe('agent, compactor and restorer services', () => {
     }
   }, 60_000);
 
+  it('end a snapshot the agent was running when told to stop (SIGTERM) with an abort frame: failed at once, not after the timeout', async () => {
+    const big = spawn('python3', ['-c', 'import os, sys\nb = bytearray(os.urandom(1 << 30))\nprint(os.getpid(), flush=True)\nsys.stdin.readline()'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const port = ports.restorer + 200; // beside every port the suite's services use
+    const agent = spawn(process.execPath, [resolve(root, 'apps/agent/dist/main.js')], { env: { ...env, PV_HTTP_PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
+    try {
+      const pid = Number(await new Promise<string>((r) => big.stdout.once('data', (d: Buffer) => r(d.toString().trim()))));
+      await until('agent /healthz', async () => ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok ? true : undefined));
+      const r = await fetch(`http://127.0.0.1:${port}/snapshots`, { method: 'POST', headers: auth, body: JSON.stringify({ pid }) });
+      const [job] = (await r.json()) as { id: string }[];
+      expect(r.status, JSON.stringify(job)).toBe(201);
+      // Mid-capture: its first frames written (a 1 GiB capture then runs for most of a second more).
+      for (let i = 0; ; i++) {
+        const j = (await (await fetch(`http://127.0.0.1:${port}/snapshots/${job!.id}`, { headers: auth })).json()) as { state: string; progress?: { phase: string; frames: number } };
+        expect([j.state, i < 3000], JSON.stringify(j)).toEqual(['running', true]);
+        if (j.progress?.phase === 'capturing' && j.progress.frames > 0) break;
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      agent.kill('SIGTERM');
+      expect(await new Promise((res) => agent.once('exit', (code, sig) => res(sig ?? code)))).toBe('SIGTERM');
+      // The target runs (thawed), and the compactor records the snapshot failed for its abort, long before its 5-minute timeout.
+      expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).not.toMatch(/^\d+ \(.*\) T/);
+      const failed = await until('the failed record', async () => {
+        const o = await s3Store().get(`t/${tenant}/failed/${job!.id}.json`).catch(() => undefined);
+        return o ? (JSON.parse(o.toString()) as { code: string; reason: string }) : undefined;
+      }, 60_000);
+      expect(failed.code).toBe('PV_STREAM_ABORTED');
+      expect(failed.reason).toMatch(/the agent stopped \(SIGTERM\) mid-snapshot/);
+    } finally {
+      agent.kill('SIGKILL');
+      big.kill('SIGKILL');
+    }
+  }, 150_000);
+
   it('answer a route asked with the wrong method with 405 and Allow, and the HTTP parser\'s refusals with a JSON body', async () => {
     const wrong = await fetch(url('agent', '/snapshots'), { method: 'GET', headers: auth });
     expect([wrong.status, wrong.headers.get('allow'), ((await wrong.json()) as { code: string }).code]).toEqual([405, 'POST', 'PV_HTTP']);
