@@ -50,7 +50,7 @@ export class Pipeline {
     const deadline = Date.now() + timeoutMs;
     // Said once, after a few quiet seconds: a fleet without a running compactor otherwise looks hung.
     const notice = setTimeout(() => {
-      process.stderr.write(`pagevault: snapshot ${id} is in Kafka; waiting up to ${timeoutMs / 1000} s for a compactor to commit it\n`);
+      process.stderr.write(`pagevault: snapshot ${id}: waiting up to ${timeoutMs / 1000} s for its frames to reach Kafka and a compactor to commit it\n`);
     }, WAIT_NOTICE_MS);
     try {
       return await this.pollUntil(t, id, deadline, timeoutMs);
