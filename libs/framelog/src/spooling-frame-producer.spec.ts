@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,6 +8,13 @@ import { Collector, frameIndex, testFrame, testFrames, waitUntil } from './confo
 import { InProcessFrameLog } from './in-process/in-process-frame-log';
 import type { LogEntry } from './log-sink';
 import { SpoolingFrameProducer, layoutEntry, withSpool } from './spooling-frame-producer';
+
+/** A pid no process has now (the highest pid max allows, unless taken). */
+function deadPid(): number {
+  const max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  for (let pid = max - 1; pid > 1; pid--) if (!existsSync(`/proc/${pid}`)) return pid;
+  throw new Error('no free pid');
+}
 
 describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) => {
   let dir: string;
@@ -139,6 +146,20 @@ describe.each([true, false])('SpoolingFrameProducer (direct I/O: %s)', (direct) 
     for (const f of given) f.fill(0xee); // the sender refills them at once
     release();
     await expectDelivered(p, copies);
+    await p.close();
+  });
+
+  it('removes the spool files of dead processes (killed between creating and unlinking one), and no one else\'s', async () => {
+    const dead = `pagevault-spool-${deadPid()}-x-1`;
+    const living = `pagevault-spool-${process.ppid}-x-2`;
+    for (const n of [dead, living, 'something-else']) writeFileSync(join(dir, n), '');
+    const p = new SpoolingFrameProducer(inner.producer(), inner.maxFrameBytes, { dir, direct, memoryBytes: 4096 });
+    const release = p.hold();
+    for (let i = 0; i < 40; i += 4) await p.send('k', testFrames('k', i, 4, 3000)); // held, past memory: a spool file opens
+    release();
+    await p.flush();
+    expect(p.spoolIo).toBe(direct ? 'direct' : 'buffered');
+    expect(readdirSync(dir).sort()).toEqual([living, 'something-else'].sort());
     await p.close();
   });
 

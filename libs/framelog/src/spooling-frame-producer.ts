@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { alignedBuffer, alignUp, paddedView, writeFullyAt } from '@pagevault/format';
@@ -372,6 +372,7 @@ export class SpoolingFrameProducer implements FrameProducer {
 
   private async openSpool(): Promise<FileHandle> {
     await mkdir(this.opts.dir, { recursive: true });
+    await removeDeadSpools(this.opts.dir);
     const path = join(this.opts.dir, `pagevault-spool-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
     // O_DIRECT: frames go from memory to the disk without becoming page cache, which the kernel would
     // first have to allocate while the target is frozen (measured in docs/benchmarks.md). Where the file
@@ -388,6 +389,33 @@ export class SpoolingFrameProducer implements FrameProducer {
     fh ??= await open(path, 'wx+', 0o600);
     await unlink(path); // nothing is left behind, whatever ends the process
     return fh;
+  }
+}
+
+/** Directories swept of dead processes' spool files by this process (once each). */
+const swept = new Set<string>();
+
+/**
+ * A spool file is unlinked right after it is created; a process killed between the two (SIGKILL, the OOM
+ * killer) leaves it behind, empty or not. The first spool a process opens in a directory removes those
+ * whose creator (the pid in the name) is gone. A live process with that pid is left alone, whoever it is.
+ */
+async function removeDeadSpools(dir: string): Promise<void> {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = /^pagevault-spool-(\d+)-/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || alive(Number(pid))) continue;
+    await unlink(join(dir, name)).catch(() => undefined); // another sweeper got it first, or not ours to remove
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: it exists, another user's
   }
 }
 
