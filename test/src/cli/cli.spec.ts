@@ -79,6 +79,8 @@ describe('pagevault CLI, embedded mode', () => {
       'print("changed", flush=True)',
       'sys.stdin.readline()',
     ].join('\n');
+    // A store of its own: the other tests count this file's snapshots.
+    const own = cliOn(join(work, 'diff-store'));
     const p = spawn('python3', ['-c', py], { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines: string[] = [];
     p.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
@@ -88,11 +90,11 @@ describe('pagevault CLI, embedded mode', () => {
     };
     try {
       const pid = await line(1);
-      const a = pvJson<{ snapshotId: string }[]>('snapshot', pid)[0]!.snapshotId;
+      const a = own.pvJson<{ snapshotId: string }[]>('snapshot', pid)[0]!.snapshotId;
       p.stdin.write('\n');
       expect(await line(2)).toBe('changed');
-      const b = pvJson<{ snapshotId: string }[]>('snapshot', pid, '--parent', a)[0]!.snapshotId;
-      const total = (x: string, y: string) => pvJson<{ vmas: { changed: number }[] }>('diff', x, y).vmas.reduce((n, v) => n + v.changed, 0);
+      const b = own.pvJson<{ snapshotId: string }[]>('snapshot', pid, '--parent', a)[0]!.snapshotId;
+      const total = (x: string, y: string) => own.pvJson<{ vmas: { changed: number }[] }>('diff', x, y).vmas.reduce((n, v) => n + v.changed, 0);
       const ab = total(a, b);
       expect(ab).toBe(total(b, a));
       // The mapping's 14, and whatever else the interpreter touched meanwhile (a few pages of its heap).
