@@ -55,7 +55,9 @@ export class SnapshotIngest {
   private readonly vmas: ManifestVma[] = [];
   private parent: { manifest: Manifest; byStart: ManifestVma[]; lists: Map<number, Promise<{ list: PageList; order: Int32Array }>> } | undefined;
   private readonly counts = { newPages: 0, deltaPages: 0, basesFetched: 0, mapNodesWritten: 0, mapBytesWritten: 0 };
+  /** The tenant store's pack bytes and pages stored when this snapshot began (see newBytes). */
   private packBytesBefore = 0;
+  private pagesStoredBefore = 0;
   private hashes = Buffer.allocUnsafe(256 * 32);
   /** The pack writer's delta sample when this snapshot's window began, and its new pages when deltas stopped paying (-1: on). */
   private sampleAtBegin = { blobs: 0, deltaBytes: 0, plainBytes: 0 };
@@ -99,6 +101,7 @@ export class SnapshotIngest {
         this.locking = this.lock(this.tenant);
         if (!(await this.locking)) return undefined;
         this.packBytesBefore = this.tenant.stats.packBytes;
+        this.pagesStoredBefore = this.tenant.stats.pagesStored;
         this.sampleAtBegin = { ...this.tenant.deltaSample };
         if (b.begin.parentId) await this.loadParent(idToHex(b.begin.parentId));
         return undefined;
@@ -250,6 +253,17 @@ export class SnapshotIngest {
     return k;
   }
 
+  /**
+   * This snapshot's share of the packs the tenant's store wrote while it was ingested: their bytes, in
+   * the proportion of its new pages to all the pages they hold. Exact when it was ingested alone; when
+   * snapshots of one tenant are ingested at the same time their pages share packs (and blobs), and each
+   * counts its share instead of every pack written meanwhile.
+   */
+  private newBytes(t: TenantStore): number {
+    const pages = t.stats.pagesStored - this.pagesStoredBefore;
+    return pages > 0 ? Math.round(((t.stats.packBytes - this.packBytesBefore) * Math.min(this.counts.newPages, pages)) / pages) : 0;
+  }
+
   private async loadParent(parentId: string): Promise<void> {
     let manifest: Manifest;
     try {
@@ -387,7 +401,7 @@ export class SnapshotIngest {
         filePages: sum('file'),
         parentPages,
         newPages: this.counts.newPages,
-        newBytes: t.stats.packBytes - this.packBytesBefore,
+        newBytes: this.newBytes(t),
         ...(this.counts.deltaPages ? { deltaPages: this.counts.deltaPages, basesFetched: this.counts.basesFetched } : {}),
         mapNodesWritten: this.counts.mapNodesWritten,
         mapBytesWritten: this.counts.mapBytesWritten,

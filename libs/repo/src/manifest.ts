@@ -29,7 +29,10 @@ export interface Manifest {
     filePages: number;
     /** Pages the stream sent as "same as parent" (resolved into the map above). */
     parentPages: number;
-    /** Pages this snapshot added to the tenant's store, and their compressed bytes. */
+    /**
+     * Pages this snapshot added to the tenant's store, and their compressed bytes (its share of the packs
+     * written while it was ingested, when other snapshots of the tenant were ingested beside it).
+     */
     newPages: number;
     newBytes: number;
     /** New pages stored as deltas against the parent's page at their address (absent: none). */
