@@ -140,6 +140,29 @@ describe('the consumer loop and tenant locks', () => {
     await p.close();
   });
 
+  it('a stream whose frames stopped still expires while its partition is replayed again and again (a store outage, rebalances)', async () => {
+    const x = snapshot('x', 8);
+    const p = log.producer();
+    await p.send('k', x.frames.slice(0, 2)); // its agent died: no more frames
+    await p.flush();
+    // Every 100 ms another snapshot's node upload fails once: the partition is dropped and delivered again
+    // from its committed offset (before x's begin), x's frames among it.
+    const churn: string[] = [];
+    for (let i = 0; i < 8 && failed.length === 0; i++) {
+      const y = snapshot('y', 4);
+      failNextNode = true;
+      await p.send('k', y.frames);
+      await p.flush();
+      churn.push(y.id);
+      await sleep(100);
+    }
+    // Frames delivered again are not news of the stream: x expired during the churn, not after it.
+    expect(failed).toEqual([`${x.id} ${ErrorCodes.TIMEOUT}`]);
+    for (let i = 0; i < 100 && committed.length < churn.length; i++) await sleep(20);
+    expect(committed.sort()).toEqual(churn.sort());
+    await p.close();
+  });
+
   it('a snapshot timed out by the timer while a batch arrives is failed once', async () => {
     const x = snapshot('x', 8);
     const y = snapshot('y', 8);

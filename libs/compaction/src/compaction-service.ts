@@ -53,6 +53,9 @@ interface Open {
   startedAt: number;
   /** A frame of it is being ingested (never expired meanwhile, however long the store takes). */
   busy: boolean;
+  /** The highest offset of its frames taken so far, and of those taken before it was last dropped (a replay). */
+  upTo: bigint;
+  replayedUpTo: bigint;
   /** Its begin is waiting for a prune to release its tenant. */
   waiting?: boolean;
 }
@@ -74,6 +77,12 @@ export class CompactionService {
   private readonly batches = new Map<number, BatchControl>();
   /** Snapshots waiting for a tenant lock: while any does, nothing is expired. */
   private waits = 0;
+  /**
+   * Open snapshots dropped for a replay (a rebalance, a store outage), by id: their clocks and how far
+   * their frames had come, so frames delivered again do not restart the clock, and a stream whose agent
+   * died still expires however often its partition is replayed. Bounded; gone once they end.
+   */
+  private readonly dropped = new Map<string, { lastSeen: number; upTo: bigint }>();
   /** Frames being ingested now; since when at least one has been; the ms spent so before that (see free). */
   private busyFrames = 0;
   private busySince = 0;
@@ -140,7 +149,11 @@ export class CompactionService {
   /** Forgets the open snapshots (of one partition, or all) and gives back their tenant locks. */
   private async drop(partition?: number): Promise<void> {
     const gone = [...this.open].filter(([, o]) => partition === undefined || o.partition === partition);
-    for (const [id] of gone) this.open.delete(id);
+    for (const [id, o] of gone) {
+      this.open.delete(id);
+      if (this.dropped.size >= 100_000) this.dropped.delete(this.dropped.keys().next().value!);
+      this.dropped.set(id, { lastSeen: o.lastSeen, upTo: o.upTo > o.replayedUpTo ? o.upTo : o.replayedUpTo });
+    }
     await Promise.all(gone.map(([, o]) => o.ingest.release()));
   }
 
@@ -245,7 +258,11 @@ export class CompactionService {
         return this.fail(id, rec, new PvError(ErrorCodes.SNAPSHOT_FAILED, `snapshot ${id}: ${this.open.size} snapshots are open on this compactor, its limit (maxOpenSnapshots): refused at its begin`), isValidTenant(tenant) ? tenant : undefined);
       }
       const ingest = new SnapshotIngest(this.repo, frame.snapshotId, { onLockWait: () => this.lockWait(id, rec.partition) });
-      o = { ingest, partition: rec.partition, firstOffset: rec.offset, lastSeen: this.free(), startedAt: Date.now(), busy: false };
+      const before = this.dropped.get(id);
+      o = {
+        ingest, partition: rec.partition, firstOffset: rec.offset, lastSeen: before?.lastSeen ?? this.free(), startedAt: Date.now(), busy: false,
+        upTo: -1n, replayedUpTo: before?.upTo ?? -1n,
+      };
       this.open.set(id, o);
     }
     o.busy = true; // not expired while busy; lastSeen is set when the frame is done
@@ -263,7 +280,9 @@ export class CompactionService {
     } finally {
       o.busy = false;
       if (--this.busyFrames === 0) this.busyMs += Date.now() - this.busySince;
-      o.lastSeen = this.free();
+      const offset = BigInt(rec.offset);
+      if (offset > o.upTo) o.upTo = offset;
+      if (offset > o.replayedUpTo) o.lastSeen = this.free(); // a frame delivered again is not news of the stream
       this.endWait(o);
     }
   }
@@ -332,6 +351,7 @@ export class CompactionService {
 
   private done(id: string, how: 'committed' | 'failed'): void {
     this.open.delete(id);
+    this.dropped.delete(id);
     if (this.finished.size > 100_000) this.finished.delete(this.finished.keys().next().value!);
     this.finished.set(id, how);
   }
