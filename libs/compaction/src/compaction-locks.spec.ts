@@ -97,16 +97,22 @@ describe('the consumer loop and tenant locks', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('a snapshot waiting for a prune does not get the snapshots stuck behind it failed as never-ended', async () => {
-    const { lock } = await lockExclusive(store, 'a'); // a prune holds tenant a
+  /** Snapshot b's begin, then all of a (tenant a), then the rest of b, on the one partition. */
+  const bBehindA = async () => {
     const b = snapshot('b', 8);
     const a = snapshot('a', 8);
     const p = log.producer();
-    // One partition: b's frames after its begin wait behind a's begin, which waits for the prune.
     await p.send('k', b.frames.slice(0, 1));
     await p.send('k', a.frames);
     await p.send('k', b.frames.slice(1));
     await p.flush();
+    return { a, b, p };
+  };
+
+  it('a snapshot waiting for a prune does not get the snapshots stuck behind it failed as never-ended', async () => {
+    const { lock } = await lockExclusive(store, 'a'); // a prune holds tenant a
+    // One partition: b's frames after its begin wait behind a's begin, which waits for the prune.
+    const { a, b, p } = await bBehindA();
     await sleep(1200); // four snapshot timeouts
     expect(failed).toEqual([]);
     expect(committed).toEqual([]);
@@ -120,14 +126,8 @@ describe('the consumer loop and tenant locks', () => {
 
   it('a store call that takes many timeouts does not get the snapshots whose frames wait behind it failed', async () => {
     slowPacksOf = { tenant: 'a', ms: 1500 }; // five snapshot timeouts a pack
-    const b = snapshot('b', 8);
-    const a = snapshot('a', 8);
-    const p = log.producer();
     // One partition: b's frames after its begin wait behind a's, whose pack upload is slow.
-    await p.send('k', b.frames.slice(0, 1));
-    await p.send('k', a.frames);
-    await p.send('k', b.frames.slice(1));
-    await p.flush();
+    const { a, b, p } = await bBehindA();
     for (let i = 0; i < 200 && committed.length < 2; i++) await sleep(25);
     expect(failed).toEqual([]);
     expect(committed).toEqual([a.id, b.id]);
