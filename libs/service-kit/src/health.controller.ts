@@ -11,6 +11,17 @@ export type Readiness = () => Promise<string | undefined>;
  * ready in that time, not in its client's retry budget. Not ready names every dependency that failed.
  */
 export function readinessOf(probes: Record<string, () => Promise<unknown>>, timeoutMs = 3_000): Readiness {
+  // A probe still running from an earlier call (a client retrying past the bound) is waited on again,
+  // not started once more: a down dependency polled every few seconds holds one probe, not dozens.
+  const running = new Map<string, Promise<unknown>>();
+  const run = (name: string, probe: () => Promise<unknown>) => {
+    let p = running.get(name);
+    if (!p) {
+      p = probe().finally(() => running.delete(name));
+      running.set(name, p);
+    }
+    return p;
+  };
   return async () => {
     const failed = await Promise.all(
       Object.entries(probes).map(async ([name, probe]) => {
@@ -20,7 +31,7 @@ export function readinessOf(probes: Record<string, () => Promise<unknown>>, time
           timer.unref();
         });
         try {
-          return await Promise.race([probe().then(() => undefined, (e: unknown) => `${name}: ${e instanceof Error ? e.message : String(e)}`), late]);
+          return await Promise.race([run(name, probe).then(() => undefined, (e: unknown) => `${name}: ${e instanceof Error ? e.message : String(e)}`), late]);
         } finally {
           clearTimeout(timer);
         }
