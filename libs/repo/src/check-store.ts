@@ -1,13 +1,12 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
-import { pageHasher } from '@pagevault/hashing';
 import { forEachLimited } from '@pagevault/objstore';
 import { basename, isHashNamed, keys, namedByHash } from './keys';
 import type { Manifest } from './manifest';
-import { BLOB_PAGES, inflateBlob, readPackTrailer, type PackEntry } from './pack';
+import { blobsOf, checkPlainBlob, readPackTrailer, type PackEntry } from './pack';
 import { nodeObjectIntact } from './node-pack';
 import { PageFetcher } from './page-fetcher';
 import { PageKind } from './page-list';
-import { decodeMapNode } from './page-map';
+import { walkPageMaps } from './page-map';
 import type { TenantStore } from './tenant-store';
 
 export interface StoreCheck {
@@ -53,42 +52,20 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
   const verified = new Uint8Array(idx.size);
   const out: StoreCheck = { objects: 0, bytes: 0, pages: 0, damaged: [], incomplete: false };
 
-  // 1. The page maps, breadth first, each node once.
-  const seen = new Set<string>();
-  let wave: { sha: string; level: number }[] = [];
-  for (const m of manifests) {
-    for (const v of m.vmas) {
-      if (!v.map || seen.has(v.map.sha)) continue;
-      seen.add(v.map.sha);
-      wave.push({ sha: v.map.sha, level: v.map.level });
+  // 1. The page maps, each node once.
+  const roots = manifests.flatMap((m) => m.vmas.flatMap((v) => (v.map ? [v.map] : [])));
+  const run = (_first: number, pages: number, kind: PageKind, b: Buffer, h: number) => {
+    if (kind !== PageKind.Data) return;
+    for (let i = 0; i < pages; i++) {
+      const r = idx.locate(b, h + i * 32);
+      if (r < 0) out.incomplete = true;
+      else needed[r] = 1;
     }
-  }
-  while (wave.length > 0) {
-    const next: typeof wave = [];
-    await forEachLimited(wave, 8, async (n) => {
-      try {
-        decodeMapNode(n.sha, await t.loadNode(n.sha), n.level, {
-          run: (_first, pages, kind, b, h) => {
-            if (kind !== PageKind.Data) return;
-            for (let i = 0; i < pages; i++) {
-              const r = idx.locate(b, h + i * 32);
-              if (r < 0) out.incomplete = true;
-              else needed[r] = 1;
-            }
-          },
-          child: (_first, sha) => {
-            if (seen.has(sha)) return;
-            seen.add(sha);
-            next.push({ sha, level: n.level - 1 });
-          },
-        });
-      } catch (e) {
-        if (!isFinding(e)) throw e;
-        out.incomplete = true;
-      }
-    });
-    wave = next;
-  }
+  };
+  await walkPageMaps(roots, 8, t.loadNode, run, (e) => {
+    if (!isFinding(e)) throw e;
+    out.incomplete = true;
+  });
 
   // 2. Every named object whole.
   const named: string[] = [];
@@ -97,22 +74,15 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
   }
   const deltas: Buffer[] = [];
   const deltaRecs: number[] = [];
-  const hashes = Buffer.allocUnsafe(32 * BLOB_PAGES);
   const checkPack = (pack: Buffer, key: string): void => {
     const name = basename(key);
-    const entries = readPackTrailer(pack, key);
-    for (let i = 0; i < entries.length; ) {
-      // A blob's entries are consecutive in its trailer (PackBuilder writes them blob by blob).
-      let j = i + 1;
-      while (j < entries.length && entries[j]!.blobOffset === entries[i]!.blobOffset) j++;
-      const blob = entries.slice(i, j);
-      i = j;
-      const e0 = blob[0]!;
-      const at = (e: PackEntry) => {
-        const r = idx.locate(e.hash);
-        return r >= 0 && idx.packOf(r) === name && idx.blobOffsetOf(r) === e.blobOffset && idx.slotOf(r) === e.slot ? r : -1;
-      };
-      if (e0.depth > 0) {
+    // The index entry a trailer entry is, if the index points at it (a duplicate elsewhere is not).
+    const at = (e: PackEntry) => {
+      const r = idx.locate(e.hash);
+      return r >= 0 && idx.packOf(r) === name && idx.blobOffsetOf(r) === e.blobOffset && idx.slotOf(r) === e.slot ? r : -1;
+    };
+    for (const blob of blobsOf(readPackTrailer(pack, key))) {
+      if (blob[0]!.depth > 0) {
         for (const e of blob) {
           const r = at(e);
           if (r < 0 || !needed[r]) continue;
@@ -121,22 +91,13 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
         }
         continue;
       }
-      const where = `pack ${key} blob @${e0.blobOffset}`;
-      try {
-        const raw = inflateBlob(pack.subarray(e0.blobOffset, e0.blobOffset + e0.blobLength), e0.blobPages, pageSize, where);
-        pageHasher().hash(raw, e0.blobPages, pageSize, hashes);
-      } catch (e) {
-        if (!isFinding(e)) throw e;
-        out.damaged.push(new PvError(ErrorCodes.OBJECT_CORRUPT, `${where} does not inflate: ${(e as Error).message}`, { details: { key } }));
-        continue;
-      }
-      for (const e of blob) {
-        if (e.slot >= e0.blobPages || e.hash.compare(hashes, e.slot * 32, e.slot * 32 + 32) !== 0) {
-          out.damaged.push(new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: its page in slot ${e.slot} does not hash to ${e.hash.toString('hex')}, the hash its trailer lists`, { details: { key } }));
-          break;
+      const damage = checkPlainBlob(pack, key, blob, pageSize);
+      if (damage) out.damaged.push(damage);
+      else {
+        for (const e of blob) {
+          const r = at(e);
+          if (r >= 0) verified[r] = 1;
         }
-        const r = at(e);
-        if (r >= 0) verified[r] = 1;
       }
     }
   };

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Compressor } from 'zstd-napi';
 import { CCtx, DCtx, compressBound } from 'zstd-napi/binding';
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
+import { pageHasher } from '@pagevault/hashing';
 
 /**
  * A pack is a sequence of zstd-compressed blobs (up to BLOB_PAGES pages each, so the compressor sees
@@ -204,6 +205,37 @@ export function readPackTrailer(pack: Buffer, key: string): PackEntry[] {
 }
 
 const dctx = new DCtx();
+
+/** A pack's trailer entries blob by blob: a blob's entries are consecutive (PackBuilder writes them so). */
+export function* blobsOf(entries: PackEntry[]): Generator<PackEntry[]> {
+  for (let i = 0; i < entries.length; ) {
+    let j = i + 1;
+    while (j < entries.length && entries[j]!.blobOffset === entries[i]!.blobOffset) j++;
+    yield entries.slice(i, j);
+    i = j;
+  }
+}
+
+const blobHashes = Buffer.allocUnsafe(32 * BLOB_PAGES);
+
+/**
+ * Inflates a plain blob of a pack and hashes its pages in one call: undefined when each of its entries'
+ * pages hashes to the entry's hash, else the damage (OBJECT_CORRUPT naming the pack and blob).
+ */
+export function checkPlainBlob(pack: Buffer, key: string, blob: PackEntry[], pageSize: number): PvError | undefined {
+  const e0 = blob[0]!;
+  const where = `pack ${key} blob @${e0.blobOffset}`;
+  try {
+    const raw = inflateBlob(pack.subarray(e0.blobOffset, e0.blobOffset + e0.blobLength), e0.blobPages, pageSize, where);
+    pageHasher().hash(raw, e0.blobPages, pageSize, blobHashes);
+  } catch (e) {
+    if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
+    return new PvError(ErrorCodes.OBJECT_CORRUPT, `${where} does not inflate: ${e.message}`, { details: { key } });
+  }
+  const bad = blob.find((e) => e.slot >= e0.blobPages || e.hash.compare(blobHashes, e.slot * 32, e.slot * 32 + 32) !== 0);
+  if (!bad) return undefined;
+  return new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: its page in slot ${bad.slot} does not hash to ${bad.hash.toString('hex')}, the hash its trailer lists`, { details: { key } });
+}
 
 /** Decompresses one blob; a blob that does not inflate to blobPages pages is corrupt. */
 export function inflateBlob(z: Uint8Array, blobPages: number, pageSize: number, where: string, dict?: Uint8Array): Buffer {

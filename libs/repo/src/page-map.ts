@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Compressor } from 'zstd-napi';
 import { DCtx, getFrameContentSize } from 'zstd-napi/binding';
 import { ErrorCodes, PvError } from '@pagevault/errors';
+import { forEachLimited } from '@pagevault/objstore';
 import { PageKind, PageList } from './page-list';
 
 /**
@@ -192,6 +193,47 @@ export function decodeMapNode(sha: string, stored: Buffer, level: number, v: Map
     const o = 12 + i * 40;
     v.child(b.readUInt32LE(o) + b.readUInt32LE(o + 4) * 0x1_0000_0000, b.subarray(o + 8, o + 40).toString('hex'));
   }
+}
+
+/**
+ * Walks page maps breadth first from their roots, `width` node loads in flight, each node once however
+ * many roots reach it (an unchanged region shared by many snapshots costs one walk), handing every leaf
+ * run to `run`. A node that does not load or decode goes to `failed` with the root that reached it first
+ * (which may rethrow, ending the walk). Returns every node reached. Memory: one string per node.
+ */
+export async function walkPageMaps<R extends { sha: string; level: number }>(
+  roots: Iterable<R>,
+  width: number,
+  load: (sha: string) => Promise<Buffer>,
+  run: MapNodeVisitor['run'],
+  failed: (e: unknown, node: string, root: R) => void,
+): Promise<Set<string>> {
+  const seen = new Set<string>();
+  let wave: { sha: string; level: number; root: R }[] = [];
+  for (const root of roots) {
+    if (seen.has(root.sha)) continue;
+    seen.add(root.sha);
+    wave.push({ sha: root.sha, level: root.level, root });
+  }
+  while (wave.length > 0) {
+    const next: typeof wave = [];
+    await forEachLimited(wave, width, async (n) => {
+      try {
+        decodeMapNode(n.sha, await load(n.sha), n.level, {
+          run,
+          child: (_first, sha) => {
+            if (seen.has(sha)) return;
+            seen.add(sha);
+            next.push({ sha, level: n.level - 1, root: n.root });
+          },
+        });
+      } catch (e) {
+        failed(e, n.sha, n.root);
+      }
+    });
+    wave = next;
+  }
+  return seen;
 }
 
 /** Reads a page map back into a PageList, verifying every node against its name. */

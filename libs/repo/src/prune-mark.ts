@@ -6,7 +6,7 @@ import { NodeStore } from './node-pack';
 import { parseManifest } from './manifest';
 import { PageIndex, type PageLocation } from './page-index';
 import { PageKind } from './page-list';
-import { decodeMapNode } from './page-map';
+import { walkPageMaps } from './page-map';
 
 /** What the tenant's manifests reach. */
 export interface LiveSet {
@@ -41,13 +41,6 @@ export function refusal(e: unknown, what: string, details: Record<string, unknow
   });
 }
 
-/**
- * Mark: reads every manifest, then walks every VMA's page map breadth first, `width` node reads in
- * flight (`loadNode`: from the node packs, a pack read once), each node once however many snapshots
- * share it (so an unchanged region costs one walk, not one per snapshot). A manifest or node that is
- * missing or does not decode stops prune with a PvError naming it. Memory: one string per map node (a
- * leaf covers 4 MiB of memory) and one PageIndex record (~59 bytes) per distinct live page.
- */
 /** The tenant's node index, from every index file (`width` GETs in flight); an unreadable file stops prune. */
 export async function loadNodes(store: ObjectStore, tenant: string, width: number): Promise<NodeStore> {
   const nodes = new NodeStore(store, tenant);
@@ -61,9 +54,16 @@ export async function loadNodes(store: ObjectStore, tenant: string, width: numbe
   return nodes;
 }
 
+/**
+ * Mark: reads every manifest, then walks every VMA's page map breadth first, `width` node reads in
+ * flight (`loadNode`: from the node packs, a pack read once), each node once however many snapshots
+ * share it (so an unchanged region costs one walk, not one per snapshot). A manifest or node that is
+ * missing or does not decode stops prune with a PvError naming it. Memory: one string per map node (a
+ * leaf covers 4 MiB of memory) and one PageIndex record (~59 bytes) per distinct live page.
+ */
 export async function markLive(store: ObjectStore, tenant: string, width: number, loadNode: (sha: string) => Promise<Buffer>): Promise<LiveSet> {
-  const live: LiveSet = { snapshots: new Set(), nodes: new Set(), pages: new PageIndex() };
-  let wave: { sha: string; level: number; snapshot: string }[] = [];
+  const snapshots = new Set<string>();
+  const roots: { sha: string; level: number; snapshot: string }[] = [];
   await forEachLimited(await listAll(store, keys.manifests(tenant)), width, async ({ key }) => {
     let bytes: Buffer;
     try {
@@ -78,32 +78,20 @@ export async function markLive(store: ObjectStore, tenant: string, width: number
     } catch (e) {
       throw refusal(e, `prune of tenant ${tenant}`, { key });
     }
-    live.snapshots.add(m.snapshotId);
-    for (const v of m.vmas) {
-      if (!v.map || live.nodes.has(v.map.sha)) continue;
-      live.nodes.add(v.map.sha);
-      wave.push({ sha: v.map.sha, level: v.map.level, snapshot: m.snapshotId });
-    }
+    snapshots.add(m.snapshotId);
+    for (const v of m.vmas) if (v.map) roots.push({ sha: v.map.sha, level: v.map.level, snapshot: m.snapshotId });
   });
-  while (wave.length > 0) {
-    const next: typeof wave = [];
-    await forEachLimited(wave, width, async (n) => {
-      try {
-        decodeMapNode(n.sha, await loadNode(n.sha), n.level, {
-          run: (_first, pages, kind, b, h) => {
-            if (kind === PageKind.Data) for (let i = 0; i < pages; i++) live.pages.add(b, h + i * 32, NOWHERE);
-          },
-          child: (_first, sha) => {
-            if (live.nodes.has(sha)) return;
-            live.nodes.add(sha);
-            next.push({ sha, level: n.level - 1, snapshot: n.snapshot });
-          },
-        });
-      } catch (e) {
-        throw refusal(e, `page-map node ${n.sha}, reached by snapshot ${n.snapshot}`, { node: n.sha, snapshot: n.snapshot });
-      }
-    });
-    wave = next;
-  }
-  return live;
+  const pages = new PageIndex();
+  const nodes = await walkPageMaps(
+    roots,
+    width,
+    loadNode,
+    (_first, n, kind, b, h) => {
+      if (kind === PageKind.Data) for (let i = 0; i < n; i++) pages.add(b, h + i * 32, NOWHERE);
+    },
+    (e, node, root) => {
+      throw refusal(e, `page-map node ${node}, reached by snapshot ${root.snapshot}`, { node, snapshot: root.snapshot });
+    },
+  );
+  return { snapshots, nodes, pages };
 }

@@ -1,12 +1,11 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
-import { pageHasher } from '@pagevault/hashing';
 import { forEachLimited, type ObjectStore } from '@pagevault/objstore';
 import { lockExclusive, type ExclusiveOptions } from './exclusive-lock';
 import type { HeldLock } from './held-lock';
 import { checkIndexFile, encodeIndexFile, isIndexFileKey, readIndexFile } from './index-file';
 import { basename, checkTenant, keys, namedByHash } from './keys';
 import { NODE_PACK_MAGIC, nodeObjectIntact, readNodePackTrailer, type NodeEntry } from './node-pack';
-import { BLOB_PAGES, deltaHeader, inflateBlob, readPackTrailer, type BlobBases, type PackEntry } from './pack';
+import { blobsOf, checkPlainBlob, deltaHeader, readPackTrailer, type BlobBases, type PackEntry } from './pack';
 
 export interface RepairIndexOptions {
   /** Find and report only; nothing is written or deleted. */
@@ -178,20 +177,8 @@ function reindexPack(pack: Buffer, key: string): { sha: string; entries: PackEnt
 
 /** The entries of a damaged pack's plain blobs whose every page inflates to its hash; the rest are left out. */
 function checkedBlobs(pack: Buffer, key: string, entries: PackEntry[], pageSize: number): PackEntry[] {
-  const byBlob = new Map<number, PackEntry[]>();
-  for (const e of entries) (byBlob.get(e.blobOffset) ?? byBlob.set(e.blobOffset, []).get(e.blobOffset)!).push(e);
   const kept: PackEntry[] = [];
-  const hashes = Buffer.allocUnsafe(32 * BLOB_PAGES);
-  for (const [off, es] of byBlob) {
-    const e0 = es[0]!;
-    if (e0.depth > 0) continue; // a delta blob is checked only with its bases: left out
-    try {
-      const raw = inflateBlob(pack.subarray(off, off + e0.blobLength), e0.blobPages, pageSize, `pack ${key} blob @${off}`);
-      pageHasher().hash(raw, e0.blobPages, pageSize, hashes); // the blob's pages in one call
-      if (es.every((e) => e.slot < e0.blobPages && e.hash.equals(hashes.subarray(e.slot * 32, e.slot * 32 + 32)))) kept.push(...es);
-    } catch {
-      // does not inflate: damaged
-    }
-  }
+  // A delta blob is checked only with its bases: left out.
+  for (const blob of blobsOf(entries)) if (blob[0]!.depth === 0 && !checkPlainBlob(pack, key, blob, pageSize)) kept.push(...blob);
   return kept;
 }
