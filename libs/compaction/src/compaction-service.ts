@@ -26,7 +26,7 @@ export interface CompactionOptions {
   groupId: string;
   /**
    * A snapshot with no frame for this long is failed as never-ended (default 5 min). Time the consumer
-   * spends waiting for a prune to release a tenant does not count.
+   * spends in frames (a store call retrying, a wait for a prune to release a tenant) does not count.
    */
   snapshotTimeoutMs?: number;
   maxFrameBytes?: number;
@@ -56,8 +56,6 @@ interface Open {
   /** The highest offset of its frames taken so far, and of those taken before it was last dropped (a replay). */
   upTo: bigint;
   replayedUpTo: bigint;
-  /** Its begin is waiting for a prune to release its tenant. */
-  waiting?: boolean;
 }
 
 /**
@@ -75,8 +73,6 @@ export class CompactionService {
   private readonly offsets = new OffsetTracker();
   /** The batch in progress on each partition: a snapshot waiting for a tenant lock heartbeats through it. */
   private readonly batches = new Map<number, BatchControl>();
-  /** Snapshots waiting for a tenant lock: while any does, nothing is expired. */
-  private waits = 0;
   /**
    * Open snapshots dropped for a replay (a rebalance, a store outage), by id: their clocks and how far
    * their frames had come, so frames delivered again do not restart the clock, and a stream whose agent
@@ -158,27 +154,12 @@ export class CompactionService {
   }
 
   /**
-   * Snapshot `id` of `partition` waits for a prune to release its tenant: the partition's batch stalls,
-   * as it does while the store retries. The group must still hear from us, and the snapshots held up
-   * behind the wait (on this partition, or on all when the consumer takes one batch at a time) must not
-   * be failed as never-ended for frames they could not be given: nothing expires while a snapshot waits,
-   * and the clock of every open snapshot restarts when it is done (endWait).
+   * A snapshot's begin waits for a prune to release its tenant: the partition's batch stalls, as it does
+   * while the store retries, and the group must still hear from us. (The snapshots held up behind it do
+   * not age meanwhile: the wait is inside a frame, when the free clock stands still.)
    */
-  private async lockWait(id: string, partition: number): Promise<void> {
-    const o = this.open.get(id);
-    if (o && !o.waiting) {
-      o.waiting = true;
-      this.waits++;
-    }
+  private async lockWait(partition: number): Promise<void> {
     await this.batches.get(partition)?.heartbeat().catch(() => undefined);
-  }
-
-  private endWait(o: Open): void {
-    if (!o.waiting) return;
-    o.waiting = false;
-    this.waits--;
-    const now = this.free();
-    for (const x of this.open.values()) x.lastSeen = Math.max(x.lastSeen, now);
   }
 
   pause(): void {
@@ -257,7 +238,7 @@ export class CompactionService {
         const tenant = frame.body.begin.tenant;
         return this.fail(id, rec, new PvError(ErrorCodes.SNAPSHOT_FAILED, `snapshot ${id}: ${this.open.size} snapshots are open on this compactor, its limit (maxOpenSnapshots): refused at its begin`), isValidTenant(tenant) ? tenant : undefined);
       }
-      const ingest = new SnapshotIngest(this.repo, frame.snapshotId, { onLockWait: () => this.lockWait(id, rec.partition) });
+      const ingest = new SnapshotIngest(this.repo, frame.snapshotId, { onLockWait: () => this.lockWait(rec.partition) });
       const before = this.dropped.get(id);
       o = {
         ingest, partition: rec.partition, firstOffset: rec.offset, lastSeen: before?.lastSeen ?? this.free(), startedAt: Date.now(), busy: false,
@@ -283,7 +264,6 @@ export class CompactionService {
       const offset = BigInt(rec.offset);
       if (offset > o.upTo) o.upTo = offset;
       if (offset > o.replayedUpTo) o.lastSeen = this.free(); // a frame delivered again is not news of the stream
-      this.endWait(o);
     }
   }
 
@@ -376,7 +356,6 @@ export class CompactionService {
    */
   private async expire(partition?: number): Promise<Set<number>> {
     const expired = new Set<number>();
-    if (this.waits > 0) return expired;
     const now = this.free();
     const due = [...this.open].filter(([, o]) => (partition === undefined || o.partition === partition) && !o.busy && now - o.lastSeen >= this.timeoutMs);
     // Their failed records are written EXPIRE_CONCURRENCY at a time: one at a time, 2,000 snapshots an
