@@ -54,15 +54,44 @@ describe('checkStore', () => {
     const getsBefore = n['get packs'] ?? 0;
     const seen: number[] = [];
     const check = await checkStore(t, [A, B, C], (d) => seen.push(d));
-    expect(check).toEqual({ objects: packs.length + nodePacks.length, bytes: expect.any(Number), pages: 32 + 8, damaged: [], incomplete: false });
-    // Each pack read whole once (the delta pages and their bases come by ranged reads, which this does not count).
+    expect(check).toEqual({ objects: packs.length + nodePacks.length, bytes: expect.any(Number), pages: 32 + 8, deltasFetched: 0, damaged: [], incomplete: false });
+    // Each pack read whole once, and nothing read again: B's delta pages are checked against A's pages as read.
     expect((n['get packs'] ?? 0) - getsBefore).toBe(packs.length);
+    expect(n['getRange packs']).toBeUndefined();
     let bytes = 0;
     for (const k of [...packs, ...nodePacks]) bytes += (await readFile(path(k))).length;
     expect(check.bytes).toBe(bytes);
     expect(seen).toEqual(Array.from({ length: packs.length + nodePacks.length }, (_, i) => i + 1));
     // Only the pages the given snapshots reach are counted.
     expect((await checkStore(await fresh(), [C])).pages).toBe(16);
+  });
+
+  it('checks delta chains as their packs are read, and fetches again only what its memory bound did not keep', async () => {
+    // D and E: two more incrementals editing the same 8 pages, so E's delta pages need D's, which need B's.
+    const repo = new Repository(new DirectoryObjectStore(dir));
+    const d = Buffer.from(b);
+    for (let p = 0; p < 8; p++) d.writeUInt32LE(p + 100, p * PS + 200);
+    const e = Buffer.from(d);
+    for (let p = 0; p < 8; p++) e.writeUInt32LE(p + 200, p * PS + 300);
+    const D = await ingest(repo, 1, [{ start: BASE, data: d, zeroPages: 4 }], 4000, 'acme', B.snapshotId);
+    const E = await ingest(repo, 1, [{ start: BASE, data: e, zeroPages: 4 }], 5000, 'acme', D.snapshotId);
+    expect([D.counts.deltaPages, E.counts.deltaPages]).toEqual([8, 8]);
+    // Only E given: the pages it reaches are A's 24 unedited ones and its own 8; D's and B's are bases only.
+    const { store, n } = countingStore(dir);
+    const kept = await checkStore(await fresh(store), [E]);
+    expect(kept).toMatchObject({ pages: 32, deltasFetched: 0, damaged: [], incomplete: false });
+    expect(n['getRange packs']).toBeUndefined();
+    // With room for no base, every delta page is fetched again with its chain, and checked as well.
+    const bounded = await checkStore(await fresh(store), [A, B, C, D, E], undefined, { keepBytes: 0 });
+    expect(bounded).toMatchObject({ pages: 32 + 3 * 8, deltasFetched: 3 * 8, damaged: [], incomplete: false });
+    expect(n['getRange packs']).toBeGreaterThan(0);
+    // A damaged base (B's pack) fails the delta pages built on it: the check is incomplete, B's pack named.
+    const key = await packOf(B);
+    const bytes = await readFile(path(key));
+    bytes[10]! ^= 1;
+    await writeFile(path(key), bytes);
+    const broken = await checkStore(await fresh(), [E]);
+    expect([broken.incomplete, broken.deltasFetched, broken.damaged.map((x) => x.details['key'])]).toEqual([true, 8, [key]]);
   });
 
   it('names a damaged pack a snapshot reaches, and leaves the check incomplete (its snapshots must be read to say which)', async () => {

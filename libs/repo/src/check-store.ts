@@ -1,10 +1,14 @@
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
-import { forEachLimited } from '@pagevault/objstore';
+import { pageHasher } from '@pagevault/hashing';
+import { forEachLimited, type ObjectInfo } from '@pagevault/objstore';
+import { DeltaBases } from './delta-bases';
+import { checkIndexFile, isIndexFileKey, readIndexFile } from './index-file';
 import { basename, isHashNamed, keys, namedByHash } from './keys';
 import type { Manifest } from './manifest';
-import { blobsOf, checkPlainBlob, readPackTrailer, type PackEntry } from './pack';
+import { BLOB_PAGES, DICT_PAD, blobsOf, checkPlainBlob, deltaHeader, inflateBlobInto, readPackTrailer, type PackEntry } from './pack';
 import { nodeObjectIntact } from './node-pack';
 import { PageFetcher } from './page-fetcher';
+import type { PageIndex } from './page-index';
 import { PageKind } from './page-list';
 import { walkPageMaps } from './page-map';
 import type { TenantStore } from './tenant-store';
@@ -15,6 +19,12 @@ export interface StoreCheck {
   bytes: number;
   /** Distinct data pages the snapshots reach, each checked once against its hash. */
   pages: number;
+  /**
+   * Of those, delta pages that could not be checked from the packs as they were read (their bases were
+   * not kept: memory bound, damage, an index file without their bases) and were fetched again, with
+   * their chains of bases, through the restore path.
+   */
+  deltasFetched: number;
   /**
    * Damage in named objects, each a PvError naming its key: a pack or node pack whose bytes do not hash
    * to its name, a pack trailer that does not parse, a blob that does not inflate to the hashes its
@@ -29,51 +39,66 @@ export interface StoreCheck {
   incomplete: boolean;
 }
 
+export interface CheckOptions {
+  /** Checked pages kept as delta bases, and delta blobs waiting for theirs, at most (default 256 MiB). */
+  keepBytes?: number;
+}
+
 /** Delta pages fetched (and checked) per PageFetcher call. */
 const DELTA_BATCH = 4096;
+
+/** Delta pages inflated and hashed per PageHasher call. */
+const DECODE_BATCH = 1024;
+
+/** needed[r]: a page the snapshots reach, or only the base of one (checked so that a delta can be). */
+const REACHED = 1;
+const BASE_ONLY = 2;
 
 /**
  * restic's `check --read-data` for a whole tenant, reading each pack once, however many snapshots share
  * its pages (reading each snapshot's pages back would read a page once per snapshot that has it):
  *   1. the snapshots' page maps are walked, each node once, and every data page they reach is looked up
- *      in the index (one byte per index entry marks it needed);
- *   2. every pack and node pack is read whole and hashed against its name; every plain blob of a pack is
- *      inflated and each of its pages hashed against the trailer, and the index entries pointing at a
- *      checked page are marked verified;
- *   3. the needed pages in delta blobs (whose check needs their bases from elsewhere) are fetched and
+ *      in the index (one byte per index entry marks it needed); the index files' lists of delta bases
+ *      then mark the bases those pages need, down their chains, counting a base's uses;
+ *   2. every pack and node pack is read whole, oldest first, and hashed against its name; every plain
+ *      blob of a pack is inflated and each of its pages hashed against the trailer, and the index entries
+ *      pointing at a checked page are marked verified; a delta blob is inflated once its bases have been
+ *      checked (DeltaChecks), and a base is kept only until its last use;
+ *   3. the needed delta pages that could not be checked so (their bases were not kept) are fetched and
  *      checked through the restore path's fetcher.
- * A needed page left unverified makes the check `incomplete`. Memory: two bytes per index entry, one
- * string per map node, four packs read at a time.
+ * A needed page left unverified makes the check `incomplete`. Memory: seven bytes per index entry, one
+ * string per map node, four packs read at a time, and keepBytes of bases and waiting delta blobs.
  */
-export async function checkStore(t: TenantStore, manifests: readonly Manifest[], onProgress?: (done: number, total: number) => void): Promise<StoreCheck> {
+export async function checkStore(t: TenantStore, manifests: readonly Manifest[], onProgress?: (done: number, total: number) => void, opts: CheckOptions = {}): Promise<StoreCheck> {
   const idx = t.index;
   const pageSize = t.pageSize;
   const needed = new Uint8Array(idx.size);
   const verified = new Uint8Array(idx.size);
-  const out: StoreCheck = { objects: 0, bytes: 0, pages: 0, damaged: [], incomplete: false };
+  const out: StoreCheck = { objects: 0, bytes: 0, pages: 0, deltasFetched: 0, damaged: [], incomplete: false };
 
-  // 1. The page maps, each node once.
+  // 1. The page maps, each node once; then the bases the delta pages among them need.
   const roots = manifests.flatMap((m) => m.vmas.flatMap((v) => (v.map ? [v.map] : [])));
   const run = (_first: number, pages: number, kind: PageKind, b: Buffer, h: number) => {
     if (kind !== PageKind.Data) return;
     for (let i = 0; i < pages; i++) {
       const r = idx.locate(b, h + i * 32);
       if (r < 0) out.incomplete = true;
-      else needed[r] = 1;
+      else needed[r] = REACHED;
     }
   };
   await walkPageMaps(roots, 8, t.loadNode, run, (e) => {
     if (!isFinding(e)) throw e;
     out.incomplete = true;
   });
+  const uses = await countBaseUses(t, needed);
 
-  // 2. Every named object whole.
-  const named: string[] = [];
+  // 2. Every named object whole, oldest first: a delta blob's bases are older than it.
+  const named: ObjectInfo[] = [];
   for (const prefix of [keys.packs(t.tenant), keys.mapNodes(t.tenant)]) {
-    for await (const o of t.store.list(prefix)) if (isHashNamed(o.key)) named.push(o.key);
+    for await (const o of t.store.list(prefix)) if (isHashNamed(o.key)) named.push(o);
   }
-  const deltas: Buffer[] = [];
-  const deltaRecs: number[] = [];
+  named.sort((x, y) => (x.modifiedMs ?? 0) - (y.modifiedMs ?? 0));
+  const deltas = new DeltaChecks(idx, pageSize, needed, uses, verified, opts.keepBytes ?? 256 << 20);
   const checkPack = (pack: Buffer, key: string): void => {
     const name = basename(key);
     // The index entry a trailer entry is, if the index points at it (a duplicate elsewhere is not).
@@ -82,26 +107,27 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
       return r >= 0 && idx.packOf(r) === name && idx.blobOffsetOf(r) === e.blobOffset && idx.slotOf(r) === e.slot ? r : -1;
     };
     for (const blob of blobsOf(readPackTrailer(pack, key))) {
-      if (blob[0]!.depth > 0) {
-        for (const e of blob) {
-          const r = at(e);
-          if (r < 0 || !needed[r]) continue;
-          deltas.push(e.hash);
-          deltaRecs.push(r);
-        }
+      const e0 = blob[0]!;
+      if (e0.depth > 0) {
+        const r = at(e0);
+        if (r >= 0 && needed[r]) deltas.add(r, e0.hash, pack.subarray(e0.blobOffset, e0.blobOffset + e0.blobLength), `pack ${key} blob @${e0.blobOffset}`);
         continue;
       }
-      const damage = checkPlainBlob(pack, key, blob, pageSize);
-      if (damage) out.damaged.push(damage);
-      else {
-        for (const e of blob) {
-          const r = at(e);
-          if (r >= 0) verified[r] = 1;
-        }
+      const raw = checkPlainBlob(pack, key, blob, pageSize);
+      if (raw instanceof PvError) {
+        out.damaged.push(raw);
+        continue;
+      }
+      for (const e of blob) {
+        const r = at(e);
+        if (r < 0) continue;
+        verified[r] = 1;
+        deltas.checked(r, raw, e.slot * pageSize);
       }
     }
+    deltas.drain();
   };
-  await forEachLimited(named, 4, async (key) => {
+  await forEachLimited(named, 4, async ({ key }) => {
     let b: Buffer;
     try {
       b = await t.store.get(key);
@@ -124,16 +150,18 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
     onProgress?.(++out.objects, named.length);
   });
 
-  // 3. Delta pages, with their bases, through the restore path (which checks every page it returns).
-  if (deltas.length > 0) {
+  // 3. The delta pages left, with their bases, through the restore path (which checks every page it returns).
+  const left = deltas.finish();
+  out.deltasFetched = left.records.length;
+  if (left.records.length > 0) {
     const fetcher = new PageFetcher(t, pageSize, { cacheBytes: 32 << 20 });
-    const page = Buffer.allocUnsafe(Math.min(deltas.length, DELTA_BATCH) * pageSize);
-    for (let i = 0; i < deltas.length; i += DELTA_BATCH) {
-      const n = Math.min(DELTA_BATCH, deltas.length - i);
-      const batch = Buffer.concat(deltas.slice(i, i + n));
+    const page = Buffer.allocUnsafe(Math.min(left.records.length, DELTA_BATCH) * pageSize);
+    for (let i = 0; i < left.records.length; i += DELTA_BATCH) {
+      const n = Math.min(DELTA_BATCH, left.records.length - i);
+      const batch = Buffer.concat(left.hashes.slice(i, i + n));
       try {
         await fetcher.fetch(batch, Int32Array.from({ length: n }, (_, k) => k * 32), n, page, (k) => `page ${batch.toString('hex', k * 32, k * 32 + 32)}`);
-        for (let k = 0; k < n; k++) verified[deltaRecs[i + k]!] = 1;
+        for (let k = 0; k < n; k++) verified[left.records[i + k]!] = 1;
       } catch (e) {
         if (!isFinding(e)) throw e;
         out.incomplete = true;
@@ -144,11 +172,214 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
   // The fetcher rebuilds the index when a pack it needs is gone: the marks then no longer line up.
   if (t.index !== idx) out.incomplete = true;
   for (let r = 0; r < needed.length; r++) {
-    if (!needed[r]) continue;
+    if (needed[r] !== REACHED) continue;
     out.pages++;
     if (!verified[r]) out.incomplete = true;
   }
   return out;
+}
+
+/**
+ * How many needed delta pages name each index entry as a base, from the index files' lists of delta
+ * bases; a base not needed yet is marked BASE_ONLY, and its own bases counted in turn. These counts only
+ * decide which checked pages are kept, and for how long: a delta blob's own header says what it needs.
+ * An index file that does not read lists no bases (its delta pages are then fetched in step 3).
+ */
+async function countBaseUses(t: TenantStore, needed: Uint8Array): Promise<Uint32Array> {
+  const idx = t.index;
+  const uses = new Uint32Array(idx.size);
+  const bases = new DeltaBases();
+  const files: string[] = [];
+  for await (const o of t.store.list(keys.indexes(t.tenant))) if (isIndexFileKey(o.key)) files.push(o.key);
+  await forEachLimited(files, 4, async (key) => {
+    try {
+      readIndexFile(checkIndexFile(await t.store.get(key), key), key, () => undefined, (p, blobOffset, b, at, n) => bases.add(p, blobOffset, b, at, n));
+    } catch (e) {
+      if (!isFinding(e)) throw e;
+    }
+  });
+  if (bases.size === 0) return uses;
+  const todo: number[] = [];
+  for (let r = 0; r < needed.length; r++) if (needed[r] && idx.depthOf(r) > 0) todo.push(r);
+  for (let r = todo.pop(); r !== undefined; r = todo.pop()) {
+    const found = bases.find(idx.packOf(r), idx.blobOffsetOf(r));
+    if (found < 0) continue;
+    for (let at = bases.firstAt(found), end = at + bases.count(found) * 32; at < end; at += 32) {
+      const b = idx.locate(bases.hashes, at);
+      if (b < 0 || uses[b]++ > 0 || needed[b]) continue;
+      needed[b] = BASE_ONLY;
+      if (idx.depthOf(b) > 0) todo.push(b);
+    }
+  }
+  return uses;
+}
+
+/** A delta page waiting for its bases (index records), with a copy of its blob. */
+interface Waiting {
+  r: number;
+  hash: Buffer;
+  z: Buffer;
+  bases: number[];
+  /** Bases not checked yet; -1 once given up on. */
+  missing: number;
+  /** Bytes of keepBytes its copy of the blob holds while it waits. */
+  held: number;
+  where: string;
+}
+
+/** What became of an index entry in this check (DeltaChecks.state). */
+const enum Met {
+  NotYet = 0,
+  /** Checked, and kept as a base. */
+  Kept = 1,
+  /** Checked and not kept, or not checkable: a delta that needs it is fetched in step 3. */
+  Gone = 2,
+}
+
+/**
+ * Checks the delta pages of a store as its packs are read: a delta blob waits until every base it names
+ * has been checked (a page of a plain blob, or a delta page checked before it), is then inflated against
+ * them, hashed (DECODE_BATCH pages a call) and compared with its hash. Checked pages another delta still
+ * needs (uses > 0) are kept until their last use, within keepBytes together with the blobs waiting; what
+ * does not fit, and every delta whose bases are gone or damaged, is left for the restore path (finish).
+ */
+class DeltaChecks {
+  private readonly state: Uint8Array;
+  private readonly kept = new Map<number, Buffer>();
+  /** Waiting deltas by the record of a base they wait for. */
+  private readonly waiting = new Map<number, Waiting[]>();
+  private ready: Waiting[] = [];
+  private bytes = 0;
+  private readonly left = { records: [] as number[], hashes: [] as Buffer[] };
+  /** A delta blob's zstd dictionary: DICT_PAD zero bytes, then its bases' pages. */
+  private readonly dict: Buffer;
+  private readonly raw: Buffer;
+  private readonly hashes = Buffer.allocUnsafe(DECODE_BATCH * 32);
+
+  constructor(
+    private readonly idx: PageIndex,
+    private readonly pageSize: number,
+    private readonly needed: Uint8Array,
+    private readonly uses: Uint32Array,
+    private readonly verified: Uint8Array,
+    private readonly keepBytes: number,
+  ) {
+    this.state = new Uint8Array(idx.size);
+    this.dict = Buffer.alloc(DICT_PAD + BLOB_PAGES * pageSize);
+    this.raw = Buffer.allocUnsafe(DECODE_BATCH * pageSize);
+  }
+
+  /** Page r has been checked; its bytes are raw[at, at + pageSize). */
+  checked(r: number, raw: Buffer, at: number): void {
+    if (this.state[r] !== Met.NotYet) return;
+    if (this.uses[r]! > 0 && this.bytes + this.pageSize <= this.keepBytes) {
+      this.kept.set(r, Buffer.from(raw.subarray(at, at + this.pageSize)));
+      this.bytes += this.pageSize;
+      this.state[r] = Met.Kept;
+    } else this.state[r] = Met.Gone;
+    this.wake(r);
+  }
+
+  /** The delta blob z of needed page r (hash `hash`), in a pack just read. */
+  add(r: number, hash: Buffer, z: Buffer, where: string): void {
+    if (this.state[r] !== Met.NotYet) return;
+    const w: Waiting = { r, hash, z, bases: [], missing: 0, held: 0, where };
+    let h;
+    try {
+      h = deltaHeader(z, where);
+    } catch (e) {
+      if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
+    }
+    if (!h) return this.giveUp(w); // damaged, or not a delta blob although its trailer says so
+    let gone = false;
+    for (let k = 0; k < h.bases; k++) {
+      const b = this.idx.locate(z, 8 + k * 32);
+      if (b < 0) gone = true;
+      else w.bases.push(b);
+    }
+    for (const b of w.bases) {
+      if (this.state[b] === Met.Gone) gone = true;
+      else if (this.state[b] === Met.NotYet) w.missing++;
+    }
+    if (gone || (w.missing > 0 && this.bytes + z.length > this.keepBytes)) return this.giveUp(w);
+    if (w.missing === 0) return void this.ready.push(w);
+    w.z = Buffer.from(z); // the pack it is in is let go
+    w.held = z.length;
+    this.bytes += w.held;
+    for (const b of w.bases) if (this.state[b] === Met.NotYet) (this.waiting.get(b) ?? this.waiting.set(b, []).get(b)!).push(w);
+  }
+
+  /** Inflates and checks every delta whose bases are all kept, and those that wakes, in batches. */
+  drain(): void {
+    const ps = this.pageSize;
+    while (this.ready.length > 0) {
+      const batch = this.ready.splice(0, DECODE_BATCH);
+      const ok = batch.map((w, i) => {
+        // A base let go already: the index files listed other bases than the blob's header does.
+        if (!w.bases.every((b) => this.kept.has(b))) return false;
+        w.bases.forEach((b, k) => this.kept.get(b)!.copy(this.dict, DICT_PAD + k * ps));
+        try {
+          inflateBlobInto(w.z, this.raw.subarray(i * ps, (i + 1) * ps), w.where, this.dict.subarray(0, DICT_PAD + w.bases.length * ps));
+          return true;
+        } catch (e) {
+          if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
+          return false;
+        }
+      });
+      pageHasher().hash(this.raw, batch.length, ps, this.hashes);
+      batch.forEach((w, i) => {
+        if (!ok[i] || w.hash.compare(this.hashes, i * 32, i * 32 + 32) !== 0) return this.giveUp(w);
+        for (const b of w.bases) this.release(b);
+        this.verified[w.r] = 1;
+        this.checked(w.r, this.raw, i * ps);
+      });
+    }
+  }
+
+  /** The needed delta pages not checked here (their hashes and records), for the restore path. */
+  finish(): { records: number[]; hashes: Buffer[] } {
+    for (const list of this.waiting.values()) for (const w of list) this.giveUp(w);
+    this.waiting.clear();
+    return this.left;
+  }
+
+  /** A use of base b is over: it is let go after its last. */
+  private release(b: number): void {
+    if (this.uses[b] === 0 || --this.uses[b] > 0) return;
+    if (this.kept.delete(b)) this.bytes -= this.pageSize;
+  }
+
+  private wake(r: number): void {
+    const list = this.waiting.get(r);
+    if (!list) return;
+    this.waiting.delete(r);
+    for (const w of list) {
+      if (w.missing < 0) continue;
+      if (this.state[r] !== Met.Kept) this.giveUp(w);
+      else if (--w.missing === 0) {
+        this.unhold(w);
+        this.ready.push(w);
+      }
+    }
+  }
+
+  private giveUp(w: Waiting): void {
+    if (w.missing < 0) return;
+    w.missing = -1;
+    this.unhold(w);
+    for (const b of w.bases) this.release(b);
+    if (this.needed[w.r] === REACHED) {
+      this.left.records.push(w.r);
+      this.left.hashes.push(w.hash);
+    }
+    this.state[w.r] = Met.Gone;
+    this.wake(w.r);
+  }
+
+  private unhold(w: Waiting): void {
+    this.bytes -= w.held;
+    w.held = 0;
+  }
 }
 
 /** Damage or absence in the store, as opposed to the store failing to answer (retriable, or no PvError). */

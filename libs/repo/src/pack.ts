@@ -219,21 +219,23 @@ export function* blobsOf(entries: PackEntry[]): Generator<PackEntry[]> {
 const blobHashes = Buffer.allocUnsafe(32 * BLOB_PAGES);
 
 /**
- * Inflates a plain blob of a pack and hashes its pages in one call: undefined when each of its entries'
- * pages hashes to the entry's hash, else the damage (OBJECT_CORRUPT naming the pack and blob).
+ * Inflates a plain blob of a pack and hashes its pages in one call: its pages (slot s at s × pageSize)
+ * when each of its entries' pages hashes to the entry's hash, else the damage (OBJECT_CORRUPT naming
+ * the pack and blob).
  */
-export function checkPlainBlob(pack: Buffer, key: string, blob: PackEntry[], pageSize: number): PvError | undefined {
+export function checkPlainBlob(pack: Buffer, key: string, blob: PackEntry[], pageSize: number): Buffer | PvError {
   const e0 = blob[0]!;
   const where = `pack ${key} blob @${e0.blobOffset}`;
+  let raw: Buffer;
   try {
-    const raw = inflateBlob(pack.subarray(e0.blobOffset, e0.blobOffset + e0.blobLength), e0.blobPages, pageSize, where);
+    raw = inflateBlob(pack.subarray(e0.blobOffset, e0.blobOffset + e0.blobLength), e0.blobPages, pageSize, where);
     pageHasher().hash(raw, e0.blobPages, pageSize, blobHashes);
   } catch (e) {
     if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
     return new PvError(ErrorCodes.OBJECT_CORRUPT, `${where} does not inflate: ${e.message}`, { details: { key } });
   }
   const bad = blob.find((e) => e.slot >= e0.blobPages || e.hash.compare(blobHashes, e.slot * 32, e.slot * 32 + 32) !== 0);
-  if (!bad) return undefined;
+  if (!bad) return raw;
   return new PvError(ErrorCodes.OBJECT_CORRUPT, `${where}: its page in slot ${bad.slot} does not hash to ${bad.hash.toString('hex')}, the hash its trailer lists`, { details: { key } });
 }
 

@@ -179,6 +179,6 @@ function reindexPack(pack: Buffer, key: string): { sha: string; entries: PackEnt
 function checkedBlobs(pack: Buffer, key: string, entries: PackEntry[], pageSize: number): PackEntry[] {
   const kept: PackEntry[] = [];
   // A delta blob is checked only with its bases: left out.
-  for (const blob of blobsOf(entries)) if (blob[0]!.depth === 0 && !checkPlainBlob(pack, key, blob, pageSize)) kept.push(...blob);
+  for (const blob of blobsOf(entries)) if (blob[0]!.depth === 0 && !(checkPlainBlob(pack, key, blob, pageSize) instanceof PvError)) kept.push(...blob);
   return kept;
 }

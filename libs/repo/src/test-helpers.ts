@@ -81,6 +81,7 @@ export function countingStore(dir: string): { store: ObjectStore; n: Record<stri
   const store: ObjectStore = Object.assign(Object.create(s) as ObjectStore, {
     put: (k: string, b: Uint8Array, sha?: string) => (count('put', k), s.put(k, b, sha)),
     get: (k: string) => (count('get', k), s.get(k)),
+    getRange: (k: string, offset: number, length: number, into?: Buffer) => (count('getRange', k), s.getRange(k, offset, length, into)),
   });
   return { store, n };
 }

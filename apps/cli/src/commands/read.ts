@@ -108,7 +108,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
           }
           oneByOne = check.incomplete;
           if (!ctx.json) {
-            process.stderr.write(`pagevault: read ${check.objects} pack(s), ${bytes(check.bytes)}, once: ${check.pages} distinct page(s) checked, ${check.damaged.length} damaged object(s)${oneByOne ? '; reading the snapshots one by one to find what is broken' : ''}\n`);
+            process.stderr.write(`pagevault: read ${check.objects} pack(s), ${bytes(check.bytes)}, once: ${check.pages} distinct page(s) checked${check.deltasFetched ? ` (${check.deltasFetched} delta page(s) read again with their bases)` : ''}, ${check.damaged.length} damaged object(s)${oneByOne ? '; reading the snapshots one by one to find what is broken' : ''}\n`);
           }
         } finally {
           bar.done();
