@@ -116,7 +116,7 @@ function seriesRows(rec, { W, name, under, series, note }) {
     `${fmt.x(ratio)} of restic's`, rec.goal(`${name} stored over the series ≤ 0.6× restic's`, ratio <= 0.6, fmt.x(ratio), '≤ 0.6× restic'));
   const v = series.verify;
   rec.row(W, `verify the store after the series: every page of its ${v.snapshots} snapshots checked against its hash (pagevault verify; restic check --read-data of its repository)`,
-    `${fmt.ms(v.ms)} (${fmt.mib(v.bytes)} read, ${v.pages} distinct pages)`, `restic ${fmt.ms(series.resticCheck.ms)}`, fmt.faster(series.resticCheck.ms, v.ms));
+    `${fmt.ms(v.ms)} (${fmt.mib(v.bytes)} read, ${v.pages} distinct pages, ${v.deltasFetched} of them read again with their bases)`, `restic ${fmt.ms(series.resticCheck.ms)}`, fmt.faster(series.resticCheck.ms, v.ms));
 }
 
 module.exports = { runSeries, seriesRows, median };

@@ -34,7 +34,7 @@ module.exports = async ({ store, tenant }) => {
       const c = await checkStore(fresh, manifests);
       const ms = performance.now() - t0;
       if (c.incomplete || c.damaged.length > 0) throw new Error(`verify of ${tenant} found damage: ${c.damaged.map((e) => e.message).join('; ') || 'pages missing'}`);
-      return { ms, snapshots: manifests.length, pages: c.pages, bytes: c.bytes };
+      return { ms, snapshots: manifests.length, pages: c.pages, bytes: c.bytes, deltasFetched: c.deltasFetched };
     },
     /**
      * `bytes` written to one file in 8 MiB writes from one reused buffer, then fsync (if asked): the disk's
