@@ -34,6 +34,8 @@ export interface Context {
   tenantName: string;
   host: string;
   json: boolean;
+  /** Checked pages a whole-store verify keeps as delta bases (PV_VERIFY_MEMORY_MIB, default 256). */
+  verifyKeepBytes: number;
   /** Page tables of snapshots taken in this process, by snapshot id (keepPageHashes). */
   keptHashes?: Map<string, PageHashTable>;
   /**
@@ -118,6 +120,7 @@ export function openContext(o: GlobalOptions): Context {
       if (!o.s3 && named && !existsSync(storeDir)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `no store at ${storeDir}: the directory does not exist (a snapshot creates it)`, { details: { store: storeDir } });
     },
     repo, storeConfig, logConfig, tenantName: o.tenant, host: o.host ?? hostname(), json: o.json === true,
+    verifyKeepBytes: mib('PV_VERIFY_MEMORY_MIB', 256),
     tenant: async () => {
       const t = await repo.tenant(o.tenant);
       // Said once: what reads the store works around a damaged index file, but pages it lists look missing.

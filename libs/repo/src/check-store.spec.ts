@@ -54,7 +54,7 @@ describe('checkStore', () => {
     const getsBefore = n['get packs'] ?? 0;
     const seen: number[] = [];
     const check = await checkStore(t, [A, B, C], (d) => seen.push(d));
-    expect(check).toEqual({ objects: packs.length + nodePacks.length, bytes: expect.any(Number), pages: 32 + 8, deltasFetched: 0, damaged: [], incomplete: false });
+    expect(check).toEqual({ objects: packs.length + nodePacks.length, bytes: expect.any(Number), pages: 32 + 8, passes: 1, deltasFetched: 0, damaged: [], incomplete: false });
     // Each pack read whole once, and nothing read again: B's delta pages are checked against A's pages as read.
     expect((n['get packs'] ?? 0) - getsBefore).toBe(packs.length);
     expect(n['getRange packs']).toBeUndefined();
@@ -66,7 +66,7 @@ describe('checkStore', () => {
     expect((await checkStore(await fresh(), [C])).pages).toBe(16);
   });
 
-  it('checks delta chains as their packs are read, and fetches again only what its memory bound did not keep', async () => {
+  it('checks delta chains as their packs are read, in further passes what its memory bound did not keep, and fetches again only what no pass checks', async () => {
     // D and E: two more incrementals editing the same 8 pages, so E's delta pages need D's, which need B's.
     const repo = new Repository(new DirectoryObjectStore(dir));
     const d = Buffer.from(b);
@@ -81,9 +81,18 @@ describe('checkStore', () => {
     const kept = await checkStore(await fresh(store), [E]);
     expect(kept).toMatchObject({ pages: 32, deltasFetched: 0, damaged: [], incomplete: false });
     expect(n['getRange packs']).toBeUndefined();
-    // With room for no base, every delta page is fetched again with its chain, and checked as well.
-    const bounded = await checkStore(await fresh(store), [A, B, C, D, E], undefined, { keepBytes: 0 });
-    expect(bounded).toMatchObject({ pages: 32 + 3 * 8, deltasFetched: 3 * 8, damaged: [], incomplete: false });
+    // With room for four bases, the first pass checks half the chains and a second the rest, reading again
+    // only the packs that hold them.
+    const before = n['get packs']!;
+    const packs = (await named(keys.packs('acme'))).length;
+    const bounded = await checkStore(await fresh(store), [A, B, C, D, E], undefined, { keepBytes: 4 * PS });
+    expect(bounded).toMatchObject({ pages: 32 + 3 * 8, passes: 2, deltasFetched: 0, damaged: [], incomplete: false });
+    expect(packs).toBe(4); // A's, B's, D's and E's: each holds one link of every chain left for the second pass
+    expect(n['get packs']! - before).toBe(2 * packs);
+    expect(n['getRange packs']).toBeUndefined();
+    // With room for none, no pass checks any: every delta page is fetched again with its chain, and checked as well.
+    const none = await checkStore(await fresh(store), [A, B, C, D, E], undefined, { keepBytes: 0 });
+    expect(none).toMatchObject({ pages: 32 + 3 * 8, passes: 2, deltasFetched: 3 * 8, damaged: [], incomplete: false });
     expect(n['getRange packs']).toBeGreaterThan(0);
     // A damaged base (B's pack) fails the delta pages built on it: the check is incomplete, B's pack named.
     const key = await packOf(B);

@@ -20,9 +20,13 @@ export interface StoreCheck {
   /** Distinct data pages the snapshots reach, each checked once against its hash. */
   pages: number;
   /**
-   * Of those, delta pages that could not be checked from the packs as they were read (their bases were
-   * not kept: memory bound, damage, an index file without their bases) and were fetched again, with
-   * their chains of bases, through the restore path.
+   * Passes over the packs: one reads them all; each further one reads only the packs that hold the delta
+   * pages whose bases did not fit in keepBytes before, and those bases, while each pass checks more.
+   */
+  passes: number;
+  /**
+   * Delta pages the passes could not check (their bases damaged or missing, or no pass checking more)
+   * that were fetched again, with their chains of bases, through the restore path.
    */
   deltasFetched: number;
   /**
@@ -63,18 +67,21 @@ const BASE_ONLY = 2;
  *   2. every pack and node pack is read whole, oldest first, and hashed against its name; every plain
  *      blob of a pack is inflated and each of its pages hashed against the trailer, and the index entries
  *      pointing at a checked page are marked verified; a delta blob is inflated once its bases have been
- *      checked (DeltaChecks), and a base is kept only until its last use;
- *   3. the needed delta pages that could not be checked so (their bases were not kept) are fetched and
- *      checked through the restore path's fetcher.
- * A needed page left unverified makes the check `incomplete`. Memory: seven bytes per index entry, one
+ *      checked (DeltaChecks), and a base is kept only until its last use, within keepBytes;
+ *   3. the delta pages whose bases did not fit are checked by further passes, each over only the packs
+ *      that hold them and their bases, for as long as a pass checks some;
+ *   4. what is still unchecked (bases damaged or missing) is fetched through the restore path's fetcher,
+ *      which names what it cannot read.
+ * A needed page left unverified makes the check `incomplete`. Memory: eight bytes per index entry, one
  * string per map node, four packs read at a time, and keepBytes of bases and waiting delta blobs.
  */
 export async function checkStore(t: TenantStore, manifests: readonly Manifest[], onProgress?: (done: number, total: number) => void, opts: CheckOptions = {}): Promise<StoreCheck> {
   const idx = t.index;
   const pageSize = t.pageSize;
+  const keepBytes = opts.keepBytes ?? 256 << 20;
   const needed = new Uint8Array(idx.size);
   const verified = new Uint8Array(idx.size);
-  const out: StoreCheck = { objects: 0, bytes: 0, pages: 0, deltasFetched: 0, damaged: [], incomplete: false };
+  const out: StoreCheck = { objects: 0, bytes: 0, pages: 0, passes: 1, deltasFetched: 0, damaged: [], incomplete: false };
 
   // 1. The page maps, each node once; then the bases the delta pages among them need.
   const roots = manifests.flatMap((m) => m.vmas.flatMap((v) => (v.map ? [v.map] : [])));
@@ -90,16 +97,19 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
     if (!isFinding(e)) throw e;
     out.incomplete = true;
   });
-  const uses = await countBaseUses(t, needed);
+  const bases = await readDeltaBases(t);
+  const uses = new Uint32Array(idx.size);
+  const redo = new Uint8Array(idx.size);
+  const reachedDeltas = (keep: (r: number) => boolean) => {
+    const rs: number[] = [];
+    for (let r = 0; r < needed.length; r++) if (needed[r] === REACHED && idx.depthOf(r) > 0 && keep(r)) rs.push(r);
+    return rs;
+  };
+  countUses(idx, bases, reachedDeltas(() => true), uses, redo);
+  for (let r = 0; r < needed.length; r++) if (redo[r] && !needed[r]) needed[r] = BASE_ONLY;
 
-  // 2. Every named object whole, oldest first: a delta blob's bases are older than it.
-  const named: ObjectInfo[] = [];
-  for (const prefix of [keys.packs(t.tenant), keys.mapNodes(t.tenant)]) {
-    for await (const o of t.store.list(prefix)) if (isHashNamed(o.key)) named.push(o);
-  }
-  named.sort((x, y) => (x.modifiedMs ?? 0) - (y.modifiedMs ?? 0));
-  const deltas = new DeltaChecks(idx, pageSize, needed, uses, verified, opts.keepBytes ?? 256 << 20);
-  const checkPack = (pack: Buffer, key: string): void => {
+  /** The blobs of a pack this pass wants: every plain one in pass 1, then those holding a base still used. */
+  const checkPack = (pack: Buffer, key: string, deltas: DeltaChecks, first: boolean): void => {
     const name = basename(key);
     // The index entry a trailer entry is, if the index points at it (a duplicate elsewhere is not).
     const at = (e: PackEntry) => {
@@ -110,38 +120,42 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
       const e0 = blob[0]!;
       if (e0.depth > 0) {
         const r = at(e0);
-        if (r >= 0 && needed[r]) deltas.add(r, e0.hash, pack.subarray(e0.blobOffset, e0.blobOffset + e0.blobLength), `pack ${key} blob @${e0.blobOffset}`);
+        if (r >= 0 && redo[r]) deltas.add(r, e0.hash, pack.subarray(e0.blobOffset, e0.blobOffset + e0.blobLength), `pack ${key} blob @${e0.blobOffset}`);
         continue;
       }
+      const rs = blob.map(at);
+      if (!first && !rs.some((r) => r >= 0 && uses[r]! > 0)) continue;
       const raw = checkPlainBlob(pack, key, blob, pageSize);
       if (raw instanceof PvError) {
-        out.damaged.push(raw);
+        if (first) out.damaged.push(raw);
         continue;
       }
-      for (const e of blob) {
-        const r = at(e);
-        if (r < 0) continue;
+      blob.forEach((e, k) => {
+        const r = rs[k]!;
+        if (r < 0) return;
         verified[r] = 1;
         deltas.checked(r, raw, e.slot * pageSize);
-      }
+      });
     }
     deltas.drain();
   };
-  await forEachLimited(named, 4, async ({ key }) => {
-    let b: Buffer;
-    try {
-      b = await t.store.get(key);
-    } catch (e) {
-      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return; // deleted (a prune) since the listing
-      throw e;
-    }
+
+  // 2. Every named object whole, oldest first: a delta blob's bases are older than it.
+  const named: ObjectInfo[] = [];
+  for (const prefix of [keys.packs(t.tenant), keys.mapNodes(t.tenant)]) {
+    for await (const o of t.store.list(prefix)) if (isHashNamed(o.key)) named.push(o);
+  }
+  named.sort((x, y) => (x.modifiedMs ?? 0) - (y.modifiedMs ?? 0));
+  const firstPass = new DeltaChecks(idx, pageSize, uses, verified, keepBytes);
+  await readInOrder(t, named.map((o) => o.key), 4, (key, b) => {
+    if (!b) return;
     out.bytes += b.length;
     const isPack = key.startsWith(keys.packs(t.tenant));
     if (isPack ? !namedByHash(b, key) : !nodeObjectIntact(b, key)) {
       out.damaged.push(new PvError(ErrorCodes.OBJECT_CORRUPT, `${key}: its bytes do not hash to its name (damaged in the store)`, { details: { key } }));
     } else if (isPack) {
       try {
-        checkPack(b, key);
+        checkPack(b, key, firstPass, true);
       } catch (e) {
         if (!isFinding(e)) throw e;
         out.damaged.push(e as PvError);
@@ -149,19 +163,43 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
     }
     onProgress?.(++out.objects, named.length);
   });
+  firstPass.finish();
 
-  // 3. The delta pages left, with their bases, through the restore path (which checks every page it returns).
-  const left = deltas.finish();
-  out.deltasFetched = left.records.length;
-  if (left.records.length > 0) {
+  // 3. The delta pages whose bases did not fit, pass after pass over the packs that hold them and their bases.
+  for (let todo = reachedDeltas((r) => !verified[r]); todo.length > 0; ) {
+    uses.fill(0);
+    redo.fill(0);
+    countUses(idx, bases, todo, uses, redo);
+    const packs = new Set<string>();
+    for (let r = 0; r < idx.size; r++) if (redo[r] || uses[r]! > 0) packs.add(idx.packOf(r));
+    const deltas = new DeltaChecks(idx, pageSize, uses, verified, keepBytes);
+    await readInOrder(t, named.flatMap((o) => (packs.has(basename(o.key)) ? [o.key] : [])), 4, (key, b) => {
+      try {
+        if (b && namedByHash(b, key)) checkPack(b, key, deltas, false);
+      } catch (e) {
+        if (!isFinding(e)) throw e; // named in the first pass
+      }
+    });
+    deltas.finish();
+    out.passes++;
+    const left = todo.filter((r) => !verified[r]);
+    if (left.length === todo.length) break; // no progress: damage or absence, for the fetcher to name
+    todo = left;
+  }
+
+  // 4. What is left, with its bases, through the restore path (which checks every page it returns).
+  const left = reachedDeltas((r) => !verified[r]);
+  out.deltasFetched = left.length;
+  if (left.length > 0) {
     const fetcher = new PageFetcher(t, pageSize, { cacheBytes: 32 << 20 });
-    const page = Buffer.allocUnsafe(Math.min(left.records.length, DELTA_BATCH) * pageSize);
-    for (let i = 0; i < left.records.length; i += DELTA_BATCH) {
-      const n = Math.min(DELTA_BATCH, left.records.length - i);
-      const batch = Buffer.concat(left.hashes.slice(i, i + n));
+    const page = Buffer.allocUnsafe(Math.min(left.length, DELTA_BATCH) * pageSize);
+    for (let i = 0; i < left.length; i += DELTA_BATCH) {
+      const n = Math.min(DELTA_BATCH, left.length - i);
+      const batch = Buffer.allocUnsafe(n * 32);
+      for (let k = 0; k < n; k++) idx.hashOf(left[i + k]!).copy(batch, k * 32);
       try {
         await fetcher.fetch(batch, Int32Array.from({ length: n }, (_, k) => k * 32), n, page, (k) => `page ${batch.toString('hex', k * 32, k * 32 + 32)}`);
-        for (let k = 0; k < n; k++) verified[left.records[i + k]!] = 1;
+        for (let k = 0; k < n; k++) verified[left[i + k]!] = 1;
       } catch (e) {
         if (!isFinding(e)) throw e;
         out.incomplete = true;
@@ -180,14 +218,34 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
 }
 
 /**
- * How many needed delta pages name each index entry as a base, from the index files' lists of delta
- * bases; a base not needed yet is marked BASE_ONLY, and its own bases counted in turn. These counts only
- * decide which checked pages are kept, and for how long: a delta blob's own header says what it needs.
- * An index file that does not read lists no bases (its delta pages are then fetched in step 3).
+ * Hands each object to `each` in the order given, `ahead` GETs in flight: oldest first, so that a delta
+ * blob's bases come before it whichever GET ends first. Undefined for an object deleted (a prune) since
+ * the listing.
  */
-async function countBaseUses(t: TenantStore, needed: Uint8Array): Promise<Uint32Array> {
-  const idx = t.index;
-  const uses = new Uint32Array(idx.size);
+async function readInOrder(t: TenantStore, keys: readonly string[], ahead: number, each: (key: string, bytes: Buffer | undefined) => void): Promise<void> {
+  const get = (key: string) => {
+    const p = t.store.get(key).catch((e: unknown) => {
+      if (isPvError(e, ErrorCodes.OBJECT_NOT_FOUND)) return undefined;
+      throw e;
+    });
+    p.catch(() => undefined); // awaited in its turn; a failure before then is not unhandled
+    return p;
+  };
+  const inFlight = keys.slice(0, ahead).map(get);
+  for (let i = 0; i < keys.length; i++) {
+    const b = await inFlight[i]!;
+    if (i + ahead < keys.length) inFlight.push(get(keys[i + ahead]!));
+    inFlight[i] = Promise.resolve(undefined); // let the bytes go
+    each(keys[i]!, b);
+  }
+}
+
+/**
+ * The delta blobs' bases every index file lists. These only decide which checked pages are kept, and
+ * for how long: a delta blob's own header says what it needs. An index file that does not read lists
+ * none (its delta pages then fall to the fetcher).
+ */
+async function readDeltaBases(t: TenantStore): Promise<DeltaBases> {
   const bases = new DeltaBases();
   const files: string[] = [];
   for await (const o of t.store.list(keys.indexes(t.tenant))) if (isIndexFileKey(o.key)) files.push(o.key);
@@ -198,20 +256,26 @@ async function countBaseUses(t: TenantStore, needed: Uint8Array): Promise<Uint32
       if (!isFinding(e)) throw e;
     }
   });
-  if (bases.size === 0) return uses;
-  const todo: number[] = [];
-  for (let r = 0; r < needed.length; r++) if (needed[r] && idx.depthOf(r) > 0) todo.push(r);
+  return bases;
+}
+
+/**
+ * Marks in `redo` the delta pages `deltas` and every delta base down their chains, and counts in `uses`
+ * how many of those name each page as a base.
+ */
+function countUses(idx: PageIndex, bases: DeltaBases, deltas: number[], uses: Uint32Array, redo: Uint8Array): void {
+  const todo = deltas.slice();
+  for (const r of todo) redo[r] = 1;
   for (let r = todo.pop(); r !== undefined; r = todo.pop()) {
     const found = bases.find(idx.packOf(r), idx.blobOffsetOf(r));
     if (found < 0) continue;
     for (let at = bases.firstAt(found), end = at + bases.count(found) * 32; at < end; at += 32) {
       const b = idx.locate(bases.hashes, at);
-      if (b < 0 || uses[b]++ > 0 || needed[b]) continue;
-      needed[b] = BASE_ONLY;
-      if (idx.depthOf(b) > 0) todo.push(b);
+      if (b < 0 || uses[b]++ > 0 || redo[b] || idx.depthOf(b) === 0) continue;
+      redo[b] = 1;
+      todo.push(b);
     }
   }
-  return uses;
 }
 
 /** A delta page waiting for its bases (index records), with a copy of its blob. */
@@ -240,8 +304,9 @@ const enum Met {
  * Checks the delta pages of a store as its packs are read: a delta blob waits until every base it names
  * has been checked (a page of a plain blob, or a delta page checked before it), is then inflated against
  * them, hashed (DECODE_BATCH pages a call) and compared with its hash. Checked pages another delta still
- * needs (uses > 0) are kept until their last use, within keepBytes together with the blobs waiting; what
- * does not fit, and every delta whose bases are gone or damaged, is left for the restore path (finish).
+ * needs (uses > 0) are kept until their last use, within keepBytes together with the blobs waiting; a
+ * delta whose bases did not fit, or are damaged or missing, is left unverified (for the next pass, and
+ * in the end the restore path).
  */
 class DeltaChecks {
   private readonly state: Uint8Array;
@@ -250,7 +315,6 @@ class DeltaChecks {
   private readonly waiting = new Map<number, Waiting[]>();
   private ready: Waiting[] = [];
   private bytes = 0;
-  private readonly left = { records: [] as number[], hashes: [] as Buffer[] };
   /** A delta blob's zstd dictionary: DICT_PAD zero bytes, then its bases' pages. */
   private readonly dict: Buffer;
   private readonly raw: Buffer;
@@ -259,7 +323,6 @@ class DeltaChecks {
   constructor(
     private readonly idx: PageIndex,
     private readonly pageSize: number,
-    private readonly needed: Uint8Array,
     private readonly uses: Uint32Array,
     private readonly verified: Uint8Array,
     private readonly keepBytes: number,
@@ -336,11 +399,10 @@ class DeltaChecks {
     }
   }
 
-  /** The needed delta pages not checked here (their hashes and records), for the restore path. */
-  finish(): { records: number[]; hashes: Buffer[] } {
+  /** Gives up on the deltas still waiting: their bases never came (damaged, missing, or not kept). */
+  finish(): void {
     for (const list of this.waiting.values()) for (const w of list) this.giveUp(w);
     this.waiting.clear();
-    return this.left;
   }
 
   /** A use of base b is over: it is let go after its last. */
@@ -368,10 +430,6 @@ class DeltaChecks {
     w.missing = -1;
     this.unhold(w);
     for (const b of w.bases) this.release(b);
-    if (this.needed[w.r] === REACHED) {
-      this.left.records.push(w.r);
-      this.left.hashes.push(w.hash);
-    }
     this.state[w.r] = Met.Gone;
     this.wake(w.r);
   }

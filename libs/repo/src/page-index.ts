@@ -81,6 +81,10 @@ export class PageIndex {
   depthOf(r: number): number {
     return this.recs[r * REC + 47]!;
   }
+  /** A record's hash, as a view into the index (copy it to keep it). */
+  hashOf(r: number): Buffer {
+    return this.recs.subarray(r * REC, r * REC + 32);
+  }
 
   /** Every hash held, in insertion order, as views into the index (copy one to keep it). */
   *hashes(): Generator<Buffer> {

@@ -101,14 +101,15 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
       if (refs.length === 0) {
         const bar = new Progress('verify store');
         try {
-          const check = await checkStore(t, ms, (d, n) => bar.update(d, n));
+          const check = await checkStore(t, ms, (d, n) => bar.update(d, n), { keepBytes: ctx.verifyKeepBytes });
           for (const e of check.damaged) {
             packFailures.push({ id: String(e.details['key']), e });
             packRows.push({ id: String(e.details['key']), pagesVerified: 0, ok: false, error: e.code });
           }
           oneByOne = check.incomplete;
           if (!ctx.json) {
-            process.stderr.write(`pagevault: read ${check.objects} pack(s), ${bytes(check.bytes)}, once: ${check.pages} distinct page(s) checked${check.deltasFetched ? ` (${check.deltasFetched} delta page(s) read again with their bases)` : ''}, ${check.damaged.length} damaged object(s)${oneByOne ? '; reading the snapshots one by one to find what is broken' : ''}\n`);
+            const again = [check.passes > 1 ? `${check.passes - 1} more pass(es) over the packs holding delta pages whose bases did not fit in memory` : '', check.deltasFetched ? `${check.deltasFetched} delta page(s) read again with their bases` : ''].filter(Boolean).join('; ');
+            process.stderr.write(`pagevault: read ${check.objects} pack(s), ${bytes(check.bytes)}, once: ${check.pages} distinct page(s) checked${again ? ` (${again})` : ''}, ${check.damaged.length} damaged object(s)${oneByOne ? '; reading the snapshots one by one to find what is broken' : ''}\n`);
           }
         } finally {
           bar.done();
