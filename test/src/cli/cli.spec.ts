@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -195,6 +195,16 @@ describe('pagevault CLI, embedded mode', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err, args.join(' ')).toContain(why);
       expect(r.err).not.toContain('    at ');
+    }
+    // Another name for the store's directory (a bind mount: same device and inode, no link to resolve), either way round.
+    const alias = join(work, 'alias');
+    mkdirSync(alias, { recursive: true });
+    const manifest = readdirSync(join(store, 't', 'default', 'snapshots'))[0]!;
+    const viaAlias = (storeDir: string, out: string) =>
+      spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', store, alias,
+        process.execPath, CLI, '--store', storeDir, 'restore', first, '--format', 'elf', '--out', out, '--force'], { encoding: 'utf8', timeout: 120_000 });
+    for (const r of [viaAlias(store, join(alias, 't', 'default', 'snapshots', manifest)), viaAlias(alias, join(store, 't', 'default', 'snapshots', manifest))]) {
+      expect([r.status, r.stderr]).toEqual([2, expect.stringContaining('overlaps the repository')]);
     }
     expect(readdirSync(store).sort()).toEqual(before);
     expect(pvJson<unknown[]>('ls').length).toBeGreaterThanOrEqual(2);

@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { captureSnapshot } from '@pagevault/capture';
@@ -108,7 +108,8 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
 /**
  * An output path must name something, and nothing in the embedded repository: a restore with --force
  * onto the store directory (or a file in it, or a directory holding it) would replace the repository it
- * is reading.
+ * is reading. Paths are compared with their links resolved, and directories by device and inode, so
+ * that another name for the same directory (a bind mount) is caught as well.
  */
 export function checkOutputPath(ctx: Context, out: string): void {
   if (out.trim() === '') throw new PvError(ErrorCodes.INVALID_ARGUMENT, '--out must name a file or directory');
@@ -116,8 +117,31 @@ export function checkOutputPath(ctx: Context, out: string): void {
   const store = real(resolve(ctx.storeConfig.dir));
   const target = real(resolve(out));
   const within = (a: string, b: string) => a === b || a.startsWith(b.endsWith(sep) ? b : b + sep);
-  if (within(target, store) || within(store, target)) {
+  const storeId = identity(store);
+  const targetId = identity(target);
+  const sameOrUnder = (path: string, id: string | undefined) => id !== undefined && existingAncestors(path).includes(id);
+  if (within(target, store) || within(store, target) || sameOrUnder(target, storeId) || sameOrUnder(store, targetId)) {
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `output ${out} overlaps the repository ${ctx.storeConfig.dir}: restore somewhere else`, { details: { out, store: ctx.storeConfig.dir } });
+  }
+}
+
+/** Device and inode of what a path names, or undefined if nothing is there. */
+function identity(path: string): string | undefined {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The identities of the path and of every directory above it that exists. */
+function existingAncestors(path: string): string[] {
+  const ids: string[] = [];
+  for (let p = path; ; p = dirname(p)) {
+    const id = identity(p);
+    if (id !== undefined) ids.push(id);
+    if (dirname(p) === p) return ids;
   }
 }
 
