@@ -144,6 +144,35 @@ sys.stdin.read()`], { stdio: ['pipe', 'pipe', 'inherit'] });
     }
   });
 
+  it('captures and rolls back a process with a guard page (MADV_GUARD_INSTALL), which reads as swapped but faults', async () => {
+    // Four private anonymous pages, markers in the first and last, a guard page installed on the second.
+    const py = spawn('python3', ['-c', `
+import ctypes, mmap, sys
+m = mmap.mmap(-1, 4 * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+m[0:4] = b'AAAA'; m[3 * 4096:3 * 4096 + 4] = b'DDDD'
+m.madvise(102, 4096, 4096)  # MADV_GUARD_INSTALL
+print(ctypes.addressof(ctypes.c_char.from_buffer(m)), flush=True)
+sys.stdin.readline(); m[0:4] = b'aaaa'; m[3 * 4096:3 * 4096 + 4] = b'dddd'; print('written', flush=True)
+sys.stdin.read()`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: py.stdout! })[Symbol.asyncIterator]();
+    try {
+      const at = Number((await lines.next()).value);
+      expect(at).toBeGreaterThan(0);
+      const own = await captureFrames(py.pid!);
+      const data = own.flatMap((f) => (f.body.type === FrameType.PageChunk ? [...f.body.addresses] : []));
+      expect(data).toContain(at);
+      expect(data).not.toContain(at + 4096); // the guard page holds nothing to read
+      py.stdin!.write('go\n');
+      expect((await lines.next()).value).toBe('written');
+      await writeLiveProcess(replay(own), py.pid!);
+      const got = readProcessMemory(py.pid!, at, 4);
+      const last = readProcessMemory(py.pid!, at + 3 * 4096, 4);
+      expect([got.toString(), last.toString()]).toEqual(['AAAA', 'DDDD']);
+    } finally {
+      py.kill('SIGKILL');
+    }
+  });
+
   it('fails with no such process for a pid that is gone', async () => {
     await expect(writeLiveProcess(replay(frames), 0x3fffffff)).rejects.toMatchObject({ code: ErrorCodes.NO_SUCH_PROCESS });
   });

@@ -1,7 +1,7 @@
 import { VmaFlag, VmaKind } from '@pagevault/format';
 import { hex } from '@pagevault/errors';
 import { shmemExtents } from '../memory/shmem-extents';
-import { HI_EXCLUSIVE, HI_FILE_SHARED, HI_PRESENT, HI_SWAPPED } from '../pagemap/pagemap-bits';
+import { HI_EXCLUSIVE, HI_FILE_SHARED, HI_PRESENT, holdsPage } from '../pagemap/pagemap-bits';
 import type { VmaClass } from '../procfs/classify';
 import type { MapsEntry } from '../procfs/maps';
 import { addSkipped } from './options';
@@ -71,14 +71,14 @@ export async function captureVma(
     // out for them would be fresh memory for a few pages.
     if (base + count >= pages && extents === undefined && viaTwins === undefined && !parent) {
       let upTo = batch.n;
-      for (let k = 0; k < count; k++) if ((words[2 * k + 1] & (HI_PRESENT | HI_SWAPPED)) !== 0) upTo++;
+      for (let k = 0; k < count; k++) if (holdsPage(words[2 * k + 1])) upTo++;
       writer.expectPages(upTo);
     }
     for (let k = 0; k < count; k++) {
       const hi = words[2 * k + 1];
       const page = base + k;
       const addr = winAddr + k * ps;
-      if ((hi & (HI_PRESENT | HI_SWAPPED)) === 0 && !viaTwins?.[page]) {
+      if (!holdsPage(hi) && !viaTwins?.[page]) {
         if (extents === undefined) {
           stats.skippedUntouched++;
           continue;
@@ -120,7 +120,7 @@ function presentIn(s: Session, twins: MapsEntry[], pages: number): Uint8Array {
     for (let base = 0; base < pages; base += pm.maxEntries) {
       const count = Math.min(pm.maxEntries, pages - base);
       pm.read(t.start + base * s.pageSize, count);
-      for (let k = 0; k < count; k++) if ((pm.words[2 * k + 1] & (HI_PRESENT | HI_SWAPPED)) !== 0) out[base + k] = 1;
+      for (let k = 0; k < count; k++) if (holdsPage(pm.words[2 * k + 1])) out[base + k] = 1;
     }
   }
   return out;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   HI_EXCLUSIVE,
   HI_FILE_SHARED,
+  HI_GUARD,
   HI_PRESENT,
   HI_SOFT_DIRTY,
   HI_SWAPPED,
@@ -59,5 +60,11 @@ describe('pagemap entry bits', () => {
     expect(isUntouched(HI_FILE_SHARED | HI_SOFT_DIRTY)).toBe(true);
     expect(isUntouched(HI_PRESENT)).toBe(false);
     expect(isUntouched(HI_SWAPPED)).toBe(false);
+  });
+
+  it('calls a guard page untouched: the entry a guard marker gives (swapped, bit 58, as read on Linux 6.18)', () => {
+    const hi = Number((0x440000000000009fn >> 32n) & 0xffffffffn);
+    expect([hi & HI_SWAPPED, hi & HI_GUARD]).toEqual([HI_SWAPPED, HI_GUARD]);
+    expect(isUntouched(hi)).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { HI_FILE_SHARED, HI_PRESENT, HI_SWAPPED, type PagemapReader } from '@pagevault/capture';
+import { HI_FILE_SHARED, HI_SWAPPED, holdsPage, type PagemapReader } from '@pagevault/capture';
 import type { PageRun } from '@pagevault/format';
 
 /**
@@ -55,7 +55,7 @@ export function targetCopies(pm: PagemapReader, runs: PageRun[], pageSize: numbe
       const hi = pm.words;
       for (let k = 0; k < n; k++) {
         const flags = hi[2 * k + 1]!;
-        if ((flags & (HI_PRESENT | HI_SWAPPED)) === 0) continue;
+        if (!holdsPage(flags)) continue; // untouched, or a guard page (any access faults)
         if (privateOnly && (flags & HI_FILE_SHARED) !== 0 && (flags & HI_SWAPPED) === 0) continue;
         const addr = base + k * pageSize;
         const last = out[out.length - 1];
