@@ -35,9 +35,9 @@ describe('RemoteMemory', () => {
     const mem = new RemoteMemory(process.pid, 4096);
     try {
       expect(() => mem.write('vm', [{ addr: base, len: 16 }, { addr: 0x1000, len: 16 }], Buffer.alloc(32))).toThrow(
-        expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT, details: expect.objectContaining({ address: '0x1000' }) }),
+        expect.objectContaining({ code: ErrorCodes.TARGET_MISMATCH, details: expect.objectContaining({ address: '0x1000' }) }),
       );
-      expect(() => mem.read('mem', [{ addr: 0x1000, len: 16 }], 16)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
+      expect(() => mem.read('mem', [{ addr: 0x1000, len: 16 }], 16)).toThrow(expect.objectContaining({ code: ErrorCodes.TARGET_MISMATCH }));
     } finally {
       mem.close();
     }

@@ -122,7 +122,7 @@ export class RemoteMemory {
     const details = { pid: this.pid, address: hex(addr), errno: e };
     if (e === 3) return new PvError(ErrorCodes.PROCESS_EXITED, `${what}: the process is gone`, { details, cause });
     if (e === 1 || e === 13) return new PvError(ErrorCodes.PERMISSION_DENIED, `${what}: permission denied (needs CAP_SYS_PTRACE)`, { details, cause });
-    if (e === 14 || e === 5) return new PvError(ErrorCodes.INVALID_ARGUMENT, `${what}: the target does not map it (or refuses access)`, { details, cause });
+    if (e === 14 || e === 5) return new PvError(ErrorCodes.TARGET_MISMATCH, `${what}: the target does not map it (or refuses access): not as the snapshot's layout needs it`, { details, cause });
     return new PvError(ErrorCodes.READ_FAILED, `${what}: errno ${e}`, { details, cause, retriable: e === 12 /* ENOMEM */ });
   }
 }
