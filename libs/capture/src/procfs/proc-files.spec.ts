@@ -19,6 +19,16 @@ describe('/proc text parsers', () => {
     expect(parseCmdline('')).toBe('');
   });
 
+  it('cuts a cmdline longer than a stream string (65535 bytes) at a character, never in one', () => {
+    const java = `java\0-cp\0${'/opt/lib/x.jar:'.repeat(5000)}\0Main\0`; // 75,000 bytes
+    const cut = parseCmdline(java);
+    expect(Buffer.byteLength(cut)).toBe(65535);
+    expect(java.startsWith(cut)).toBe(true);
+    // 'é' is two bytes: 65535 falls inside the last one that would fit, which is left out whole.
+    const accents = parseCmdline('é'.repeat(40000));
+    expect([Buffer.byteLength(accents), accents]).toEqual([65534, 'é'.repeat(32767)]);
+  });
+
   it('maps errno to the capture error codes', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
     expect(procError(err('ENOENT'), 7, 'maps', false).code).toBe('PV_NO_SUCH_PROCESS');

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { ErrorCodes, PvError } from '@pagevault/errors';
+import { MAX_STRING_BYTES } from '@pagevault/format';
 
 export function errnoOf(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string'
@@ -81,7 +82,17 @@ export function parseStatus(text: string): Record<string, string> {
   return out;
 }
 
-/** /proc/PID/cmdline as stored in the stream: arguments joined by NUL, without the trailing NUL. */
+/**
+ * /proc/PID/cmdline as stored in the stream: arguments joined by NUL, without the trailing NUL, cut to
+ * the format's longest string (65535 bytes of UTF-8, at a character's start): a long Java class path
+ * is a legal command line, and a snapshot of its process must not fail for it.
+ */
 export function parseCmdline(raw: string): string {
-  return raw.endsWith('\0') ? raw.slice(0, -1) : raw;
+  const s = raw.endsWith('\0') ? raw.slice(0, -1) : raw;
+  if (s.length <= MAX_STRING_BYTES / 3) return s; // fits whatever its characters
+  const b = Buffer.from(s, 'utf8');
+  if (b.length <= MAX_STRING_BYTES) return s;
+  let end = MAX_STRING_BYTES;
+  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--; // not inside a character
+  return b.toString('utf8', 0, end);
 }
