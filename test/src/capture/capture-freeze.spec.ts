@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -350,6 +350,33 @@ describe('a process tree with exited children not yet reaped', () => {
       expect(allThreadsStopped(sleeper)).toBe(false);
     } finally {
       p.kill('SIGKILL');
+    }
+  });
+});
+
+describe('a process tree whose root forks short-lived children all the time', () => {
+  it('is captured every time, children that exit while being walked or frozen left out', async () => {
+    // A forking server: a child every millisecond, each gone 3 ms later, reaped as it goes.
+    const dir = mkdtempSync(join(tmpdir(), 'pv-forker-'));
+    const src = join(dir, 'forker.c');
+    writeFileSync(src, '#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\n#include <sys/wait.h>\nint main(void){char *m=malloc(8<<20);memset(m,1,8<<20);for(;;){if(fork()==0){usleep(3000);_exit(0);}usleep(1000);while(waitpid(-1,NULL,WNOHANG)>0);}}\n');
+    execFileSync('gcc', ['-O1', '-o', join(dir, 'forker'), src]);
+    const p = spawn(join(dir, 'forker'), [], { stdio: 'ignore' });
+    try {
+      await sleep(100);
+      for (let i = 0; i < 10; i++) {
+        const res = await captureGroup({
+          targets: { tree: p.pid! }, groupId: newSnapshotId(), tenant: 't', host: 'h',
+          snapshotFor: () => ({ writer: collectingWriter().writer }),
+        });
+        expect(res[0]!.pid).toBe(p.pid);
+        expect(res.length).toBeLessThanOrEqual(6); // the root and the few children alive when it stopped
+        expect(allThreadsStopped(p.pid!)).toBe(false);
+      }
+      expect(frozenCount()).toBe(0);
+    } finally {
+      p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

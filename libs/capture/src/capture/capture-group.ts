@@ -69,8 +69,9 @@ export async function captureGroup(opts: CaptureGroupOptions): Promise<GroupMemb
 }
 
 /**
- * Freezes the targets. For a tree, children forked while we were stopping the others are found by
- * walking the tree again once everything is frozen, until a walk finds nothing new.
+ * Freezes the targets. For a tree, the root first (a frozen process forks no more), then its
+ * descendants, walking the tree again after each freeze until a walk finds nothing new. A descendant
+ * that exits between a walk and its freeze is walked past (a forking server's short-lived children).
  */
 async function freezeGroup(opts: CaptureGroupOptions): Promise<FrozenGroup> {
   const t = opts.targets;
@@ -82,7 +83,7 @@ async function freezeGroup(opts: CaptureGroupOptions): Promise<FrozenGroup> {
   try {
     for (let round = 0; round < 16; round++) {
       // Children that are zombies (exited, not yet reaped) have no memory: a forking server always has some.
-      const fresh = processTree(t.tree).filter((p) => !all.includes(p) && (p === t.tree || living(p)));
+      const fresh = round === 0 ? [t.tree] : processTree(t.tree).filter((p) => !all.includes(p) && living(p));
       if (fresh.length === 0) {
         // A child that became a zombie meanwhile was "already stopped": it has no memory to read.
         const members = all.filter((p) => p === t.tree || living(p));
@@ -98,7 +99,7 @@ async function freezeGroup(opts: CaptureGroupOptions): Promise<FrozenGroup> {
         parts.push(await freezeProcesses(fresh, opts.freeze));
       } catch (e) {
         // A child that exited between the walk and its freeze: walk again without it (nothing of this round is frozen).
-        if (isPvError(e) && e.code === ErrorCodes.NO_SUCH_PROCESS && e.details['pid'] !== t.tree) continue;
+        if (isPvError(e) && (e.code === ErrorCodes.NO_SUCH_PROCESS || e.code === ErrorCodes.PROCESS_EXITED) && e.details['pid'] !== t.tree) continue;
         throw e;
       }
       all.push(...fresh);

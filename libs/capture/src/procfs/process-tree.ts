@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { ErrorCodes, PvError } from '@pagevault/errors';
+import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import { listThreads, parseStatState, procError } from './proc-files';
 
 /**
@@ -96,12 +96,23 @@ function childrenByScan(pid: number): number[] {
   return out;
 }
 
-/** A process and all its descendants, root first, each pid once. */
+/**
+ * A process and all its descendants, root first, each pid once. A descendant that exits while it is
+ * being walked is left out with its children (they are the root's to find again, reparented); the
+ * root's own exit is an error.
+ */
 export function processTree(root: number): number[] {
   const seen = new Set<number>([root]);
   const order = [root];
   for (let i = 0; i < order.length; i++) {
-    for (const c of childrenOf(order[i])) {
+    let children: number[];
+    try {
+      children = childrenOf(order[i]);
+    } catch (e) {
+      if (i > 0 && isPvError(e) && (e.code === ErrorCodes.PROCESS_EXITED || e.code === ErrorCodes.NO_SUCH_PROCESS)) continue;
+      throw e;
+    }
+    for (const c of children) {
       if (!seen.has(c)) {
         seen.add(c);
         order.push(c);
