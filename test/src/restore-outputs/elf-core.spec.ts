@@ -13,7 +13,7 @@ const work = mkdtempSync(join(tmpdir(), 'pv-elf-it-'));
 let src: Running<SourceInfo>;
 let frames: Frame[];
 let ours: string;
-let oursFilled: string;
+let holes: string;
 let theirs: string;
 let stats: ElfCoreStats;
 
@@ -31,8 +31,8 @@ beforeAll(async () => {
   frames = await captureFrames(pid);
   ours = join(work, 'ours.core');
   stats = await writeElfCore(replay(frames), ours);
-  oursFilled = join(work, 'ours-filled.core');
-  await writeElfCore(replay(frames), oursFilled, { fillUntouchedFromFile: true });
+  holes = join(work, 'holes.core');
+  await writeElfCore(replay(frames), holes, { fillUntouchedFromFile: false });
   execFileSync('gcore', ['-o', join(work, 'gcore'), String(pid)], { stdio: 'ignore' });
   theirs = join(work, `gcore.${pid}`);
 });
@@ -50,37 +50,42 @@ describe('ELF core of a real, frozen process', () => {
     }
   });
 
-  it('gives gdb symbols and shared libraries when untouched file pages are filled (rebuilt NT_AUXV)', () => {
+  it('gives gdb symbols and shared libraries: untouched file pages are filled by default (rebuilt NT_AUXV)', () => {
     const data = src.info.markers.find((m) => m.name === 'data')!;
-    const out = gdb(oursFilled, ['p data_marker', 'p &data_marker', 'info sharedlibrary']);
+    const out = gdb(ours, ['p data_marker', 'p &data_marker', 'info sharedlibrary']);
     expect(out).toMatch(new RegExp(`^\\$1 = "${data.text}\\\\000`, 'm'));
     expect(out).toMatch(new RegExp(`^\\$2 = \\(char \\(\\*\\)\\[64\\]\\) ${data.addr} <data_marker>`, 'm'));
     expect(out).toMatch(/Yes\s+\S*libc\.so\.6/);
   });
 
-  // By default the pages a process never faulted in are holes, file-backed ones too (they read as zeros);
-  // with fillUntouchedFromFile they come from the file, and then every readable page equals the process's.
-  it('holds what the frozen process holds, page for page, with untouched file pages filled', async () => {
-    const core = await readElfCore(oursFilled);
-    const fd = openSync(oursFilled, 'r');
-    const ps = src.info.pageSize;
-    const bad: string[] = [];
-    let compared = 0;
-    try {
-      for (const p of core.phdrs.filter((x) => x.type === ELF.PT_LOAD && x.filesz > 0 && x.flags & ELF.PF_R)) {
-        const mine = Buffer.alloc(p.filesz);
-        readSync(fd, mine, 0, p.filesz, p.offset);
-        const live = readProcessMemory(src.info.pid, p.vaddr, p.filesz);
-        for (let o = 0; o < p.filesz; o += ps) {
-          if (mine.compare(live, o, o + ps, o, o + ps) !== 0) bad.push(`0x${(p.vaddr + o).toString(16)}`);
+  // The pages a process never faulted in are holes, but by default file-backed ones come from the file,
+  // and then every readable page equals the process's; with fillUntouchedFromFile: false they read as zeros.
+  it('holds what the frozen process holds, page for page, untouched file pages filled by default', async () => {
+    const differing = async (path: string) => {
+      const core = await readElfCore(path);
+      const fd = openSync(path, 'r');
+      const ps = src.info.pageSize;
+      const bad: string[] = [];
+      let compared = 0;
+      try {
+        for (const p of core.phdrs.filter((x) => x.type === ELF.PT_LOAD && x.filesz > 0 && x.flags & ELF.PF_R)) {
+          const mine = Buffer.alloc(p.filesz);
+          readSync(fd, mine, 0, p.filesz, p.offset);
+          const live = readProcessMemory(src.info.pid, p.vaddr, p.filesz);
+          for (let o = 0; o < p.filesz; o += ps) {
+            if (mine.compare(live, o, o + ps, o, o + ps) !== 0) bad.push(`0x${(p.vaddr + o).toString(16)}`);
+          }
+          compared += p.filesz / ps;
         }
-        compared += p.filesz / ps;
+      } finally {
+        closeSync(fd);
       }
-    } finally {
-      closeSync(fd);
-    }
-    expect(bad).toEqual([]);
-    expect(compared).toBeGreaterThan(100);
+      return { bad, compared };
+    };
+    const filled = await differing(ours);
+    expect(filled.bad).toEqual([]);
+    expect(filled.compared).toBeGreaterThan(100);
+    expect((await differing(holes)).bad.length).toBeGreaterThan(0);
     expect(stats.pages.data).toBeGreaterThan(50);
   });
 

@@ -5,7 +5,7 @@ import { captureSnapshot } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { SnapshotWriter, frameSealer, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import {
-  atomicFile, openOutputFile, restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream, type CommonOutputOptions, type OutputStats,
+  atomicFile, openOutputFile, restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream, type FileOutputOptions, type OutputStats,
 } from '@pagevault/restore';
 import { resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
 import { leftOut, openContext, type Context, type GlobalOptions } from '../context';
@@ -15,7 +15,7 @@ import { pidOf, thawAbandoned } from './snapshot';
 export type RestoreFormat = 'stream' | 'raw' | 'elf' | 'live';
 
 /** Restores a snapshot to one of the four outputs; nothing that looks complete is left on failure. */
-export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreFormat, out: string, o: Pick<CommonOutputOptions, 'replace' | 'onMissingFile' | 'localHost'> = {}): Promise<OutputStats> {
+export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreFormat, out: string, o: Pick<FileOutputOptions, 'replace' | 'onMissingFile' | 'localHost' | 'fillUntouchedFromFile'> = {}): Promise<OutputStats> {
   const bar = new Progress(`restore ${m.snapshotId.slice(0, 12)} → ${format}`);
   const frames = restoreSnapshot(t, m, { onProgress: (d, n) => bar.update(d, n) });
   try {
@@ -74,14 +74,17 @@ export function registerRestoreCommands(program: Command, globals: () => GlobalO
     .requiredOption('--out <path>', 'output file (stream, elf), directory (raw), or pid (live)')
     .option('--force', 'replace an existing output file, or a directory with anything in it')
     .option('--allow-missing-files', "leave out (zeros) the pages of mapped files that are gone, shorter or replaced, instead of failing")
-    .action(async (ref: string, o: { format: RestoreFormat; out: string; force?: boolean; allowMissingFiles?: boolean }) => {
+    .option('--no-fill-from-files', "elf: leave a mapped file's pages the process never touched as zeros, instead of reading them from the file")
+    .action(async (ref: string, o: { format: RestoreFormat; out: string; force?: boolean; allowMissingFiles?: boolean; fillFromFiles: boolean }) => {
       if (!['stream', 'raw', 'elf', 'live'].includes(o.format)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `unknown format ${o.format}`);
       const ctx = openContext(globals());
       if (o.format !== 'live') checkOutputPath(ctx, o.out);
       else thawAbandoned();
       const t = await ctx.tenant();
       const m = await resolveSnapshot(t, ref, {}, leftOut);
-      const r = await restoreTo(t, m, o.format, o.out, { replace: o.force === true, onMissingFile: o.allowMissingFiles ? 'allow' : 'fail', localHost: ctx.host });
+      const r = await restoreTo(t, m, o.format, o.out, {
+        replace: o.force === true, onMissingFile: o.allowMissingFiles ? 'allow' : 'fail', localHost: ctx.host, ...(o.format === 'elf' ? { fillUntouchedFromFile: o.fillFromFiles } : {}),
+      });
       const left = o.format === 'live' ? "the target's own" : 'zeros';
       for (const f of r.missingFiles) process.stderr.write(`pagevault: warning: ${f.pages} page(s) of ${f.path} left out (${left}): it ${f.reason}\n`);
       if (ctx.json) printJson({ snapshotId: m.snapshotId, format: o.format, out: o.out, ...r });

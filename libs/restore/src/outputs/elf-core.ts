@@ -16,10 +16,12 @@ import { UntouchedPages } from './untouched-pages';
 import { hasContents, mapsFile } from './vma-util';
 
 /**
- * With `fillUntouchedFromFile` the core also gets an NT_AUXV rebuilt from the executable's ELF header
- * (elf-auxv.ts), so gdb relocates a PIE executable, loads the shared libraries and resolves symbols. It is
- * left out otherwise: gdb would then read the libraries' never-touched pages as the core's zeros, and its
- * thread-library probe over such a core was seen to spin forever.
+ * A core fills the untouched pages of file-backed VMAs from their files (`fillUntouchedFromFile`, true
+ * by default for a core, unlike raw images): gdb believes a segment's bytes, and would read the code of
+ * a library the process never ran as zeros. The core then also gets an NT_AUXV rebuilt from
+ * the executable's ELF header (elf-auxv.ts), so gdb relocates a PIE executable, loads the shared
+ * libraries and resolves symbols. Both are left out with `fillUntouchedFromFile: false`: gdb's
+ * thread-library probe over the zeros of such a core was seen to spin forever.
  */
 export type ElfCoreOptions = FileOutputOptions;
 
@@ -87,10 +89,14 @@ class ElfCoreWriter {
   /** The pages written into the current VMA's segment, when it holds a shared object others may copy. */
   private written: AccountedRuns | undefined;
 
+  private readonly fill: boolean;
+
   constructor(
     private readonly fh: OutputFile,
     private readonly opts: ElfCoreOptions,
-  ) {}
+  ) {
+    this.fill = opts.fillUntouchedFromFile ?? true;
+  }
 
   begin(b: SnapshotBegin): void {
     this.head = b;
@@ -114,7 +120,7 @@ class ElfCoreWriter {
     this.loads.push({ type: ELF.PT_LOAD, flags: segmentFlags(v.prot), offset: this.next, vaddr: v.start, filesz, memsz: len, align: this.head.pageSize });
     this.next += filesz;
     if (mapsFile(v)) this.fileVmas.push(v);
-    if (this.opts.fillUntouchedFromFile && mapsFile(v) && filesz > 0) this.untouched = new UntouchedPages(v, this.head.pageSize);
+    if (this.fill && mapsFile(v) && filesz > 0) this.untouched = new UntouchedPages(v, this.head.pageSize);
     this.stats.vmas++;
   }
 
@@ -182,7 +188,7 @@ class ElfCoreWriter {
   /** Notes, program headers (and the extended-numbering section header), then the ELF header. */
   async finish(): Promise<void> {
     const argv0 = this.head.cmdline.split('\0')[0] ?? '';
-    const auxv = this.opts.fillUntouchedFromFile ? await rebuildAuxv(this.fileVmas, argv0, this.head.pageSize, (a, len) => this.readBack(a, len)) : undefined;
+    const auxv = this.fill ? await rebuildAuxv(this.fileVmas, argv0, this.head.pageSize, (a, len) => this.readBack(a, len)) : undefined;
     const notes = coreNotes(this.head, this.fileVmas, auxv);
     const notesAt = this.next;
     const phdrs = [{ type: ELF.PT_NOTE, flags: 0, offset: notesAt, vaddr: 0, filesz: notes.length, memsz: 0, align: 4 }, ...this.loads];

@@ -72,8 +72,9 @@ export interface FileOutputOptions extends CommonOutputOptions {
   fsync?: boolean;
   /**
    * Also fill the untouched pages of file-backed VMAs (never faulted in, so absent from the stream) from
-   * the file, as the process would have read them; they count as file pages. Default false: like every
-   * untouched page they stay holes (zeros), and gdb shows zeros for code the process never ran.
+   * the file, as the process would have read them; they count as file pages. Otherwise, like every
+   * untouched page, they stay holes (zeros), and gdb shows zeros for code the process never ran.
+   * Default: true for an ELF core, false for raw images (sparse: holes for zero and untouched pages).
    */
   fillUntouchedFromFile?: boolean;
   /**
