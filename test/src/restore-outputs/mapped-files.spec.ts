@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -164,6 +164,21 @@ describe('pages referenced in their mapped file', () => {
     expect(v.err).toContain(`references ${PAGES} page(s) of ${lib}, which is another file than the one mapped`);
     // The stream output references the file as the capture did: nothing to read, nothing to refuse.
     expect(pv('restore', id, '--format', 'stream', '--out', join(work, 'cli.stream')).code).toBe(0);
+  });
+
+  it('make `pagevault verify` name a mapped file truncated in place since, as restore would', async () => {
+    const lib = join(work, 'lib-t.so');
+    writeFileSync(lib, fileBytes(0x31));
+    const pid = await mapper(lib);
+    const { pv, pvJson } = cliOn(join(work, 'store-t'));
+    const id = pvJson<{ snapshotId: string }[]>('snapshot', String(pid))[0]!.snapshotId;
+    truncateSync(lib, PS); // same file (device and inode), one page left of PAGES
+    const v = pv('--json', 'verify', id);
+    expect(v.code, v.err).toBe(0);
+    expect((JSON.parse(v.out) as { ok: boolean; filePagesUnavailable: number }[])[0]).toMatchObject({ ok: true, filePagesUnavailable: PAGES });
+    expect(v.err).toContain(`references ${PAGES} page(s) of ${lib}, which is ${PS} bytes, shorter than the pages the snapshot maps from it`);
+    const r = pv('restore', id, '--format', 'raw', '--out', join(work, 'cli-trunc'));
+    expect([r.code, r.err]).toEqual([4, expect.stringContaining('shorter than the pages the snapshot maps from it')]);
   });
 
   it('make a live restore into a prepared process fail, or keep its own pages if allowed, when the file was replaced', async () => {

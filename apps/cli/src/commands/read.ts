@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import {
-  PageKind, addTags, checkStore, listSnapshots, readPageMap, readTags, removeTags, resolveSnapshot, snapshotFilter, type Manifest, type TenantStore,
+  PageKind, addTags, checkStore, listSnapshots, readPageMap, readTags, removeTags, resolveSnapshot, snapshotFilter, type Manifest, type PageList, type TenantStore,
 } from '@pagevault/repo';
 import { kindName, mappedFileProblem, perms, restoreFrames, vmaNote } from '@pagevault/restore';
 import { leftOut, openContext, type GlobalOptions } from '../context';
@@ -118,14 +118,14 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
       for (const m of ms) {
         if (!oneByOne) {
           const pages = m.vmas.reduce((n, v) => n + v.pages.data, 0);
-          results.push({ id: m.snapshotId, pagesVerified: pages, ok: true, filePagesUnavailable: await referencedFiles(m, ctx.host) });
+          results.push({ id: m.snapshotId, pagesVerified: pages, ok: true, filePagesUnavailable: await referencedFiles(t, m, ctx.host) });
           continue;
         }
         const bar = new Progress(`verify ${m.snapshotId.slice(0, 12)}`);
         let pages = 0;
         try {
           for await (const f of restoreFrames(t, m, { onProgress: (d, n) => bar.update(d, n) })) if (f.body.type === 3) pages += f.body.addresses.length;
-          results.push({ id: m.snapshotId, pagesVerified: pages, ok: true, filePagesUnavailable: await referencedFiles(m, ctx.host) });
+          results.push({ id: m.snapshotId, pagesVerified: pages, ok: true, filePagesUnavailable: await referencedFiles(t, m, ctx.host) });
         } catch (e) {
           if (!isPvError(e) || !isFinding(e.code)) throw e; // the store itself failing is no finding
           failures.push({ id: m.snapshotId, e });
@@ -152,16 +152,25 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
  * mappedFileProblem), each file named in a warning: the store holds everything of the snapshot, but a raw,
  * ELF or live restore of it here would fail (or, allowed, leave those pages out).
  */
-async function referencedFiles(m: Manifest, localHost: string): Promise<number> {
+async function referencedFiles(t: TenantStore, m: Manifest, localHost: string): Promise<number> {
   let unavailable = 0;
   for (const v of m.vmas) {
     if (v.pages.file === 0) continue;
-    const problem = await mappedFileProblem(v, m, { localHost });
+    const problem = await mappedFileProblem(v, m, { localHost }, v.map ? lastFilePage(await readPageMap(v.map, m.pageSize, t.loadNode), m.pageSize) : undefined);
     if (!problem) continue;
     unavailable += v.pages.file;
     process.stderr.write(`pagevault: warning: snapshot ${m.snapshotId} references ${v.pages.file} page(s) of ${v.path}, which ${problem}: restoring them here needs --allow-missing-files\n`);
   }
   return unavailable;
+}
+
+/** The address of the last page a VMA's page map takes from its file (a file run), or undefined. */
+function lastFilePage(list: PageList, pageSize: number): number | undefined {
+  let last: number | undefined;
+  for (let i = 0; i < list.n; i++) {
+    if (list.kinds[i] === PageKind.File) last = Math.max(last ?? 0, list.starts[i]! + (list.counts[i]! - 1) * pageSize);
+  }
+  return last;
 }
 
 /**

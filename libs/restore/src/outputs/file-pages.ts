@@ -127,15 +127,20 @@ export class FilePageReader {
 
 /**
  * Why the file a VMA maps cannot give its pages to a restore here (as FilePageReader would find it), or
- * undefined when it can: what `pagevault verify` reports of each file a snapshot references.
+ * undefined when it can: what `pagevault verify` reports of each file a snapshot references. `lastPage`:
+ * the address of the VMA's last page the snapshot takes from the file, which must still hold a byte of it.
  */
 export async function mappedFileProblem(
   vma: VmaHeader,
-  head: Pick<SnapshotBegin, 'host'>,
+  head: Pick<SnapshotBegin, 'host' | 'pageSize'>,
   opts: Pick<CommonOutputOptions, 'fileRoot' | 'localHost'> = {},
+  lastPage?: number,
 ): Promise<string | undefined> {
   const f = await openMappedFile(resolvePath(vma, opts.fileRoot), vma, identityCheckable(head, opts));
   await f.fh?.close();
+  if (!f.problem && lastPage !== undefined && f.size <= vma.pgoff + (lastPage - vma.start)) {
+    return `is ${f.size} bytes, shorter than the pages the snapshot maps from it (${lastPage - vma.start + head.pageSize + vma.pgoff} bytes)`;
+  }
   return f.problem;
 }
 
