@@ -92,6 +92,30 @@ describe('capture errors', () => {
     }
   });
 
+  it('says a process killed under a live read exited, also while its memory is still being torn down (not yet a zombie)', async () => {
+    // 512 MiB touched: the kernel takes a while to free it after SIGKILL, and pagemap reads nothing from the start.
+    const p = spawn('python3', ['-c', "import sys; b = bytearray(512 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nprint('ready', flush=True); sys.stdin.read()"], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => p.stdout!.once('data', r));
+      const pagemap = new PagemapReader(p.pid!, 4096, 16);
+      const heap = Number.parseInt(readFileSync(`/proc/${p.pid}/maps`, 'utf8').split('\n').find((l) => l.endsWith('[heap]'))!.split('-')[0]!, 16);
+      pagemap.read(heap, 1);
+      p.kill('SIGKILL');
+      let error: unknown;
+      for (let i = 0; i < 100_000 && error === undefined; i++) {
+        try {
+          pagemap.read(heap, 1);
+        } catch (e) {
+          error = e;
+        }
+      }
+      expect(error).toMatchObject({ code: 'PV_PROCESS_EXITED', message: expect.stringMatching(new RegExp(`^process ${p.pid} exited during capture`)) });
+      pagemap.close();
+    } finally {
+      p.kill('SIGKILL');
+    }
+  });
+
   it('rejects bad options before touching the process', async () => {
     const { writer } = collectingWriter();
     await expect(captureSnapshot({ pid: -3, writer, tenant: 't', host: 'h' })).rejects.toMatchObject({

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
 import { isAlive, procError } from '../procfs/proc-files';
 import { PAGEMAP_ENTRY_BYTES } from './pagemap-bits';
@@ -47,8 +47,9 @@ export class PagemapReader {
         throw procError(e, this.pid, `/proc/${this.pid}/pagemap at ${hex(addr)}`, true);
       }
       if (n === 0) {
-        // The mm is gone (exit, or a zombie): pagemap reads return nothing.
-        if (!isAlive(this.pid)) {
+        // The mm is gone (exit, or a zombie): pagemap reads return nothing. A process on its way out
+        // (PF_EXITING) may not be a zombie yet.
+        if (!isAlive(this.pid) || isExiting(this.pid)) {
           throw new PvError(
             ErrorCodes.PROCESS_EXITED,
             `process ${this.pid} exited during capture (pagemap at ${hex(addr)})`,
@@ -75,4 +76,16 @@ export class PagemapReader {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+/** PF_EXITING in /proc/PID/stat's flags (field 9): the process is exiting, its memory going or gone. */
+function isExiting(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return true; // gone meanwhile
+  }
+  const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+  return (flags & 0x4) !== 0;
 }
