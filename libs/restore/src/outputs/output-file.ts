@@ -138,6 +138,7 @@ export class DirectOutput implements OutputFile {
   private failure: unknown;
   private directOk = true;
   private closed = false;
+  private slotsGiven = false;
 
   constructor(
     private readonly fh: FileHandle,
@@ -182,6 +183,7 @@ export class DirectOutput implements OutputFile {
   async finish(): Promise<void> {
     try {
       await this.drain();
+      this.releaseSlots(); // the next file's writes need not wait for this one's fsync
       // One fsync: the data written either way, the file's size and blocks, the disk's cache.
       await this.fh.sync().catch((e: unknown) => Promise.reject(outputError(e, this.path, 'fsync')));
     } finally {
@@ -226,8 +228,14 @@ export class DirectOutput implements OutputFile {
     try {
       await Promise.all([this.direct.close(), this.fh.close()]);
     } finally {
-      giveSlots(this.slots);
+      this.releaseSlots();
     }
+  }
+
+  private releaseSlots(): void {
+    if (this.slotsGiven) return;
+    this.slotsGiven = true;
+    giveSlots(this.slots);
   }
 }
 

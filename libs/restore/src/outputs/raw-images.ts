@@ -38,6 +38,7 @@ export async function writeRawImages(frames: SnapshotInput, dir: string, opts: R
     const w = new RawWriter(tmp, fsync, opts);
     try {
       await walkSnapshot(frames, w, opts.validate ?? true);
+      await w.settle(0);
     } finally {
       await w.close();
     }
@@ -51,6 +52,12 @@ export async function writeRawImages(frames: SnapshotInput, dir: string, opts: R
   }, opts.replace, RAW_MARKER);
 }
 
+/** Image files being finished (written out, fsync) at once. */
+const FINISHING = 16;
+
+/** VMAs at least this long are written with O_DIRECT (when fsync and directIo allow). */
+const DIRECT_FROM_BYTES = 1 << 20;
+
 class RawWriter {
   layout!: RawLayout;
   images = 0;
@@ -60,6 +67,11 @@ class RawWriter {
   private img: OutputFile | undefined;
   private counts: PageCounts = emptyCounts();
   private untouched: UntouchedPages | undefined;
+  /**
+   * Images written whose fsync runs while the next are written (FINISHING at most): one at a time, a
+   * process of thousands of small VMAs spent ~1.3 ms a VMA waiting for its image's fsync.
+   */
+  private readonly finishing: Promise<void>[] = [];
 
   constructor(
     private readonly dir: string,
@@ -77,7 +89,10 @@ class RawWriter {
     this.counts = emptyCounts();
     if (!hasContents(v)) return;
     if (this.opts.fillUntouchedFromFile && mapsFile(v)) this.untouched = new UntouchedPages(v, this.head.pageSize);
-    this.img = await openOutputFile(join(this.dir, imageName(v)), { fsync: this.fsync, direct: this.opts.directIo });
+    // A small image goes through the page cache: a direct write waits for the device, and its staging
+    // buffers cost more than its pages.
+    const direct = this.opts.directIo !== false && v.end - v.start >= DIRECT_FROM_BYTES;
+    this.img = await openOutputFile(join(this.dir, imageName(v)), { fsync: this.fsync, direct });
     await this.img.truncate(v.end - v.start);
   }
 
@@ -111,7 +126,10 @@ class RawWriter {
     if (this.img) {
       const img = this.img;
       this.img = undefined;
-      await img.finish();
+      await this.settle(FINISHING - 1);
+      const done = img.finish();
+      done.catch(() => undefined); // awaited by settle; failing meanwhile is not unhandled
+      this.finishing.push(done);
       this.images++;
     }
     this.layout.vmas.push(vmaEntry(v, this.head.pageSize, image, this.counts));
@@ -135,9 +153,15 @@ class RawWriter {
     return this.img;
   }
 
+  /** Waits until at most `keep` images are still being finished; throws what a finish met. */
+  async settle(keep: number): Promise<void> {
+    while (this.finishing.length > keep) await this.finishing.shift();
+  }
+
   async close(): Promise<void> {
     if (this.img) await this.img.abandon();
     this.img = undefined;
+    await Promise.allSettled(this.finishing.splice(0));
     await this.files?.close();
   }
 }
