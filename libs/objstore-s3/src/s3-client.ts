@@ -24,10 +24,10 @@ export function createS3Client(o: S3ObjectStoreOptions): S3Client {
     requestHandler: new NodeHttpHandler({
       httpAgent: new HttpAgent(agent),
       httpsAgent: new HttpsAgent(agent),
-      connectionTimeout: o.requestTimeoutMs,
+      connectionTimeout: Math.min(o.idleTimeoutMs ?? o.requestTimeoutMs, 5_000),
       requestTimeout: o.requestTimeoutMs,
       throwOnRequestTimeout: true, // otherwise the SDK only logs a warning and waits on
-      socketTimeout: o.requestTimeoutMs,
+      socketTimeout: o.idleTimeoutMs ?? o.requestTimeoutMs,
     }),
   });
 }

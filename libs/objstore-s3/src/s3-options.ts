@@ -10,10 +10,15 @@ export interface S3ObjectStoreOptions {
   /** Path-style URLs (http://host/bucket/key): what SeaweedFS, MinIO and loopback endpoints need. */
   forcePathStyle: boolean;
   /**
-   * Bounds the connect phase and the whole of each request, and how long a socket may sit idle.
-   * Size it for the largest object over the slowest link, not for the median request.
+   * Bounds the whole of each request. Size it for the largest object over the slowest link, not for
+   * the median request.
    */
   requestTimeoutMs: number;
+  /**
+   * How long a request's socket may sit idle — a server that accepted and stopped answering — and how
+   * long a connection may take to open (at most 5 s); default requestTimeoutMs.
+   */
+  idleTimeoutMs?: number;
   /** Sockets per store: with keep-alive, also the bound on requests in flight to S3. */
   maxSockets: number;
 }
@@ -41,6 +46,9 @@ export function validateS3Options(o: S3ObjectStoreOptions): S3ObjectStoreOptions
   }
   if (!Number.isInteger(o.requestTimeoutMs) || o.requestTimeoutMs < 1) {
     throw bad('requestTimeoutMs', `must be an integer >= 1, got ${o.requestTimeoutMs}`);
+  }
+  if (o.idleTimeoutMs !== undefined && (!Number.isInteger(o.idleTimeoutMs) || o.idleTimeoutMs < 1)) {
+    throw bad('idleTimeoutMs', `must be an integer >= 1, got ${o.idleTimeoutMs}`);
   }
   if (!Number.isInteger(o.maxSockets) || o.maxSockets < 1) {
     throw bad('maxSockets', `must be an integer >= 1, got ${o.maxSockets}`);

@@ -72,6 +72,25 @@ describe('RetryingObjectStore', () => {
     expect(calls).toHaveLength(3);
   });
 
+  it('starts no retry past giveUpAfterMs: a store that hangs fails in bounded time, attempts left or not', async () => {
+    // Each attempt hangs 30 ms before failing (a request timing out); 100 attempts allowed, 70 ms to give up.
+    const calls: number[] = [];
+    const hanging: ObjectStore = {
+      ...flakyStore(0).store,
+      get: async () => {
+        calls.push(performance.now());
+        await new Promise((r) => setTimeout(r, 30));
+        throw unavailable();
+      },
+    };
+    const store = new RetryingObjectStore(hanging, { attempts: 100, baseDelayMs: 1, maxDelayMs: 1, giveUpAfterMs: 70 });
+    const t0 = performance.now();
+    await expectPvError(store.get('k'), ErrorCodes.STORE_UNAVAILABLE);
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect(calls.length).toBeLessThanOrEqual(4);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
   it.each([
     ['not found', () => new PvError(ErrorCodes.OBJECT_NOT_FOUND, 'k not found')],
     ['store full', () => new PvError(ErrorCodes.STORE_FULL, 'full')],

@@ -16,6 +16,11 @@ export interface RetryOptions {
   attempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /**
+   * No retry starts this long after an operation's first attempt (a listing's last progress): a store
+   * that hangs fails its callers in bounded time, whatever the attempts left. Default: no bound.
+   */
+  giveUpAfterMs?: number;
   onRetry?: (event: RetryEvent) => void;
 }
 
@@ -63,35 +68,39 @@ export class RetryingObjectStore implements ObjectStore {
   async *list(prefix: string): AsyncGenerator<ObjectInfo> {
     let last: string | undefined;
     let failures = 0;
+    let since = performance.now();
     for (;;) {
       try {
         for await (const info of this.inner.list(prefix)) {
           if (last !== undefined && info.key <= last) continue;
           last = info.key;
           failures = 0; // progress: a long listing may survive many separate hiccups
+          since = performance.now();
           yield info;
         }
         return;
       } catch (e) {
         failures += 1;
-        await this.backoff('list', prefix, failures, e);
+        await this.backoff('list', prefix, failures, e, since);
       }
     }
   }
 
   private async retry<T>(operation: string, key: string, run: () => Promise<T>): Promise<T> {
+    const since = performance.now();
     for (let attempt = 1; ; attempt++) {
       try {
         return await run();
       } catch (e) {
-        await this.backoff(operation, key, attempt, e);
+        await this.backoff(operation, key, attempt, e, since);
       }
     }
   }
 
-  /** Rethrows `error` unless it is retriable and attempts remain; otherwise waits. */
-  private async backoff(operation: string, key: string, attempt: number, error: unknown): Promise<void> {
+  /** Rethrows `error` unless it is retriable and attempts and time remain; otherwise waits. */
+  private async backoff(operation: string, key: string, attempt: number, error: unknown, since: number): Promise<void> {
     if (!isRetriable(error) || attempt >= this.options.attempts) throw error;
+    if (this.options.giveUpAfterMs !== undefined && performance.now() - since >= this.options.giveUpAfterMs) throw error;
     const { baseDelayMs, maxDelayMs, onRetry } = this.options;
     const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
     // "Equal jitter": at least half the backoff, so clients that failed together spread out.

@@ -51,10 +51,11 @@ export function openObjectStore(c: StoreConfig): ObjectStore {
   const max = c.maxInFlight ?? 16;
   const s3 = new S3ObjectStore({
     endpoint: c.endpoint, bucket: c.bucket, region: c.region, accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey,
-    forcePathStyle: true, requestTimeoutMs: 120_000, maxSockets: max,
+    forcePathStyle: true, requestTimeoutMs: 120_000, idleTimeoutMs: 20_000, maxSockets: max,
   });
-  // Retrying outside the limit: a request waiting out its backoff frees its slot.
-  return new RetryingObjectStore(new ConcurrencyLimitedObjectStore(s3, max), { attempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 });
+  // Retrying outside the limit: a request waiting out its backoff frees its slot. A store that accepts
+  // and never answers fails an operation in about a minute (two or three idle timeouts), not twelve.
+  return new RetryingObjectStore(new ConcurrencyLimitedObjectStore(s3, max), { attempts: 6, baseDelayMs: 100, maxDelayMs: 5_000, giveUpAfterMs: 40_000 });
 }
 
 /**
