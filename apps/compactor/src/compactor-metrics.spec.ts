@@ -25,6 +25,21 @@ describe('compactorMetrics', () => {
     expect(await value(registry, 'pagevault_compactor_consumer_lag_records')).toBeNaN();
   });
 
+  it('answers a scrape within seconds while the broker does not answer, asking it once at a time', async () => {
+    const registry = new Registry();
+    let asked = 0;
+    compactorMetrics(registry, () => {
+      asked++;
+      return new Promise<bigint>(() => undefined); // never answers
+    });
+    for (let i = 0; i < 2; i++) {
+      const t0 = performance.now();
+      expect(await value(registry, 'pagevault_compactor_consumer_lag_records')).toBeNaN();
+      expect(performance.now() - t0).toBeLessThan(5_000);
+    }
+    expect(asked).toBe(1);
+  });
+
   it('derives the dedup ratio from committed snapshots', async () => {
     const registry = new Registry();
     const events = compactorMetrics(registry);

@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CompactionEvents } from '@pagevault/compaction';
 
+/** How long a scrape waits for the broker to say the consumer lag. */
+const LAG_WAIT_MS = 2_000;
+
 /**
  * The compactor's Prometheus metrics, fed by CompactionService events; consumer lag (from the broker)
  * and packs written (from the repository) are read when scraped.
@@ -18,11 +21,22 @@ export function compactorMetrics(registry: Registry, lag?: () => Promise<bigint>
   const committed = new Counter({ name: 'pagevault_compactor_snapshots_committed_total', help: 'snapshots made visible', ...r });
   const failed = new Counter({ name: 'pagevault_compactor_snapshots_failed_total', help: 'snapshots rejected', labelNames: ['code'], ...r });
   const latency = new Histogram({ name: 'pagevault_compactor_commit_latency_seconds', help: 'first frame to manifest written', buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300], ...r });
+  // The broker is asked once at a time, and a scrape waits for it at most LAG_WAIT_MS: a broker that
+  // does not answer must not hold /metrics past Prometheus's scrape timeout (10 s by default). The gauge
+  // goes NaN until it answers again.
+  let asking: Promise<number> | undefined;
   new Gauge({
     name: 'pagevault_compactor_consumer_lag_records', help: 'frame records not yet committed by the group, over all partitions', ...r,
     async collect() {
-      // An unreachable broker must not break /metrics: the gauge goes NaN until it answers again.
-      if (lag) this.set(await lag().then(Number, () => NaN));
+      if (!lag) return;
+      asking ??= lag().then(Number, () => NaN).finally(() => (asking = undefined));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<number>((res) => (timer = setTimeout(() => res(NaN), LAG_WAIT_MS)));
+      try {
+        this.set(await Promise.race([asking, late]));
+      } finally {
+        clearTimeout(timer);
+      }
     },
   });
   let packsSeen = 0;
