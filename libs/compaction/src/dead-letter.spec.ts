@@ -46,10 +46,13 @@ describe('DeadLetters', () => {
     expect(wide.startsWith('жж')).toBe(true);
   });
 
-  it('sends nothing for a record with no value (a timeout)', async () => {
+  it('sends nothing for a snapshot that timed out (no record to blame), but an empty record from the topic as it came', async () => {
     const p = producers([]);
-    await new DeadLetters(p.open, quiet).write({ ...rec(''), value: Buffer.alloc(0) }, 'id', 'PV_TIMEOUT', 'r');
+    const d = new DeadLetters(p.open, quiet);
+    await d.write({ ...rec(''), value: Buffer.alloc(0) }, 'id', 'PV_TIMEOUT', 'r');
     expect(p.opened).toHaveLength(0);
+    await d.write({ ...rec(''), value: Buffer.alloc(0) }, '', 'PV_FRAME_TRUNCATED', 'a tombstone');
+    expect(p.opened[0]!.sent.map(([k, [v]]) => [k, v!.length])).toEqual([[UNIDENTIFIED, 0]]);
   });
 
   it('rethrows a retriable failure (the batch is delivered again) and opens a new producer next time', async () => {

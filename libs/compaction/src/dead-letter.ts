@@ -1,4 +1,4 @@
-import { isPvError } from '@pagevault/errors';
+import { ErrorCodes, isPvError } from '@pagevault/errors';
 import type { FrameProducer, FrameRecord, RecordHeaders } from '@pagevault/framelog';
 
 /** Key of a dead letter whose record names no snapshot: no key, and no frame header to read one from. */
@@ -87,7 +87,7 @@ export class DeadLetters {
     const key = snapshotId || UNIDENTIFIED;
     const where = { snapshot: key, partition: rec.partition, offset: rec.offset, code, reason };
     this.log.warn(where, 'dead letter');
-    if (rec.value.length === 0) return; // a timeout: no frame to blame
+    if (code === ErrorCodes.TIMEOUT && rec.value.length === 0) return; // a snapshot timed out: no record to blame
     const p = (this.producer ??= this.open());
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), this.timeoutMs)));
