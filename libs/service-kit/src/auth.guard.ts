@@ -31,7 +31,7 @@ export function bearerAuthMiddleware(token: string) {
     // not read through and thrown away to reach a next request on the same connection.
     res.setHeader('Connection', 'close');
     res.setHeader('WWW-Authenticate', 'Bearer'); // RFC 6750: what the 401 wants
-    res.status(401).json({ code: 'PV_HTTP', message: 'a valid bearer token is required' });
+    res.status(401).json({ code: 'PV_HTTP', message: 'a valid bearer token is required', retriable: false });
   };
 }
 

@@ -78,7 +78,9 @@ afterAll(async () => {
 describe('agent, compactor and restorer services', () => {
   it('require the bearer token on every route but health and metrics', async () => {
     expect((await fetch(url('agent', '/snapshots/x'))).status).toBe(401);
-    expect((await fetch(url('restorer', `/tenants/${tenant}/snapshots`), { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    const wrong = await fetch(url('restorer', `/tenants/${tenant}/snapshots`), { headers: { authorization: 'Bearer wrong' } });
+    // An error body like every other: code, message, retriable.
+    expect([wrong.status, await wrong.json()]).toEqual([401, { code: 'PV_HTTP', message: 'a valid bearer token is required', retriable: false }]);
     expect((await fetch(url('compactor', '/readyz'))).status).toBe(200);
     expect((await fetch(url('agent', '/metrics'))).status).toBe(200);
   });
