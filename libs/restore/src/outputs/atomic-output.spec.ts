@@ -92,6 +92,18 @@ describe('atomicDir', () => {
     await expect(atomicDir('/dev/null', false, async () => undefined, true)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
   });
 
+  it('says a directory another writer finished first exists (a bad path), not a store outage, and keeps it', async () => {
+    const dir = join(work, 'raced');
+    const lost = atomicDir(dir, false, async (tmp) => {
+      writeFileSync(join(tmp, 'mine'), 'mine');
+      mkdirSync(dir); // the other restore's rename lands first
+      writeFileSync(join(dir, 'theirs'), 'theirs');
+    });
+    await expect(lost).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('it exists already') });
+    expect(readdirSync(dir)).toEqual(['theirs']);
+    expect(readdirSync(work).filter((f) => f.startsWith('.raced.'))).toEqual([]);
+  });
+
   it('creates the output directory but not its missing parents, as atomicFile does', async () => {
     let wrote = false;
     await expect(atomicDir(join(work, 'no-parent', 'raw'), false, async () => void (wrote = true))).rejects.toMatchObject({

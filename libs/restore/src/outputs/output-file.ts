@@ -64,7 +64,7 @@ export function outputError(e: unknown, path: string, op: string): PvError {
 /** Errors that say the output path itself is wrong: the caller's to fix, not a service down. */
 function pathFailure(errno: string | undefined): { code: ErrorCode; why: string } | undefined {
   const why = {
-    EEXIST: 'it exists already', ENOENT: 'its directory does not exist', ENOTDIR: 'a component of it is not a directory',
+    EEXIST: 'it exists already', ENOTEMPTY: 'it exists already', ENOENT: 'its directory does not exist', ENOTDIR: 'a component of it is not a directory',
     EISDIR: 'it is a directory', ENAMETOOLONG: 'the name is too long', ELOOP: 'too many symbolic links',
     ERR_INVALID_ARG_VALUE: 'not a path (it holds a NUL byte)', ERR_INVALID_ARG_TYPE: 'not a path',
   }[errno ?? ''];
