@@ -67,13 +67,21 @@ export class FilePageReader {
     let fileMissing = 0;
     if (runs.length === 0) return { file, fileMissing };
     const f = await this.fileOf(vma);
+    // The pages of `runs` from the current piece's first on, and where it starts: how many a failure
+    // there leaves unrestored, for its message.
+    let left = runs.reduce((n, r) => n + r.pages, 0);
+    let at = 0;
+    let prev = 0;
     const lost = (addr: number, pages: number, why: string) => {
       if (!required) return;
-      this.lose(vma, f.path, addr, pages, why);
+      this.lose(vma, f.path, addr, pages, why, left - (addr - at) / ps);
       fileMissing += pages;
     };
     for (const r of runs) {
       for (const piece of splitRun(r.start, r.pages, ps, this.buf.length / ps)) {
+        left -= prev;
+        at = piece.start;
+        prev = piece.pages;
         if (!f.fh) {
           lost(piece.start, piece.pages, f.problem!);
           continue;
@@ -102,11 +110,12 @@ export class FilePageReader {
     await fh?.close();
   }
 
-  private lose(vma: VmaHeader, path: string, addr: number, pages: number, why: string): void {
+  /** `pages` from addr are lost; `after`: pages of the VMA's file runs from addr on (for the message). */
+  private lose(vma: VmaHeader, path: string, addr: number, pages: number, why: string, after: number): void {
     if (!this.allowMissing) {
       throw new PvError(
         ErrorCodes.FILE_UNAVAILABLE,
-        `VMA ${vma.index} ${hex(vma.start)}-${hex(vma.end)} maps ${path}, which ${why}: its page at ${hex(addr)} (and ${pages - 1} after it) cannot be restored; --allow-missing-files leaves such pages out (zeros)`,
+        `VMA ${vma.index} ${hex(vma.start)}-${hex(vma.end)} maps ${path}, which ${why}: its page at ${hex(addr)} (and ${after - 1} more taken from the file after it) cannot be restored; --allow-missing-files leaves such pages out (zeros)`,
         { details: { path, vma: vma.index, address: hex(addr), reason: why } },
       );
     }
