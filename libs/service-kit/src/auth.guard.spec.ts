@@ -13,5 +13,8 @@ describe('authorized', () => {
 
   it('lets health and metrics through without a token', () => {
     for (const p of ['/healthz', '/readyz', '/metrics']) expect(authorized(token, p, undefined)).toBe(true);
+    // With the trailing slash express routes to the same handler.
+    for (const p of ['/healthz/', '/readyz/', '/metrics/']) expect(authorized(token, p, undefined)).toBe(true);
+    for (const p of ['/snapshots/', '/readyz/x', '//readyz']) expect(authorized(token, p, undefined), p).toBe(false);
   });
 });
