@@ -141,7 +141,7 @@ describe('a read-only file system', () => {
     for (const [format, out] of [['raw', join(ro, 'raw')], ['elf', join(ro, 'core')], ['stream', join(ro, 'stream')]] as const) {
       const r = cliOn(join(work, 'roomy')).pv('restore', 'latest', '--format', format, '--out', out);
       expect(r.code, `${format}: ${r.err}`).toBe(5);
-      expect(r.err).toMatch(new RegExp(`PV_PERMISSION_DENIED: restore output ${out}.*read-only file system \\(EROFS\\)`));
+      expect(r.err).toMatch(new RegExp(`PV_PERMISSION_DENIED: output ${out}.*read-only file system \\(EROFS\\)`));
     }
   });
 });

@@ -58,7 +58,7 @@ export function outputError(e: unknown, path: string, op: string): PvError {
   const errno = errnoOf(e);
   const { code, why } = fileFailure(errno)
     ?? pathFailure(errno) ?? { code: ErrorCodes.STORE_UNAVAILABLE, why: '' };
-  return new PvError(code, `restore output ${path}: ${op} failed${why ? `: ${why}` : ''} (${errno ?? String(e)})`, { cause: e, details: { path, op, errno } });
+  return new PvError(code, `output ${path}: ${op} failed${why ? `: ${why}` : ''} (${errno ?? String(e)})`, { cause: e, details: { path, op, errno } });
 }
 
 /** Errors that say the output path itself is wrong: the caller's to fix, not a service down. */
