@@ -31,8 +31,6 @@ async function main(): Promise<void> {
     kind: 'kafka', brokers: c.PV_KAFKA_BROKERS, topic: c.PV_KAFKA_DLQ_TOPIC, partitions: 1, clientId: 'pagevault-compactor-dlq',
     compression: kafkaCompression(c.PV_KAFKA_COMPRESSION),
   });
-  await frames.ensureTopic();
-  await dlqLog.ensureTopic();
   const deadLetters = new DeadLetters(() => dlqLog.producer(), log, { ensureTopic: () => dlqLog.ensureTopic(), sourceTopic: c.PV_KAFKA_TOPIC });
   const registry = new Registry();
   const repo = new Repository(store, {
@@ -61,10 +59,14 @@ async function main(): Promise<void> {
     },
   });
   const ready = readinessOf({ 'object store': () => store.head(keys.tenants + 'ready-probe'), kafka: () => frames.endOffsets() });
-  await serve(CompactorModule.forRoot(compaction, registry, ready), { service: 'compactor', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
+  // The topics are made (if missing) and the group joined once HTTP answers: /readyz says what is missing meanwhile.
+  const startup = { prepare: () => Promise.all([frames.ensureTopic(), dlqLog.ensureTopic()]), fatal };
+  await serve(CompactorModule.forRoot(compaction, registry, ready, startup), { service: 'compactor', host: c.PV_HTTP_HOST, port: c.PV_HTTP_PORT, token: c.PV_AUTH_TOKEN });
 }
 
-main().catch((e: unknown) => {
+function fatal(e: unknown): never {
   process.stderr.write(`pagevault compactor: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
-});
+}
+
+main().catch(fatal);

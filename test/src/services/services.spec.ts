@@ -380,6 +380,25 @@ describe('agent, compactor and restorer services', () => {
     }
   }, 60_000);
 
+  it('answer /healthz and /readyz (naming Kafka) from a compactor started while Kafka cannot be reached', async () => {
+    const port = ports.restorer + 300; // beside every port the suite's services use
+    const p = spawn(process.execPath, [resolve(root, 'apps/compactor/dist/main.js')], {
+      env: { ...env, PV_HTTP_PORT: String(port), PV_KAFKA_BROKERS: '127.0.0.1:1', PV_COMPACTOR_GROUP: `pv-it-nokafka-${tenant}` }, stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    try {
+      const t0 = Date.now();
+      await until('compactor /healthz', async () => ((await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok ? true : undefined), 30_000);
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+      const body = (await r.json()) as { code: string; reason: string };
+      expect([r.status, body.code]).toEqual([503, 'PV_NOT_READY']);
+      expect(body.reason).toMatch(/kafka: /);
+      expect(Date.now() - t0).toBeLessThan(30_000); // its start gives up only after ~90 s of retries
+    } finally {
+      p.kill('SIGKILL');
+      await new Promise((res) => (p.exitCode !== null ? res(null) : p.once('exit', res)));
+    }
+  }, 60_000);
+
   it('end a snapshot the agent was running when told to stop (SIGTERM) with an abort frame: failed at once, not after the timeout', async () => {
     const big = spawn('python3', ['-c', 'import os, sys\nb = bytearray(os.urandom(1 << 30))\nprint(os.getpid(), flush=True)\nsys.stdin.readline()'], { stdio: ['pipe', 'pipe', 'inherit'] });
     const port = ports.restorer + 200; // beside every port the suite's services use
