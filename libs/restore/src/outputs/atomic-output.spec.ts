@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { thawAllFrozen } from '@pagevault/capture';
-import { ErrorCodes } from '@pagevault/errors';
+import { ErrorCodes, PvError } from '@pagevault/errors';
 import { identityScope } from '@pagevault/repo';
 import { atomicDir, atomicFile } from './atomic-output';
 
@@ -102,6 +102,18 @@ describe('atomicDir', () => {
     await expect(lost).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('it exists already') });
     expect(readdirSync(dir)).toEqual(['theirs']);
     expect(readdirSync(work).filter((f) => f.startsWith('.raced.'))).toEqual([]);
+  });
+
+  it('names the output, not its temporary file, in an error met writing it (a full disk)', async () => {
+    const out = join(work, 'full.out');
+    const full = (tmp: string) => new PvError(ErrorCodes.STORE_FULL, `output ${tmp}: write failed: no space left (ENOSPC)`, { details: { path: tmp } });
+    await expect(atomicFile(out, false, async (tmp) => Promise.reject(full(tmp)))).rejects.toMatchObject({
+      code: ErrorCodes.STORE_FULL, message: `output ${out}: write failed: no space left (ENOSPC)`, details: { path: out },
+    });
+    const dir = join(work, 'full-dir');
+    await expect(atomicDir(dir, false, async (tmp) => Promise.reject(full(join(tmp, 'img'))))).rejects.toMatchObject({
+      message: `output ${join(dir, 'img')}: write failed: no space left (ENOSPC)`,
+    });
   });
 
   it('creates the output directory but not its missing parents, as atomicFile does', async () => {

@@ -95,7 +95,7 @@ async function writeAtomicFile<T>(path: string, fsync: boolean, write: (tmp: str
     return out;
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => undefined);
-    throw e;
+    throw namingOutput(e, tmp, path);
   } finally {
     unregisterFrozen(undo);
   }
@@ -134,10 +134,20 @@ async function writeAtomicDir<T>(dir: string, fsync: boolean, write: (tmp: strin
     return out;
   } catch (e) {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
-    throw e;
+    throw namingOutput(e, tmp, dir);
   } finally {
     unregisterFrozen(undo);
   }
+}
+
+/**
+ * An error met writing the temporary `tmp` (a full or read-only disk), told of the output the user
+ * named: the temporary name is gone once the write failed, and means nothing to them.
+ */
+function namingOutput(e: unknown, tmp: string, out: string): unknown {
+  if (!(e instanceof PvError) || !e.message.includes(tmp)) return e;
+  const details = { ...e.details, ...(typeof e.details['path'] === 'string' ? { path: e.details['path'].replace(tmp, out) } : {}) };
+  return new PvError(e.code, e.message.split(tmp).join(out), { cause: e.cause ?? e, retriable: e.retriable, details });
 }
 
 /**
