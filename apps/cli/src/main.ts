@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { writeSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { installThawOnSignals } from '@pagevault/capture';
 import { isPvError } from '@pagevault/errors';
@@ -16,8 +17,11 @@ import { Exit, exitCodeFor } from './exit-codes';
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
 // A snapshot interrupted (Ctrl-C, a closed terminal, a supervisor's SIGTERM) thaws its frozen targets
-// before the CLI dies of the signal.
-installThawOnSignals(['SIGINT', 'SIGTERM', 'SIGHUP']);
+// before the CLI dies of the signal, saying so (a partial output is removed on the way out; a snapshot
+// not committed is not one).
+installThawOnSignals(['SIGINT', 'SIGTERM', 'SIGHUP'], (sig) => {
+  writeSync(2, `pagevault: stopped by ${sig}: any process it froze is thawed, and nothing unfinished is left looking complete\n`);
+});
 
 const program = new Command('pagevault')
   .description('checkpoint the memory of live Linux processes, deduplicated and content-addressed')

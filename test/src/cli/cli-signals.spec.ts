@@ -31,8 +31,10 @@ describe('pagevault snapshot interrupted while its target is frozen', () => {
     expect(stateOf(pid)).not.toMatch(/[Tt]/);
     const locks = join(work, `locks-${signal}`);
     mkdirSync(locks);
-    const cli = spawn(process.execPath, [CLI, '--store', join(work, signal), 'snapshot', String(pid)], { stdio: 'ignore', env: { ...process.env, PV_LOCK_DIR: locks } });
-    const exited = new Promise<NodeJS.Signals | null>((r) => cli.once('exit', (_, sig) => r(sig)));
+    const cli = spawn(process.execPath, [CLI, '--store', join(work, signal), 'snapshot', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PV_LOCK_DIR: locks } });
+    let stderr = '';
+    cli.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((r) => cli.once('close', (_, sig) => r(sig)));
     // Watch for the freeze (synchronously: the CLI is another process), then interrupt it there.
     const deadline = Date.now() + 30_000;
     while (!/[Tt]/.test(stateOf(pid)) && cli.exitCode === null && Date.now() < deadline) sleepMs(1);
@@ -40,6 +42,7 @@ describe('pagevault snapshot interrupted while its target is frozen', () => {
     expect(readdirSync(locks)).toEqual([`pagevault-freeze-${pid}.lock`]); // held while frozen
     cli.kill(signal);
     expect(await exited).toBe(signal);
+    expect(stderr).toBe(`pagevault: stopped by ${signal}: any process it froze is thawed, and nothing unfinished is left looking complete\n`);
     expect(stateOf(pid)).not.toMatch(/[Tt]/);
     expect(readdirSync(locks)).toEqual([]); // released on the way out, after the thaw
   });

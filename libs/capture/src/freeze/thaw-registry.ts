@@ -41,18 +41,22 @@ let installed: (() => void) | undefined;
 
 /**
  * Makes SIGTERM and SIGINT (and process exit) thaw every frozen target first. When no one else listens
- * for the signal, the handler then re-raises it so the process dies of it as it would have; when other
- * listeners exist (an app's graceful shutdown), they decide when to exit. Idempotent; returns an
- * uninstaller.
+ * for the signal, the handler then re-raises it so the process dies of it as it would have (after
+ * `dying`, a last word such as a line on stderr, written synchronously); when other listeners exist (an
+ * app's graceful shutdown), they decide when to exit. Idempotent; returns an uninstaller.
  */
-export function installThawOnSignals(signals: readonly Sig[] = ['SIGTERM', 'SIGINT']): () => void {
+export function installThawOnSignals(signals: readonly Sig[] = ['SIGTERM', 'SIGINT'], dying?: (sig: Sig) => void): () => void {
   if (installed) return installed;
   const handlers = signals.map((sig) => {
     const h = (): void => {
       thawAllFrozen();
       if (process.listenerCount(sig) === 1) {
         process.removeListener(sig, h);
-        process.kill(process.pid, sig);
+        try {
+          dying?.(sig);
+        } finally {
+          process.kill(process.pid, sig);
+        }
       }
     };
     process.on(sig, h);
