@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CompactionEvents } from '@pagevault/compaction';
+import { boundedCall } from '@pagevault/service-kit';
 
 /** How long a scrape waits for the broker to say the consumer lag. */
 const LAG_WAIT_MS = 2_000;
@@ -24,19 +25,11 @@ export function compactorMetrics(registry: Registry, lag?: () => Promise<bigint>
   // The broker is asked once at a time, and a scrape waits for it at most LAG_WAIT_MS: a broker that
   // does not answer must not hold /metrics past Prometheus's scrape timeout (10 s by default). The gauge
   // goes NaN until it answers again.
-  let asking: Promise<number> | undefined;
+  const askLag = lag && boundedCall(() => lag().then(Number, () => NaN), LAG_WAIT_MS, NaN);
   new Gauge({
     name: 'pagevault_compactor_consumer_lag_records', help: 'frame records not yet committed by the group, over all partitions', ...r,
     async collect() {
-      if (!lag) return;
-      asking ??= lag().then(Number, () => NaN).finally(() => (asking = undefined));
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<number>((res) => (timer = setTimeout(() => res(NaN), LAG_WAIT_MS)));
-      try {
-        this.set(await Promise.race([asking, late]));
-      } finally {
-        clearTimeout(timer);
-      }
+      if (askLag) this.set(await askLag());
     },
   });
   let packsSeen = 0;

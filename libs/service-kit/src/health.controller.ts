@@ -1,5 +1,6 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import { Registry } from 'prom-client';
+import { boundedCall } from './bounded-call';
 
 export const READINESS = Symbol('readiness');
 /** Returns undefined when ready, or why not. */
@@ -11,33 +12,11 @@ export type Readiness = () => Promise<string | undefined>;
  * ready in that time, not in its client's retry budget. Not ready names every dependency that failed.
  */
 export function readinessOf(probes: Record<string, () => Promise<unknown>>, timeoutMs = 3_000): Readiness {
-  // A probe still running from an earlier call (a client retrying past the bound) is waited on again,
-  // not started once more: a down dependency polled every few seconds holds one probe, not dozens.
-  const running = new Map<string, Promise<unknown>>();
-  const run = (name: string, probe: () => Promise<unknown>) => {
-    let p = running.get(name);
-    if (!p) {
-      p = probe().finally(() => running.delete(name));
-      running.set(name, p);
-    }
-    return p;
-  };
+  const checks = Object.entries(probes).map(([name, probe]) =>
+    boundedCall(() => probe().then(() => undefined, (e: unknown) => `${name}: ${e instanceof Error ? e.message : String(e)}`), timeoutMs, `${name}: no answer within ${timeoutMs} ms`),
+  );
   return async () => {
-    const failed = await Promise.all(
-      Object.entries(probes).map(async ([name, probe]) => {
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<string>((resolve) => {
-          timer = setTimeout(() => resolve(`${name}: no answer within ${timeoutMs} ms`), timeoutMs);
-          timer.unref();
-        });
-        try {
-          return await Promise.race([run(name, probe).then(() => undefined, (e: unknown) => `${name}: ${e instanceof Error ? e.message : String(e)}`), late]);
-        } finally {
-          clearTimeout(timer);
-        }
-      }),
-    );
-    const why = failed.filter((x) => x !== undefined);
+    const why = (await Promise.all(checks.map((check) => check()))).filter((x) => x !== undefined);
     return why.length ? why.join('; ') : undefined;
   };
 }

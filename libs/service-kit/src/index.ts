@@ -5,4 +5,5 @@ export { PvErrorFilter } from './error.filter';
 export { createLogger, PinoNestLogger } from './logger';
 export { HealthController, READINESS, readinessOf, type Readiness } from './health.controller';
 export { serve, type ServeOptions } from './bootstrap';
+export { boundedCall } from './bounded-call';
 export { requestBody, shown } from './request-body';
