@@ -5,7 +5,7 @@ import { captureSnapshot } from '@pagevault/capture';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { SnapshotWriter, frameSealer, idFromHex, newSnapshotId, idToHex } from '@pagevault/format';
 import {
-  atomicFile, openOutputFile, restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream, type FileOutputOptions, type OutputStats,
+  FrameAppender, atomicFile, openOutputFile, restoreSnapshot, writeElfCore, writeLiveProcess, writeRawImages, writeStream, type FileOutputOptions, type OutputStats,
 } from '@pagevault/restore';
 import { resolveSnapshot, type Manifest, type TenantStore } from '@pagevault/repo';
 import { leftOut, openContext, type Context, type GlobalOptions } from '../context';
@@ -37,9 +37,6 @@ export async function restoreTo(t: TenantStore, m: Manifest, format: RestoreForm
   }
 }
 
-/** Frames below this size are gathered into one write. */
-const SMALL_FRAME = 64 << 10;
-
 /**
  * Writes a direct full dump of a process to a stream-format file: no log, no store. The reference for
  * byte-identity. Written as `out.partial-<random>` and moved to `out` once complete (an existing `out` is refused
@@ -51,26 +48,18 @@ export async function dumpProcess(pid: number, out: string, o: { id?: string; ti
   let bytes = 0;
   await atomicFile(out, false, async (tmp) => {
     const fh = await openOutputFile(tmp, { fsync: false, direct: false });
-    let position = 0;
+    const file = new FrameAppender(fh);
     let pending: Buffer[] = [];
     const writer = new SnapshotWriter({ snapshotId: id, sealer: frameSealer(), emit: (f) => (pending.push(f), frames++, (bytes += f.length)) });
-    // Small frames (a VMA's begin and end, its runs) are written together: one write call each took a
-    // 20,000-VMA process's dump 15 s. Page chunks go as they are.
     const drain = async () => {
       const b = pending;
       pending = [];
-      for (let i = 0; i < b.length; ) {
-        let j = i;
-        let n = 0;
-        while (j < b.length && b[j]!.length < SMALL_FRAME && n < 1 << 20) n += b[j++]!.length;
-        if (j === i) j++;
-        position += await fh.write(j - i === 1 ? b[i]! : Buffer.concat(b.slice(i, j), n), position);
-        i = j;
-      }
+      for (const f of b) await file.append(f);
     };
     try {
       await captureSnapshot({ pid, writer, drain, tenant: o.tenant, host: o.host, ...(o.timeMs !== undefined ? { startTimeMs: o.timeMs } : {}) });
       await drain();
+      await file.flush();
       await fh.finish();
     } catch (e) {
       await fh.abandon();

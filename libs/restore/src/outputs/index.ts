@@ -8,7 +8,7 @@ export { readElfCore, readSegment, parseNotes, type ElfCoreInfo, type ElfNote } 
 export { ELF, type ProgramHeader } from './elf-layout';
 export { NT } from './elf-notes';
 export { writeLiveProcess, type LiveProcessOptions, type LiveProcessStats } from './live-process';
-export { writeStream, type StreamOutputOptions, type StreamStats } from './stream-file';
+export { FrameAppender, writeStream, type StreamOutputOptions, type StreamStats } from './stream-file';
 export { atomicFile, checkOutput } from './atomic-output';
 export { openOutputFile, type OutputFile } from './output-file';
 export { kindName, perms, vmaNote } from './vma-util';

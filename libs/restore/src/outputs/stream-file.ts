@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { PageRun } from '@pagevault/format';
 import { atomicFile } from './atomic-output';
-import { openOutputFile } from './output-file';
+import { openOutputFile, type OutputFile } from './output-file';
 import { emptyCounts, type FileOutputOptions, type OutputStats } from './output-types';
 import { walkSnapshot, type SnapshotInput } from './snapshot-walk';
 
@@ -10,6 +10,35 @@ export type StreamOutputOptions = Omit<FileOutputOptions, 'fileRoot'>;
 
 /** Small frames gathered per write to a file. */
 const STAGE_BYTES = 1 << 20;
+
+/**
+ * Frames appended back to back to a stream-format file, the small ones (a VMA's begin, end and runs)
+ * gathered into one write: a process of thousands of small VMAs spent most of its restore, or its dump,
+ * in one write call per frame. Page chunks go as they are. flush() once the last is appended.
+ */
+export class FrameAppender {
+  private readonly staged = Buffer.allocUnsafe(STAGE_BYTES);
+  private used = 0;
+  /** Bytes written to the file so far. */
+  position = 0;
+
+  constructor(private readonly fh: OutputFile) {}
+
+  async append(frame: Buffer): Promise<void> {
+    if (frame.length > STAGE_BYTES / 4) {
+      await this.flush();
+      this.position += await this.fh.write(frame, this.position);
+      return;
+    }
+    if (this.used + frame.length > STAGE_BYTES) await this.flush();
+    this.used += frame.copy(this.staged, this.used);
+  }
+
+  async flush(): Promise<void> {
+    if (this.used > 0) this.position += await this.fh.write(this.staged.subarray(0, this.used), this.position);
+    this.used = 0;
+  }
+}
 
 export interface StreamStats extends OutputStats {
   frames: number;
@@ -51,26 +80,10 @@ export async function writeStream(frames: SnapshotInput, out: Writable | string,
     await atomicFile(out, fsync, async (tmp) => {
       // Frames land at any offset: no direct I/O (it needs aligned writes); the page cache, flushed early.
       const fh = await openOutputFile(tmp, { fsync, direct: false });
-      let position = 0;
-      // Small frames (a VMA's begin, end and runs) are gathered into one write: a process of thousands of
-      // small VMAs spent most of its restore in one write call per frame. Page chunks go as they are.
-      const staged = Buffer.allocUnsafe(STAGE_BYTES);
-      let used = 0;
-      const flush = async () => {
-        if (used > 0) position += await fh.write(staged.subarray(0, used), position);
-        used = 0;
-      };
+      const frames = new FrameAppender(fh);
       try {
-        await walk(async (raw) => {
-          if (raw.length > STAGE_BYTES / 4) {
-            await flush();
-            position += await fh.write(raw, position);
-            return;
-          }
-          if (used + raw.length > STAGE_BYTES) await flush();
-          used += raw.copy(staged, used);
-        });
-        await flush();
+        await walk((raw) => frames.append(raw));
+        await frames.flush();
       } catch (e) {
         await fh.abandon();
         throw e;
