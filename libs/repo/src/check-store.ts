@@ -54,6 +54,9 @@ const DELTA_BATCH = 4096;
 /** Delta pages inflated and hashed per PageHasher call. */
 const DECODE_BATCH = 1024;
 
+/** Kept base pages per slab (4 MiB of 4 KiB pages). */
+const SLAB_PAGES = 1024;
+
 /** needed[r]: a page the snapshots reach, or only the base of one (checked so that a delta can be). */
 const REACHED = 1;
 const BASE_ONLY = 2;
@@ -310,7 +313,11 @@ const enum Met {
  */
 class DeltaChecks {
   private readonly state: Uint8Array;
-  private readonly kept = new Map<number, Buffer>();
+  /** Kept pages by record: their slots in slabs of SLAB_PAGES pages, made as needed and reused (no allocation a page). */
+  private readonly kept = new Map<number, number>();
+  private readonly slabs: Buffer[] = [];
+  private readonly freeSlots: number[] = [];
+  private slots = 0;
   /** Waiting deltas by the record of a base they wait for. */
   private readonly waiting = new Map<number, Waiting[]>();
   private ready: Waiting[] = [];
@@ -336,7 +343,9 @@ class DeltaChecks {
   checked(r: number, raw: Buffer, at: number): void {
     if (this.state[r] !== Met.NotYet) return;
     if (this.uses[r]! > 0 && this.bytes + this.pageSize <= this.keepBytes) {
-      this.kept.set(r, Buffer.from(raw.subarray(at, at + this.pageSize)));
+      const slot = this.takeSlot();
+      raw.copy(this.slabs[Math.floor(slot / SLAB_PAGES)]!, (slot % SLAB_PAGES) * this.pageSize, at, at + this.pageSize);
+      this.kept.set(r, slot);
       this.bytes += this.pageSize;
       this.state[r] = Met.Kept;
     } else this.state[r] = Met.Gone;
@@ -380,7 +389,11 @@ class DeltaChecks {
       const ok = batch.map((w, i) => {
         // A base let go already: the index files listed other bases than the blob's header does.
         if (!w.bases.every((b) => this.kept.has(b))) return false;
-        w.bases.forEach((b, k) => this.kept.get(b)!.copy(this.dict, DICT_PAD + k * ps));
+        w.bases.forEach((b, k) => {
+          const slot = this.kept.get(b)!;
+          const at = (slot % SLAB_PAGES) * ps;
+          this.slabs[Math.floor(slot / SLAB_PAGES)]!.copy(this.dict, DICT_PAD + k * ps, at, at + ps);
+        });
         try {
           inflateBlobInto(w.z, this.raw.subarray(i * ps, (i + 1) * ps), w.where, this.dict.subarray(0, DICT_PAD + w.bases.length * ps));
           return true;
@@ -408,7 +421,19 @@ class DeltaChecks {
   /** A use of base b is over: it is let go after its last. */
   private release(b: number): void {
     if (this.uses[b] === 0 || --this.uses[b] > 0) return;
-    if (this.kept.delete(b)) this.bytes -= this.pageSize;
+    const slot = this.kept.get(b);
+    if (slot === undefined) return;
+    this.kept.delete(b);
+    this.freeSlots.push(slot);
+    this.bytes -= this.pageSize;
+  }
+
+  /** A free slot for a kept page, in a new slab when every one made is taken. */
+  private takeSlot(): number {
+    const free = this.freeSlots.pop();
+    if (free !== undefined) return free;
+    if (this.slots % SLAB_PAGES === 0) this.slabs.push(Buffer.allocUnsafe(SLAB_PAGES * this.pageSize));
+    return this.slots++;
   }
 
   private wake(r: number): void {

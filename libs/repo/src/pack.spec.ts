@@ -30,6 +30,12 @@ describe('packs', () => {
     const bytes = Buffer.from(b.seal()!.bytes);
     bytes.writeUInt32LE(1 << 30, bytes.length - 8 - 44 - 8 + 8 + 32); // blob offset of entry 0
     expect(() => readPackTrailer(bytes, 'k')).toThrow(/PV|pack|trailer|blob/);
+    // A blob said to hold more pages than any does (a reader sizes its buffers by BLOB_PAGES).
+    const c = new PackBuilder(PS, 1);
+    c.add(Buffer.alloc(32, 2), randomBytes(PS), 0);
+    const big = Buffer.from(c.seal()!.bytes);
+    big[big.length - 8 - 44 + 42] = BLOB_PAGES + 1; // entry 0's blob pages
+    expect(() => readPackTrailer(big, 'k')).toThrow(/says it holds 17 pages/);
   });
 
   it('names a blob that does not inflate as corrupt', () => {

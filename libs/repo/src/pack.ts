@@ -199,6 +199,7 @@ export function readPackTrailer(pack: Buffer, key: string): PackEntry[] {
       depth: pack[o + 43]!,
     };
     if (e.blobOffset + e.blobLength > t0) throw bad(`blob at ${e.blobOffset} runs into the trailer`);
+    if (e.blobPages < 1 || e.blobPages > BLOB_PAGES) throw bad(`blob at ${e.blobOffset} says it holds ${e.blobPages} pages (1 to ${BLOB_PAGES})`);
     out.push(e);
   }
   return out;
@@ -217,18 +218,21 @@ export function* blobsOf(entries: PackEntry[]): Generator<PackEntry[]> {
 }
 
 const blobHashes = Buffer.allocUnsafe(32 * BLOB_PAGES);
+/** Where checkPlainBlob inflates a blob (grown to the largest page size seen). */
+let blobPages = Buffer.alloc(0);
 
 /**
- * Inflates a plain blob of a pack and hashes its pages in one call: its pages (slot s at s × pageSize)
- * when each of its entries' pages hashes to the entry's hash, else the damage (OBJECT_CORRUPT naming
- * the pack and blob).
+ * Inflates a plain blob of a pack and hashes its pages in one call: its pages (slot s at s × pageSize;
+ * a buffer reused by the next call) when each of its entries' pages hashes to the entry's hash, else the
+ * damage (OBJECT_CORRUPT naming the pack and blob).
  */
 export function checkPlainBlob(pack: Buffer, key: string, blob: PackEntry[], pageSize: number): Buffer | PvError {
   const e0 = blob[0]!;
   const where = `pack ${key} blob @${e0.blobOffset}`;
-  let raw: Buffer;
+  if (blobPages.length < BLOB_PAGES * pageSize) blobPages = Buffer.allocUnsafe(BLOB_PAGES * pageSize);
+  const raw = blobPages.subarray(0, e0.blobPages * pageSize);
   try {
-    raw = inflateBlob(pack.subarray(e0.blobOffset, e0.blobOffset + e0.blobLength), e0.blobPages, pageSize, where);
+    inflateBlobInto(pack.subarray(e0.blobOffset, e0.blobOffset + e0.blobLength), raw, where);
     pageHasher().hash(raw, e0.blobPages, pageSize, blobHashes);
   } catch (e) {
     if (!isPvError(e, ErrorCodes.OBJECT_CORRUPT)) throw e;
