@@ -67,21 +67,13 @@ export class FilePageReader {
     let fileMissing = 0;
     if (runs.length === 0) return { file, fileMissing };
     const f = await this.fileOf(vma);
-    // The pages of `runs` from the current piece's first on, and where it starts: how many a failure
-    // there leaves unrestored, for its message.
-    let left = runs.reduce((n, r) => n + r.pages, 0);
-    let at = 0;
-    let prev = 0;
     const lost = (addr: number, pages: number, why: string) => {
       if (!required) return;
-      this.lose(vma, f.path, addr, pages, why, left - (addr - at) / ps);
+      this.lose(vma, f.path, addr, pages, why, pagesFrom(runs, addr, ps));
       fileMissing += pages;
     };
     for (const r of runs) {
       for (const piece of splitRun(r.start, r.pages, ps, this.buf.length / ps)) {
-        left -= prev;
-        at = piece.start;
-        prev = piece.pages;
         if (!f.fh) {
           lost(piece.start, piece.pages, f.problem!);
           continue;
@@ -189,4 +181,11 @@ async function openMappedFile(path: string | undefined, vma: VmaHeader, checkIde
     f.fh = undefined;
   }
   return f;
+}
+
+/** How many pages of `runs` (ascending) lie at or after `addr`. */
+function pagesFrom(runs: PageRun[], addr: number, pageSize: number): number {
+  let n = 0;
+  for (const r of runs) n += Math.max(0, Math.min(r.pages, r.pages - (addr - r.start) / pageSize));
+  return n;
 }
