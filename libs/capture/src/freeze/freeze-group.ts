@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { cgroupDirOf, readSwitchCounts, readUserTicks, tracedThread } from '../procfs/process-tree';
+import { statFields } from '../procfs/proc-files';
 import { CgroupFreeze, cgroupFreezable, isFrozen } from './cgroup-freezer';
 import { lockFreeze } from './freeze-lock';
 import { SignalFreeze, allThreadsStopped } from './signal-freezer';
@@ -53,7 +54,7 @@ export function assertProcess(pid: number): void {
     throw new PvError(ErrorCodes.NO_SUCH_PROCESS, `no process with pid ${pid}`, { details: { pid } });
   }
   // Fields after the command name: state ppid pgrp session tty_nr tpgid flags ...
-  const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+  const flags = Number(statFields(stat)[6]);
   if (flags & PF_KTHREAD) {
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `pid ${pid} is a kernel thread: it has no user memory to snapshot`, { details: { pid } });
   }

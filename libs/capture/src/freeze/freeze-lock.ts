@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { ERRNO, errnoName, libc } from '../memory/libc';
+import { statFields } from '../procfs/proc-files';
 import { allThreadsStopped } from './signal-freezer';
 import type { Thawable } from './thaw-registry';
 
@@ -215,7 +216,7 @@ function recoverAbandoned(pid: number, journal: string): AbandonedFreeze[] {
 function startTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return statFields(stat)[19];
   } catch {
     return undefined;
   }

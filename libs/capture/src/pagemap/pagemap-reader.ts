@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
-import { isAlive, procError } from '../procfs/proc-files';
+import { isAlive, procError, statFields } from '../procfs/proc-files';
 import { PAGEMAP_ENTRY_BYTES } from './pagemap-bits';
 
 /** Entries per pread by default: 64 Ki entries = 512 KiB of buffer, 256 MiB of address space. */
@@ -86,6 +86,6 @@ function isExiting(pid: number): boolean {
   } catch {
     return true; // gone meanwhile
   }
-  const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+  const flags = Number(statFields(stat)[6]);
   return (flags & 0x4) !== 0;
 }

@@ -65,6 +65,14 @@ export function isAlive(pid: number): boolean {
 }
 
 /** The state letter of a /proc/PID/stat (or task/TID/stat) line: R, S, D, T, t, Z, X, I... */
+/**
+ * The fields of a /proc/PID/stat line after the command name (which is in parentheses and may itself
+ * hold ") "): [0] state, [1] ppid, ... [6] flags, ... [11] utime, ... [19] starttime.
+ */
+export function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 export function parseStatState(stat: string): string {
   // comm is in parentheses and may itself contain ") ", so the state follows the last ')'.
   const close = stat.lastIndexOf(')');

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
-import { listThreads, parseStatState, procError } from './proc-files';
+import { listThreads, parseStatState, procError, statFields } from './proc-files';
 
 /**
  * `parse` of a /proc/PID/task/TID file (`stat`, `status`) of every live thread, by tid. A thread that
@@ -42,7 +42,7 @@ export function readSwitchCounts(pid: number): Map<number, number> {
  */
 export function readUserTicks(pid: number): Map<number, number> {
   // Fields after the command name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime ...
-  return perThread(pid, 'stat', (s) => Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[11]));
+  return perThread(pid, 'stat', (s) => Number(statFields(s)[11]));
 }
 
 const VOLUNTARY = /^voluntary_ctxt_switches:\s*(\d+)$/m;
@@ -87,7 +87,7 @@ function childrenByScan(pid: number): number[] {
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       // Fields after the command: state, ppid, ...
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(statFields(stat)[1]);
       if (ppid === pid) out.push(Number(name));
     } catch {
       // exited meanwhile
