@@ -100,6 +100,13 @@ describe('pagevault CLI, embedded mode', () => {
       // The mapping's 14, and whatever else the interpreter touched meanwhile (a few pages of its heap).
       expect(ab).toBeGreaterThanOrEqual(14);
       expect(ab).toBeLessThan(14 + 64);
+      // A VMA's start is the same number in `diff --json` as in `show --json`, and hex in the table.
+      const rows = own.pvJson<{ vmas: { start: unknown; changed: number }[] }>('diff', a, b).vmas;
+      const starts = new Set([a, b].flatMap((id) => own.pvJson<{ vmas: { start: number }[] }>('show', id).vmas.map((v) => v.start)));
+      expect(rows.length).toBeGreaterThan(0);
+      for (const r of rows) expect(typeof r.start === 'number' && starts.has(r.start), String(r.start)).toBe(true);
+      const table = own.pv('diff', a, b).out;
+      for (const r of rows) expect(table).toContain((r.start as number).toString(16));
     } finally {
       p.kill('SIGKILL');
     }

@@ -77,8 +77,9 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
     const t = await ctx.tenant();
     const [a, b] = [await resolveSnapshot(t, ra, {}, leftOut), await resolveSnapshot(t, rb, {}, leftOut)];
     const rows = await diffSnapshots(t, a, b);
+    // Addresses are numbers in JSON, as `show --json` gives them, and hex in the table.
     if (ctx.json) printJson({ a: a.snapshotId, b: b.snapshotId, vmas: rows });
-    else printTable(rows);
+    else printTable(rows.map((r) => ({ ...r, start: r.start.toString(16) })));
   });
 
   program.command('verify [snapshots...]').description('check every referenced object exists and every page matches its hash (like restic check --read-data)')
@@ -178,14 +179,21 @@ function lastFilePage(list: PageList, pageSize: number): number | undefined {
  * snapshot touched reads as zeros, so it equals a zero page: the count is of pages whose contents
  * differ, the same from a to b as from b to a.
  */
-async function diffSnapshots(t: TenantStore, a: Manifest, b: Manifest): Promise<Record<string, unknown>[]> {
-  const rows: Record<string, unknown>[] = [];
+interface DiffRow {
+  start: number;
+  path: string;
+  status: 'added' | 'removed' | 'changed' | 'resized';
+  changed: number;
+}
+
+async function diffSnapshots(t: TenantStore, a: Manifest, b: Manifest): Promise<DiffRow[]> {
+  const rows: DiffRow[] = [];
   const byStart = new Map(a.vmas.map((v) => [v.start, v]));
   for (const vb of b.vmas) {
     const va = byStart.get(vb.start);
     byStart.delete(vb.start);
     if (!va) {
-      rows.push({ start: vb.start.toString(16), path: vb.path, status: 'added', changed: vb.pages.data + vb.pages.zero });
+      rows.push({ start: vb.start, path: vb.path, status: 'added', changed: vb.pages.data + vb.pages.zero });
       continue;
     }
     if (va.map?.sha === vb.map?.sha && va.end === vb.end) continue;
@@ -211,8 +219,8 @@ async function diffSnapshots(t: TenantStore, a: Manifest, b: Manifest): Promise<
         for (let k = 0; k < la.counts[i]!; k++) if (!(lb && ob && lb.lookup(la.starts[i]! + k * a.pageSize, ob))) changed++;
       }
     }
-    rows.push({ start: vb.start.toString(16), path: vb.path, status: va.end === vb.end ? 'changed' : 'resized', changed });
+    rows.push({ start: vb.start, path: vb.path, status: va.end === vb.end ? 'changed' : 'resized', changed });
   }
-  for (const va of byStart.values()) rows.push({ start: va.start.toString(16), path: va.path, status: 'removed', changed: va.pages.data + va.pages.zero });
+  for (const va of byStart.values()) rows.push({ start: va.start, path: va.path, status: 'removed', changed: va.pages.data + va.pages.zero });
   return rows;
 }
