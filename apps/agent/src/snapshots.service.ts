@@ -152,7 +152,7 @@ export class SnapshotsService implements BeforeApplicationShutdown {
 
   get(id: string): SnapshotJob {
     const j = this.jobs.get(id);
-    if (!j) throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `no snapshot job ${id} on this agent`);
+    if (!j) throw new PvError(ErrorCodes.UNKNOWN_JOB, `no snapshot job ${id} on this agent`);
     const s = this.live.get(id);
     return s ? { ...j, progress: { phase: s.phase, frames: s.frames, bytes: s.bytes } } : j;
   }

@@ -19,6 +19,7 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.INVALID_ARGUMENT]: Exit.usage,
   [ErrorCodes.CONFIG_INVALID]: Exit.usage,
   [ErrorCodes.UNKNOWN_SNAPSHOT]: Exit.notFound,
+  [ErrorCodes.UNKNOWN_JOB]: Exit.notFound,
   [ErrorCodes.OBJECT_NOT_FOUND]: Exit.corrupt,
   [ErrorCodes.OBJECT_CORRUPT]: Exit.corrupt,
   [ErrorCodes.PAGE_HASH_MISMATCH]: Exit.corrupt,

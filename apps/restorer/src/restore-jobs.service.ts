@@ -113,7 +113,7 @@ export class RestoreJobsService {
 
   get(id: string): RestoreJob {
     const j = this.jobs.get(id);
-    if (!j) throw new PvError(ErrorCodes.UNKNOWN_SNAPSHOT, `no restore job ${id}`);
+    if (!j) throw new PvError(ErrorCodes.UNKNOWN_JOB, `no restore job ${id}`);
     return j;
   }
 

@@ -30,6 +30,8 @@ export const ErrorCodes = {
   STORE_UNAVAILABLE: 'PV_STORE_UNAVAILABLE',
   STORE_FULL: 'PV_STORE_FULL',
   UNKNOWN_SNAPSHOT: 'PV_UNKNOWN_SNAPSHOT',
+  /** No snapshot or restore job by that id on this service (jobs live in its memory: a restart forgets them). */
+  UNKNOWN_JOB: 'PV_UNKNOWN_JOB',
   PARENT_MISSING: 'PV_PARENT_MISSING',
   SNAPSHOT_FAILED: 'PV_SNAPSHOT_FAILED',
   /** A mapped file a restore must read pages from is gone, unreadable, shorter, or another file now. */

@@ -6,6 +6,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.CONFIG_INVALID]: 400,
   [ErrorCodes.NO_SUCH_PROCESS]: 404,
   [ErrorCodes.UNKNOWN_SNAPSHOT]: 404,
+  [ErrorCodes.UNKNOWN_JOB]: 404,
   [ErrorCodes.OBJECT_NOT_FOUND]: 424,
   [ErrorCodes.PARENT_MISSING]: 424,
   [ErrorCodes.PERMISSION_DENIED]: 403,

@@ -548,6 +548,11 @@ describe('agent, compactor and restorer services', () => {
     // Known before any job starts: the request's own error.
     const res = await fetch(url('agent', '/snapshots'), { method: 'POST', headers: auth, body: JSON.stringify({ pid: 999999999 }) });
     expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([404, 'PV_NO_SUCH_PROCESS']);
+    // A job id neither service gave out: its own code, not an unknown snapshot's.
+    for (const [app, path] of [['restorer', '/restores/nosuchjob'], ['agent', '/snapshots/nosuchjob']] as const) {
+      const j = await fetch(url(app, path), { headers: auth });
+      expect([app, j.status, ((await j.json()) as { code: string; message: string }).code]).toEqual([app, 404, 'PV_UNKNOWN_JOB']);
+    }
   });
 
   it('refuse a restore job with a misspelt field or without its snapshot, starting nothing', async () => {
