@@ -54,7 +54,7 @@ describe('checkStore', () => {
     const getsBefore = n['get packs'] ?? 0;
     const seen: number[] = [];
     const check = await checkStore(t, [A, B, C], (d) => seen.push(d));
-    expect(check).toEqual({ objects: packs.length + nodePacks.length, bytes: expect.any(Number), pages: 32 + 8, passes: 1, deltasFetched: 0, damaged: [], incomplete: false });
+    expect(check).toEqual({ objects: packs.length + nodePacks.length, bytes: expect.any(Number), pages: 32 + 8, unchecked: 0, passes: 1, deltasFetched: 0, damaged: [], incomplete: false });
     // Each pack read whole once, and nothing read again: B's delta pages are checked against A's pages as read.
     expect((n['get packs'] ?? 0) - getsBefore).toBe(packs.length);
     expect(n['getRange packs']).toBeUndefined();
@@ -111,6 +111,9 @@ describe('checkStore', () => {
       await writeFile(path(key), bytes);
       const check = await checkStore(await fresh(), [A, B, C]);
       expect(check.incomplete).toBe(true);
+      // The damaged blob's pages are not counted as checked: they are unchecked, and the sum stays.
+      expect(check.unchecked).toBeGreaterThan(0);
+      expect(check.pages + check.unchecked).toBe(32 + 8);
       expect(check.damaged.map((e) => [e.code, e.details['key']])).toEqual([[ErrorCodes.OBJECT_CORRUPT, key]]);
       expect(check.damaged[0]!.message).toMatch(/do not hash to its name/);
       bytes[10]! ^= 1;
@@ -143,6 +146,7 @@ describe('checkStore', () => {
   it('is incomplete, naming nothing, when a page a snapshot reaches is in no index file or a map node is gone', async () => {
     for await (const o of new DirectoryObjectStore(dir).list(keys.indexes('acme'))) await unlink(path(o.key));
     const noIndex = await checkStore(await fresh(), [A]);
+    expect(noIndex.pages).toBe(0); // its map nodes are found through the index too: none checked
     expect([noIndex.incomplete, noIndex.damaged]).toEqual([true, []]);
     // And with the index there, but a map node pack deleted.
     await rm(dir, { recursive: true, force: true });

@@ -17,8 +17,13 @@ export interface StoreCheck {
   /** Packs and node packs read whole, and their bytes. */
   objects: number;
   bytes: number;
-  /** Distinct data pages the snapshots reach, each checked once against its hash. */
+  /** Distinct data pages the snapshots reach that were checked, each once, against their hashes. */
   pages: number;
+  /**
+   * Distinct data pages the snapshots reach that could not be checked: in no index file, or in a damaged
+   * or missing object (zero when the check is complete, unless a page-map node is what is missing).
+   */
+  unchecked: number;
   /**
    * Passes over the packs: one reads them all; each further one reads only the packs that hold the delta
    * pages whose bases did not fit in keepBytes before, and those bases, while each pass checks more.
@@ -84,15 +89,16 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
   const keepBytes = opts.keepBytes ?? 256 << 20;
   const needed = new Uint8Array(idx.size);
   const verified = new Uint8Array(idx.size);
-  const out: StoreCheck = { objects: 0, bytes: 0, pages: 0, passes: 1, deltasFetched: 0, damaged: [], incomplete: false };
+  const out: StoreCheck = { objects: 0, bytes: 0, pages: 0, unchecked: 0, passes: 1, deltasFetched: 0, damaged: [], incomplete: false };
 
   // 1. The page maps, each node once; then the bases the delta pages among them need.
   const roots = manifests.flatMap((m) => m.vmas.flatMap((v) => (v.map ? [v.map] : [])));
+  const unindexed = new Set<string>();
   const run = (_first: number, pages: number, kind: PageKind, b: Buffer, h: number) => {
     if (kind !== PageKind.Data) return;
     for (let i = 0; i < pages; i++) {
       const r = idx.locate(b, h + i * 32);
-      if (r < 0) out.incomplete = true;
+      if (r < 0) unindexed.add(b.toString('hex', h + i * 32, h + i * 32 + 32));
       else needed[r] = REACHED;
     }
   };
@@ -212,11 +218,13 @@ export async function checkStore(t: TenantStore, manifests: readonly Manifest[],
 
   // The fetcher rebuilds the index when a pack it needs is gone: the marks then no longer line up.
   if (t.index !== idx) out.incomplete = true;
+  out.unchecked = unindexed.size;
   for (let r = 0; r < needed.length; r++) {
     if (needed[r] !== REACHED) continue;
-    out.pages++;
-    if (!verified[r]) out.incomplete = true;
+    if (verified[r]) out.pages++;
+    else out.unchecked++;
   }
+  if (out.unchecked > 0) out.incomplete = true;
   return out;
 }
 

@@ -110,7 +110,7 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
           oneByOne = check.incomplete;
           if (!ctx.json) {
             const again = [check.passes > 1 ? `${check.passes - 1} more pass(es) over the packs holding delta pages whose bases did not fit in memory` : '', check.deltasFetched ? `${check.deltasFetched} delta page(s) read again with their bases` : ''].filter(Boolean).join('; ');
-            process.stderr.write(`pagevault: read ${check.objects} pack(s), ${bytes(check.bytes)}, once: ${check.pages} distinct page(s) checked${again ? ` (${again})` : ''}, ${check.damaged.length} damaged object(s)${oneByOne ? '; reading the snapshots one by one to find what is broken' : ''}\n`);
+            process.stderr.write(`pagevault: read ${check.objects} pack(s), ${bytes(check.bytes)}, once: ${check.pages} distinct page(s) checked${again ? ` (${again})` : ''}${check.unchecked ? `, ${check.unchecked} not (in damaged or missing objects)` : ''}, ${check.damaged.length} damaged object(s)${oneByOne ? '; reading the snapshots one by one to find what is broken' : ''}\n`);
           }
         } finally {
           bar.done();
