@@ -69,5 +69,17 @@ describe('parseMaps / parseSmaps', () => {
       ['[heap]', 'rd wr mr mw me ac'],
       ['/dev/zero (deleted)', 'rd wr sh mr mw me ms'],
     ]);
+    // The last line without its newline, and blank lines, read the same.
+    expect(parseSmaps(text.trimEnd() + '\n\n')).toEqual(v);
+    expect(parseSmaps(text.replace(/\n$/, '').replace('VmFlags: rd wr sh mr mw me ms ', 'VmFlags: rd wr sh mr mw me ms'))).toEqual(v);
+  });
+
+  it('rejects an smaps line that is neither a VMA nor a field, and VmFlags before any VMA', () => {
+    const head = '1000-2000 r--p 00000000 00:00 0\nSize: 4 kB\n';
+    expect(parseSmaps(head)).toHaveLength(1);
+    for (const bad of ['Size 4 kB', 'size: 4 kB', ' Size: 4 kB', '1000-2000 r--p']) {
+      expect(() => parseSmaps(head + bad + '\n'), bad).toThrow(/not an smaps line/);
+    }
+    expect(() => parseSmaps('VmFlags: rd\n' + head)).toThrow(/VmFlags before any VMA/);
   });
 });

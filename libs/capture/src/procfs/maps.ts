@@ -56,15 +56,21 @@ export function parseMaps(text: string): MapsEntry[] {
 export function parseSmaps(text: string): MapsEntry[] {
   const out: MapsEntry[] = [];
   let current: MapsEntry | undefined;
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    if (line.startsWith('VmFlags:')) {
+  // About 25 field lines per VMA: they are recognised where they lie in the text, without a string
+  // each (a process with 20,000 VMAs has half a million of them, read while it is frozen).
+  for (let pos = 0, nl = 0; pos < text.length; pos = nl + 1) {
+    nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    if (nl === pos) continue;
+    if (text.startsWith('VmFlags:', pos)) {
       if (!current) throw new SyntaxError('VmFlags before any VMA in smaps');
-      current.vmFlags = line.slice('VmFlags:'.length).trim().split(/\s+/).join(' ');
+      current.vmFlags = text.slice(pos + 'VmFlags:'.length, nl).trim().split(/\s+/).join(' ');
       continue;
     }
     // Field lines start with a capitalised name and a colon; VMA lines with a hex address and '-'.
-    if (/^[A-Z][A-Za-z_]*:/.test(line)) continue;
+    FIELD.lastIndex = pos;
+    if (FIELD.test(text)) continue;
+    const line = text.slice(pos, nl);
     const e = parseMapsLine(line);
     if (!e) throw new SyntaxError(`not an smaps line: ${JSON.stringify(line)}`);
     out.push(e);
@@ -72,3 +78,5 @@ export function parseSmaps(text: string): MapsEntry[] {
   }
   return out;
 }
+
+const FIELD = /[A-Z][A-Za-z_]*:/y;
