@@ -76,6 +76,7 @@ export async function captureProcess(o: CaptureOptions, consistency: Consistency
       cmdline,
     });
     const batch = new PageBatch(s);
+    const through = readaheadEnds(vmas, ps);
     const shared = new SharedRanges();
     for (let i = 0; i < vmas.length; i++) {
       if (classes[i].sharedKey && !(classes[i].flags & VmaFlag.NoContents) && shared.seen(classes[i].sharedKey, vmas[i])) {
@@ -88,7 +89,7 @@ export async function captureProcess(o: CaptureOptions, consistency: Consistency
       // A shared file mapped again over the same range: its pages touched only through the other mappings
       // are not in this one's page table, yet are the same memory (shmem objects: shmemExtents).
       const twins = c.kind === VmaKind.SharedFile && !(c.flags & VmaFlag.SharedElsewhere) ? shared.repeatsOf(c.sharedKey, e) : undefined;
-      await captureVma(s, batch, i, e, c, twins);
+      await captureVma(s, batch, i, e, c, twins, through[i]);
     }
     beforeEnd?.(); // still frozen? (FrozenGroup.check): else the stream ends aborted, never complete
     const end = o.writer.end();
@@ -122,6 +123,24 @@ function softDirtyWanted(o: CaptureOptions): boolean {
 function vmaRanges(vmas: MapsEntry[], classes: { flags: number }[]): { start: number; end: number }[] {
   // VMAs without contents keep an empty range so indexes still match; pagemap is never read for them.
   return vmas.map((v, i) => (classes[i].flags & VmaFlag.NoContents ? { start: v.start, end: v.start } : v));
+}
+
+/** VMAs this many pages apart or closer are read ahead together (glibc's guard pages, alignment holes). */
+const READAHEAD_GAP_PAGES = 16;
+
+/**
+ * Per VMA, how far its pagemap reads may go ahead: the end of the run of VMAs after it each no more than
+ * READAHEAD_GAP_PAGES from the one before. A process with thousands of small VMAs side by side (an
+ * allocator's arenas, mprotect'ed pages) then costs one pread per window of pages, not one per VMA;
+ * reading the entries of a short gap costs less than a system call.
+ */
+export function readaheadEnds(vmas: readonly { start: number; end: number }[], pageSize: number): Float64Array {
+  const out = new Float64Array(vmas.length);
+  for (let i = vmas.length - 1; i >= 0; i--) {
+    const next = vmas[i + 1];
+    out[i] = next && next.start - vmas[i].end <= READAHEAD_GAP_PAGES * pageSize ? out[i + 1] : vmas[i].end;
+  }
+  return out;
 }
 
 /** The pgoff ranges of each shared object already dumped in this snapshot, and the VMAs that map them again. */

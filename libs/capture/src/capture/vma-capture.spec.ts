@@ -46,6 +46,7 @@ function fakePagemap(start: number, ps: number, dirty: Set<number>): PagemapRead
         const page = (addr - start) / ps + k;
         words[2 * k + 1] = HI_PRESENT | HI_EXCLUSIVE | (dirty.has(page) ? HI_SOFT_DIRTY : 0);
       }
+      return 0; // the entries from words[0], read afresh
     },
     close: () => undefined,
   } as unknown as PagemapReader;

@@ -9,7 +9,7 @@ import { aborted, PageBatch } from './page-batch';
 import type { Session } from './session';
 
 /**
- * Captures one VMA: its header, then its pages by the page rules, then its end.
+ * Captures one VMA (its pagemap read ahead up to `through`: see readaheadEnds): its header, then its pages by the page rules, then its end.
  *  - never touched (neither present nor swapped): skipped — unless a shmem object holds data there;
  *  - present, still the file's page-cache page (bit 61) in a private mapping of a reopenable file: file run;
  *  - clean in soft-dirty mode and held by the parent: same-as-parent run, not read;
@@ -22,6 +22,7 @@ export async function captureVma(
   e: MapsEntry,
   c: VmaClass,
   twins?: MapsEntry[],
+  through = 0,
 ): Promise<void> {
   const { writer, stats, pageSize: ps } = s;
   writer.beginVma({
@@ -63,7 +64,7 @@ export async function captureVma(
     if (s.signal?.aborted) throw aborted(s.pid, s.signal);
     const count = Math.min(pm.maxEntries, pages - base);
     const winAddr = e.start + base * ps;
-    pm.read(winAddr, count);
+    const b = pm.read(winAddr, count, through);
     stats.pagesScanned += count;
     // The VMA's last window: tell the writer how many data pages can still come (present or swapped, plus
     // those batched), so its last chunk is laid out for them and not copied again at the end. Only for a
@@ -71,11 +72,11 @@ export async function captureVma(
     // out for them would be fresh memory for a few pages.
     if (base + count >= pages && extents === undefined && viaTwins === undefined && !parent) {
       let upTo = batch.n;
-      for (let k = 0; k < count; k++) if (holdsPage(words[2 * k + 1])) upTo++;
+      for (let k = 0; k < count; k++) if (holdsPage(words[2 * (b + k) + 1])) upTo++;
       writer.expectPages(upTo);
     }
     for (let k = 0; k < count; k++) {
-      const hi = words[2 * k + 1];
+      const hi = words[2 * (b + k) + 1];
       const page = base + k;
       const addr = winAddr + k * ps;
       if (!holdsPage(hi) && !viaTwins?.[page]) {

@@ -7,7 +7,8 @@ import { PAGEMAP_ENTRY_BYTES } from './pagemap-bits';
 export const DEFAULT_PAGEMAP_ENTRIES = 64 * 1024;
 
 /**
- * Reads /proc/PID/pagemap in windows, one pread per window into one reused buffer.
+ * Reads /proc/PID/pagemap in windows, one pread per window into one reused buffer. A read may go ahead
+ * (`through`) over the VMAs that follow, so that a run of small VMAs costs one pread, not one each.
  * Memory: `maxEntries * 8` bytes, whatever the size of the process.
  */
 export class PagemapReader {
@@ -15,6 +16,8 @@ export class PagemapReader {
   /** High words of the last window: entry i's flags are hi[2 * i + 1]. */
   readonly words: Uint32Array;
   private fd: number;
+  /** The window in words: `count` entries from address `start` (count 0: none to serve again). */
+  private readonly win = { start: 0, count: 0 };
 
   constructor(
     private readonly pid: number,
@@ -31,11 +34,27 @@ export class PagemapReader {
   }
 
   /**
-   * Reads the entries of `count` pages from `addr` (count <= maxEntries). Afterwards the flags word of
-   * page k is `words[2 * k + 1]`.
+   * Reads the entries of `count` pages from `addr` (count <= maxEntries) and returns b: the flags word of
+   * page k is then `words[2 * (b + k) + 1]`. With `through` past the pages asked for, the entries up to
+   * it are read too (maxEntries in all at most), and a later read with `through` inside them is served
+   * from them without a pread; a read without `through` always reads afresh.
    */
-  read(addr: number, count: number): void {
+  read(addr: number, count: number, through = 0): number {
     if (count > this.maxEntries) throw new RangeError(`pagemap window of ${count} > ${this.maxEntries}`);
+    const ps = this.pageSize;
+    const w = this.win;
+    if (through > 0 && addr >= w.start && addr + count * ps <= w.start + w.count * ps) return (addr - w.start) / ps;
+    const entries = Math.max(count, Math.min(this.maxEntries, (through - addr) / ps));
+    w.count = 0;
+    this.readAt(addr, entries);
+    if (through > 0) {
+      w.start = addr;
+      w.count = entries;
+    }
+    return 0;
+  }
+
+  private readAt(addr: number, count: number): void {
     const want = count * PAGEMAP_ENTRY_BYTES;
     const pos = (addr / this.pageSize) * PAGEMAP_ENTRY_BYTES;
     let got = 0;
