@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { ErrorCodes } from '@pagevault/errors';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   ABSOLUTE_MAX_FRAME_BYTES, Consistency, DEFAULT_MAX_FRAME_BYTES, FrameType, HEADER_BYTES, SnapshotMode, VmaFlag, VmaKind,
 } from './constants';
 import { decodeFrame } from './frame';
 import { FramePool } from './frame-pool';
+import { FrameSealer } from './frame-sealer';
 import { SnapshotWriter, type SnapshotWriterOptions } from './snapshot-writer';
 import { StreamValidator } from './stream-validator';
 import type { Frame, SnapshotBegin, VmaHeader } from './types';
@@ -283,5 +284,45 @@ describe('SnapshotWriter', () => {
     w.endVma();
     expect(raw[2]!.equals(first)).toBe(true);
     expect(raw[2]!.buffer).not.toBe(raw[3]!.buffer);
+  });
+
+  it('cuts the short last chunks of many small VMAs from shared slabs, and seals them itself: the same bytes, no hand-off each', () => {
+    // 300 one-page VMAs, each announced (its last chunk laid out for one page), with and without a sealer.
+    const run = (sealer?: FrameSealer) => {
+      const { w, raw } = writer(sealer ? { sealer } : {});
+      w.begin(BEGIN);
+      for (let v = 0; v < 300; v++) {
+        const start = 0x100000 + v * 0x2000;
+        w.beginVma(anon(start, start + 0x1000));
+        w.expectPages(1);
+        const sp = w.pageSpace();
+        pages(1, v).copy(sp.frame, sp.offset);
+        w.placedPages([start], 1);
+        w.endVma();
+      }
+      w.end();
+      return raw;
+    };
+    const plain = run();
+    const chunks = plain.filter((f) => f[5] === FrameType.PageChunk);
+    expect(chunks.length).toBe(300);
+    // Each its own bytes, cut from a few slabs rather than a buffer each.
+    expect(new Set(chunks.map((f) => f.buffer)).size).toBeLessThanOrEqual(3);
+    const v = new StreamValidator(ID);
+    for (const f of plain) v.accept(decodeFrame(f, DEFAULT_MAX_FRAME_BYTES));
+    expect(chunks.map((f, i) => decodeFrame(f, DEFAULT_MAX_FRAME_BYTES).type === FrameType.PageChunk && f.subarray(-4096).equals(pages(1, i)))).toEqual(chunks.map(() => true));
+    const sealer = new FrameSealer();
+    const submit = vi.spyOn(sealer, 'submit');
+    const sealed = run(sealer);
+    expect(submit).not.toHaveBeenCalled();
+    expect(Buffer.concat(sealed).equals(Buffer.concat(plain))).toBe(true);
+    // A full chunk (254 pages, about 1 MiB) still goes to the sealer's thread; the 6 pages after it do not.
+    const { w } = writer({ sealer });
+    w.begin(BEGIN);
+    w.beginVma(anon(0x100000, 0x100000 + 260 * 4096));
+    w.addPages(Array.from({ length: 260 }, (_, k) => 0x100000 + k * 4096), pages(260));
+    w.endVma();
+    w.end();
+    expect(submit).toHaveBeenCalledTimes(1);
   });
 });

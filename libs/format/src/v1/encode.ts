@@ -67,9 +67,9 @@ export function pageChunkBytes(n: number, pageSize: number): number {
  * Lays out a page-chunk frame for n pages and returns it with the offset where page data starts, so a
  * caller can copy (or read) page contents straight into place and then seal it with sealPageChunk.
  */
-export function allocPageChunk(n: number, pageSize: number, pool?: FramePool): { frame: Buffer; dataOffset: number } {
+export function allocPageChunk(n: number, pageSize: number, from?: FramePool | ((bytes: number) => Buffer)): { frame: Buffer; dataOffset: number } {
   const bytes = pageChunkBytes(n, pageSize);
-  const frame = pool ? pool.take(bytes) : Buffer.allocUnsafe(bytes);
+  const frame = from === undefined ? Buffer.allocUnsafe(bytes) : typeof from === 'function' ? from(bytes) : from.take(bytes);
   frame.writeUInt32LE(n, HEADER_BYTES);
   frame.writeUInt32LE(pageSize, HEADER_BYTES + 4);
   return { frame, dataOffset: HEADER_BYTES + 8 + n * 8 };
