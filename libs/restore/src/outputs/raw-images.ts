@@ -9,6 +9,7 @@ import { endInfo, imageName, snapshotInfo, vmaEntry, type RawLayout } from './ra
 import { walkSnapshot, type EndInfo, type SnapshotInput } from './snapshot-walk';
 import { openOutputFile, type OutputFile } from './output-file';
 import { writeChunkAt } from './sparse-writes';
+import { syncFiles } from './sync-fs';
 import { UntouchedPages } from './untouched-pages';
 import { hasContents, mapsFile } from './vma-util';
 
@@ -39,6 +40,7 @@ export async function writeRawImages(frames: SnapshotInput, dir: string, opts: R
     try {
       await walkSnapshot(frames, w, opts.validate ?? true);
       await w.settle(0);
+      await syncFiles(tmp, w.unsynced);
     } finally {
       await w.close();
     }
@@ -52,7 +54,7 @@ export async function writeRawImages(frames: SnapshotInput, dir: string, opts: R
   }, opts.replace, RAW_MARKER);
 }
 
-/** Image files being finished (written out, fsync) at once. */
+/** Image files being finished (written out, and fsync for large ones) at once. */
 const FINISHING = 16;
 
 /** VMAs at least this long are written with O_DIRECT (when fsync and directIo allow). */
@@ -72,6 +74,8 @@ class RawWriter {
    * process of thousands of small VMAs spent ~1.3 ms a VMA waiting for its image's fsync.
    */
   private readonly finishing: Promise<void>[] = [];
+  /** Small images written through the page cache without an fsync each: synced together at the end (syncFiles). */
+  readonly unsynced: string[] = [];
 
   constructor(
     private readonly dir: string,
@@ -91,8 +95,12 @@ class RawWriter {
     if (this.opts.fillUntouchedFromFile && mapsFile(v)) this.untouched = new UntouchedPages(v, this.head.pageSize);
     // A small image goes through the page cache: a direct write waits for the device, and its staging
     // buffers cost more than its pages.
-    const direct = this.opts.directIo !== false && v.end - v.start >= DIRECT_FROM_BYTES;
-    this.img = await openOutputFile(join(this.dir, imageName(v)), { fsync: this.fsync, direct });
+    const large = v.end - v.start >= DIRECT_FROM_BYTES;
+    const direct = this.opts.directIo !== false && large;
+    // A small image is made durable with the others at the end, not by an fsync of its own.
+    const fsync = this.fsync && large;
+    this.img = await openOutputFile(join(this.dir, imageName(v)), { fsync, direct });
+    if (this.fsync && !large) this.unsynced.push(imageName(v));
     await this.img.truncate(v.end - v.start);
   }
 
