@@ -31,6 +31,7 @@ const PHASES = [
   ['services', () => require('./phases/services.cjs')],
   ['hash stage', () => require('./phases/hash.cjs')],
   ['synthetic', () => require('./phases/synthetic.cjs')],
+  ['many VMAs', () => require('./phases/vmas.cjs')],
   ['node heap', () => require('./phases/heap.cjs').single],
   ['python heap', () => require('./phases/heap.cjs').python],
   ['fleet of 3 node', () => require('./phases/heap.cjs').nodeFleet],

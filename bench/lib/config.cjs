@@ -36,6 +36,8 @@ function loadConfig(env = process.env) {
     redisValueBytes: num(env, 'PV_BENCH_REDIS_VALUE', 512, { min: 1 }),
     /** Share of the synthetic target's pages rewritten before its incremental snapshot, in %. */
     changePct: num(env, 'PV_BENCH_CHANGE_PCT', 1, { min: 0 }),
+    /** One-page VMAs of the many-VMA target (a process split by mprotect, as allocators and JITs do). */
+    vmaCount: num(env, 'PV_BENCH_VMAS', smoke ? 2000 : 20_000, { min: 100 }),
     /** Repetitions of the cheap capture figures (best kept; every sample is in latest.json). */
     reps: num(env, 'PV_BENCH_REPS', smoke ? 1 : 3, { min: 1 }),
     hashMiB: smoke ? 16 : 64,

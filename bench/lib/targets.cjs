@@ -24,6 +24,17 @@ async function startSynth(bin, mib, seed) {
   };
 }
 
+function buildVmas(scratch) {
+  const bin = join(scratch, 'vmas');
+  execFileSync('gcc', ['-O2', '-o', bin, join(TARGETS, 'vmas.c')]);
+  return bin;
+}
+
+/** A process of `count` one-page VMAs side by side (neighbours differ in protection: none merge). */
+function startVmas(bin, count) {
+  return startTarget(bin, [String(count)], { label: `${count} VMAs` });
+}
+
 /** The commands the heap targets answer (ask only while the target runs: a stopped one answers nothing). */
 function heapService(t) {
   return {
@@ -105,4 +116,4 @@ function startTiny() {
   return spawnTethered('sleep', ['3600']);
 }
 
-module.exports = { buildSynth, startSynth, startHeap, startPyHeap, startRedis, fillRedis, loadRedis, startTiny };
+module.exports = { buildSynth, startSynth, buildVmas, startVmas, startHeap, startPyHeap, startRedis, fillRedis, loadRedis, startTiny };
