@@ -112,4 +112,28 @@ describe('output files', () => {
     await (await openOutputFile(p, { fsync: true })).finish();
     await expect(openOutputFile(p, { fsync: true })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, details: { errno: 'EEXIST' } });
   });
+
+  it('writes a small file with synchronous calls, with the same bytes, holes and typed errors; never one to fsync', async () => {
+    const p = path();
+    const f = await openOutputFile(p, { fsync: false, small: true, flags: 'wx+' }); // read back too
+    expect(f.kind).toBe('small');
+    await f.truncate(5 * 4096);
+    const page = pattern(4096);
+    expect(await f.write(page, 3 * 4096)).toBe(4096);
+    const back = Buffer.alloc(4096);
+    expect(await f.read(back, 3 * 4096)).toBe(4096);
+    expect(back.equals(page)).toBe(true);
+    await f.finish();
+    await f.abandon(); // closed once: nothing more
+    const bytes = readFileSync(p);
+    expect(bytes.length).toBe(5 * 4096);
+    expect(bytes.subarray(3 * 4096, 4 * 4096).equals(page)).toBe(true);
+    expect(bytes.subarray(0, 3 * 4096).every((b) => b === 0)).toBe(true);
+    // A durable file is not small: it goes the way that ends in an fsync.
+    expect((await openOutputFile(path(), { fsync: true, direct: false, small: true })).kind).toBe('buffered');
+    await expect(openOutputFile(p, { fsync: false, small: true })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, details: { errno: 'EEXIST' } });
+    const full = await openOutputFile('/dev/full', { fsync: false, small: true, flags: 'w' });
+    await expect(full.write(page, 0)).rejects.toMatchObject({ code: ErrorCodes.STORE_FULL, details: { path: '/dev/full' } });
+    await full.abandon();
+  });
 });

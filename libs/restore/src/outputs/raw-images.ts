@@ -57,6 +57,9 @@ export async function writeRawImages(frames: SnapshotInput, dir: string, opts: R
 /** Image files being finished (written out, and fsync for large ones) at once. */
 const FINISHING = 16;
 
+/** Images of VMAs this long or shorter are written with synchronous calls (OutputFileOptions.small). */
+const SMALL_IMAGE_BYTES = 64 << 10;
+
 /** VMAs at least this long are written with O_DIRECT (when fsync and directIo allow). */
 const DIRECT_FROM_BYTES = 1 << 20;
 
@@ -99,7 +102,7 @@ class RawWriter {
     const direct = this.opts.directIo !== false && large;
     // A small image is made durable with the others at the end, not by an fsync of its own.
     const fsync = this.fsync && large;
-    this.img = await openOutputFile(join(this.dir, imageName(v)), { fsync, direct });
+    this.img = await openOutputFile(join(this.dir, imageName(v)), { fsync, direct, small: v.end - v.start <= SMALL_IMAGE_BYTES });
     if (this.fsync && !large) this.unsynced.push(imageName(v));
     await this.img.truncate(v.end - v.start);
   }
