@@ -27,6 +27,8 @@ export class KafkaFrameConsumer implements FrameConsumer {
   private assigned = new Set<number>();
   /** onAssign of the latest rebalance; batches wait for it so state is dropped before they arrive. */
   private assigning: Promise<void> = Promise.resolve();
+  /** Partitions whose rewind could not seek (Kafka unreachable): nothing of them is handled until one does. */
+  private readonly mustRewind = new Set<number>();
 
   constructor(
     private readonly kafka: Kafka,
@@ -115,6 +117,10 @@ export class KafkaFrameConsumer implements FrameConsumer {
     const { batch } = p;
     // A batch fetched before pause() is left unresolved: kafkajs fetches it again after resume().
     if (this.paused || batch.isEmpty()) return;
+    // kafkajs delivers again from where it had read, past what the handler has forgotten: seek first.
+    if (this.mustRewind.has(batch.partition)) {
+      return this.rewind(batch.partition, new Error('its handler failed earlier, and Kafka could not be asked for the committed offset then'));
+    }
     // A member the coordinator dropped (a batch that ran past the session timeout) learns it only when it
     // next heartbeats: from then on its batch is stale, or it would go on committing what the partition's
     // new owner is replaying.
@@ -183,8 +189,9 @@ export class KafkaFrameConsumer implements FrameConsumer {
    * onBatch threw: its partition is fetched again from the committed offset, after a pause. Rethrowing
    * would not do: kafkajs retries from the offset resolved last, past slices the handler has handled and
    * has now forgotten (a snapshot whose begin was in them would go on without it). If even the seek
-   * fails (Kafka is gone too), the error goes to kafkajs, which restarts the consumer from the committed
-   * offsets.
+   * fails (Kafka is gone too), the error goes to kafkajs, which retries from that same resolved offset
+   * once Kafka answers again (a restart of the consumer is not what it does): so the partition is marked,
+   * and whatever kafkajs delivers of it next is not handled but rewound, until a seek succeeds.
    */
   private async rewind(partition: number, e: unknown): Promise<void> {
     const { o } = this;
@@ -193,8 +200,10 @@ export class KafkaFrameConsumer implements FrameConsumer {
       offset = (await this.committed()).get(partition) ?? (await this.earliest(partition));
       this.consumer!.seek({ topic: o.topic, partition, offset });
     } catch {
+      this.mustRewind.add(partition);
       throw e;
     }
+    this.mustRewind.delete(partition);
     o.log({
       level: 'error',
       namespace: 'framelog.kafka',
