@@ -13,6 +13,27 @@ interface Res {
   readonly writableFinished: boolean;
   end(): void;
   destroy(e?: Error): void;
+  removeListener(ev: 'drain', f: () => void): void;
+}
+
+/** A stream's client that reads nothing for this long is cut off (PV_STREAM_STALL_SECONDS, default 120). */
+const STALL_MS = 1000 * Number(process.env['PV_STREAM_STALL_SECONDS'] || 120);
+
+/** Resolves true once `res` drains (or closes: `onWake` gets the resolver), false after STALL_MS without. */
+function drained(res: Res, onWake: (r: () => void) => void): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      res.removeListener('drain', done);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      res.removeListener('drain', done);
+      resolve(false);
+    }, STALL_MS);
+    onWake(done);
+    res.once('drain', done);
+  });
 }
 
 @Controller()
@@ -55,7 +76,9 @@ export class SnapshotsController {
     if (req.method === 'HEAD') return res.end(); // the headers only: not a whole snapshot reassembled for nothing
     // A client that goes away mid-stream (a migration target that died) ends the stream: waiting for a
     // drain that never comes would hold the snapshot's fetches and buffers for as long as the process lives.
+    // So does one that stops reading and keeps its connection open: after STALL_MS without a drain.
     let gone = false;
+    let stalled = false;
     let wake = () => undefined as void;
     res.once('close', () => {
       gone = !res.writableFinished;
@@ -65,11 +88,19 @@ export class SnapshotsController {
     try {
       for await (const f of restoreFrames(t, m)) {
         if (gone) break;
-        if (!res.write(f.raw)) await new Promise<void>((r) => ((wake = r), res.once('drain', r)));
+        if (!res.write(f.raw)) stalled = !(await drained(res, (r) => (wake = r)));
+        if (stalled) break;
       }
-      if (gone) this.logger.warn(`tenant ${tenant}: the client of the stream of ${m.snapshotId} went away before its end`);
+      if (stalled) {
+        this.logger.warn(`tenant ${tenant}: the client of the stream of ${m.snapshotId} read nothing for ${STALL_MS / 1000} s: the stream is cut`);
+        res.destroy();
+      } else if (gone) this.logger.warn(`tenant ${tenant}: the client of the stream of ${m.snapshotId} went away before its end`);
       else res.end();
     } catch (e) {
+      // The status line went out with the first bytes: the client learns only that the body ends without a
+      // snapshot-end frame. The log says why, naming what is missing or damaged.
+      const pv = e instanceof PvError ? e : undefined;
+      this.logger.error(`tenant ${tenant}: the stream of ${m.snapshotId} failed after it began: ${pv ? `${pv.code}: ` : ''}${e instanceof Error ? e.message : String(e)}`);
       res.destroy(e as Error); // a truncated body never ends with a snapshot-end frame
     } finally {
       this.streams.dec();

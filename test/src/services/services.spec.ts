@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { cgroup2Mount } from '@pagevault/capture';
 import { startFixture } from '../capture/helpers/target-process';
@@ -538,6 +538,55 @@ describe('agent, compactor and restorer services', () => {
     abort.abort();
     await until('the stream to end', async () => ((await active()) === '0' ? true : undefined), 20_000);
   });
+
+  it('cut off a stream whose client stops reading, and log why a stream failed after its first bytes, naming the missing pack', async () => {
+    // A tenant of its own (its pack is deleted below), filled by the CLI on the same bucket; a restorer of
+    // its own whose log is read, with a stall limit of 2 s.
+    const own = `${tenant}-stall`;
+    const big = spawn(process.execPath, ['-e', "globalThis.keep = require('node:crypto').randomBytes(48 << 20); console.log('ready'); setInterval(() => {}, 1e6);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let id: string;
+    try {
+      await new Promise((r) => createInterface({ input: big.stdout! }).once('line', r));
+      const r = spawnSync(process.execPath, [resolve(root, 'apps/cli/dist/main.js'), '--s3', '--tenant', own, '--json', 'snapshot', String(big.pid)], { env, encoding: 'utf8', timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      id = (JSON.parse(r.stdout) as { snapshotId: string }[])[0]!.snapshotId;
+    } finally {
+      big.kill('SIGKILL');
+    }
+    const port = ports.restorer + 200;
+    const p = spawn(process.execPath, [resolve(root, 'apps/restorer/dist/main.js')], { env: { ...env, PV_HTTP_PORT: String(port), PV_STREAM_STALL_SECONDS: '2' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = ''; // JSON lines on stdout (pino), anything else on stderr
+    for (const s of [p.stdout!, p.stderr!]) s.setEncoding('utf8').on('data', (d: string) => (log += d));
+    const streamPath = `/tenants/${own}/snapshots/${id}/stream`;
+    const store = s3Store();
+    try {
+      await until('restorer /healthz', async () => ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok ? true : undefined));
+      // A client that sends its request and then reads nothing, connection open.
+      const active = async () => /^pagevault_restorer_streams_active (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1];
+      const sock = connect(port, '127.0.0.1');
+      sock.on('error', () => undefined);
+      sock.write(`GET ${streamPath} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      sock.pause();
+      await until('the stream to start', async () => ((await active()) === '1' ? true : undefined), 30_000);
+      await until('the stalled stream to be cut', async () => (log.includes(`the client of the stream of ${id} read nothing for 2 s: the stream is cut`) ? true : undefined), 30_000);
+      expect(await active()).toBe('0');
+      sock.destroy();
+      // One of the snapshot's packs deleted: the stream starts (200), then ends early; the log names the pack.
+      const packs: string[] = [];
+      for await (const o of store.list(`t/${own}/packs/`)) packs.push(o.key);
+      expect(packs.length).toBeGreaterThan(0);
+      await store.delete(packs[0]!);
+      const res = await fetch(`http://127.0.0.1:${port}${streamPath}`, { headers: auth });
+      expect(res.status).toBe(200);
+      await expect(res.arrayBuffer()).rejects.toThrow();
+      await until('the failure in the log', async () => (log.includes(packs[0]!) ? true : undefined), 10_000);
+      expect(log).toMatch(new RegExp(`the stream of ${id} failed after it began: PV_OBJECT_NOT_FOUND: .*${packs[0]}`));
+    } finally {
+      p.kill('SIGKILL');
+      await new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)));
+      for await (const o of store.list(`t/${own}/`)) await store.delete(o.key);
+    }
+  }, 180_000);
 
   it('answer unknown snapshots and processes with their specific errors', async () => {
     const r = await fetch(url('restorer', `/tenants/${tenant}/snapshots/${'0'.repeat(32)}`), { headers: auth });
