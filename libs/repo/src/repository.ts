@@ -27,6 +27,7 @@ export interface RepositoryOptions extends RepoOptions {
  */
 export class Repository {
   private readonly tenants = new Map<string, Promise<TenantStore>>();
+  private readonly written = { packs: 0 };
   private readonly shared = new Map<TenantStore, SharedLock>();
   private readonly opts: PackOptions;
   private readonly hasher: PageHasher;
@@ -84,7 +85,7 @@ export class Repository {
         const opened = (async () => {
           // Pages are named by their bytes, so one cache serves every tenant: a tenant only ever takes a
           // base its own index holds, and gets the bytes that hash names.
-          const ts = new TenantStore(this.store, name, this.opts, () => (this.recent ??= new RecentPages(this.opts.pageSize, this.opts.recentPagesBytes)));
+          const ts = new TenantStore(this.store, name, this.opts, () => (this.recent ??= new RecentPages(this.opts.pageSize, this.opts.recentPagesBytes)), this.written);
           await ts.open(this.locks.staleMs);
           if (ts.damagedIndexes.length) this.onDamagedIndex?.(name, ts.damagedIndexes);
           return ts;
@@ -123,10 +124,13 @@ export class Repository {
     return [...out].sort();
   }
 
-  /** Packs this process has written, over every tenant it has opened: only ever grows. */
+  /**
+   * Packs this process has written, over every tenant store it has opened: only ever grows. Counted as
+   * they are written, not summed over the stores open now: a store replaced after a failed upload, or
+   * closed when idle, takes its count with it.
+   */
   async packsWritten(): Promise<number> {
-    const ts = await Promise.allSettled([...this.tenants.values()]);
-    return ts.reduce((n, t) => n + (t.status === 'fulfilled' ? t.value.stats.packs : 0), 0);
+    return this.written.packs;
   }
 
   /** Memory held by all loaded page indexes, in bytes, and pages indexed. */

@@ -7,6 +7,7 @@ import { DirectoryObjectStore, type ObjectStore } from '@pagevault/objstore';
 import { keys } from './keys';
 import { Repository } from './repository';
 import { packOptions } from './tenant-store';
+import { BASE, PS, ingest } from './test-helpers';
 
 const PS = 4096;
 const sha = (b: Buffer) => hash('sha256', b, 'buffer') as unknown as Buffer;
@@ -164,6 +165,25 @@ describe('Repository.tenant with maxOpenTenants', () => {
       expect(await repo.tenant('a')).not.toBe(a); // closed, opened again
       await held.release();
       expect(() => new Repository(new DirectoryObjectStore(dir), { maxOpenTenants: 0 })).toThrow(/maxOpenTenants/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts the packs it wrote into stores it has closed since (packsWritten only grows)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pv-tenants-'));
+    try {
+      const repo = new Repository(new DirectoryObjectStore(dir), { maxOpenTenants: 1 });
+      const written = await ingest(repo, 1, [{ start: BASE, data: randomBytes(8 * PS) }], 1000, 'first');
+      const first = await repo.packsWritten();
+      expect(first).toBeGreaterThan(0);
+      const second = await ingest(repo, 2, [{ start: BASE, data: randomBytes(8 * PS) }], 2000, 'second');
+      const both = await repo.packsWritten();
+      expect(both).toBeGreaterThan(first);
+      // The stores closed (idle) as others open: what they wrote still counts.
+      for (let i = 0; i < 3; i++) await repo.tenant(`probe-${i}`);
+      expect(await repo.packsWritten()).toBe(both);
+      expect([written.snapshotId, second.snapshotId].every(Boolean)).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

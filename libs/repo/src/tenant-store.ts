@@ -86,6 +86,8 @@ export class TenantStore {
     private readonly opts: PackOptions,
     /** The RecentPages this store keeps its new pages in (a Repository shares one among its tenants). */
     private readonly recentPages?: () => RecentPages,
+    /** Counts the packs this store commits, beside its own stats (a Repository's total, over every store it opened). */
+    private readonly written?: { packs: number },
   ) {
     checkTenant(tenant);
     this.builder = new PackBuilder(opts.pageSize, opts.compressionLevel);
@@ -354,6 +356,7 @@ export class TenantStore {
   private commitPack(p: SealedPack): void {
     for (const e of p.entries) this.idx.add(e.hash, 0, { pack: p.sha, ...e });
     this.stats.packs++;
+    if (this.written) this.written.packs++;
     this.stats.packBytes += p.bytes.length;
     this.stats.pagesStored += p.entries.length;
   }
