@@ -122,3 +122,41 @@ describe('records no agent writes', () => {
     expect(svc.openSnapshots).toBe(0);
   });
 });
+
+describe('a snapshot replayed after its batch failed', () => {
+  it('reports its commit latency from its first frame, not from the replay that committed it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pv-compaction-latency-'));
+    const inner = new DirectoryObjectStore(dir);
+    let refusing = true;
+    // A store that refuses every put until told: the batch fails, the partition is delivered again.
+    const store = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'put') {
+          return (key: string, body: Uint8Array, sha?: string) =>
+            refusing ? Promise.reject(Object.assign(new Error(`test: put ${key} refused`), { code: 'ECONNREFUSED' })) : target.put(key, body, sha);
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const log = new InProcessFrameLog({ partitions: 1, retryBackoffMs: 20, log: () => undefined });
+    const latencies: number[] = [];
+    const svc = new CompactionService(log, new Repository(store), { groupId: 'g', events: { committed: (_m, ms) => latencies.push(ms) } });
+    try {
+      await svc.start();
+      const s = snapshot(8);
+      const p = log.producer();
+      await p.send(s.id, s.frames);
+      await p.flush();
+      await sleep(600);
+      refusing = false;
+      for (let i = 0; i < 300 && latencies.length === 0; i++) await sleep(20);
+      expect(latencies.length).toBe(1);
+      expect(latencies[0]).toBeGreaterThanOrEqual(550);
+    } finally {
+      await svc.stop();
+      log.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -78,7 +78,7 @@ export class CompactionService {
    * their frames had come, so frames delivered again do not restart the clock, and a stream whose agent
    * died still expires however often its partition is replayed. Bounded; gone once they end.
    */
-  private readonly dropped = new Map<string, { lastSeen: number; upTo: bigint }>();
+  private readonly dropped = new Map<string, { lastSeen: number; upTo: bigint; startedAt: number }>();
   /** Frames being ingested now; since when at least one has been; the ms spent so before that (see free). */
   private busyFrames = 0;
   private busySince = 0;
@@ -148,7 +148,7 @@ export class CompactionService {
     for (const [id, o] of gone) {
       this.open.delete(id);
       if (this.dropped.size >= 100_000) this.dropped.delete(this.dropped.keys().next().value!);
-      this.dropped.set(id, { lastSeen: o.lastSeen, upTo: o.upTo > o.replayedUpTo ? o.upTo : o.replayedUpTo });
+      this.dropped.set(id, { lastSeen: o.lastSeen, upTo: o.upTo > o.replayedUpTo ? o.upTo : o.replayedUpTo, startedAt: o.startedAt });
     }
     await Promise.all(gone.map(([, o]) => o.ingest.release()));
   }
@@ -241,7 +241,7 @@ export class CompactionService {
       const ingest = new SnapshotIngest(this.repo, frame.snapshotId, { onLockWait: () => this.lockWait(rec.partition) });
       const before = this.dropped.get(id);
       o = {
-        ingest, partition: rec.partition, firstOffset: rec.offset, lastSeen: before?.lastSeen ?? this.free(), startedAt: Date.now(), busy: false,
+        ingest, partition: rec.partition, firstOffset: rec.offset, lastSeen: before?.lastSeen ?? this.free(), startedAt: before?.startedAt ?? Date.now(), busy: false,
         upTo: -1n, replayedUpTo: before?.upTo ?? -1n,
       };
       this.open.set(id, o);
