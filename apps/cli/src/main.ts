@@ -11,6 +11,7 @@ import { registerSnapshotCommand } from './commands/snapshot';
 import type { GlobalOptions } from './context';
 import { runDemo } from './demo/demo';
 import { Exit, exitCodeFor } from './exit-codes';
+import { shippedUncommitted } from './pipeline';
 
 // The AWS SDK prints an 8-line notice on every run under Node 20 (its releases after January 2027 need
 // Node 22; the pinned one runs on 20, README says so). A command's stderr is for its own errors.
@@ -20,7 +21,11 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 // before the CLI dies of the signal, saying so (a partial output is removed on the way out; a snapshot
 // not committed is not one).
 installThawOnSignals(['SIGINT', 'SIGTERM', 'SIGHUP'], (sig) => {
-  writeSync(2, `pagevault: stopped by ${sig}: any process it froze is thawed, and nothing unfinished is left looking complete\n`);
+  const shipped = [...shippedUncommitted];
+  const inKafka = shipped.length
+    ? `; snapshot ${shipped.join(', ')} is all in Kafka already: a compactor will still commit it (\`pagevault show <id>\` once it has)`
+    : '';
+  writeSync(2, `pagevault: stopped by ${sig}: any process it froze is thawed, and nothing unfinished is left looking complete${inKafka}\n`);
 });
 
 const program = new Command('pagevault')

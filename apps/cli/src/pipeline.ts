@@ -8,6 +8,12 @@ import type { Context } from './context';
 const WAIT_NOTICE_MS = 5_000;
 
 /**
+ * Snapshots whose frames are all in Kafka, not committed yet: a fleet compactor commits them even if this
+ * process dies now (what a signal's message must say, not that nothing unfinished is left).
+ */
+export const shippedUncommitted = new Set<string>();
+
+/**
  * The stages of one snapshot wired for this invocation. Embedded (no --kafka): an in-process frame log
  * with a CompactionService consuming it in this process — the same code the compactor service runs.
  * With --kafka, frames go to the topic and the fleet's compactors commit them; we wait for the manifest.
@@ -38,11 +44,19 @@ export class Pipeline {
    * Resolves with the snapshot's manifest once it is durable (or rejects with why it failed). Call it
    * before the frames are produced, so an early commit is not missed.
    */
+  /** The frames of these snapshots are all in the log (acknowledged): with Kafka they are out of our hands. */
+  shipped(ids: readonly string[]): void {
+    if (this.compaction) return; // embedded: they die with this process, uncommitted
+    for (const id of ids) shippedUncommitted.add(id);
+  }
+
   committed(snapshotId: string, timeoutMs = 10 * 60_000): Promise<Manifest> {
     if (this.compaction) {
       return new Promise((resolve, reject) => this.waiters.set(snapshotId, { resolve, reject }));
     }
-    return this.pollManifest(snapshotId, timeoutMs);
+    const p = this.pollManifest(snapshotId, timeoutMs);
+    p.then(() => shippedUncommitted.delete(snapshotId), () => shippedUncommitted.delete(snapshotId));
+    return p;
   }
 
   private async pollManifest(id: string, timeoutMs: number): Promise<Manifest> {

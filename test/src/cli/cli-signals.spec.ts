@@ -6,6 +6,8 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityScope } from '@pagevault/repo';
 import { CLI, cliOn } from './cli-env';
+import { deleteTopic, kafkaBrokers, requireKafka, uniqueTopic } from '../framelog/kafka-env';
+import { requireS3Server, s3Env, s3Store } from '../objstore/s3-env';
 
 // A running target with 256 MiB of random bytes: frozen long enough (~0.1 s) to be caught frozen.
 const work = mkdtempSync(join(tmpdir(), 'pv-cli-signals-'));
@@ -87,4 +89,35 @@ describe('pagevault restore killed with SIGKILL', () => {
     expect(pv('restore', id, '--format', 'elf', '--out', join(dir, 'core')).code).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(['core', mine]);
   });
+});
+
+describe('pagevault --kafka --s3 snapshot interrupted while it waits for a compactor', () => {
+  it('says the snapshot is in Kafka already and will still be committed, naming it', async () => {
+    await requireKafka();
+    await requireS3Server(s3Store());
+    // A topic no compactor reads: the CLI ships the frames, then waits for a manifest that does not come.
+    const topic = uniqueTopic('cli-sigint');
+    const tenant = `cli-sigint-${Date.now()}`;
+    const sleeper = spawn('sleep', ['120']);
+    const env = {
+      ...process.env, PV_KAFKA_BROKERS: kafkaBrokers.join(','), PV_KAFKA_TOPIC: topic, PV_KAFKA_PARTITIONS: '1',
+      PV_S3_ENDPOINT: s3Env.endpoint, PV_S3_BUCKET: s3Env.bucket, PV_S3_REGION: s3Env.region,
+      PV_S3_ACCESS_KEY: s3Env.accessKeyId, PV_S3_SECRET_KEY: s3Env.secretAccessKey, PV_SPOOL_DIR: 'off',
+    };
+    try {
+      const cli = spawn(process.execPath, [CLI, '--kafka', '--s3', '--tenant', tenant, 'snapshot', String(sleeper.pid)], { stdio: ['ignore', 'ignore', 'pipe'], env });
+      let stderr = '';
+      cli.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<NodeJS.Signals | null>((r) => cli.once('close', (_, sig) => r(sig)));
+      for (let i = 0; i < 600 && !stderr.includes('waiting up to') && cli.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+      const id = /snapshot ([0-9a-f]{32}): waiting up to/.exec(stderr)?.[1];
+      expect(id, stderr).toBeDefined();
+      cli.kill('SIGINT');
+      expect(await exited).toBe('SIGINT');
+      expect(stderr).toContain(`stopped by SIGINT: any process it froze is thawed, and nothing unfinished is left looking complete; snapshot ${id} is all in Kafka already: a compactor will still commit it`);
+    } finally {
+      sleeper.kill('SIGKILL');
+      await deleteTopic(topic).catch(() => undefined);
+    }
+  }, 120_000);
 });

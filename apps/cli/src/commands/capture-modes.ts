@@ -13,8 +13,10 @@ async function shipMany<T>(pipe: Pipeline, capture: (streams: SnapshotStreams, e
   const producer = pipe.log.producer();
   const streams = new SnapshotStreams(producer, pipe.log.maxFrameBytes);
   const committed: Promise<Manifest>[] = [];
+  const ids: string[] = [];
   try {
-    const result = await streams.ship(() => capture(streams, (id) => committed.push(pipe.committed(id))));
+    const result = await streams.ship(() => capture(streams, (id) => (ids.push(id), committed.push(pipe.committed(id)))));
+    pipe.shipped(ids);
     return { result, manifests: await Promise.all(committed) };
   } finally {
     committed.forEach((p) => p.catch(() => undefined));

@@ -48,6 +48,7 @@ export async function takeSnapshot(ctx: Context, pipe: Pipeline, req: SnapshotRe
         consistency: req.live ? Consistency.Live : Consistency.Frozen, ...(parent ? { parent } : {}), ...(kept ? { wantHashes: true } : {}),
       }),
     });
+    pipe.shipped([idToHex(id)]);
     const manifest = await committed;
     if (kept && shipped.stats.hashes) {
       kept.set(manifest.snapshotId, shipped.stats.hashes);
