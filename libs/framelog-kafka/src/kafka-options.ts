@@ -32,8 +32,9 @@ export interface KafkaFrameLogOptions {
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
   /**
-   * Produce and connection retries before a delivery error: about a minute with the backoff below (a
-   * broker restart is ridden out). Default 8.
+   * Produce and connection retries before a delivery error: about a minute of backoff (a broker restart
+   * is ridden out), one to two minutes with the requests' own timeouts (measured: an agent job failed 51-65
+   * s after it began with Kafka down, 2 min after Kafka stopped under a running one). Default 8.
    */
   retries?: number;
   sessionTimeoutMs?: number;
