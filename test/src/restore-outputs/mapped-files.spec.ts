@@ -32,6 +32,9 @@ import mmap, sys
 f = open(sys.argv[1], 'rb')
 m = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
 s = sum(m[i] for i in range(0, len(m), 4096))  # every page read: present, the file's
+if len(sys.argv) > 2:  # mapped a second time: two VMAs of the one file
+    m2 = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+    s += sum(m2[i] for i in range(0, len(m2), 4096))
 sys.stdout.write('ready\\n'); sys.stdout.flush()
 sys.stdin.read()
 `;
@@ -54,8 +57,8 @@ sys.stdin.read()
 const FIXED_AT = 0x5a5a00000000;
 
 /** Starts python mapping `path` (through `wrap`, e.g. an unshare, that execs it), once it has read every page. */
-async function mapper(path: string, wrap: string[] = [], fixedAt?: number): Promise<number> {
-  const argv = [...wrap, 'python3', '-c', fixedAt === undefined ? MAPPER : FIXED_MAPPER, path, ...(fixedAt === undefined ? [] : [fixedAt.toString(16)])];
+async function mapper(path: string, wrap: string[] = [], fixedAt?: number, twice = false): Promise<number> {
+  const argv = [...wrap, 'python3', '-c', fixedAt === undefined ? MAPPER : FIXED_MAPPER, path, ...(fixedAt === undefined ? (twice ? ['twice'] : []) : [fixedAt.toString(16)])];
   const p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   running.push(p);
   await new Promise<void>((res, rej) => {
@@ -179,6 +182,19 @@ describe('pages referenced in their mapped file', () => {
     expect(v.err).toContain(`references ${PAGES} page(s) of ${lib}, which is ${PS} bytes, shorter than the pages the snapshot maps from it`);
     const r = pv('restore', id, '--format', 'raw', '--out', join(work, 'cli-trunc'));
     expect([r.code, r.err]).toEqual([4, expect.stringContaining('shorter than the pages the snapshot maps from it')]);
+  });
+
+  it('make `pagevault verify` name a file mapped by two VMAs once, with the pages of both', async () => {
+    const lib = join(work, 'lib-2.so');
+    writeFileSync(lib, fileBytes(0x22));
+    const pid = await mapper(lib, [], undefined, true);
+    const { pv, pvJson } = cliOn(join(work, 'store-2'));
+    const id = pvJson<{ snapshotId: string }[]>('snapshot', String(pid))[0]!.snapshotId;
+    truncateSync(lib, PS);
+    const v = pv('verify', id);
+    expect(v.code, v.err).toBe(0);
+    const lines = v.err.split('\n').filter((l) => l.includes(lib));
+    expect(lines).toEqual([expect.stringContaining(`references ${2 * PAGES} page(s) (in 2 VMAs) of ${lib}, which is ${PS} bytes`)]);
   });
 
   it('make a live restore into a prepared process fail, or keep its own pages if allowed, when the file was replaced', async () => {

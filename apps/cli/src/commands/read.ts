@@ -150,17 +150,25 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
 
 /**
  * The pages a snapshot references in mapped files that could not be read from them here (see
- * mappedFileProblem), each file named in a warning: the store holds everything of the snapshot, but a raw,
- * ELF or live restore of it here would fail (or, allowed, leave those pages out).
+ * mappedFileProblem), each file named in one warning (a file mapped by several VMAs: their pages added up):
+ * the store holds everything of the snapshot, but a raw, ELF or live restore of it here would fail (or,
+ * allowed, leave those pages out).
  */
 async function referencedFiles(t: TenantStore, m: Manifest, localHost: string): Promise<number> {
   let unavailable = 0;
+  const byFile = new Map<string, { pages: number; vmas: number }>();
   for (const v of m.vmas) {
     if (v.pages.file === 0) continue;
     const problem = await mappedFileProblem(v, m, { localHost }, v.map ? lastFilePage(await readPageMap(v.map, m.pageSize, t.loadNode), m.pageSize) : undefined);
     if (!problem) continue;
     unavailable += v.pages.file;
-    process.stderr.write(`pagevault: warning: snapshot ${m.snapshotId} references ${v.pages.file} page(s) of ${v.path}, which ${problem}: restoring them here needs --allow-missing-files\n`);
+    const key = `${v.path}, which ${problem}`;
+    const f = byFile.get(key) ?? { pages: 0, vmas: 0 };
+    byFile.set(key, { pages: f.pages + v.pages.file, vmas: f.vmas + 1 });
+  }
+  for (const [what, f] of byFile) {
+    const where = f.vmas > 1 ? ` (in ${f.vmas} VMAs)` : '';
+    process.stderr.write(`pagevault: warning: snapshot ${m.snapshotId} references ${f.pages} page(s)${where} of ${what}: restoring them here needs --allow-missing-files\n`);
   }
   return unavailable;
 }
