@@ -22,13 +22,15 @@ export interface ExclusiveOptions extends LockOptions {
  * least one sees the other: never both proceed. Waiting (waitMs > 0) we keep our lock, which makes new
  * snapshots wait, while those already ingested finish — except when an older exclusive lock is listed
  * (another prune), to which we yield at once, so that two prunes never keep each other out.
- * Returns the lock and the LIST that granted it (its stale locks, its prune generation).
+ * Returns the lock, the LIST that granted it (its stale locks, its prune generation), and how many locks
+ * of holders that died on this host it deleted on the way.
  */
-export async function lockExclusive(store: ObjectStore, tenant: string, o: ExclusiveOptions = {}): Promise<{ lock: HeldLock; scan: LockScan }> {
+export async function lockExclusive(store: ObjectStore, tenant: string, o: ExclusiveOptions = {}): Promise<{ lock: HeldLock; scan: LockScan; deadHolders: number }> {
   const s = lockSettings(o);
   const { waitMs = 0, holdMs = 60_000 } = o;
   if (!(waitMs >= 0) || !(holdMs > 0)) throw new PvError(ErrorCodes.INVALID_ARGUMENT, `lock wait ${waitMs} ms must be >= 0 and hold ${holdMs} ms > 0`);
   const deadline = Date.now() + waitMs;
+  let deadHolders = 0;
   for (;;) {
     const lock = await HeldLock.take(store, tenant, 'exclusive', s);
     const holdUntil = Math.min(deadline, Date.now() + holdMs);
@@ -37,8 +39,10 @@ export async function lockExclusive(store: ObjectStore, tenant: string, o: Exclu
     try {
       for (let wait = 250; ; wait = Math.min(2 * wait, 2000)) {
         const scan = await scanLocks(store, tenant, s.staleMs);
-        others = await withoutDeadHolders(store, scan.live.filter((l) => l.key !== lock.key));
-        if (others.length === 0) return { lock, scan };
+        const live = scan.live.filter((l) => l.key !== lock.key);
+        others = await withoutDeadHolders(store, live);
+        deadHolders += live.length - others.length;
+        if (others.length === 0) return { lock, scan, deadHolders };
         olderExclusive = others.some((l) => l.kind === 'exclusive' && l.id < lock.id);
         if (olderExclusive || Date.now() + wait > holdUntil) break;
         await o.onWait?.(others);

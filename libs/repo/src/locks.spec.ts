@@ -131,7 +131,7 @@ describe('tenant locks on a directory store', () => {
     // Our own pid, but a later process's: the holder is gone too (pid reuse).
     await put('shared', process.pid, { ...me, startTicks: '1' });
     const r = await prune(store, 'acme');
-    expect(r.staleLocksDeleted).toBe(0);
+    expect(r.staleLocksDeleted).toBe(2); // both deleted, and counted
     expect(await locks()).toEqual([]);
     // A holder on another boot (another host), or without an identity (an older version): judged by age only.
     const other = await put('shared', dead, { ...me, bootId: 'another-boot' });

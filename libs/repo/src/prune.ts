@@ -42,7 +42,7 @@ export interface PruneReport {
   pagesRepacked: number;
   indexFiles: { stored: number; deleted: number; written: number };
   tagsDeleted: number;
-  /** Lock objects not rewritten for the lock staleness: their holders are gone. */
+  /** Lock objects not rewritten for the lock staleness, or whose holders died on this host: their holders are gone. */
   staleLocksDeleted: number;
   /** Temp files of puts whose writer died (a directory store; older than the grace period; not under dryRun). */
   unfinishedPuts: { deleted: number; bytes: number };
@@ -70,15 +70,15 @@ export async function prune(store: ObjectStore, tenant: string, opts: PruneOptio
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `prune: grace ${graceMs} ms must be >= 0, repackBelow ${repackBelow} in [0, 1], width ${width} and consolidateAbove ${consolidateAbove} integers >= 1`);
   }
   if (dryRun) return sweep(store, tenant, opts, undefined);
-  const { lock, scan } = await lockExclusive(store, tenant, opts.lock);
+  const { lock, scan, deadHolders } = await lockExclusive(store, tenant, opts.lock);
   try {
-    return await sweep(store, tenant, opts, { lock, scan });
+    return await sweep(store, tenant, opts, { lock, scan, deadHolders });
   } finally {
     await lock.release();
   }
 }
 
-async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, held: { lock: HeldLock; scan: LockScan } | undefined): Promise<PruneReport> {
+async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, held: { lock: HeldLock; scan: LockScan; deadHolders: number } | undefined): Promise<PruneReport> {
   const { graceMs = 3_600_000, repackBelow = 0.5, width = 16, consolidateAbove = 32 } = opts;
   const packOpts = packOptions({ ...opts.packs, recentPagesBytes: 0 }); // nothing here is a delta base
   const nowMs = Date.now();
@@ -88,7 +88,7 @@ async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, hel
   const plan = await planPrune(store, tenant, live, reader.index, { nowMs, graceMs, repackBelow, width, consolidateAbove });
   const report = reportOf(plan, { snapshots: live.snapshots.size, livePages: live.pages.size, liveNodes: live.nodes.size }, packOpts.packTargetBytes, !held);
   if (!held) return report;
-  const { lock, scan } = held;
+  const { lock, scan, deadHolders } = held;
 
   const repacked = plan.repack.length ? await repackLive(reader, live, plan.repack, packOpts) : { packs: 0, pagesStored: 0, packBytes: 0, indexBytes: 0 };
   const nodesMoved = plan.repackNodes.length ? await repackNodes(reader, live, plan.repackNodes, packOpts) : { packs: 0, bytes: 0, indexBytes: 0 };
@@ -103,7 +103,7 @@ async function sweep(store: ObjectStore, tenant: string, opts: PruneOptions, hel
     await removeAll(scan.marks.map((m) => ({ key: keys.lock(tenant, m) })));
   }
   await removeAll(scan.stale);
-  report.staleLocksDeleted = scan.stale.length;
+  report.staleLocksDeleted = scan.stale.length + deadHolders; // and those of holders that died here, deleted taking the lock
   if (store.sweepUnfinished) {
     lock.assertHeld();
     const u = await store.sweepUnfinished(`t/${tenant}/`, graceMs);

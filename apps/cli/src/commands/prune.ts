@@ -109,7 +109,7 @@ function reportRows(r: PruneReport): Record<string, unknown>[] {
     { what: `packs ${would}repacked`, count: r.packs.repacked, detail: `${r.pagesRepacked} live pages into ${r.packs.written} new pack(s)` },
     { what: `index files ${would}deleted`, count: r.indexFiles.deleted, detail: `${r.indexFiles.written} written in their place` },
     { what: `tags ${would}deleted`, count: r.tagsDeleted, detail: 'markers of snapshots that no longer exist' },
-    { what: 'stale locks deleted', count: r.staleLocksDeleted, detail: 'left by holders that stopped rewriting them' },
+    { what: 'stale locks deleted', count: r.staleLocksDeleted, detail: 'left by holders that died or stopped rewriting them' },
     { what: 'unfinished puts deleted', count: r.unfinishedPuts.deleted, detail: `${bytes(r.unfinishedPuts.bytes)} of temp files left by writers that died` },
     { what: 'bytes', count: bytes(b.before - b.after), detail: `${r.dryRun ? 'would free' : 'freed'}: ${bytes(b.before)} before, ${bytes(b.after)} after${r.dryRun ? ' (estimated)' : ''}` },
   ];
