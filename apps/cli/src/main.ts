@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { writeSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { installThawOnSignals } from '@pagevault/capture';
+import { installThawOnSignals, leftStopped } from '@pagevault/capture';
 import { isPvError } from '@pagevault/errors';
 import { settleHelperThreads } from '@pagevault/hashing';
 import { registerPruneCommands } from './commands/prune';
@@ -25,7 +25,10 @@ installThawOnSignals(['SIGINT', 'SIGTERM', 'SIGHUP'], (sig) => {
   const inKafka = shipped.length
     ? `; snapshot ${shipped.join(', ')} is all in Kafka already: a compactor will still commit it (\`pagevault show <id>\` once it has)`
     : '';
-  writeSync(2, `pagevault: stopped by ${sig}: any process it froze is thawed, and nothing unfinished is left looking complete${inKafka}\n`);
+  // A live restore's target is left stopped rather than running half restored.
+  const held = [...leftStopped];
+  const stopped = held.length ? `process ${held.join(', ')} is left stopped, part restored (restore it again, or kill it); any other ` : 'any ';
+  writeSync(2, `pagevault: stopped by ${sig}: ${stopped}process it froze is thawed, and nothing unfinished is left looking complete${inKafka}\n`);
 });
 
 const program = new Command('pagevault')

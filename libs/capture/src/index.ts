@@ -36,7 +36,7 @@ export {
   type FreezeOptions,
   type FrozenGroup,
 } from './freeze/freeze-group';
-export { installThawOnSignals, thawAllFrozen, frozenCount, registerFrozen, unregisterFrozen, type Thawable } from './freeze/thaw-registry';
+export { installThawOnSignals, thawAllFrozen, frozenCount, leftStopped, registerFrozen, unregisterFrozen, type Thawable } from './freeze/thaw-registry';
 export { allThreadsStopped } from './freeze/signal-freezer';
 export { thawAbandonedFreezes, freezeLockDir, type AbandonedFreeze } from './freeze/freeze-lock';
 

@@ -111,6 +111,23 @@ describe('writeLiveProcess into a process prepared with the same layout', () => 
     expect(stateOf(pid)).toBe('T'); // stopped by the test before: left so
   });
 
+  it('leaves a running target stopped, not running half restored, when the restore fails after its first write', async () => {
+    const [rw, ro] = src.info.regions;
+    const pid = await startTarget([ro!], { running: true });
+    const selected = selectRanges(frames, ranges);
+    const layout = selected.flatMap((f) => (f.body.type === FrameType.VmaBegin ? [f.body.vma] : []));
+    // Refused before any write (the layout checked first): thawed, running as before.
+    await expect(writeLiveProcess(replay(selected), pid, { layout })).rejects.toMatchObject({ code: ErrorCodes.TARGET_MISMATCH });
+    expect(stateOf(pid)).not.toBe('T');
+    // Without the layout the first VMA is written before the second is found missing: left stopped, and said.
+    const r = ranges[1]!;
+    const err = await writeLiveProcess(replay(selected), pid).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: ErrorCodes.TARGET_MISMATCH, details: { pid, leftStopped: true } });
+    expect((err as Error).message).toMatch(new RegExp(`${rw!.start}.*; process ${pid} is left stopped, part restored: restore it again, or kill it$`));
+    expect(readProcessMemory(pid, r.start, r.end - r.start).equals(readProcessMemory(src.info.pid, r.start, r.end - r.start))).toBe(true); // written
+    expect(stateOf(pid)).toBe('T');
+  });
+
   it('rolls a process back to itself leaving its shared file mappings (read-only and writable) to their files', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pv-shared-file-'));
     const ro = join(dir, 'ro.bin');

@@ -92,6 +92,7 @@ async function freezeGroup(opts: CaptureGroupOptions): Promise<FrozenGroup> {
           how: new Map(parts.flatMap((p) => [...p.how]).filter(([p]) => members.includes(p))),
           frozenAt: parts.at(-1)!.frozenAt,
           check: () => parts.forEach((p) => p.check()),
+          stopInsteadOfThaw: (on) => parts.forEach((p) => p.stopInsteadOfThaw(on)),
           thaw: thawAll,
         };
       }

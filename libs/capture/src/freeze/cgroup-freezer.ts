@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { cgroup2Mount, cgroupPids, hasChildCgroups } from '../procfs/process-tree';
-import { registerFrozen, unregisterFrozen, type Thawable } from './thaw-registry';
+import { leftStopped, registerFrozen, unregisterFrozen, type Thawable } from './thaw-registry';
 import { pollUntil } from './wait';
 
 /**
@@ -28,6 +28,9 @@ export function isFrozen(dir: string): boolean {
  */
 export class CgroupFreeze implements Thawable {
   private thawed = false;
+  /** The target processes in the cgroup (freezeProcesses sets them): stopped before the thaw while keepStopped. */
+  members: readonly number[] = [];
+  private keepStopped = false;
 
   private constructor(
     readonly dir: string,
@@ -58,10 +61,23 @@ export class CgroupFreeze implements Thawable {
     return f;
   }
 
+  /** While on, thaw() stops the members first: frozen, they take the SIGSTOP before any of their code runs again. */
+  stopInsteadOfThaw(on: boolean): void {
+    this.keepStopped = on;
+  }
+
   thaw(): void {
     if (this.thawed) return;
     this.thawed = true;
     unregisterFrozen(this);
+    for (const pid of this.keepStopped ? this.members : []) {
+      try {
+        process.kill(pid, 'SIGSTOP');
+        leftStopped.add(pid);
+      } catch {
+        // gone: nothing to keep stopped
+      }
+    }
     if (!this.wasFrozen) writeFileSync(join(this.dir, 'cgroup.freeze'), '0');
   }
 }

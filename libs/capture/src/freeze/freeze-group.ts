@@ -37,6 +37,12 @@ export interface FrozenGroup {
    */
   check(): void;
   thaw(): void;
+  /**
+   * While on, thaw() — whoever calls it: the caller, or this process dying of a signal — leaves the
+   * targets stopped with SIGSTOP rather than running (their pids then in leftStopped). For a live restore
+   * once it has begun writing: a target must not run half restored. Off again once it has succeeded.
+   */
+  stopInsteadOfThaw(on: boolean): void;
 }
 
 /**
@@ -225,7 +231,9 @@ export async function freezeProcesses(
   const marks = new Map<number, RunMarks>();
   try {
     for (const [dir, members] of byCgroup) {
-      parts.push(await CgroupFreeze.freeze(dir, timeoutMs, () => members.forEach((p) => lock.journal(p, { kind: 'cgroup', dir }))));
+      const cg = await CgroupFreeze.freeze(dir, timeoutMs, () => members.forEach((p) => lock.journal(p, { kind: 'cgroup', dir })));
+      cg.members = members;
+      parts.push(cg);
       for (const p of members) how.set(p, 'cgroup');
     }
     if (bySignal.length > 0) {
@@ -252,6 +260,9 @@ export async function freezeProcesses(
         const ran = ranSince(m.before, m.read(pid), m.unit);
         if (ran) throw continued(pid, `${ran}: continued and stopped again by another process`);
       }
+    },
+    stopInsteadOfThaw: (on: boolean) => {
+      for (const p of parts) p.stopInsteadOfThaw?.(on);
     },
     thaw: () => {
       for (const p of parts) {

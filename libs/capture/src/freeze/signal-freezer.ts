@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, PvError } from '@pagevault/errors';
 import { readThreadStates } from '../procfs/process-tree';
-import { registerFrozen, unregisterFrozen, type Thawable } from './thaw-registry';
+import { leftStopped, registerFrozen, unregisterFrozen, type Thawable } from './thaw-registry';
 import { pollUntil } from './wait';
 
 /** Thread states that count as stopped (T: job-control stop, t: tracing stop) or gone (Z, X). */
@@ -49,8 +49,13 @@ export class SignalFreeze implements Thawable {
   private readonly stopped: number[] = [];
   readonly alreadyStopped: number[] = [];
   private thawed = false;
+  private keepStopped = false;
 
   private constructor(readonly pids: readonly number[]) {}
+
+  stopInsteadOfThaw(on: boolean): void {
+    this.keepStopped = on;
+  }
 
   /** `beforeStop` runs just before each SIGSTOP this sends (the freeze lock's journal). */
   static async freeze(pids: readonly number[], timeoutMs: number, beforeStop: (pid: number) => void = () => undefined): Promise<SignalFreeze> {
@@ -87,6 +92,10 @@ export class SignalFreeze implements Thawable {
     this.thawed = true;
     unregisterFrozen(this);
     for (const pid of this.stopped) {
+      if (this.keepStopped) {
+        leftStopped.add(pid);
+        continue;
+      }
       try {
         process.kill(pid, 'SIGCONT');
       } catch {

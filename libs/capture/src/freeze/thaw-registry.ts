@@ -2,7 +2,15 @@
 export interface Thawable {
   /** Synchronous and idempotent: a signal handler or an 'exit' listener can only run synchronous code. */
   thaw(): void;
+  /**
+   * While on, thaw() leaves the targets stopped (SIGSTOP) instead of running: a live restore that has
+   * begun writing a target must not let it run half restored, whatever ends the restore.
+   */
+  stopInsteadOfThaw?(on: boolean): void;
 }
+
+/** Pids a thaw left stopped (stopInsteadOfThaw), for a dying process to name. */
+export const leftStopped = new Set<number>();
 
 // Process-wide on purpose: a frozen target outlives any one capture call if the agent is killed, so
 // whoever handles the agent's death must find every frozen target in one place.

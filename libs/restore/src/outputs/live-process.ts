@@ -79,15 +79,26 @@ export async function writeLiveProcess(frames: SnapshotInput, pid: number, opts:
   }
   if (opts.freeze === false) return writeStopped(frames, pid, opts, batchPages);
   const frozen = await freezeProcesses([pid], opts.freeze === true || opts.freeze === undefined ? {} : opts.freeze);
+  let writing = false;
   try {
-    const stats = await writeStopped(frames, pid, opts, batchPages);
+    // Once the first page may be written, whatever ends the restore (an error, this process dying of a
+    // signal) leaves the target stopped: running half restored, it would compute on a mix of two states.
+    const stats = await writeStopped(frames, pid, opts, batchPages, () => {
+      writing = true;
+      frozen.stopInsteadOfThaw(true);
+    });
+    frozen.stopInsteadOfThaw(false);
     return { ...stats, frozenMs: frozen.how.get(pid) === 'already-stopped' ? 0 : performance.now() - frozen.frozenAt };
+  } catch (e) {
+    if (!writing) throw e;
+    const pv = e instanceof PvError ? e : new PvError(ErrorCodes.STORE_UNAVAILABLE, String(e), { cause: e });
+    throw new PvError(pv.code, `${pv.message}; process ${pid} is left stopped, part restored: restore it again, or kill it`, { cause: e, retriable: pv.retriable, details: { ...pv.details, pid, leftStopped: true } });
   } finally {
     frozen.thaw();
   }
 }
 
-async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProcessOptions, batchPages: number): Promise<LiveProcessStats> {
+async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProcessOptions, batchPages: number, writing = () => undefined as void): Promise<LiveProcessStats> {
   const t0 = performance.now();
   const maps = await readTargetMaps(pid);
   for (const v of opts.layout ?? []) if (hasContents(v)) checkTarget(maps, pid, v);
@@ -110,7 +121,7 @@ async function writeStopped(frames: SnapshotInput, pid: number, opts: LiveProces
       frames,
       {
         begin: (b: SnapshotBegin) => {
-          mem = new RemoteMemory(pid, batchPages * b.pageSize);
+          mem = new RemoteMemory(pid, batchPages * b.pageSize, writing);
           files = new FilePageReader(b, opts, batchPages * b.pageSize);
           w = new LivePageWriter(mem, b.pageSize, batchPages, stats);
           pm = new PagemapReader(pid, b.pageSize, 8192);

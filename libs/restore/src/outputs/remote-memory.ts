@@ -47,6 +47,8 @@ export class RemoteMemory {
   constructor(
     readonly pid: number,
     readonly capacity: number,
+    /** Called once, before the first byte is written into the target. */
+    private beforeFirstWrite?: () => void,
   ) {
     this.out = native(capacity);
     this.back = native(capacity);
@@ -56,6 +58,10 @@ export class RemoteMemory {
 
   /** Writes `data` (the segments' bytes back to back, at most `capacity`) into the target. */
   write(access: Access, segs: Segment[], data: Buffer): void {
+    if (this.beforeFirstWrite) {
+      this.beforeFirstWrite();
+      this.beforeFirstWrite = undefined;
+    }
     if (access === 'mem') return this.viaMem(segs, data, 'write');
     data.copy(this.out.buf, 0, 0, data.length);
     this.vm('write', segs, this.out, data.length);
