@@ -112,6 +112,25 @@ describe('pagevault CLI, embedded mode', () => {
     }
   });
 
+  it('takes each of several pids incremental against its own latest with --parent latest, and refuses one id as the parent of several', () => {
+    const own = cliOn(join(work, 'parents-store'));
+    const a = spawn('sleep', ['60']);
+    const b = spawn('sleep', ['60']);
+    try {
+      const pids = [String(a.pid), String(b.pid)];
+      const full = own.pvJson<{ snapshotId: string; pid: number }[]>('snapshot', ...pids);
+      const inc = own.pvJson<{ snapshotId: string; pid: number }[]>('snapshot', ...pids, '--parent', 'latest');
+      const parents = inc.map((s) => own.pvJson<{ parentId: string; pid: number }>('show', s.snapshotId));
+      expect(parents.map((m) => [m.pid, m.parentId])).toEqual(full.map((s) => [s.pid, s.snapshotId]));
+      const refused = own.pv('snapshot', ...pids, '--parent', full[0]!.snapshotId);
+      expect([refused.code, refused.err]).toEqual([2, expect.stringContaining("is one process's snapshot, and 2 pids are named")]);
+      expect(own.pvJson<unknown[]>('ls').length).toBe(4); // nothing taken by the refused command
+    } finally {
+      a.kill('SIGKILL');
+      b.kill('SIGKILL');
+    }
+  });
+
   it('restores a stream byte-identical to `pagevault dump` of the same stopped process', () => {
     const m = pvJson<{ startTimeMs: number }>('show', second);
     expect(pv('restore', second, '--format', 'stream', '--out', join(work, 'r.stream')).code).toBe(0);

@@ -27,6 +27,9 @@ describe('snapshotPlan', () => {
 
   it('refuses what a mode would silently ignore or misread', () => {
     refused(['12'], { group: true, parent: 'latest' }, '--parent is not supported for a group');
+    // One snapshot as the parent of several processes: refused before any is taken.
+    refused(['12', '13'], { parent: 'abc123' }, "--parent abc123 is one process's snapshot, and 2 pids are named: --parent latest takes each one's latest");
+    expect(snapshotPlan(['12', '13'], { parent: 'latest:tag=nightly' })).toEqual({ kind: 'each', pids: [12, 13], live: false, parent: 'latest:tag=nightly' });
     refused([], { tree: '7', parent: 'latest' }, '--parent is not supported for a group');
     refused(['12'], { preCopy: true, parent: 'latest' }, 'takes no --parent');
     refused(['12'], { preCopy: 'zzzz' }, 'budget must be a number');

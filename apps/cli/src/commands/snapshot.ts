@@ -28,7 +28,8 @@ export interface SnapshotOutcome {
 export async function takeSnapshot(ctx: Context, pipe: Pipeline, req: SnapshotRequest): Promise<SnapshotOutcome> {
   const t0 = performance.now();
   const t = await ctx.tenant();
-  const parentManifest = req.parent ? await resolveSnapshot(t, req.parent, {}, leftOut) : undefined;
+  // `latest` (narrowed or not) means this process's latest: with several pids, each one's own.
+  const parentManifest = req.parent ? await resolveSnapshot(t, req.parent, isLatest(req.parent) ? { pid: req.pid } : {}, leftOut) : undefined;
   if (parentManifest && parentManifest.pid !== req.pid) {
     throw new PvError(ErrorCodes.INVALID_ARGUMENT, `--parent ${req.parent} is snapshot ${parentManifest.snapshotId} of pid ${parentManifest.pid}, not of pid ${req.pid}: an incremental's parent is an earlier snapshot of the same process (pages are deduplicated across processes without one)`, { details: { parent: parentManifest.snapshotId, parentPid: parentManifest.pid, pid: req.pid } });
   }
@@ -151,6 +152,9 @@ export function snapshotPlan(args: string[], o: SnapshotOptions): SnapshotPlan {
     return { kind: 'group', targets: { cgroup: cgroupUnderMount(o.cgroup) } };
   }
   if (!pids.length) throw bad('name pids, --tree <pid> or --cgroup <path>');
+  if (o.parent !== undefined && pids.length > 1 && !isLatest(o.parent)) {
+    throw bad(`--parent ${o.parent} is one process's snapshot, and ${pids.length} pids are named: --parent latest takes each one's latest`);
+  }
   if (o.group) return { kind: 'group', targets: { pids } };
   if (o.preCopy !== undefined) {
     const text = typeof o.preCopy === 'string' ? o.preCopy : '2048';
@@ -158,6 +162,11 @@ export function snapshotPlan(args: string[], o: SnapshotOptions): SnapshotPlan {
     return { kind: 'pre-copy', pids, budget: Number(text) };
   }
   return { kind: 'each', pids, live: o.live === true, ...(o.parent !== undefined ? { parent: o.parent } : {}) };
+}
+
+/** A `latest` reference, narrowed (latest:tag=nightly) or not. */
+function isLatest(ref: string): boolean {
+  return ref === 'latest' || ref.startsWith('latest:');
 }
 
 /** A pid argument: decimal digits naming a positive pid, else PV_INVALID_ARGUMENT `${what}: ${text}`. */
