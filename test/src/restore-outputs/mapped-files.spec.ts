@@ -184,6 +184,42 @@ describe('pages referenced in their mapped file', () => {
     expect([r.code, r.err]).toEqual([4, expect.stringContaining('shorter than the pages the snapshot maps from it')]);
   });
 
+  it('make `pagevault diff` count the pages of a VMA that maps another file over the same range since', async () => {
+    const [libA, libB] = [join(work, 'lib-ra.so'), join(work, 'lib-rb.so')];
+    writeFileSync(libA, fileBytes(0x61));
+    writeFileSync(libB, fileBytes(0x62));
+    // Maps A at a fixed address; on a line on stdin, maps B over it (MAP_FIXED), reads it, says so.
+    const remapper = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+at = int(sys.argv[3], 16)
+def map(path, flags):
+    fd = os.open(path, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    if libc.mmap(at, size, 1, flags, fd, 0) != at: raise SystemExit('mmap: errno %d' % ctypes.get_errno())
+    return sum(ctypes.c_char.from_address(at + i).value[0] for i in range(0, size, 4096))
+map(sys.argv[1], 0x02 | 0x100000)
+print('a', flush=True)
+sys.stdin.readline()
+map(sys.argv[2], 0x02 | 0x10)
+print('b', flush=True)
+sys.stdin.readline()
+`;
+    const p = spawn('python3', ['-c', remapper, libA, libB, FIXED_AT.toString(16)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    running.push(p);
+    const lines = createInterface({ input: p.stdout! })[Symbol.asyncIterator]();
+    expect((await lines.next()).value).toBe('a');
+    const { pvJson } = cliOn(join(work, 'store-remap'));
+    const a = pvJson<{ snapshotId: string }[]>('snapshot', String(p.pid))[0]!.snapshotId;
+    p.stdin!.write('\n');
+    expect((await lines.next()).value).toBe('b');
+    const b = pvJson<{ snapshotId: string }[]>('snapshot', String(p.pid), '--parent', a)[0]!.snapshotId;
+    const rows = pvJson<{ vmas: { start: number; path: string; status: string; changed: number }[] }>('diff', a, b).vmas;
+    expect(rows.find((r) => r.start === FIXED_AT)).toEqual({ start: FIXED_AT, path: libB, status: 'remapped', changed: PAGES });
+  });
+
   it('make `pagevault verify` name a file mapped by two VMAs once, with the pages of both', async () => {
     const lib = join(work, 'lib-2.so');
     writeFileSync(lib, fileBytes(0x22));

@@ -190,7 +190,8 @@ function lastFilePage(list: PageList, pageSize: number): number | undefined {
 interface DiffRow {
   start: number;
   path: string;
-  status: 'added' | 'removed' | 'changed' | 'resized';
+  /** remapped: another file (or offset) mapped over the same start. */
+  status: 'added' | 'removed' | 'changed' | 'resized' | 'remapped';
   changed: number;
 }
 
@@ -204,7 +205,10 @@ async function diffSnapshots(t: TenantStore, a: Manifest, b: Manifest): Promise<
       rows.push({ start: vb.start, path: vb.path, status: 'added', changed: vb.pages.data + vb.pages.zero });
       continue;
     }
-    if (va.map?.sha === vb.map?.sha && va.end === vb.end) continue;
+    // A file page is the same page only in the same file at the same offset: a VMA mapping another file
+    // over the same range (MAP_FIXED) has changed even where both page maps say "file".
+    const sameBacking = va.path === vb.path && va.dev === vb.dev && va.inode === vb.inode && va.pgoff === vb.pgoff;
+    if (va.map?.sha === vb.map?.sha && va.end === vb.end && sameBacking) continue;
     const [la, lb] = await Promise.all([va, vb].map((v) => (v.map ? readPageMap(v.map, b.pageSize, t.loadNode) : undefined)));
     const oa = la?.order('diff');
     const ob = lb?.order('diff');
@@ -216,7 +220,7 @@ async function diffSnapshots(t: TenantStore, a: Manifest, b: Manifest): Promise<
           const addr = lb.starts[i]! + k * b.pageSize;
           const hit = la && oa ? la.lookup(addr, oa) : undefined;
           const kindA = hit?.kind ?? PageKind.Zero;
-          const same = kindA === lb.kinds[i] && (kindA !== PageKind.Data || la!.hashes.compare(lb.hashes, lb.hashAt[i]! + k * 32, lb.hashAt[i]! + k * 32 + 32, hit!.hashOffset, hit!.hashOffset + 32) === 0);
+          const same = kindA === lb.kinds[i] && (kindA !== PageKind.File || sameBacking) && (kindA !== PageKind.Data || la!.hashes.compare(lb.hashes, lb.hashAt[i]! + k * 32, lb.hashAt[i]! + k * 32 + 32, hit!.hashOffset, hit!.hashOffset + 32) === 0);
           if (!same) changed++;
         }
       }
@@ -227,7 +231,7 @@ async function diffSnapshots(t: TenantStore, a: Manifest, b: Manifest): Promise<
         for (let k = 0; k < la.counts[i]!; k++) if (!(lb && ob && lb.lookup(la.starts[i]! + k * a.pageSize, ob))) changed++;
       }
     }
-    rows.push({ start: vb.start, path: vb.path, status: va.end === vb.end ? 'changed' : 'resized', changed });
+    rows.push({ start: vb.start, path: vb.path, status: !sameBacking ? 'remapped' : va.end === vb.end ? 'changed' : 'resized', changed });
   }
   for (const va of byStart.values()) rows.push({ start: va.start, path: va.path, status: 'removed', changed: va.pages.data + va.pages.zero });
   return rows;
