@@ -220,6 +220,20 @@ sys.stdin.readline()
     expect(rows.find((r) => r.start === FIXED_AT)).toEqual({ start: FIXED_AT, path: libB, status: 'remapped', changed: PAGES });
   });
 
+  it('make `pagevault verify` warn of a mapped file written in place since the snapshot (same device and inode)', async () => {
+    const lib = join(work, 'lib-w.so');
+    writeFileSync(lib, fileBytes(0x33));
+    const pid = await mapper(lib);
+    const { pv, pvJson } = cliOn(join(work, 'store-w'));
+    const id = pvJson<{ snapshotId: string }[]>('snapshot', String(pid))[0]!.snapshotId;
+    expect(pv('verify', id).err).not.toContain('modified since');
+    await new Promise((r) => setTimeout(r, 20));
+    writeFileSync(lib, fileBytes(0x34)); // rebuilt in place: truncated and written again, the same inode
+    const v = pv('verify', id);
+    expect(v.code, v.err).toBe(0); // the store holds the snapshot whole
+    expect(v.err).toContain(`references pages of ${lib}, modified since the snapshot was taken`);
+  });
+
   it('make `pagevault verify` name a file mapped by two VMAs once, with the pages of both', async () => {
     const lib = join(work, 'lib-2.so');
     writeFileSync(lib, fileBytes(0x22));

@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { ErrorCodes, PvError, isPvError } from '@pagevault/errors';
 import {
@@ -157,10 +159,14 @@ export function registerReadCommands(program: Command, globals: () => GlobalOpti
 async function referencedFiles(t: TenantStore, m: Manifest, localHost: string): Promise<number> {
   let unavailable = 0;
   const byFile = new Map<string, { pages: number; vmas: number }>();
+  const modified = new Map<string, number>();
   for (const v of m.vmas) {
     if (v.pages.file === 0) continue;
     const problem = await mappedFileProblem(v, m, { localHost }, v.map ? lastFilePage(await readPageMap(v.map, m.pageSize, t.loadNode), m.pageSize) : undefined);
-    if (!problem) continue;
+    if (!problem) {
+      if (m.host === localHost || m.host === hostname()) modifiedSince(v.path, m, modified);
+      continue;
+    }
     unavailable += v.pages.file;
     const key = `${v.path}, which ${problem}`;
     const f = byFile.get(key) ?? { pages: 0, vmas: 0 };
@@ -170,7 +176,25 @@ async function referencedFiles(t: TenantStore, m: Manifest, localHost: string): 
     const where = f.vmas > 1 ? ` (in ${f.vmas} VMAs)` : '';
     process.stderr.write(`pagevault: warning: snapshot ${m.snapshotId} references ${f.pages} page(s)${where} of ${what}: restoring them here needs --allow-missing-files\n`);
   }
+  for (const [path, mtime] of modified) {
+    process.stderr.write(`pagevault: warning: snapshot ${m.snapshotId} references pages of ${path}, modified since the snapshot was taken (${new Date(mtime).toISOString()}): the same file (device and inode), but the pages a restore reads from it may not be the ones the process had (a program rebuilt in place keeps its inode)\n`);
+  }
   return unavailable;
+}
+
+/**
+ * Notes the mapped file of a snapshot's VMA in `out` when it was modified after the snapshot was taken.
+ * Version 1 of the format records no size or modification time of a file (docs/format.md, known gaps):
+ * a file written in place since keeps its device and inode, and nothing else can tell.
+ */
+function modifiedSince(path: string, m: Manifest, out: Map<string, number>): void {
+  if (!path.startsWith('/') || out.has(path)) return;
+  try {
+    const st = statSync(path);
+    if (st.isFile() && st.mtimeMs > m.startTimeMs) out.set(path, st.mtimeMs);
+  } catch {
+    // gone or unreadable: mappedFileProblem has said so
+  }
 }
 
 /** The address of the last page a VMA's page map takes from its file (a file run), or undefined. */
