@@ -11,7 +11,7 @@ import { registerSnapshotCommand } from './commands/snapshot';
 import type { GlobalOptions } from './context';
 import { runDemo } from './demo/demo';
 import { Exit, exitCodeFor } from './exit-codes';
-import { shippedUncommitted } from './pipeline';
+import { committedThisRun, shippedUncommitted } from './pipeline';
 
 // The AWS SDK prints an 8-line notice on every run under Node 20 (its releases after January 2027 need
 // Node 22; the pinned one runs on 20, README says so). A command's stderr is for its own errors.
@@ -28,7 +28,8 @@ installThawOnSignals(['SIGINT', 'SIGTERM', 'SIGHUP'], (sig) => {
   // A live restore's target is left stopped rather than running half restored.
   const held = [...leftStopped];
   const stopped = held.length ? `process ${held.join(', ')} is left stopped, part restored (restore it again, or kill it); any other ` : 'any ';
-  writeSync(2, `pagevault: stopped by ${sig}: ${stopped}process it froze is thawed, and nothing unfinished is left looking complete${inKafka}\n`);
+  const kept = committedThisRun.length ? `; committed before it, and kept: ${committedThisRun.join(', ')}` : '';
+  writeSync(2, `pagevault: stopped by ${sig}: ${stopped}process it froze is thawed, and nothing unfinished is left looking complete${kept}${inKafka}\n`);
 });
 
 const program = new Command('pagevault')

@@ -13,6 +13,9 @@ const WAIT_NOTICE_MS = 5_000;
  */
 export const shippedUncommitted = new Set<string>();
 
+/** Snapshots this run has seen committed, in order: a run stopped by a signal names them (they stay). */
+export const committedThisRun: string[] = [];
+
 /**
  * The stages of one snapshot wired for this invocation. Embedded (no --kafka): an in-process frame log
  * with a CompactionService consuming it in this process — the same code the compactor service runs.
@@ -33,7 +36,10 @@ export class Pipeline {
     this.compaction = new CompactionService(this.log, this.ctx.repo, {
       groupId: 'embedded',
       events: {
-        committed: (m) => this.waiters.get(m.snapshotId)?.resolve(m),
+        committed: (m) => {
+          committedThisRun.push(m.snapshotId);
+          this.waiters.get(m.snapshotId)?.resolve(m);
+        },
         failed: (id, code, reason) => this.waiters.get(id)?.reject(new PvError(code as never, reason, { details: { snapshot: id } })),
       },
     });
@@ -55,7 +61,7 @@ export class Pipeline {
       return new Promise((resolve, reject) => this.waiters.set(snapshotId, { resolve, reject }));
     }
     const p = this.pollManifest(snapshotId, timeoutMs);
-    p.then(() => shippedUncommitted.delete(snapshotId), () => shippedUncommitted.delete(snapshotId));
+    p.then(() => (shippedUncommitted.delete(snapshotId), committedThisRun.push(snapshotId)), () => shippedUncommitted.delete(snapshotId));
     return p;
   }
 

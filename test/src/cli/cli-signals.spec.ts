@@ -48,6 +48,29 @@ describe('pagevault snapshot interrupted while its target is frozen', () => {
     expect(stateOf(pid)).not.toMatch(/[Tt]/);
     expect(readdirSync(locks)).toEqual([]); // released on the way out, after the thaw
   });
+
+  it('names the snapshots it committed before the signal, which stay', async () => {
+    // A small process first (committed), then the large target, interrupted while frozen.
+    const small = spawn('sleep', ['60']);
+    const store = join(work, 'named');
+    try {
+      const pid = target.pid!;
+      const cli = spawn(process.execPath, [CLI, '--store', store, 'snapshot', String(small.pid), String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      cli.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<NodeJS.Signals | null>((r) => cli.once('close', (_, sig) => r(sig)));
+      const deadline = Date.now() + 30_000;
+      while (!/[Tt]/.test(stateOf(pid)) && cli.exitCode === null && Date.now() < deadline) sleepMs(1);
+      expect(stateOf(pid), 'the target was never seen frozen').toMatch(/[Tt]/);
+      cli.kill('SIGINT');
+      expect(await exited).toBe('SIGINT');
+      const kept = cliOn(store).pvJson<{ id: string; pid: number }[]>('ls');
+      expect(kept.map((s) => s.pid)).toEqual([small.pid]);
+      expect(stderr).toBe(`pagevault: stopped by SIGINT: any process it froze is thawed, and nothing unfinished is left looking complete; committed before it, and kept: ${kept[0]!.id}\n`);
+    } finally {
+      small.kill('SIGKILL');
+    }
+  });
 });
 
 describe('pagevault restore killed with SIGKILL', () => {
