@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import koffi from 'koffi';
 
@@ -41,5 +42,14 @@ export async function writeFullyAt(fh: FileHandle, buf: Buffer, position: number
     const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
     if (bytesWritten === 0) throw Object.assign(new Error(`wrote 0 of ${buf.length - done} bytes at ${position + done}`), { code: 'EIO' });
     done += bytesWritten;
+  }
+}
+
+/** writeFullyAt with synchronous calls on a descriptor: for small writes, where a promise costs more than the write. */
+export function writeFullyAtSync(fd: number, buf: Buffer, position: number): void {
+  for (let done = 0; done < buf.length; ) {
+    const n = writeSync(fd, buf, done, buf.length - done, position + done);
+    if (n === 0) throw Object.assign(new Error(`wrote 0 of ${buf.length - done} bytes at ${position + done}`), { code: 'EIO' });
+    done += n;
   }
 }

@@ -3,7 +3,7 @@ export * from './types';
 export * from './ids';
 export { decodeFrame, FrameSplitter, type DecodeOptions } from './frame';
 export { FramePool } from './frame-pool';
-export { DIRECT_ALIGN, alignUp, alignedBuffer, paddedView, writeFullyAt } from './aligned-buffer';
+export { DIRECT_ALIGN, alignUp, alignedBuffer, paddedView, writeFullyAt, writeFullyAtSync } from './aligned-buffer';
 export { FrameSealer, frameSealer } from './frame-sealer';
 export { SnapshotWriter, type SnapshotWriterOptions } from './snapshot-writer';
 export { StreamValidator } from './stream-validator';

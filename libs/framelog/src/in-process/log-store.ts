@@ -1,7 +1,8 @@
-import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, PvError } from '@pagevault/errors';
+import { writeFullyAtSync } from '@pagevault/format';
 import type { OutboundFrame } from '../batching-frame-producer';
 import type { FrameRecord, RecordHeaders } from '../frame-log';
 import { localFileError } from '../local-file-error';
@@ -124,7 +125,7 @@ export class LogStore {
         part.fileEnd = 0;
       }
       const at = part.fileEnd;
-      for (let done = 0; done < value.length; ) done += writeSync(part.fd, value, done, value.length - done, at + done);
+      writeFullyAtSync(part.fd, value, at);
       part.fileEnd += value.length;
       return at;
     } catch (e) {

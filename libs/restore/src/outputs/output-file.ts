@@ -1,7 +1,7 @@
-import { closeSync, constants, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ErrorCodes, PvError, errnoOf, fileFailure, type ErrorCode } from '@pagevault/errors';
-import { DIRECT_ALIGN, alignedBuffer } from '@pagevault/format';
+import { DIRECT_ALIGN, alignedBuffer, writeFullyAtSync } from '@pagevault/format';
 import { flushEarly, settle } from './early-flush';
 import { writeFully } from './sparse-writes';
 
@@ -145,11 +145,7 @@ class SmallOutput implements OutputFile {
 
   write(buf: Buffer, position: number): Promise<number> {
     try {
-      for (let done = 0; done < buf.length; ) {
-        const n = writeSync(this.fd, buf, done, buf.length - done, position + done);
-        if (n === 0) throw Object.assign(new Error('write took nothing'), { code: 'EIO' });
-        done += n;
-      }
+      writeFullyAtSync(this.fd, buf, position);
       return Promise.resolve(buf.length);
     } catch (e) {
       return Promise.reject(outputError(e, this.path, 'write'));
