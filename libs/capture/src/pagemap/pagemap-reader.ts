@@ -1,6 +1,6 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { ErrorCodes, PvError, hex } from '@pagevault/errors';
-import { isAlive, procError, statFields } from '../procfs/proc-files';
+import { isAlive, isExiting, procError } from '../procfs/proc-files';
 import { PAGEMAP_ENTRY_BYTES } from './pagemap-bits';
 
 /** Entries per pread by default: 64 Ki entries = 512 KiB of buffer, 256 MiB of address space. */
@@ -95,16 +95,4 @@ export class PagemapReader {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
   }
-}
-
-/** PF_EXITING in /proc/PID/stat's flags (field 9): the process is exiting, its memory going or gone. */
-function isExiting(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return true; // gone meanwhile
-  }
-  const flags = Number(statFields(stat)[6]);
-  return (flags & 0x4) !== 0;
 }

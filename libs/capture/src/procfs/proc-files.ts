@@ -64,7 +64,17 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** The state letter of a /proc/PID/stat (or task/TID/stat) line: R, S, D, T, t, Z, X, I... */
+/** PF_EXITING in /proc/PID/stat's flags (field 9): the process is exiting, its memory going or gone. */
+export function isExiting(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return true; // gone meanwhile
+  }
+  return (Number(statFields(stat)[6]) & 0x4) !== 0;
+}
+
 /**
  * The fields of a /proc/PID/stat line after the command name (which is in parentheses and may itself
  * hold ") "): [0] state, [1] ppid, ... [6] flags, ... [11] utime, ... [19] starttime.
@@ -73,6 +83,7 @@ export function statFields(stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
+/** The state letter of a /proc/PID/stat (or task/TID/stat) line: R, S, D, T, t, Z, X, I... */
 export function parseStatState(stat: string): string {
   // comm is in parentheses and may itself contain ") ", so the state follows the last ')'.
   const close = stat.lastIndexOf(')');
