@@ -46,16 +46,16 @@ export class Pipeline {
     await this.compaction.start();
   }
 
-  /**
-   * Resolves with the snapshot's manifest once it is durable (or rejects with why it failed). Call it
-   * before the frames are produced, so an early commit is not missed.
-   */
   /** The frames of these snapshots are all in the log (acknowledged): with Kafka they are out of our hands. */
   shipped(ids: readonly string[]): void {
     if (this.compaction) return; // embedded: they die with this process, uncommitted
     for (const id of ids) shippedUncommitted.add(id);
   }
 
+  /**
+   * Resolves with the snapshot's manifest once it is durable (or rejects with why it failed). Call it
+   * before the frames are produced, so an early commit is not missed.
+   */
   committed(snapshotId: string, timeoutMs = 10 * 60_000): Promise<Manifest> {
     if (this.compaction) {
       return new Promise((resolve, reject) => this.waiters.set(snapshotId, { resolve, reject }));

@@ -27,24 +27,32 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/**
+ * Runs the CLI with `args` and returns once `pid` is seen frozen (watched synchronously: the CLI is another
+ * process), with its stderr so far and a promise of the signal it dies of.
+ */
+function untilFrozen(pid: number, args: string[], env: NodeJS.ProcessEnv = process.env): { cli: ChildProcess; stderr: () => string; exited: Promise<NodeJS.Signals | null> } {
+  const cli = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let stderr = '';
+  cli.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<NodeJS.Signals | null>((r) => cli.once('close', (_, sig) => r(sig)));
+  const deadline = Date.now() + 30_000;
+  while (!/[Tt]/.test(stateOf(pid)) && cli.exitCode === null && Date.now() < deadline) sleepMs(1);
+  expect(stateOf(pid), 'the target was never seen frozen').toMatch(/[Tt]/);
+  return { cli, stderr: () => stderr, exited };
+}
+
 describe('pagevault snapshot interrupted while its target is frozen', () => {
   it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s: the CLI thaws the target, drops its freeze lock, then dies of the signal', async (signal) => {
     const pid = target.pid!;
     expect(stateOf(pid)).not.toMatch(/[Tt]/);
     const locks = join(work, `locks-${signal}`);
     mkdirSync(locks);
-    const cli = spawn(process.execPath, [CLI, '--store', join(work, signal), 'snapshot', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PV_LOCK_DIR: locks } });
-    let stderr = '';
-    cli.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<NodeJS.Signals | null>((r) => cli.once('close', (_, sig) => r(sig)));
-    // Watch for the freeze (synchronously: the CLI is another process), then interrupt it there.
-    const deadline = Date.now() + 30_000;
-    while (!/[Tt]/.test(stateOf(pid)) && cli.exitCode === null && Date.now() < deadline) sleepMs(1);
-    expect(stateOf(pid), 'the target was never seen frozen').toMatch(/[Tt]/);
+    const { cli, stderr, exited } = untilFrozen(pid, ['--store', join(work, signal), 'snapshot', String(pid)], { ...process.env, PV_LOCK_DIR: locks });
     expect(readdirSync(locks)).toEqual([`pagevault-freeze-${pid}.lock`]); // held while frozen
     cli.kill(signal);
     expect(await exited).toBe(signal);
-    expect(stderr).toBe(`pagevault: stopped by ${signal}: any process it froze is thawed, and nothing unfinished is left looking complete\n`);
+    expect(stderr()).toBe(`pagevault: stopped by ${signal}: any process it froze is thawed, and nothing unfinished is left looking complete\n`);
     expect(stateOf(pid)).not.toMatch(/[Tt]/);
     expect(readdirSync(locks)).toEqual([]); // released on the way out, after the thaw
   });
@@ -55,18 +63,12 @@ describe('pagevault snapshot interrupted while its target is frozen', () => {
     const store = join(work, 'named');
     try {
       const pid = target.pid!;
-      const cli = spawn(process.execPath, [CLI, '--store', store, 'snapshot', String(small.pid), String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      cli.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<NodeJS.Signals | null>((r) => cli.once('close', (_, sig) => r(sig)));
-      const deadline = Date.now() + 30_000;
-      while (!/[Tt]/.test(stateOf(pid)) && cli.exitCode === null && Date.now() < deadline) sleepMs(1);
-      expect(stateOf(pid), 'the target was never seen frozen').toMatch(/[Tt]/);
+      const { cli, stderr, exited } = untilFrozen(pid, ['--store', store, 'snapshot', String(small.pid), String(pid)]);
       cli.kill('SIGINT');
       expect(await exited).toBe('SIGINT');
       const kept = cliOn(store).pvJson<{ id: string; pid: number }[]>('ls');
       expect(kept.map((s) => s.pid)).toEqual([small.pid]);
-      expect(stderr).toBe(`pagevault: stopped by SIGINT: any process it froze is thawed, and nothing unfinished is left looking complete; committed before it, and kept: ${kept[0]!.id}\n`);
+      expect(stderr()).toBe(`pagevault: stopped by SIGINT: any process it froze is thawed, and nothing unfinished is left looking complete; committed before it, and kept: ${kept[0]!.id}\n`);
     } finally {
       small.kill('SIGKILL');
     }
